@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/hearth-profiler/hearth/internal/server"
+)
+
+func runServer(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg := server.DefaultConfig()
+	fs := flag.NewFlagSet("hearth server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.ListenAddr, "listen", cfg.ListenAddr, "address to serve HTTP on")
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory for the write-ahead log and blocks")
+	fs.Int64Var(&cfg.MaxBodyBytes, "limits.max-body-bytes", cfg.MaxBodyBytes, "largest request body accepted; larger gets 413")
+	fs.IntVar(&cfg.Limits.MaxSamples, "limits.max-samples", cfg.Limits.MaxSamples, "most samples in one ingested profile")
+	fs.IntVar(&cfg.Limits.MaxStackDepth, "limits.max-stack-depth", cfg.Limits.MaxStackDepth, "most frames in one stack")
+	fs.IntVar(&cfg.Limits.MaxLabels, "limits.max-labels", cfg.Limits.MaxLabels, "most series labels on one profile")
+	fs.BoolVar(&cfg.WALSync, "wal.fsync", cfg.WALSync, "fsync the write-ahead log on every write (survives power loss; slower)")
+	fs.DurationVar(&cfg.SelfProfileInterval, "self-profile.interval", cfg.SelfProfileInterval, "window of Hearth's own profiles; 0 turns self-profiling off")
+	logLevel := fs.String("log.level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log.format", "text", "text or json")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	s, err := server.New(cfg, logger)
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
+}

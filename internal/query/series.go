@@ -1,0 +1,170 @@
+package query
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/hearth-profiler/hearth/internal/labels"
+	"github.com/hearth-profiler/hearth/internal/profile"
+	"github.com/hearth-profiler/hearth/internal/storage"
+)
+
+// SeriesResult is a set of time series of profile totals.
+type SeriesResult struct {
+	Step   int64    `json:"stepMs"`
+	Series []Series `json:"series"`
+}
+
+// Series is the total over time of one group of series.
+type Series struct {
+	Labels map[string]string `json:"labels"`
+	// Points are [unix milliseconds, value] at the start of each step that
+	// holds data.
+	Points [][2]float64 `json:"points"`
+}
+
+// MaxSeriesPoints bounds points per series; a smaller step is refused.
+const MaxSeriesPoints = 11000
+
+// Series returns the selection's total per step, one series per distinct
+// value combination of groupBy (one series in all when groupBy is empty).
+// Amount types (CPU, allocations) are summed per step; level types (memory
+// in use, goroutines) are averaged per step within each stored series, and
+// those averages summed across series.
+func (e *Engine) Series(ctx context.Context, r Request, step time.Duration, groupBy []string) (*SeriesResult, error) {
+	p, _, err := r.params()
+	if err != nil {
+		return nil, err
+	}
+	span := r.End.Sub(r.Start)
+	if step <= 0 {
+		step = max(span/1000, 10*time.Second)
+		step = step.Round(time.Second)
+	}
+	if int64(span/step) > MaxSeriesPoints {
+		return nil, badRequest("step %s over %s gives more than %d points: use a larger step", step, span, MaxSeriesPoints)
+	}
+	for _, g := range groupBy {
+		if !labels.ValidName(g) {
+			return nil, badRequest("group by: invalid label name %q", g)
+		}
+	}
+	sps, err := e.st.SelectSeries(ctx, r.Tenant, p)
+	if err != nil {
+		return nil, err
+	}
+	nb := int((span + step - 1) / step)
+	type group struct {
+		lbls   map[string]string
+		sum    []float64
+		filled []bool
+	}
+	groups := map[string]*group{}
+	var order []string
+	startNs, stepNs := r.Start.UnixNano(), step.Nanoseconds()
+	sums := make([]float64, nb)
+	counts := make([]int, nb)
+	for _, sp := range sps {
+		typ, _ := profile.ParseType(sp.Labels.Get(labels.ProfileType))
+		key := ""
+		gl := map[string]string{}
+		for _, g := range groupBy {
+			v := sp.Labels.Get(g)
+			gl[g] = v
+			key += g + "\x00" + v + "\x00"
+		}
+		g := groups[key]
+		if g == nil {
+			g = &group{lbls: gl, sum: make([]float64, nb), filled: make([]bool, nb)}
+			groups[key] = g
+			order = append(order, key)
+		}
+		clear(sums)
+		clear(counts)
+		for _, pt := range sp.Points {
+			b := int((pt.T - startNs) / stepNs)
+			if b < 0 || b >= nb {
+				continue
+			}
+			sums[b] += float64(pt.V)
+			counts[b]++
+		}
+		for b := range nb {
+			if counts[b] == 0 {
+				continue
+			}
+			v := sums[b]
+			if typ.Gauge() {
+				v /= float64(counts[b])
+			}
+			g.sum[b] += v
+			g.filled[b] = true
+		}
+	}
+	slices.Sort(order)
+	res := &SeriesResult{Step: step.Milliseconds(), Series: []Series{}}
+	for _, k := range order {
+		g := groups[k]
+		s := Series{Labels: g.lbls, Points: [][2]float64{}}
+		for b := range nb {
+			if g.filled[b] {
+				s.Points = append(s.Points, [2]float64{float64((startNs + int64(b)*stepNs) / 1e6), g.sum[b]})
+			}
+		}
+		res.Series = append(res.Series, s)
+	}
+	return res, nil
+}
+
+// LabelNames lists label names present in the selection.
+func (e *Engine) LabelNames(ctx context.Context, r Request) ([]string, error) {
+	p, err := r.metaParams()
+	if err != nil {
+		return nil, err
+	}
+	return e.st.LabelNames(ctx, r.Tenant, p.Start, p.End, p.Matchers)
+}
+
+// LabelValues lists the values of one label in the selection.
+func (e *Engine) LabelValues(ctx context.Context, r Request, name string) ([]string, error) {
+	if name == "" {
+		return nil, badRequest("label name is required")
+	}
+	p, err := r.metaParams()
+	if err != nil {
+		return nil, err
+	}
+	return e.st.LabelValues(ctx, r.Tenant, name, p.Start, p.End, p.Matchers)
+}
+
+// SeriesLabels lists the label sets of the selected series.
+func (e *Engine) SeriesLabels(ctx context.Context, r Request) ([]map[string]string, error) {
+	p, err := r.metaParams()
+	if err != nil {
+		return nil, err
+	}
+	ls, err := e.st.Series(ctx, r.Tenant, p.Start, p.End, p.Matchers)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.Map()
+	}
+	return out, nil
+}
+
+// ProfileTypes lists the profile types present in the selection.
+func (e *Engine) ProfileTypes(ctx context.Context, r Request) ([]string, error) {
+	return e.LabelValues(ctx, r, labels.ProfileType)
+}
+
+// metaParams is params for metadata calls, where the selector is optional.
+func (r Request) metaParams() (p storage.SelectParams, err error) {
+	if r.Query == "" {
+		r.Query = "{}"
+	}
+	sp, _, err := r.params()
+	return sp, err
+}

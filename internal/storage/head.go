@@ -1,0 +1,106 @@
+package storage
+
+import (
+	"strings"
+
+	"github.com/hearth-profiler/hearth/internal/labels"
+)
+
+// head holds one tenant's recent profiles in memory, appended to in place
+// and queried while they arrive. It has its own symbol tables; when the head
+// is cut into a block, they go with it and a new head starts empty.
+type head struct {
+	syms   *Symbols
+	series map[uint64][]*memSeries
+	all    []*memSeries
+
+	// sampleSets are the distinct per-sample label sets; ID 0 is the empty set.
+	sampleSets   []labels.Labels
+	sampleSetIdx map[string]uint32
+	sampleNames  map[string]struct{} // names used in sampleSets
+	seriesNames  map[string]struct{} // names used in series labels
+
+	minT, maxT int64 // unix nanoseconds, over all profiles
+	samples    int64 // rows appended, to decide when to cut
+	bytes      int64 // rough memory held by samples
+}
+
+// memSeries is one series in the head: a label set including
+// __profile_type__ and the profiles appended to it.
+type memSeries struct {
+	id         uint32
+	lbls       labels.Labels
+	profiles   []memProfile
+	minT, maxT int64
+}
+
+// memProfile is one profile of one series: its samples as parallel slices.
+type memProfile struct {
+	ts     int64 // unix nanoseconds
+	total  int64
+	stacks []uint32
+	values []int64
+	sets   []uint32 // per-sample label set IDs; nil when every sample has none
+}
+
+func newHead() *head {
+	return &head{
+		syms:         NewSymbols(),
+		series:       make(map[uint64][]*memSeries),
+		sampleSets:   []labels.Labels{{}},
+		sampleSetIdx: map[string]uint32{"": 0},
+		sampleNames:  map[string]struct{}{},
+		seriesNames:  map[string]struct{}{},
+		minT:         1<<63 - 1,
+		maxT:         -1 << 63,
+	}
+}
+
+func (h *head) getOrCreate(lbls labels.Labels) *memSeries {
+	hash := lbls.Hash()
+	for _, s := range h.series[hash] {
+		if s.lbls.Equal(lbls) {
+			return s
+		}
+	}
+	s := &memSeries{id: uint32(len(h.all)), lbls: lbls, minT: 1<<63 - 1, maxT: -1 << 63}
+	lbls.Range(func(l labels.Label) { h.seriesNames[l.Name] = struct{}{} })
+	h.series[hash] = append(h.series[hash], s)
+	h.all = append(h.all, s)
+	return s
+}
+
+// sampleSet interns a per-sample label set given as sorted name/value pairs.
+func (h *head) sampleSet(ls []labels.Label) uint32 {
+	if len(ls) == 0 {
+		return 0
+	}
+	var b strings.Builder
+	for _, l := range ls {
+		b.WriteString(l.Name)
+		b.WriteByte(0)
+		b.WriteString(l.Value)
+		b.WriteByte(0)
+	}
+	k := b.String()
+	if id, ok := h.sampleSetIdx[k]; ok {
+		return id
+	}
+	id := uint32(len(h.sampleSets))
+	h.sampleSets = append(h.sampleSets, labels.New(ls...))
+	for _, l := range ls {
+		h.sampleNames[l.Name] = struct{}{}
+	}
+	h.sampleSetIdx[k] = id
+	return id
+}
+
+func (h *head) append(s *memSeries, p memProfile) {
+	s.profiles = append(s.profiles, p)
+	s.minT = min(s.minT, p.ts)
+	s.maxT = max(s.maxT, p.ts)
+	h.minT = min(h.minT, p.ts)
+	h.maxT = max(h.maxT, p.ts)
+	h.samples += int64(len(p.stacks))
+	h.bytes += int64(len(p.stacks))*12 + int64(len(p.sets))*4 + 64
+}

@@ -1,0 +1,311 @@
+package storage
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+
+	gpprof "github.com/google/pprof/profile"
+)
+
+// Symbols holds the deduplicated strings, mappings, functions, locations and
+// stacks of one head or one block. Every table reserves ID 0: the empty
+// string, no mapping, no function, no location, and the root of the stack
+// tree (the empty stack).
+//
+// Stacks are a tree of locations in root-to-leaf order: a stack is the ID of
+// its leaf node, and a node's parent ID is always smaller than its own, so a
+// single pass over the nodes in ID order visits parents first. A day of one
+// service's CPU profiles repeats a few thousand stacks millions of times;
+// storing one node per distinct (parent, location) keeps that small.
+//
+// Symbols is not safe for concurrent mutation; the head guards it.
+type Symbols struct {
+	Strings   []string
+	Mappings  []Mapping
+	Functions []Function
+	Locations []Location
+	Lines     []Line // the lines of all locations, sliced by Location.LinesOff/LinesLen
+
+	// StackParent and StackLoc describe the stack tree, indexed by node ID.
+	StackParent []uint32
+	StackLoc    []uint32
+
+	stringIdx   map[string]uint32
+	mappingIdx  map[Mapping]uint32
+	functionIdx map[Function]uint32
+	locationIdx map[string]uint32
+	stackIdx    map[uint64]uint32
+	// stackHash is a content hash of each node's whole stack, independent of
+	// IDs, so that state keyed by it (cumulative deltas) survives head cuts.
+	stackHash []uint64
+	locHash   []uint64
+	keyBuf    []byte
+}
+
+// Mapping is a binary mapped into a process.
+type Mapping struct {
+	Start, Limit, Offset uint64
+	File, BuildID        uint32 // string IDs
+	HasFunctions         bool
+	HasFilenames         bool
+	HasLineNumbers       bool
+	HasInlineFrames      bool
+}
+
+// Function is a function name with its source file.
+type Function struct {
+	Name, SystemName, Filename uint32 // string IDs
+	StartLine                  int64
+}
+
+// Location is an address in a mapping with the source lines it stands for,
+// innermost (inlined) first, as in pprof.
+type Location struct {
+	Mapping            uint32
+	Address            uint64
+	LinesOff, LinesLen uint32
+	IsFolded           bool
+}
+
+// Line is one source position of a location.
+type Line struct {
+	Function uint32
+	Line     int64
+}
+
+// NewSymbols returns empty tables with their reserved zero entries.
+func NewSymbols() *Symbols {
+	s := &Symbols{}
+	s.initIndexes()
+	s.Strings = []string{""}
+	s.Mappings = []Mapping{{}}
+	s.Functions = []Function{{}}
+	s.Locations = []Location{{}}
+	s.StackParent = []uint32{0}
+	s.StackLoc = []uint32{0}
+	s.stackHash = []uint64{0}
+	s.locHash = []uint64{0}
+	return s
+}
+
+func (s *Symbols) initIndexes() {
+	s.stringIdx = map[string]uint32{"": 0}
+	s.mappingIdx = map[Mapping]uint32{{}: 0}
+	s.functionIdx = map[Function]uint32{{}: 0}
+	s.locationIdx = map[string]uint32{}
+	s.stackIdx = map[uint64]uint32{}
+}
+
+// String interns str and returns its ID.
+func (s *Symbols) String(str string) uint32 {
+	if id, ok := s.stringIdx[str]; ok {
+		return id
+	}
+	id := uint32(len(s.Strings))
+	s.Strings = append(s.Strings, str)
+	s.stringIdx[str] = id
+	return id
+}
+
+// LookupString returns the ID of str, if interned.
+func (s *Symbols) LookupString(str string) (uint32, bool) {
+	id, ok := s.stringIdx[str]
+	return id, ok
+}
+
+func (s *Symbols) mapping(m Mapping) uint32 {
+	if id, ok := s.mappingIdx[m]; ok {
+		return id
+	}
+	id := uint32(len(s.Mappings))
+	s.Mappings = append(s.Mappings, m)
+	s.mappingIdx[m] = id
+	return id
+}
+
+func (s *Symbols) function(f Function) uint32 {
+	if id, ok := s.functionIdx[f]; ok {
+		return id
+	}
+	id := uint32(len(s.Functions))
+	s.Functions = append(s.Functions, f)
+	s.functionIdx[f] = id
+	return id
+}
+
+var hashSeed = maphash.MakeSeed()
+
+// location interns a location given by its mapping, address and lines.
+func (s *Symbols) location(mapping uint32, addr uint64, folded bool, lines []Line) uint32 {
+	k := s.keyBuf[:0]
+	k = binary.AppendUvarint(k, uint64(mapping))
+	k = binary.AppendUvarint(k, addr)
+	if folded {
+		k = append(k, 1)
+	} else {
+		k = append(k, 0)
+	}
+	for _, l := range lines {
+		k = binary.AppendUvarint(k, uint64(l.Function))
+		k = binary.AppendVarint(k, l.Line)
+	}
+	s.keyBuf = k
+	if id, ok := s.locationIdx[string(k)]; ok {
+		return id
+	}
+	id := uint32(len(s.Locations))
+	s.Locations = append(s.Locations, Location{
+		Mapping: mapping, Address: addr, IsFolded: folded,
+		LinesOff: uint32(len(s.Lines)), LinesLen: uint32(len(lines)),
+	})
+	s.Lines = append(s.Lines, lines...)
+	s.locationIdx[string(k)] = id
+	s.locHash = append(s.locHash, s.contentHashLocation(id))
+	return id
+}
+
+// contentHashLocation hashes what a location means (names, files, lines,
+// binary and address) rather than its IDs.
+func (s *Symbols) contentHashLocation(id uint32) uint64 {
+	var h maphash.Hash
+	h.SetSeed(hashSeed)
+	loc := s.Locations[id]
+	m := s.Mappings[loc.Mapping]
+	h.WriteString(s.Strings[m.BuildID])
+	h.WriteString(s.Strings[m.File])
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], loc.Address-m.Start+m.Offset)
+	h.Write(b[:])
+	for _, l := range s.LocationLines(id) {
+		f := s.Functions[l.Function]
+		h.WriteString(s.Strings[f.Name])
+		h.WriteByte(0)
+		h.WriteString(s.Strings[f.Filename])
+		binary.LittleEndian.PutUint64(b[:], uint64(l.Line))
+		h.Write(b[:])
+	}
+	return h.Sum64()
+}
+
+// LocationLines returns the lines of location id, innermost first.
+func (s *Symbols) LocationLines(id uint32) []Line {
+	l := s.Locations[id]
+	return s.Lines[l.LinesOff : l.LinesOff+l.LinesLen]
+}
+
+// stack returns the node for loc under parent, adding it when new.
+func (s *Symbols) stack(parent, loc uint32) uint32 {
+	k := uint64(parent)<<32 | uint64(loc)
+	if id, ok := s.stackIdx[k]; ok {
+		return id
+	}
+	id := uint32(len(s.StackParent))
+	s.StackParent = append(s.StackParent, parent)
+	s.StackLoc = append(s.StackLoc, loc)
+	s.stackIdx[k] = id
+	s.stackHash = append(s.stackHash, mix(s.stackHash[parent], s.locHash[loc]))
+	return id
+}
+
+// StackHash returns a hash of the content of stack node id: equal stacks in
+// different symbol tables hash equally.
+func (s *Symbols) StackHash(id uint32) uint64 { return s.stackHash[id] }
+
+// NumStacks is the number of stack tree nodes, the root included.
+func (s *Symbols) NumStacks() int { return len(s.StackParent) }
+
+func mix(a, b uint64) uint64 {
+	x := a*0x9e3779b97f4a7c15 ^ b
+	x ^= x >> 31
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 29
+	return x
+}
+
+// Importer interns the symbols of one pprof profile into a Symbols,
+// remembering the IDs it gave each pprof location so that each is looked up
+// once per profile.
+type Importer struct {
+	s      *Symbols
+	locs   map[*gpprof.Location]uint32
+	maps   map[*gpprof.Mapping]uint32
+	funcs  map[*gpprof.Function]uint32
+	lines  []Line
+	stackB []uint32
+}
+
+// NewImporter returns an importer into s.
+func NewImporter(s *Symbols) *Importer {
+	return &Importer{s: s,
+		locs:  make(map[*gpprof.Location]uint32),
+		maps:  make(map[*gpprof.Mapping]uint32),
+		funcs: make(map[*gpprof.Function]uint32)}
+}
+
+// Stack interns the stack of a pprof sample (leaf first, as pprof stores
+// it) and returns its node ID.
+func (im *Importer) Stack(locs []*gpprof.Location) uint32 {
+	node := uint32(0)
+	for i := len(locs) - 1; i >= 0; i-- {
+		node = im.s.stack(node, im.location(locs[i]))
+	}
+	return node
+}
+
+// FoldedStack interns a stack of function names, root first, as the folded
+// format gives it.
+func (im *Importer) FoldedStack(frames []string) uint32 {
+	node := uint32(0)
+	for _, name := range frames {
+		fn := im.s.function(Function{Name: im.s.String(name)})
+		node = im.s.stack(node, im.s.location(0, 0, false, []Line{{Function: fn}}))
+	}
+	return node
+}
+
+func (im *Importer) location(l *gpprof.Location) uint32 {
+	if id, ok := im.locs[l]; ok {
+		return id
+	}
+	var mapping uint32
+	if l.Mapping != nil {
+		mapping = im.mapping(l.Mapping)
+	}
+	im.lines = im.lines[:0]
+	for _, ln := range l.Line {
+		var fn uint32
+		if ln.Function != nil {
+			fn = im.function(ln.Function)
+		}
+		im.lines = append(im.lines, Line{Function: fn, Line: ln.Line})
+	}
+	id := im.s.location(mapping, l.Address, l.IsFolded, im.lines)
+	im.locs[l] = id
+	return id
+}
+
+func (im *Importer) mapping(m *gpprof.Mapping) uint32 {
+	if id, ok := im.maps[m]; ok {
+		return id
+	}
+	id := im.s.mapping(Mapping{
+		Start: m.Start, Limit: m.Limit, Offset: m.Offset,
+		File: im.s.String(m.File), BuildID: im.s.String(m.BuildID),
+		HasFunctions: m.HasFunctions, HasFilenames: m.HasFilenames,
+		HasLineNumbers: m.HasLineNumbers, HasInlineFrames: m.HasInlineFrames,
+	})
+	im.maps[m] = id
+	return id
+}
+
+func (im *Importer) function(f *gpprof.Function) uint32 {
+	if id, ok := im.funcs[f]; ok {
+		return id
+	}
+	id := im.s.function(Function{
+		Name: im.s.String(f.Name), SystemName: im.s.String(f.SystemName),
+		Filename: im.s.String(f.Filename), StartLine: f.StartLine,
+	})
+	im.funcs[f] = id
+	return id
+}
