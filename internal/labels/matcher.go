@@ -47,6 +47,11 @@ func NewMatcher(t MatchType, name, value string) (*Matcher, error) {
 	switch t {
 	case MatchEqual, MatchNotEqual:
 	case MatchRegexp, MatchNotRegexp:
+		// Compile the value alone first: "a)|(b" must be an error, not
+		// an expression that the anchoring wrapper happens to balance.
+		if _, err := regexp.Compile(value); err != nil {
+			return nil, fmt.Errorf("invalid regular expression %q: %w", value, err)
+		}
 		re, err := regexp.Compile("^(?s:" + value + ")$")
 		if err != nil {
 			return nil, fmt.Errorf("invalid regular expression %q: %w", value, err)
