@@ -96,6 +96,9 @@ func (t *tree) add(col int, sv *storage.StackValues, hide *regexpMatcher) {
 			need[s.StackParent[i]] = true
 		}
 	}
+	if n > 0 {
+		t.self[col] += vals[0] // samples without a stack
+	}
 	fnode := make([]uint32, n)
 	nameCache := make(map[uint64]uint32)
 	for i := 1; i < n; i++ {
