@@ -47,9 +47,11 @@ func (a *API) ingest(r *http.Request) (any, error) {
 		}
 	}
 	if s := q.Get("sampleRate"); s != "" {
+		// The pyroscope-go SDK sends sampleRate=0 with pprof, meaning
+		// "not given".
 		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n <= 0 {
-			return nil, badRequest("sampleRate: %q is not a positive integer", s)
+		if err != nil || n < 0 {
+			return nil, badRequest("sampleRate: %q is not a non-negative integer", s)
 		}
 		req.SampleRate = n
 	}
