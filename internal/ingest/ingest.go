@@ -6,12 +6,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
 	"time"
 
 	gpprof "github.com/google/pprof/profile"
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/hearth-profiler/hearth/internal/profile"
 	"github.com/hearth-profiler/hearth/internal/storage"
@@ -164,8 +166,38 @@ func decodePprof(r *Request, name Name, stc SampleTypeConfig, lim ProfileLimits)
 	return in, nil
 }
 
+// maxDecompressedBytes bounds a gunzipped profile, so that a small
+// compressed body cannot expand without limit.
+const maxDecompressedBytes = 512 << 20
+
+// gunzip decompresses data when it is gzipped. klauspost's decoder is
+// about twice as fast as compress/gzip, which google/pprof would use.
+func gunzip(data []byte) ([]byte, error) {
+	if len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
+		return data, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, badData("decompress profile: %v", err)
+	}
+	var buf bytes.Buffer
+	buf.Grow(4 * len(data))
+	n, err := io.Copy(&buf, io.LimitReader(zr, maxDecompressedBytes+1))
+	if err != nil {
+		return nil, badData("decompress profile: %v", err)
+	}
+	if n > maxDecompressedBytes {
+		return nil, &InputError{Kind: "too_large", Msg: fmt.Sprintf("profile decompresses to more than %d bytes", maxDecompressedBytes)}
+	}
+	return buf.Bytes(), nil
+}
+
 // parsePprof parses any encoding google/pprof reads and checks limits.
 func parsePprof(data []byte, lim ProfileLimits) (*gpprof.Profile, error) {
+	data, err := gunzip(data)
+	if err != nil {
+		return nil, err
+	}
 	p, err := gpprof.ParseData(data)
 	if err != nil {
 		return nil, badData("parse pprof: %v", err)
