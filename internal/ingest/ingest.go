@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	gpprof "github.com/google/pprof/profile"
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/hearth-profiler/hearth/internal/labels"
 	"github.com/hearth-profiler/hearth/internal/profile"
 	"github.com/hearth-profiler/hearth/internal/storage"
 )
@@ -98,7 +100,7 @@ func (ig *Ingester) Ingest(ctx context.Context, tenant string, r *Request) error
 func Decode(r *Request, lim ProfileLimits, now time.Time) ([]*storage.Input, error) {
 	name, err := ParseName(r.Name)
 	if err != nil {
-		return nil, badData("name: %v", err)
+		return nil, badData("%v", err)
 	}
 	if lim.MaxLabels > 0 && name.Labels.Len() > lim.MaxLabels {
 		return nil, &InputError{Kind: "too_large", Msg: fmt.Sprintf("name: %d labels is over the limit of %d", name.Labels.Len(), lim.MaxLabels)}
@@ -129,7 +131,7 @@ func Decode(r *Request, lim ProfileLimits, now time.Time) ([]*storage.Input, err
 	if err != nil {
 		return nil, err
 	}
-	in.Labels = name.Labels
+	in.Labels = moveCorrelationLabels(name.Labels, in.Profile)
 	return []*storage.Input{in}, nil
 }
 
@@ -262,6 +264,36 @@ var correlationLabels = []string{
 // storage.Input.SampleLabels applies it to numeric labels only.
 func keepSampleLabel(key string) bool { return slices.Contains(correlationLabels, key) }
 
+// moveCorrelationLabels takes span and trace labels out of the series
+// labels and puts them on every sample instead: one value per request would
+// make one series per request.
+func moveCorrelationLabels(ls labels.Labels, p *gpprof.Profile) labels.Labels {
+	var moved []labels.Label
+	ls.Range(func(l labels.Label) {
+		if slices.Contains(correlationLabels, l.Name) {
+			moved = append(moved, l)
+		}
+	})
+	if len(moved) == 0 {
+		return ls
+	}
+	for _, s := range p.Sample {
+		if s.Label == nil {
+			s.Label = map[string][]string{}
+		}
+		for _, l := range moved {
+			if _, ok := s.Label[l.Name]; !ok {
+				s.Label[l.Name] = []string{l.Value}
+			}
+		}
+	}
+	b := labels.NewBuilder(ls)
+	for _, l := range moved {
+		b.Set(l.Name, "")
+	}
+	return b.Labels()
+}
+
 // typeOf names the profile type of one pprof sample type.
 func typeOf(p *gpprof.Profile, st *gpprof.ValueType, kind string, stc SampleTypeConfig) profile.Type {
 	t := profile.Type{SampleType: st.Type, SampleUnit: st.Unit}
@@ -368,6 +400,9 @@ func decodeFolded(r *Request, name Name, lim ProfileLimits) (*storage.Input, err
 		samples, err = ParseFolded(r.Profile, fl)
 	}
 	if err != nil {
+		if errors.Is(err, ErrLimitExceeded) {
+			return nil, &InputError{Kind: "too_large", Msg: fmt.Sprintf("%s: %v", cmpOr(r.Format, "folded"), err)}
+		}
 		return nil, badData("%s: %v", cmpOr(r.Format, "folded"), err)
 	}
 	typ, scale := foldedType(name.Kind, r.Units, r.SampleRate)
@@ -394,6 +429,9 @@ func decodeFolded(r *Request, name Name, lim ProfileLimits) (*storage.Input, err
 				funcs[frame] = l
 			}
 			locs[len(s.Stack)-1-i] = l // pprof stacks are leaf first
+		}
+		if s.Value > math.MaxInt64/scale {
+			return nil, badData("%s: value %d overflows when scaled to nanoseconds at sampleRate %d", cmpOr(r.Format, "folded"), s.Value, r.SampleRate)
 		}
 		p.Sample = append(p.Sample, &gpprof.Sample{Location: locs, Value: []int64{s.Value * scale}})
 	}

@@ -305,7 +305,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown format", "POST", ingest("name=a.cpu&format=gif"), []byte("x"), "", 415, "unknown format"},
 		{"unsupported format", "POST", ingest("name=a.cpu&format=jfr"), []byte("x"), "", 415, "not supported"},
 		{"missing name", "POST", ingest("format=folded"), []byte("a 1"), "", 400, "name is required"},
-		{"bad label syntax", "POST", ingest("name=a.cpu{env}&format=folded"), []byte("a 1"), "", 400, "name:"},
+		{"bad label syntax", "POST", ingest("name=a.cpu{env}&format=folded"), []byte("a 1"), "", 400, "has no value"},
 		{"bad from", "POST", ingest("name=a.cpu&from=yesterday"), []byte("a 1"), "", 400, "from:"},
 		{"empty body", "POST", ingest("name=a.cpu"), nil, "", 400, "no profile"},
 		{"body over limit", "POST", ingest("name=a.cpu&format=folded"), bytes.Repeat([]byte("a;b 1\n"), 20000), "", 413, "too large"},
