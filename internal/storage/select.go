@@ -50,6 +50,19 @@ type SeriesPoints struct {
 	Points []Point
 }
 
+// source is one part of a tenant's data that queries fan out to: the
+// head, a frozen head waiting for its block, or a block. Each answers with
+// its own symbol table; the DB merges what must be merged (series by
+// labels, names and values as sets) and the query engine merges stacks.
+type source interface {
+	overlaps(start, end int64) bool
+	selectStacks(ctx context.Context, p SelectParams) ([]*StackValues, error)
+	selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoints, error)
+	matchSeries(start, end int64, ms []*labels.Matcher, out map[uint64][]labels.Labels)
+	labelNames(start, end int64, ms []*labels.Matcher, out map[string]struct{})
+	labelValues(name string, start, end int64, ms []*labels.Matcher, out map[string]struct{})
+}
+
 // snapshot returns a view of the tables as they are now, without the
 // indexes. Appends never change existing entries, so the view stays valid
 // after the lock is released.
@@ -62,34 +75,238 @@ func (s *Symbols) snapshot() *Symbols {
 	}
 }
 
-// plan is a query's matchers split for one head.
+// plan is a query's matchers split for one source.
 type plan struct {
 	series, sample []*labels.Matcher
 	setOK          []bool // per sample set: passes the sample matchers
 }
 
-func (h *head) plan(ms []*labels.Matcher) plan {
+// makePlan splits ms into series and per-sample matchers: a name that is a
+// per-sample label in the source and no series label there selects
+// samples.
+func makePlan(ms []*labels.Matcher, sampleNames, seriesNames map[string]struct{}, sets []labels.Labels) plan {
 	var p plan
 	for _, m := range ms {
-		if h.isSampleLabel(m.Name) {
+		if isSampleLabel(m.Name, sampleNames, seriesNames) {
 			p.sample = append(p.sample, m)
 		} else {
 			p.series = append(p.series, m)
 		}
 	}
 	if len(p.sample) > 0 {
-		p.setOK = make([]bool, len(h.sampleSets))
-		for i, set := range h.sampleSets {
+		p.setOK = make([]bool, len(sets))
+		for i, set := range sets {
 			p.setOK[i] = labels.MatchLabels(set, p.sample...)
 		}
 	}
 	return p
 }
 
-func (h *head) isSampleLabel(name string) bool {
-	_, sample := h.sampleNames[name]
-	_, series := h.seriesNames[name]
+func isSampleLabel(name string, sampleNames, seriesNames map[string]struct{}) bool {
+	_, sample := sampleNames[name]
+	_, series := seriesNames[name]
 	return sample && !series
+}
+
+// sampleValues collects labels' values over per-sample label sets.
+func sampleValues(name string, sets []labels.Labels, pl plan, out map[string]struct{}) {
+	for _, set := range sets {
+		if v := set.Get(name); v != "" && labels.MatchLabels(set, pl.sample...) {
+			out[v] = struct{}{}
+		}
+	}
+}
+
+// sources returns the tenant's frozen heads and blocks that overlap
+// [start, end), after running f on the live head, when it overlaps, under
+// the tenant's read lock. The caller holds
+// t.blocksMu.RLock, which keeps frozen heads and blocks from being closed.
+func (t *tenant) sources(start, end int64, f func(h *head) error) ([]source, error) {
+	t.mu.RLock()
+	h := t.head
+	frozen := slices.Clone(t.frozen)
+	var err error
+	if h.overlaps(start, end) {
+		err = f(h)
+	}
+	t.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	var out []source
+	for _, fh := range frozen {
+		if fh.head.overlaps(start, end) {
+			out = append(out, fh.head)
+		}
+	}
+	for _, b := range t.blocks {
+		if b.overlaps(start, end) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+// SelectStacks merges the selected samples per profile type and source:
+// the answer holds one StackValues per type and symbol table (the head,
+// frozen heads, and each block), which the caller merges by stack content.
+func (db *DB) SelectStacks(ctx context.Context, tenantID string, p SelectParams) ([]*StackValues, error) {
+	t := db.lookupTenant(tenantID)
+	if t == nil {
+		return nil, nil
+	}
+	t.blocksMu.RLock()
+	defer t.blocksMu.RUnlock()
+	var out []*StackValues
+	srcs, err := t.sources(p.Start, p.End, func(h *head) error {
+		svs, err := h.selectStacks(ctx, p)
+		out = append(out, svs...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range srcs {
+		svs, err := s.selectStacks(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, svs...)
+	}
+	slices.SortStableFunc(out, func(a, b *StackValues) int { return compareStrings(a.Type, b.Type) })
+	return out, nil
+}
+
+// SelectSeries returns the total of each selected profile, per series.
+// A series stored in several sources comes back once, its points merged
+// in time order.
+func (db *DB) SelectSeries(ctx context.Context, tenantID string, p SelectParams) ([]SeriesPoints, error) {
+	t := db.lookupTenant(tenantID)
+	if t == nil {
+		return nil, nil
+	}
+	t.blocksMu.RLock()
+	defer t.blocksMu.RUnlock()
+	var all []SeriesPoints
+	srcs, err := t.sources(p.Start, p.End, func(h *head) error {
+		sps, err := h.selectSeries(ctx, p)
+		all = append(all, sps...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range srcs {
+		sps, err := s.selectSeries(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, sps...)
+	}
+	return mergeSeriesPoints(all), nil
+}
+
+// mergeSeriesPoints joins the points of equal label sets.
+func mergeSeriesPoints(all []SeriesPoints) []SeriesPoints {
+	if len(all) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(all, func(a, b SeriesPoints) int { return labels.Compare(a.Labels, b.Labels) })
+	out := all[:1]
+	for _, sp := range all[1:] {
+		last := &out[len(out)-1]
+		if last.Labels.Equal(sp.Labels) {
+			last.Points = append(last.Points, sp.Points...)
+			continue
+		}
+		out = append(out, sp)
+	}
+	for i := range out {
+		slices.SortStableFunc(out[i].Points, func(a, b Point) int { return compareInt64(a.T, b.T) })
+	}
+	return out
+}
+
+// Series returns the label sets of the selected series.
+func (db *DB) Series(ctx context.Context, tenantID string, start, end int64, ms []*labels.Matcher) ([]labels.Labels, error) {
+	t := db.lookupTenant(tenantID)
+	if t == nil {
+		return nil, nil
+	}
+	t.blocksMu.RLock()
+	defer t.blocksMu.RUnlock()
+	set := map[uint64][]labels.Labels{}
+	srcs, _ := t.sources(start, end, func(h *head) error {
+		h.matchSeries(start, end, ms, set)
+		return nil
+	})
+	for _, s := range srcs {
+		s.matchSeries(start, end, ms, set)
+	}
+	var out []labels.Labels
+	for _, ls := range set {
+		out = append(out, ls...)
+	}
+	slices.SortFunc(out, labels.Compare)
+	return out, nil
+}
+
+// addSeries adds ls to a set of label sets keyed by hash.
+func addSeries(set map[uint64][]labels.Labels, ls labels.Labels) {
+	h := ls.Hash()
+	for _, x := range set[h] {
+		if x.Equal(ls) {
+			return
+		}
+	}
+	set[h] = append(set[h], ls)
+}
+
+// LabelNames returns the names of series labels, and of per-sample labels,
+// of the selected series.
+func (db *DB) LabelNames(ctx context.Context, tenantID string, start, end int64, ms []*labels.Matcher) ([]string, error) {
+	t := db.lookupTenant(tenantID)
+	if t == nil {
+		return nil, nil
+	}
+	t.blocksMu.RLock()
+	defer t.blocksMu.RUnlock()
+	names := map[string]struct{}{}
+	srcs, _ := t.sources(start, end, func(h *head) error {
+		h.labelNames(start, end, ms, names)
+		return nil
+	})
+	for _, s := range srcs {
+		s.labelNames(start, end, ms, names)
+	}
+	return sortedKeys(names), nil
+}
+
+// LabelValues returns the values of one label over the selected series,
+// or over the per-sample label sets when name is a per-sample label.
+func (db *DB) LabelValues(ctx context.Context, tenantID, name string, start, end int64, ms []*labels.Matcher) ([]string, error) {
+	t := db.lookupTenant(tenantID)
+	if t == nil {
+		return nil, nil
+	}
+	t.blocksMu.RLock()
+	defer t.blocksMu.RUnlock()
+	vals := map[string]struct{}{}
+	srcs, _ := t.sources(start, end, func(h *head) error {
+		h.labelValues(name, start, end, ms, vals)
+		return nil
+	})
+	for _, s := range srcs {
+		s.labelValues(name, start, end, ms, vals)
+	}
+	return sortedKeys(vals), nil
+}
+
+// The head as a source. The live head is read under its tenant's read
+// lock; a frozen head is immutable.
+
+func (h *head) plan(ms []*labels.Matcher) plan {
+	return makePlan(ms, h.sampleNames, h.seriesNames, h.sampleSets)
 }
 
 func (h *head) overlaps(start, end int64) bool {
@@ -100,16 +317,7 @@ func (s *memSeries) overlaps(start, end int64) bool {
 	return len(s.profiles) > 0 && s.minT < end && s.maxT >= start
 }
 
-// SelectStacks merges the selected samples per profile type and symbol
-// table.
-func (db *DB) SelectStacks(ctx context.Context, tenantID string, p SelectParams) ([]*StackValues, error) {
-	t := db.lookupTenant(tenantID)
-	if t == nil {
-		return nil, nil
-	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	h := t.head
+func (h *head) selectStacks(ctx context.Context, p SelectParams) ([]*StackValues, error) {
 	if !h.overlaps(p.Start, p.End) {
 		return nil, nil
 	}
@@ -142,12 +350,16 @@ func (db *DB) SelectStacks(ctx context.Context, tenantID string, p SelectParams)
 			mergeProfile(sv, &mp, keep, pl)
 		}
 	}
+	return sortedByType(byType), nil
+}
+
+func sortedByType(byType map[string]*StackValues) []*StackValues {
 	out := make([]*StackValues, 0, len(byType))
 	for _, sv := range byType {
 		out = append(out, sv)
 	}
 	slices.SortFunc(out, func(a, b *StackValues) int { return compareStrings(a.Type, b.Type) })
-	return out, nil
+	return out
 }
 
 func mergeProfile(sv *StackValues, mp *memProfile, keep []bool, pl plan) {
@@ -159,25 +371,30 @@ func mergeProfile(sv *StackValues, mp *memProfile, keep []bool, pl plan) {
 		return
 	}
 	for i, st := range mp.stacks {
-		if keep != nil && !keep[st] {
-			continue
-		}
 		var set uint32
 		if mp.sets != nil {
 			set = mp.sets[i]
 		}
-		if pl.setOK != nil && !pl.setOK[set] {
-			continue
-		}
-		if set == 0 {
-			sv.Values[st] += mp.values[i]
-			continue
-		}
-		if sv.Labeled == nil {
-			sv.Labeled = make(map[LabeledStack]int64)
-		}
-		sv.Labeled[LabeledStack{st, set}] += mp.values[i]
+		addSample(sv, st, set, mp.values[i], keep, pl)
 	}
+}
+
+// addSample adds one sample to sv under the query's filters.
+func addSample(sv *StackValues, st, set uint32, v int64, keep []bool, pl plan) {
+	if keep != nil && !keep[st] {
+		return
+	}
+	if pl.setOK != nil && !pl.setOK[set] {
+		return
+	}
+	if set == 0 {
+		sv.Values[st] += v
+		return
+	}
+	if sv.Labeled == nil {
+		sv.Labeled = make(map[LabeledStack]int64)
+	}
+	sv.Labeled[LabeledStack{st, set}] += v
 }
 
 // profileTotal is a profile's total under the query's stack and sample
@@ -205,15 +422,7 @@ func profileTotal(mp *memProfile, keep []bool, pl plan) int64 {
 	return sum
 }
 
-// SelectSeries returns the total of each selected profile, per series.
-func (db *DB) SelectSeries(ctx context.Context, tenantID string, p SelectParams) ([]SeriesPoints, error) {
-	t := db.lookupTenant(tenantID)
-	if t == nil {
-		return nil, nil
-	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	h := t.head
+func (h *head) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoints, error) {
 	if !h.overlaps(p.Start, p.End) {
 		return nil, nil
 	}
@@ -243,70 +452,36 @@ func (db *DB) SelectSeries(ctx context.Context, tenantID string, p SelectParams)
 	return out, nil
 }
 
-// Series returns the label sets of the selected series.
-func (db *DB) Series(ctx context.Context, tenantID string, start, end int64, ms []*labels.Matcher) ([]labels.Labels, error) {
-	t := db.lookupTenant(tenantID)
-	if t == nil {
-		return nil, nil
-	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	h := t.head
+func (h *head) matchSeries(start, end int64, ms []*labels.Matcher, out map[uint64][]labels.Labels) {
 	pl := h.plan(ms)
-	var out []labels.Labels
 	for _, s := range h.all {
 		if s.overlaps(start, end) && labels.MatchLabels(s.lbls, pl.series...) {
-			out = append(out, s.lbls)
+			addSeries(out, s.lbls)
 		}
 	}
-	slices.SortFunc(out, labels.Compare)
-	return out, nil
 }
 
-// LabelNames returns the names of series labels, and of per-sample labels,
-// of the selected series.
-func (db *DB) LabelNames(ctx context.Context, tenantID string, start, end int64, ms []*labels.Matcher) ([]string, error) {
-	t := db.lookupTenant(tenantID)
-	if t == nil {
-		return nil, nil
-	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	h := t.head
+func (h *head) labelNames(start, end int64, ms []*labels.Matcher, names map[string]struct{}) {
 	pl := h.plan(ms)
-	names := map[string]struct{}{}
+	found := false
 	for _, s := range h.all {
 		if s.overlaps(start, end) && labels.MatchLabels(s.lbls, pl.series...) {
 			s.lbls.Range(func(l labels.Label) { names[l.Name] = struct{}{} })
+			found = true
 		}
 	}
-	if len(names) > 0 {
+	if found {
 		for n := range h.sampleNames {
 			names[n] = struct{}{}
 		}
 	}
-	return sortedKeys(names), nil
 }
 
-// LabelValues returns the values of one label over the selected series,
-// or over the per-sample label sets when name is a per-sample label.
-func (db *DB) LabelValues(ctx context.Context, tenantID, name string, start, end int64, ms []*labels.Matcher) ([]string, error) {
-	t := db.lookupTenant(tenantID)
-	if t == nil {
-		return nil, nil
-	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	h := t.head
+func (h *head) labelValues(name string, start, end int64, ms []*labels.Matcher, vals map[string]struct{}) {
 	pl := h.plan(ms)
-	vals := map[string]struct{}{}
-	if h.isSampleLabel(name) {
-		for _, set := range h.sampleSets {
-			if v := set.Get(name); v != "" && labels.MatchLabels(set, pl.sample...) {
-				vals[v] = struct{}{}
-			}
-		}
-		return sortedKeys(vals), nil
+	if isSampleLabel(name, h.sampleNames, h.seriesNames) {
+		sampleValues(name, h.sampleSets, pl, vals)
+		return
 	}
 	for _, s := range h.all {
 		if s.overlaps(start, end) && labels.MatchLabels(s.lbls, pl.series...) {
@@ -315,7 +490,6 @@ func (db *DB) LabelValues(ctx context.Context, tenantID, name string, start, end
 			}
 		}
 	}
-	return sortedKeys(vals), nil
 }
 
 func sortedKeys(m map[string]struct{}) []string {

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"encoding/binary"
-	"hash/maphash"
 
 	gpprof "github.com/google/pprof/profile"
 )
@@ -133,8 +132,6 @@ func (s *Symbols) function(f Function) uint32 {
 	return id
 }
 
-var hashSeed = maphash.MakeSeed()
-
 // location interns a location given by its mapping, address and lines.
 func (s *Symbols) location(mapping uint32, addr uint64, folded bool, lines []Line) uint32 {
 	k := s.keyBuf[:0]
@@ -165,26 +162,19 @@ func (s *Symbols) location(mapping uint32, addr uint64, folded bool, lines []Lin
 }
 
 // contentHashLocation hashes what a location means (names, files, lines,
-// binary and address) rather than its IDs.
+// binary and address) rather than its IDs, with the stable FNV-1a of
+// hash.go: the hash keys persisted delta state.
 func (s *Symbols) contentHashLocation(id uint32) uint64 {
-	var h maphash.Hash
-	h.SetSeed(hashSeed)
 	loc := s.Locations[id]
 	m := s.Mappings[loc.Mapping]
-	h.WriteString(s.Strings[m.BuildID])
-	h.WriteString(s.Strings[m.File])
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], loc.Address-m.Start+m.Offset)
-	h.Write(b[:])
+	h := newFNV64().str(s.Strings[m.BuildID]).byte1(0).str(s.Strings[m.File]).byte1(0)
+	h = h.u64(loc.Address - m.Start + m.Offset)
 	for _, l := range s.LocationLines(id) {
 		f := s.Functions[l.Function]
-		h.WriteString(s.Strings[f.Name])
-		h.WriteByte(0)
-		h.WriteString(s.Strings[f.Filename])
-		binary.LittleEndian.PutUint64(b[:], uint64(l.Line))
-		h.Write(b[:])
+		h = h.str(s.Strings[f.Name]).byte1(0).str(s.Strings[f.Filename]).byte1(0)
+		h = h.u64(uint64(l.Line))
 	}
-	return h.Sum64()
+	return uint64(h)
 }
 
 // LocationLines returns the lines of location id, innermost first.
@@ -213,14 +203,6 @@ func (s *Symbols) StackHash(id uint32) uint64 { return s.stackHash[id] }
 
 // NumStacks is the number of stack tree nodes, the root included.
 func (s *Symbols) NumStacks() int { return len(s.StackParent) }
-
-func mix(a, b uint64) uint64 {
-	x := a*0x9e3779b97f4a7c15 ^ b
-	x ^= x >> 31
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 29
-	return x
-}
 
 // Importer interns the symbols of one pprof profile into a Symbols,
 // remembering the IDs it gave each pprof location so that each is looked up

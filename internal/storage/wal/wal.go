@@ -206,8 +206,9 @@ func (w *WAL) Close() error {
 }
 
 // Replay calls fn with every record in segments numbered from first on, in
-// order. The payload is only valid during the call.
-func (w *WAL) Replay(first int, fn func(payload []byte) error) error {
+// order, with the number of the segment that holds it. The payload is only
+// valid during the call.
+func (w *WAL) Replay(first int, fn func(segment int, payload []byte) error) error {
 	segs, err := w.Segments()
 	if err != nil {
 		return err
@@ -222,7 +223,7 @@ func (w *WAL) Replay(first int, fn func(payload []byte) error) error {
 		if current {
 			break
 		}
-		if _, err := readSegment(w.segPath(s), fn); err != nil {
+		if _, err := readSegment(w.segPath(s), func(rec []byte) error { return fn(s, rec) }); err != nil {
 			return fmt.Errorf("replay wal segment %d: %w", s, err)
 		}
 	}

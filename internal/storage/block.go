@@ -1,0 +1,406 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/hearth-profiler/hearth/internal/labels"
+)
+
+// A block is an immutable folder of one tenant's profiles over a time
+// range (docs/storage-format.md):
+//
+//	meta.json        what the block holds, written last
+//	index.bin        series labels, and per profile: time, row count, total
+//	symbols.bin      symbol tables, stack tree and per-sample label sets
+//	samples.parquet  sample rows sorted by series, time, stack
+//
+// An open block keeps its symbols and index in memory (about 24 bytes per
+// profile plus the symbol tables) and reads samples from disk per query.
+
+const (
+	metaFile    = "meta.json"
+	indexFile   = "index.bin"
+	symbolsFile = "symbols.bin"
+	samplesFile = "samples.parquet"
+
+	blockVersion = 1
+	// tmpSuffix marks directories that are being written or deleted; Open
+	// removes them.
+	tmpSuffix = ".tmp"
+)
+
+// blockMeta is meta.json.
+type blockMeta struct {
+	ID      string `json:"id"`
+	Version int    `json:"version"`
+	// MinT and MaxT are the first and last profile timestamps, unix
+	// nanoseconds, both inclusive.
+	MinT       int64           `json:"minT"`
+	MaxT       int64           `json:"maxT"`
+	Stats      blockStats      `json:"stats"`
+	Compaction blockCompaction `json:"compaction"`
+	// WALSegment is the first write-ahead log segment whose records of
+	// this tenant are not in this block or an older one.
+	WALSegment int `json:"walSegment"`
+}
+
+type blockStats struct {
+	Series   int64 `json:"series"`
+	Profiles int64 `json:"profiles"`
+	Samples  int64 `json:"samples"`
+	// Bytes is the size of the block's files, meta.json excepted.
+	Bytes int64 `json:"bytes"`
+}
+
+type blockCompaction struct {
+	// Level is 1 for a block cut from a head, one more than its highest
+	// source for a compacted block.
+	Level int `json:"level"`
+	// Sources are the IDs of every block this one replaces, transitively.
+	Sources []string `json:"sources,omitempty"`
+}
+
+func decodeMeta(b []byte) (*blockMeta, error) {
+	var m blockMeta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("decode meta: %w", err)
+	}
+	if m.Version != blockVersion {
+		return nil, fmt.Errorf("decode meta: unknown version %d", m.Version)
+	}
+	if _, err := parseID(m.ID); err != nil {
+		return nil, fmt.Errorf("decode meta: id %q: %w", m.ID, err)
+	}
+	for _, s := range m.Compaction.Sources {
+		if _, err := parseID(s); err != nil {
+			return nil, fmt.Errorf("decode meta: source %q: %w", s, err)
+		}
+	}
+	if m.MinT > m.MaxT || m.Compaction.Level < 1 || m.WALSegment < 0 {
+		return nil, errors.New("decode meta: inconsistent fields")
+	}
+	return &m, nil
+}
+
+func readMeta(dir string) (*blockMeta, error) {
+	b, err := os.ReadFile(filepath.Join(dir, metaFile))
+	if err != nil {
+		return nil, err
+	}
+	return decodeMeta(b)
+}
+
+// block is an open block. It is immutable and safe for concurrent use
+// until close.
+type block struct {
+	dir  string
+	meta blockMeta
+
+	syms        *Symbols
+	sets        []labels.Labels
+	sampleNames map[string]struct{}
+	seriesNames map[string]struct{}
+	ix          *blockIndex
+
+	f  *os.File
+	sr *samplesReader
+}
+
+// openBlock opens the block in dir, reading its symbols and index into
+// memory and checking that they agree with the samples.
+func openBlock(dir string) (b *block, err error) {
+	meta, err := readMeta(dir)
+	if err != nil {
+		return nil, err
+	}
+	if filepath.Base(dir) != meta.ID {
+		return nil, fmt.Errorf("block in %s says its ID is %s", dir, meta.ID)
+	}
+	b = &block{dir: dir, meta: *meta}
+	raw, err := os.ReadFile(filepath.Join(dir, symbolsFile))
+	if err != nil {
+		return nil, err
+	}
+	if b.syms, b.sets, err = DecodeSymbols(raw); err != nil {
+		return nil, err
+	}
+	raw, err = os.ReadFile(filepath.Join(dir, indexFile))
+	if err != nil {
+		return nil, err
+	}
+	if b.ix, err = decodeIndex(raw); err != nil {
+		return nil, err
+	}
+	b.f, err = os.Open(filepath.Join(dir, samplesFile))
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			b.f.Close()
+		}
+	}()
+	st, err := b.f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if b.sr, err = openSamples(b.f, st.Size()); err != nil {
+		return nil, fmt.Errorf("open samples: %w", err)
+	}
+	if b.sr.numRows() != b.ix.numRows() {
+		return nil, fmt.Errorf("samples hold %d rows, index says %d", b.sr.numRows(), b.ix.numRows())
+	}
+	b.sampleNames = map[string]struct{}{}
+	for _, set := range b.sets {
+		set.Range(func(l labels.Label) { b.sampleNames[l.Name] = struct{}{} })
+	}
+	b.seriesNames = map[string]struct{}{}
+	for _, s := range b.ix.series {
+		s.lbls.Range(func(l labels.Label) { b.seriesNames[l.Name] = struct{}{} })
+	}
+	return b, nil
+}
+
+func (b *block) close() error { return b.f.Close() }
+
+func (b *block) overlaps(start, end int64) bool {
+	return b.meta.MinT < end && b.meta.MaxT >= start
+}
+
+func (b *block) plan(ms []*labels.Matcher) plan {
+	return makePlan(ms, b.sampleNames, b.seriesNames, b.sets)
+}
+
+func (s *indexSeries) overlaps(start, end int64) bool {
+	return s.n > 0 && s.minT < end && s.maxT >= start
+}
+
+// scanProfiles reads the rows of the flat profiles [i, j) and calls fn per
+// profile with its rows. The batch slices are only valid during the call.
+// Profiles larger than a batch come in several calls with the same k.
+func (b *block) scanProfiles(sc *scanner, i, j int, fn func(k int, bt *sampleBatch) error) error {
+	a, e := b.ix.rows(i, j)
+	k := i
+	row := a
+	return sc.scan(a, e, func(bt *sampleBatch) error {
+		// Split the batch at profile boundaries.
+		off := 0
+		n := len(bt.stacks)
+		for off < n {
+			for k < j && b.ix.rowEnd[k] <= row {
+				k++
+			}
+			if k >= j {
+				return errors.New("rows past the last profile")
+			}
+			m := int(min(int64(n-off), b.ix.rowEnd[k]-row))
+			sub := sampleBatch{stacks: bt.stacks[off : off+m], values: bt.values[off : off+m]}
+			if bt.sets != nil {
+				sub.sets = bt.sets[off : off+m]
+			}
+			if err := fn(k, &sub); err != nil {
+				return err
+			}
+			off += m
+			row += int64(m)
+		}
+		return nil
+	})
+}
+
+// checkBatch verifies that a batch's IDs are within the block's tables.
+func (b *block) checkBatch(bt *sampleBatch) error {
+	ns := int32(len(b.syms.StackParent))
+	for _, st := range bt.stacks {
+		if st < 0 || st >= ns {
+			return fmt.Errorf("block %s: stack %d out of range", b.meta.ID, st)
+		}
+	}
+	nset := int32(len(b.sets))
+	for _, s := range bt.sets {
+		if s < 0 || s >= nset {
+			return fmt.Errorf("block %s: sample set %d out of range", b.meta.ID, s)
+		}
+	}
+	return nil
+}
+
+func (b *block) hasSets() bool { return len(b.sets) > 1 }
+
+func (b *block) selectStacks(ctx context.Context, p SelectParams) ([]*StackValues, error) {
+	pl := b.plan(p.Matchers)
+	var keep []bool
+	if p.Keep != nil {
+		keep = p.Keep(b.syms)
+	}
+	byType := map[string]*StackValues{}
+	sc := b.sr.newScanner(b.hasSets(), false)
+	defer sc.close()
+	for si := range b.ix.series {
+		s := &b.ix.series[si]
+		if !s.overlaps(p.Start, p.End) || !labels.MatchLabels(s.lbls, pl.series...) {
+			continue
+		}
+		i, j := b.ix.profileRange(s, p.Start, p.End)
+		if i == j {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		typ := s.lbls.Get(labels.ProfileType)
+		sv := byType[typ]
+		if sv == nil {
+			sv = &StackValues{Type: typ, Syms: b.syms, Values: make([]int64, len(b.syms.StackParent)), Sets: b.sets}
+			byType[typ] = sv
+		}
+		err := b.scanProfiles(sc, i, j, func(_ int, bt *sampleBatch) error {
+			if err := b.checkBatch(bt); err != nil {
+				return err
+			}
+			if bt.sets == nil && keep == nil && pl.setOK == nil {
+				vals := sv.Values
+				for r, st := range bt.stacks {
+					vals[st] += bt.values[r]
+				}
+				return nil
+			}
+			for r, st := range bt.stacks {
+				var set uint32
+				if bt.sets != nil {
+					set = uint32(bt.sets[r])
+				}
+				addSample(sv, uint32(st), set, bt.values[r], keep, pl)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read block %s: %w", b.meta.ID, err)
+		}
+	}
+	return sortedByType(byType), nil
+}
+
+func (b *block) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoints, error) {
+	pl := b.plan(p.Matchers)
+	var keep []bool
+	if p.Keep != nil {
+		keep = p.Keep(b.syms)
+	}
+	filtered := keep != nil || pl.setOK != nil
+	var sc *scanner
+	if filtered {
+		sc = b.sr.newScanner(b.hasSets(), false)
+		defer sc.close()
+	}
+	var out []SeriesPoints
+	for si := range b.ix.series {
+		s := &b.ix.series[si]
+		if !s.overlaps(p.Start, p.End) || !labels.MatchLabels(s.lbls, pl.series...) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		i, j := b.ix.profileRange(s, p.Start, p.End)
+		sp := SeriesPoints{Labels: s.lbls, Points: make([]Point, 0, j-i)}
+		if !filtered {
+			for k := i; k < j; k++ {
+				sp.Points = append(sp.Points, Point{b.ix.ts[k], b.ix.totals[k]})
+			}
+			out = append(out, sp)
+			continue
+		}
+		sums := make([]int64, j-i)
+		err := b.scanProfiles(sc, i, j, func(k int, bt *sampleBatch) error {
+			if err := b.checkBatch(bt); err != nil {
+				return err
+			}
+			var sum int64
+			for r, st := range bt.stacks {
+				if keep != nil && !keep[st] {
+					continue
+				}
+				if pl.setOK != nil {
+					var set int32
+					if bt.sets != nil {
+						set = bt.sets[r]
+					}
+					if !pl.setOK[set] {
+						continue
+					}
+				}
+				sum += bt.values[r]
+			}
+			sums[k-i] += sum
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read block %s: %w", b.meta.ID, err)
+		}
+		for k := i; k < j; k++ {
+			sp.Points = append(sp.Points, Point{b.ix.ts[k], sums[k-i]})
+		}
+		out = append(out, sp)
+	}
+	return out, nil
+}
+
+func (b *block) matchSeries(start, end int64, ms []*labels.Matcher, out map[uint64][]labels.Labels) {
+	pl := b.plan(ms)
+	for i := range b.ix.series {
+		s := &b.ix.series[i]
+		if s.overlaps(start, end) && labels.MatchLabels(s.lbls, pl.series...) {
+			addSeries(out, s.lbls)
+		}
+	}
+}
+
+func (b *block) labelNames(start, end int64, ms []*labels.Matcher, names map[string]struct{}) {
+	pl := b.plan(ms)
+	found := false
+	for i := range b.ix.series {
+		s := &b.ix.series[i]
+		if s.overlaps(start, end) && labels.MatchLabels(s.lbls, pl.series...) {
+			s.lbls.Range(func(l labels.Label) { names[l.Name] = struct{}{} })
+			found = true
+		}
+	}
+	if found {
+		for n := range b.sampleNames {
+			names[n] = struct{}{}
+		}
+	}
+}
+
+func (b *block) labelValues(name string, start, end int64, ms []*labels.Matcher, vals map[string]struct{}) {
+	pl := b.plan(ms)
+	if isSampleLabel(name, b.sampleNames, b.seriesNames) {
+		sampleValues(name, b.sets, pl, vals)
+		return
+	}
+	for i := range b.ix.series {
+		s := &b.ix.series[i]
+		if s.overlaps(start, end) && labels.MatchLabels(s.lbls, pl.series...) {
+			if v := s.lbls.Get(name); v != "" {
+				vals[v] = struct{}{}
+			}
+		}
+	}
+}
+
+// sortBlocks orders blocks by time, then ID.
+func sortBlocks(bs []*block) {
+	slices.SortFunc(bs, func(a, b *block) int {
+		if c := compareInt64(a.meta.MinT, b.meta.MinT); c != 0 {
+			return c
+		}
+		return compareStrings(a.meta.ID, b.meta.ID)
+	})
+}

@@ -1,0 +1,220 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// errClosed is returned by maintenance on a closed DB.
+var errClosed = errors.New("storage is closed")
+
+// Run cuts heads into blocks every Options.CheckInterval, and compacts and
+// applies retention every Options.CompactInterval, until ctx is done. It
+// logs what fails and tries again on the next tick. Call it once per DB,
+// in its own goroutine, and cancel ctx before Close.
+func (db *DB) Run(ctx context.Context) error {
+	cutTick := time.NewTicker(db.opts.CheckInterval)
+	defer cutTick.Stop()
+	compactTick := time.NewTicker(db.opts.CompactInterval)
+	defer compactTick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-cutTick.C:
+			if err := db.cutHeads(ctx, false); err != nil && !errors.Is(err, errClosed) {
+				db.logger.Error("cut heads", "err", err)
+			}
+		case <-compactTick.C:
+			if err := db.Compact(ctx); err != nil && !errors.Is(err, errClosed) {
+				db.logger.Error("compact", "err", err)
+			}
+		}
+	}
+}
+
+// Flush cuts every non-empty head now and writes its block, then
+// truncates the log. After it returns nil, everything appended before the
+// call is in blocks.
+func (db *DB) Flush(ctx context.Context) error {
+	return db.cutHeads(ctx, true)
+}
+
+// due says whether t's head should be cut. The caller holds t.mu.
+func (db *DB) due(t *tenant, now time.Time) bool {
+	h := t.head
+	if len(h.all) == 0 {
+		return false
+	}
+	return h.maxT-h.minT >= int64(db.opts.BlockDuration) ||
+		h.bytes >= db.opts.MaxHeadBytes ||
+		now.Sub(t.lastAppend) >= db.opts.BlockDuration
+}
+
+// cutHeads freezes the heads that are due (all non-empty ones with all),
+// writes their blocks, and truncates the log below what every tenant still
+// needs.
+func (db *DB) cutHeads(ctx context.Context, all bool) error {
+	db.maintMu.Lock()
+	defer db.maintMu.Unlock()
+	if db.closed {
+		return errClosed
+	}
+	tenants := db.allTenants()
+	if err := db.freeze(tenants, all); err != nil {
+		return err
+	}
+	var errs []error
+	for _, t := range tenants {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := db.writeFrozen(t); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := db.truncateWAL(tenants); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// freeze cuts the due heads under one log cut: the tenants' locks are held
+// together across wal.Cut, so every record of theirs below the new segment
+// is in the frozen heads and every later one goes to the new heads. A
+// tenant whose previous
+// frozen head is not yet written is not cut again, so that blocks and
+// checkpoints advance in log order.
+func (db *DB) freeze(tenants []*tenant, all bool) error {
+	now := db.opts.Now()
+	var locked []*tenant
+	defer func() {
+		for _, t := range locked {
+			t.mu.Unlock()
+		}
+	}()
+	for _, t := range tenants {
+		t.mu.Lock()
+		if len(t.frozen) == 0 && len(t.head.all) > 0 && (all || db.due(t, now)) {
+			locked = append(locked, t)
+			continue
+		}
+		t.mu.Unlock()
+	}
+	if len(locked) == 0 {
+		return nil
+	}
+	seg, err := db.wal.Cut()
+	if err != nil {
+		return fmt.Errorf("cut wal: %w", err)
+	}
+	db.lastCut = seg
+	for _, t := range locked {
+		t.frozen = append(t.frozen, &frozenHead{head: t.head, walSegment: seg, delta: maps.Clone(t.delta)})
+		t.head = newHead()
+	}
+	return nil
+}
+
+// writeFrozen writes t's frozen heads as blocks, oldest first: block, then
+// checkpoint, then the block replaces the frozen head in queries.
+func (db *DB) writeFrozen(t *tenant) error {
+	for {
+		t.mu.RLock()
+		var fh *frozenHead
+		if len(t.frozen) > 0 {
+			fh = t.frozen[0]
+		}
+		t.mu.RUnlock()
+		if fh == nil {
+			return nil
+		}
+		start := time.Now()
+		if err := os.MkdirAll(t.blocksDir(), 0o755); err != nil {
+			return fmt.Errorf("tenant %s: create blocks dir: %w", t.id, err)
+		}
+		id := db.ids.next(db.opts.Now())
+		meta, err := writeHeadBlock(fh.head, t.blocksDir(), id, fh.walSegment)
+		if err != nil {
+			return fmt.Errorf("tenant %s: %w", t.id, err)
+		}
+		b, err := openBlock(filepath.Join(t.blocksDir(), id))
+		if err == nil {
+			err = writeCheckpoint(t, fh.walSegment, fh.delta)
+			if err != nil {
+				b.close()
+			}
+		}
+		if err != nil {
+			// Without its checkpoint the block would be replayed again
+			// after a restart: take it back, keep the frozen head, retry
+			// on the next tick.
+			if rerr := removeBlockDir(t.blocksDir(), id); rerr != nil {
+				db.logger.Error("remove unfinished block", "tenant", t.id, "block", id, "err", rerr)
+			}
+			return fmt.Errorf("tenant %s: block %s: %w", t.id, id, err)
+		}
+		t.blocksMu.Lock()
+		t.mu.Lock()
+		t.blocks = append(t.blocks, b)
+		sortBlocks(t.blocks)
+		t.frozen = t.frozen[1:]
+		t.mu.Unlock()
+		t.blocksMu.Unlock()
+		t.cpSegment = fh.walSegment
+		db.logger.Info("block written", "tenant", t.id, "block", id,
+			"series", meta.Stats.Series, "profiles", meta.Stats.Profiles, "samples", meta.Stats.Samples,
+			"bytes", meta.Stats.Bytes, "dur", time.Since(start))
+	}
+}
+
+// writeCheckpoint replaces t's checkpoint file.
+func writeCheckpoint(t *tenant, seg int, delta map[uint64]*deltaState) error {
+	raw, err := appendCheckpoint(nil, &checkpoint{walSegment: seg, delta: delta})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(t.dir, 0o755); err != nil {
+		return err
+	}
+	if err := replaceFile(filepath.Join(t.dir, checkpointFile), raw); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	return nil
+}
+
+// truncateWAL deletes the log segments that no tenant needs for replay:
+// those below every tenant's checkpoint segment. A tenant with nothing in
+// memory has all its records in blocks; its checkpoint moves up to the
+// last cut so that an idle tenant does not hold the log back.
+func (db *DB) truncateWAL(tenants []*tenant) error {
+	low := -1
+	for _, t := range tenants {
+		if t.cpSegment < db.lastCut {
+			t.mu.Lock()
+			if len(t.head.all) == 0 && len(t.frozen) == 0 {
+				if err := writeCheckpoint(t, db.lastCut, t.delta); err != nil {
+					t.mu.Unlock()
+					return fmt.Errorf("tenant %s: %w", t.id, err)
+				}
+				t.cpSegment = db.lastCut
+			}
+			t.mu.Unlock()
+		}
+		if low < 0 || t.cpSegment < low {
+			low = t.cpSegment
+		}
+	}
+	if low <= 0 {
+		return nil
+	}
+	if err := db.wal.Truncate(low); err != nil {
+		return fmt.Errorf("truncate wal below %d: %w", low, err)
+	}
+	return nil
+}
