@@ -28,6 +28,11 @@ type Config struct {
 	MaxBodyBytes int64
 	Limits       ingest.ProfileLimits
 	WALSync      bool
+	// Retention is how long profiles are kept; 0 keeps them forever.
+	Retention time.Duration
+	// BlockDuration is the span of data a head holds before it is cut
+	// into a block.
+	BlockDuration time.Duration
 	// SelfProfileInterval is the window of the self-profiler; 0 turns it
 	// off.
 	SelfProfileInterval time.Duration
@@ -40,6 +45,8 @@ func DefaultConfig() Config {
 		DataDir:             "./data",
 		MaxBodyBytes:        16 << 20,
 		Limits:              ingest.DefaultProfileLimits(),
+		Retention:           storage.DefaultOptions().Retention,
+		BlockDuration:       storage.DefaultOptions().BlockDuration,
 		SelfProfileInterval: 10 * time.Second,
 	}
 }
@@ -58,9 +65,14 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	db, err := storage.Open(filepath.Clean(cfg.DataDir), logger.With("component", "storage"), storage.Options{
-		Decode: ingest.Replay, WALSync: cfg.WALSync,
-	})
+	opts := storage.DefaultOptions()
+	opts.Decode = ingest.Replay
+	opts.WALSync = cfg.WALSync
+	opts.Retention = cfg.Retention
+	if cfg.BlockDuration > 0 {
+		opts.BlockDuration = cfg.BlockDuration
+	}
+	db, err := storage.Open(filepath.Clean(cfg.DataDir), logger.With("component", "storage"), opts)
 	if err != nil {
 		return nil, fmt.Errorf("open storage in %s: %w", cfg.DataDir, err)
 	}
@@ -99,6 +111,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.db.Run(bg) // cuts heads into blocks, compacts, applies retention
+	}()
 	if s.cfg.SelfProfileInterval > 0 {
 		wg.Add(1)
 		go func() {
@@ -123,6 +140,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stopBG()
 	wg.Wait()
+	// Cutting the heads now makes the next start fast: it has blocks to
+	// open instead of a log to replay. If it fails, the log still holds
+	// everything.
+	if err := s.db.Flush(shutCtx); err != nil {
+		s.logger.Warn("flush on shutdown", "err", err)
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close storage: %w", err)
 	}
