@@ -573,6 +573,27 @@ func (t *tenant) apply(h *head, in *Input) {
 	if !hasSets {
 		sets = nil
 	}
+	// Samples with the same stack and label set are merged: pprof allows
+	// repeats, and a series stores each once per profile. The slots are
+	// found once for all sample types.
+	type key struct{ stack, set uint32 }
+	idx := make(map[key]int32, len(p.Sample))
+	slots := make([]int32, len(p.Sample))
+	var uniq []key
+	for i := range p.Sample {
+		k := key{stacks[i], 0}
+		if sets != nil {
+			k.set = sets[i]
+		}
+		j, ok := idx[k]
+		if !ok {
+			j = int32(len(uniq))
+			idx[k] = j
+			uniq = append(uniq, k)
+		}
+		slots[i] = j
+	}
+	slotVals := make([]int64, len(uniq))
 	for ti, typ := range in.Types {
 		if typ.Name == "" || ti >= len(p.SampleType) {
 			continue
@@ -582,28 +603,18 @@ func (t *tenant) apply(h *head, in *Input) {
 		b.Set(labels.ProfileType, typ.String())
 		lbls := b.Labels()
 		mp := memProfile{ts: p.TimeNanos}
-		// Merge samples with the same stack and label set: pprof allows
-		// repeats, and a series stores each once per profile.
-		type key struct{ stack, set uint32 }
-		idx := make(map[key]int, len(p.Sample))
 		for i, s := range p.Sample {
-			v := s.Value[ti]
+			slotVals[slots[i]] += s.Value[ti]
+		}
+		for j, v := range slotVals {
 			if v == 0 {
 				continue
 			}
-			k := key{stacks[i], 0}
-			if sets != nil {
-				k.set = sets[i]
-			}
-			if j, ok := idx[k]; ok {
-				mp.values[j] += v
-				continue
-			}
-			idx[k] = len(mp.stacks)
-			mp.stacks = append(mp.stacks, k.stack)
+			slotVals[j] = 0
+			mp.stacks = append(mp.stacks, uniq[j].stack)
 			mp.values = append(mp.values, v)
 			if sets != nil {
-				mp.sets = append(mp.sets, k.set)
+				mp.sets = append(mp.sets, uniq[j].set)
 			}
 		}
 		if ti < len(in.Cumulative) && in.Cumulative[ti] {

@@ -34,6 +34,11 @@ type Symbols struct {
 	functionIdx map[Function]uint32
 	locationIdx map[string]uint32
 	stackIdx    map[uint64]uint32
+	// wholeStacks maps a hash of a whole stack's location IDs to its
+	// leaf node: one lookup per sample instead of one per frame. A hit
+	// is checked against the tree, so collisions cost a walk, not a
+	// wrong answer.
+	wholeStacks map[uint64]uint32
 	// stackHash is a content hash of each node's whole stack, independent of
 	// IDs, so that state keyed by it (cumulative deltas) survives head cuts.
 	stackHash []uint64
@@ -209,11 +214,17 @@ func (s *Symbols) NumStacks() int { return len(s.StackParent) }
 // once per profile.
 type Importer struct {
 	s      *Symbols
+	locIDs []locID // by pprof location ID, when IDs are dense
 	locs   map[*gpprof.Location]uint32
 	maps   map[*gpprof.Mapping]uint32
 	funcs  map[*gpprof.Function]uint32
 	lines  []Line
 	stackB []uint32
+}
+
+type locID struct {
+	l  *gpprof.Location
+	id uint32
 }
 
 // NewImporter returns an importer into s.
@@ -227,11 +238,39 @@ func NewImporter(s *Symbols) *Importer {
 // Stack interns the stack of a pprof sample (leaf first, as pprof stores
 // it) and returns its node ID.
 func (im *Importer) Stack(locs []*gpprof.Location) uint32 {
-	node := uint32(0)
-	for i := len(locs) - 1; i >= 0; i-- {
-		node = im.s.stack(node, im.location(locs[i]))
+	ids := im.stackB[:0]
+	h := uint64(len(locs))
+	for _, l := range locs {
+		id := im.location(l)
+		ids = append(ids, id)
+		h = mix(h, uint64(id))
 	}
+	im.stackB = ids
+	s := im.s
+	if s.wholeStacks == nil {
+		s.wholeStacks = make(map[uint64]uint32)
+	}
+	if node, ok := s.wholeStacks[h]; ok && s.isStack(node, ids) {
+		return node
+	}
+	node := uint32(0)
+	for i := len(ids) - 1; i >= 0; i-- {
+		node = s.stack(node, ids[i])
+	}
+	s.wholeStacks[h] = node
 	return node
+}
+
+// isStack reports whether node is the stack of the location IDs given leaf
+// first.
+func (s *Symbols) isStack(node uint32, leafFirst []uint32) bool {
+	for _, id := range leafFirst {
+		if node == 0 || s.StackLoc[node] != id {
+			return false
+		}
+		node = s.StackParent[node]
+	}
+	return node == 0
 }
 
 // FoldedStack interns a stack of function names, root first, as the folded
@@ -246,6 +285,11 @@ func (im *Importer) FoldedStack(frames []string) uint32 {
 }
 
 func (im *Importer) location(l *gpprof.Location) uint32 {
+	// pprof location IDs are usually 1..n: a slice beats a map.
+	dense := l.ID > 0 && l.ID <= 1<<20
+	if dense && l.ID < uint64(len(im.locIDs)) && im.locIDs[l.ID].l == l {
+		return im.locIDs[l.ID].id
+	}
 	if id, ok := im.locs[l]; ok {
 		return id
 	}
@@ -262,7 +306,14 @@ func (im *Importer) location(l *gpprof.Location) uint32 {
 		im.lines = append(im.lines, Line{Function: fn, Line: ln.Line})
 	}
 	id := im.s.location(mapping, l.Address, l.IsFolded, im.lines)
-	im.locs[l] = id
+	if dense {
+		if l.ID >= uint64(len(im.locIDs)) {
+			im.locIDs = append(im.locIDs, make([]locID, int(l.ID)+1-len(im.locIDs))...)
+		}
+		im.locIDs[l.ID] = locID{l, id}
+	} else {
+		im.locs[l] = id
+	}
 	return id
 }
 
