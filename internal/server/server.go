@@ -83,6 +83,14 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ready\n"))
 	})
+	// Cuts every head into a block now; for operators and benchmarks.
+	s.mux.HandleFunc("POST /-/flush", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.db.Flush(r.Context()); err != nil {
+			http.Error(w, "flush: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Write([]byte("flushed\n"))
+	})
 	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
