@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 )
 
@@ -27,6 +28,10 @@ func (db *DB) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-cutTick.C:
+			if err := db.cutHeads(ctx, false); err != nil && !errors.Is(err, errClosed) {
+				db.logger.Error("cut heads", "err", err)
+			}
+		case <-db.cutSoon:
 			if err := db.cutHeads(ctx, false); err != nil && !errors.Is(err, errClosed) {
 				db.logger.Error("cut heads", "err", err)
 			}
@@ -70,16 +75,26 @@ func (db *DB) cutHeads(ctx context.Context, all bool) error {
 		return err
 	}
 	var errs []error
+	wrote := false
 	for _, t := range tenants {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		t.mu.RLock()
+		wrote = wrote || len(t.frozen) > 0
+		t.mu.RUnlock()
 		if err := db.writeFrozen(t); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if err := db.truncateWAL(tenants); err != nil {
 		errs = append(errs, err)
+	}
+	if wrote {
+		// A cut frees a whole head at once; hand the memory back to the
+		// system now rather than keep the process at its ingest peak
+		// while it rests.
+		debug.FreeOSMemory()
 	}
 	return errors.Join(errs...)
 }

@@ -79,7 +79,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		BlockDuration:    time.Hour,
-		MaxHeadBytes:     256 << 20,
+		MaxHeadBytes:     128 << 20,
 		CheckInterval:    10 * time.Second,
 		CompactInterval:  time.Minute,
 		CompactionRanges: []time.Duration{6 * time.Hour, 24 * time.Hour},
@@ -143,6 +143,9 @@ type DB struct {
 	// lastCut is the log segment the last cut started; every record of a
 	// tenant whose head is empty is below it and in a block.
 	lastCut int
+	// cutSoon wakes Run when a head outgrows MaxHeadBytes between ticks,
+	// so that memory stays near the limit under a fast stream of writes.
+	cutSoon chan struct{}
 }
 
 // tenant is one tenant's data. Lock order: blocksMu, then mu.
@@ -192,7 +195,7 @@ func Open(dir string, logger *slog.Logger, opts Options) (*DB, error) {
 		return nil, errors.New("open storage: Options.Decode is required")
 	}
 	opts.setDefaults()
-	db := &DB{dir: dir, logger: logger, opts: opts, tenants: make(map[string]*tenant)}
+	db := &DB{dir: dir, logger: logger, opts: opts, tenants: make(map[string]*tenant), cutSoon: make(chan struct{}, 1)}
 	if err := os.MkdirAll(filepath.Join(dir, "tenants"), 0o755); err != nil {
 		return nil, fmt.Errorf("create tenants dir: %w", err)
 	}
@@ -528,6 +531,12 @@ func (db *DB) Append(ctx context.Context, tenantID string, payload []byte, input
 	for _, in := range inputs {
 		t.apply(t.head, in)
 	}
+	if t.head.bytes >= db.opts.MaxHeadBytes {
+		select {
+		case db.cutSoon <- struct{}{}:
+		default:
+		}
+	}
 	t.lastAppend = db.opts.Now()
 	return nil
 }
@@ -603,8 +612,21 @@ func (t *tenant) apply(h *head, in *Input) {
 		b.Set(labels.ProfileType, typ.String())
 		lbls := b.Labels()
 		mp := memProfile{ts: p.TimeNanos}
+		n := 0
 		for i, s := range p.Sample {
 			slotVals[slots[i]] += s.Value[ti]
+		}
+		for _, v := range slotVals {
+			if v != 0 {
+				n++
+			}
+		}
+		// Exact sizes: the head holds these for up to a block's span, and
+		// append's spare capacity would double its memory.
+		mp.stacks = make([]uint32, 0, n)
+		mp.values = make([]int64, 0, n)
+		if sets != nil {
+			mp.sets = make([]uint32, 0, n)
 		}
 		for j, v := range slotVals {
 			if v == 0 {
