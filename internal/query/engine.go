@@ -6,6 +6,7 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -264,34 +265,24 @@ func (e *Engine) Top(ctx context.Context, r Request, sortBy string, limit int) (
 		switch sortBy {
 		case "total":
 			if a.Total != b.Total {
-				return cmpDesc(a.Total, b.Total)
+				return cmp.Compare(b.Total, a.Total)
 			}
 		case "name":
-			return compareStr(a.Name, b.Name)
+			return cmp.Compare(a.Name, b.Name)
 		default:
 			if a.Self != b.Self {
-				return cmpDesc(a.Self, b.Self)
+				return cmp.Compare(b.Self, a.Self)
 			}
 			if a.Total != b.Total {
-				return cmpDesc(a.Total, b.Total)
+				return cmp.Compare(b.Total, a.Total)
 			}
 		}
-		return compareStr(a.Name, b.Name)
+		return cmp.Compare(a.Name, b.Name)
 	})
 	if limit > 0 && len(res.Entries) > limit {
 		res.Entries = res.Entries[:limit]
 	}
 	return res, nil
-}
-
-func cmpDesc(a, b int64) int {
-	if a > b {
-		return -1
-	}
-	if a < b {
-		return 1
-	}
-	return 0
 }
 
 // DiffGraph is a call tree of two selections, node by node.

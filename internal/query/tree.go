@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"container/heap"
 	"path"
 	"slices"
@@ -184,20 +185,10 @@ func (t *tree) children() [][]uint32 {
 				}
 				return 1
 			}
-			return compareStr(t.names[t.name[a]], t.names[t.name[b]])
+			return cmp.Compare(t.names[t.name[a]], t.names[t.name[b]])
 		})
 	}
 	return ch
-}
-
-func compareStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // keepNodes picks at most maxNodes nodes (the root included) with the

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -398,9 +399,9 @@ func (b *block) labelValues(name string, start, end int64, ms []*labels.Matcher,
 // sortBlocks orders blocks by time, then ID.
 func sortBlocks(bs []*block) {
 	slices.SortFunc(bs, func(a, b *block) int {
-		if c := compareInt64(a.meta.MinT, b.meta.MinT); c != 0 {
+		if c := cmp.Compare(a.meta.MinT, b.meta.MinT); c != 0 {
 			return c
 		}
-		return compareStrings(a.meta.ID, b.meta.ID)
+		return cmp.Compare(a.meta.ID, b.meta.ID)
 	})
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -141,7 +142,7 @@ func writeHeadBlock(h *head, blocksDir, id string, walSegment int) (*blockMeta, 
 		slices.SortFunc(series, func(a, b *memSeries) int { return labels.Compare(a.lbls, b.lbls) })
 		for _, s := range series {
 			profs := slices.Clone(s.profiles)
-			slices.SortStableFunc(profs, func(a, b memProfile) int { return compareInt64(a.ts, b.ts) })
+			slices.SortStableFunc(profs, func(a, b memProfile) int { return cmp.Compare(a.ts, b.ts) })
 			for i := range profs {
 				profs[i] = sortedRows(profs[i])
 			}

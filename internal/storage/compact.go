@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -248,7 +249,7 @@ func mergeBlocks(ctx context.Context, w *blockWriter, srcs []*block) (*blockMeta
 				return nil, fmt.Errorf("read block %s: %w", b.meta.ID, err)
 			}
 		}
-		slices.SortStableFunc(profs, func(a, b memProfile) int { return compareInt64(a.ts, b.ts) })
+		slices.SortStableFunc(profs, func(a, b memProfile) int { return cmp.Compare(a.ts, b.ts) })
 		for i := range profs {
 			profs[i] = sortedRows(profs[i])
 		}

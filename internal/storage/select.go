@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"slices"
 
@@ -173,7 +174,7 @@ func (db *DB) SelectStacks(ctx context.Context, tenantID string, p SelectParams)
 		}
 		out = append(out, svs...)
 	}
-	slices.SortStableFunc(out, func(a, b *StackValues) int { return compareStrings(a.Type, b.Type) })
+	slices.SortStableFunc(out, func(a, b *StackValues) int { return cmp.Compare(a.Type, b.Type) })
 	return out, nil
 }
 
@@ -222,7 +223,7 @@ func mergeSeriesPoints(all []SeriesPoints) []SeriesPoints {
 		out = append(out, sp)
 	}
 	for i := range out {
-		slices.SortStableFunc(out[i].Points, func(a, b Point) int { return compareInt64(a.T, b.T) })
+		slices.SortStableFunc(out[i].Points, func(a, b Point) int { return cmp.Compare(a.T, b.T) })
 	}
 	return out
 }
@@ -358,7 +359,7 @@ func sortedByType(byType map[string]*StackValues) []*StackValues {
 	for _, sv := range byType {
 		out = append(out, sv)
 	}
-	slices.SortFunc(out, func(a, b *StackValues) int { return compareStrings(a.Type, b.Type) })
+	slices.SortFunc(out, func(a, b *StackValues) int { return cmp.Compare(a.Type, b.Type) })
 	return out
 }
 
@@ -446,7 +447,7 @@ func (h *head) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoints
 			}
 			sp.Points = append(sp.Points, Point{mp.ts, profileTotal(&mp, keep, pl)})
 		}
-		slices.SortFunc(sp.Points, func(a, b Point) int { return compareInt64(a.T, b.T) })
+		slices.SortFunc(sp.Points, func(a, b Point) int { return cmp.Compare(a.T, b.T) })
 		out = append(out, sp)
 	}
 	return out, nil
@@ -499,24 +500,4 @@ func sortedKeys(m map[string]struct{}) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func compareInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
