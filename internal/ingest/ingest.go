@@ -200,9 +200,14 @@ func parsePprof(data []byte, lim ProfileLimits) (*gpprof.Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := gpprof.ParseData(data)
+	// Protobuf, what every current profiler writes, goes through Hearth's
+	// own decoder; the legacy text and binary formats through google/pprof.
+	p, err := decodePprofProto(data)
 	if err != nil {
-		return nil, badData("parse pprof: %v", err)
+		var lerr error
+		if p, lerr = gpprof.ParseData(data); lerr != nil {
+			return nil, badData("parse pprof: %v (as protobuf: %v)", lerr, err)
+		}
 	}
 	if len(p.SampleType) == 0 {
 		return nil, badData("pprof has no sample types")

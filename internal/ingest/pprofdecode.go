@@ -16,11 +16,13 @@ import (
 // or that CheckValid refuses once parsed, is an error that names the
 // message and, for framing faults, the byte offset.
 //
-// It is several times faster than ParseUncompressed: one varint reader and
-// no per-field closures, every message kind allocated in one backing array,
-// sample values and stacks carved from shared arrays, the string table made
-// of substrings of one string, and IDs resolved through the common case of
-// IDs 1..n in order.
+// It makes 22 allocations where ParseUncompressed makes 5000 for a Go CPU
+// profile, and is about 1.3 times as fast (BenchmarkDecodePprof): one
+// varint reader and no per-field closures, every message kind allocated in
+// one backing array, sample values and stacks carved from shared arrays,
+// the string table made of substrings of one string, and IDs resolved
+// through the common case of IDs 1..n in order. What remains is mostly the
+// cost of the memory the Profile structs need, and the GC of it.
 //
 // The strings of the result share one allocation, which stays alive while
 // any of them does. Sample.Location, Sample.Value and Location.Line slices
@@ -91,8 +93,30 @@ type pbReader struct {
 
 func (r *pbReader) more() bool { return r.i < r.end }
 
-// next reads one field.
+// next reads one field. Its fast path takes the common one-byte tag with a
+// one-byte varint or length; nextSlow does the rest.
 func (r *pbReader) next() error {
+	i := r.i
+	if i+1 < r.end {
+		tag, c := r.data[i], r.data[i+1]
+		if tag < 0x80 && c < 0x80 {
+			switch tag & 7 {
+			case wireVarint:
+				r.at, r.num, r.typ, r.u, r.i = i, uint64(tag>>3), wireVarint, uint64(c), i+2
+				return nil
+			case wireBytes:
+				if int(c) <= r.end-i-2 {
+					r.at, r.num, r.typ, r.lo, r.hi = i, uint64(tag>>3), wireBytes, i+2, i+2+int(c)
+					r.i = r.hi
+					return nil
+				}
+			}
+		}
+	}
+	return r.nextSlow()
+}
+
+func (r *pbReader) nextSlow() error {
 	r.at = r.i
 	tag, err := r.varint()
 	if err != nil {
@@ -207,9 +231,9 @@ type pprofDecoder struct {
 
 	// From count.
 	nSampleType, nSample, nMapping, nLocation, nFunction, nString int
-	sampleBytes                                                    int // of all Sample messages
-	strLo, strHi                                                   int // span of all string_table entries
-	firstString                                                    int // offset of the first string_table field
+	sampleBytes                                                   int // of all Sample messages
+	strLo, strHi                                                  int // span of all string_table entries
+	firstString                                                   int // offset of the first string_table field
 
 	strs []string
 
