@@ -23,6 +23,7 @@ func (db *DB) Run(ctx context.Context) error {
 	defer cutTick.Stop()
 	compactTick := time.NewTicker(db.opts.CompactInterval)
 	defer compactTick.Stop()
+	var lastAppends, releasedAt int64 = 0, 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -30,6 +31,16 @@ func (db *DB) Run(ctx context.Context) error {
 		case <-cutTick.C:
 			if err := db.cutHeads(ctx, false); err != nil && !errors.Is(err, errClosed) {
 				db.logger.Error("cut heads", "err", err)
+			}
+			// Once writes pause for a whole tick, hand the memory that
+			// ingest used back to the system, so that a resting server is
+			// not held at its peak. Doing it during ingest would only cost
+			// CPU: the memory would be faulted straight back in.
+			if n := db.appends.Load(); n == lastAppends && n != releasedAt {
+				debug.FreeOSMemory()
+				releasedAt = n
+			} else {
+				lastAppends = n
 			}
 		case <-db.cutSoon:
 			if err := db.cutHeads(ctx, false); err != nil && !errors.Is(err, errClosed) {
@@ -75,26 +86,16 @@ func (db *DB) cutHeads(ctx context.Context, all bool) error {
 		return err
 	}
 	var errs []error
-	wrote := false
 	for _, t := range tenants {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		t.mu.RLock()
-		wrote = wrote || len(t.frozen) > 0
-		t.mu.RUnlock()
 		if err := db.writeFrozen(t); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if err := db.truncateWAL(tenants); err != nil {
 		errs = append(errs, err)
-	}
-	if wrote {
-		// A cut frees a whole head at once; hand the memory back to the
-		// system now rather than keep the process at its ingest peak
-		// while it rests.
-		debug.FreeOSMemory()
 	}
 	return errors.Join(errs...)
 }

@@ -30,6 +30,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gpprof "github.com/google/pprof/profile"
@@ -146,6 +147,8 @@ type DB struct {
 	// cutSoon wakes Run when a head outgrows MaxHeadBytes between ticks,
 	// so that memory stays near the limit under a fast stream of writes.
 	cutSoon chan struct{}
+	// appends counts Append calls, for Run to see when writes pause.
+	appends atomic.Int64
 }
 
 // tenant is one tenant's data. Lock order: blocksMu, then mu.
@@ -538,6 +541,7 @@ func (db *DB) Append(ctx context.Context, tenantID string, payload []byte, input
 		}
 	}
 	t.lastAppend = db.opts.Now()
+	db.appends.Add(1)
 	return nil
 }
 
