@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -406,9 +407,9 @@ func decodeFolded(r *Request, name Name, lim ProfileLimits) (*storage.Input, err
 	}
 	if err != nil {
 		if errors.Is(err, ErrLimitExceeded) {
-			return nil, &InputError{Kind: "too_large", Msg: fmt.Sprintf("%s: %v", cmpOr(r.Format, "folded"), err)}
+			return nil, &InputError{Kind: "too_large", Msg: fmt.Sprintf("%s: %v", cmp.Or(r.Format, "folded"), err)}
 		}
-		return nil, badData("%s: %v", cmpOr(r.Format, "folded"), err)
+		return nil, badData("%s: %v", cmp.Or(r.Format, "folded"), err)
 	}
 	typ, scale := foldedType(name.Kind, r.Units, r.SampleRate)
 	p := &gpprof.Profile{
@@ -436,19 +437,13 @@ func decodeFolded(r *Request, name Name, lim ProfileLimits) (*storage.Input, err
 			locs[len(s.Stack)-1-i] = l // pprof stacks are leaf first
 		}
 		if s.Value > math.MaxInt64/scale {
-			return nil, badData("%s: value %d overflows when scaled to nanoseconds at sampleRate %d", cmpOr(r.Format, "folded"), s.Value, r.SampleRate)
+			return nil, badData("%s: value %d overflows when scaled to nanoseconds at sampleRate %d", cmp.Or(r.Format, "folded"), s.Value, r.SampleRate)
 		}
 		p.Sample = append(p.Sample, &gpprof.Sample{Location: locs, Value: []int64{s.Value * scale}})
 	}
 	return &storage.Input{Profile: p, Types: []profile.Type{typ}, Cumulative: []bool{false}}, nil
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
 
 // payloadVersion is the first byte of a logged request.
 const payloadVersion = 1
