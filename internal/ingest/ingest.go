@@ -1,8 +1,8 @@
 package ingest
 
 import (
-	"cmp"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -443,7 +443,6 @@ func decodeFolded(r *Request, name Name, lim ProfileLimits) (*storage.Input, err
 	}
 	return &storage.Input{Profile: p, Types: []profile.Type{typ}, Cumulative: []bool{false}}, nil
 }
-
 
 // payloadVersion is the first byte of a logged request.
 const payloadVersion = 1
