@@ -308,6 +308,12 @@ func TestCLI(t *testing.T) {
 		t.Errorf("go tool pprof cannot open the export: %v\n%s", err, out)
 	}
 
+	// A selection without data says so.
+	out, _, code = run("query", `cpu{service_name="nobody"}`, "--server", srv.url)
+	if code != 0 || !strings.Contains(out, "no samples match") {
+		t.Errorf("query of nothing: exit %d, output %q", code, out)
+	}
+
 	// Failures: non-zero exit and one readable line on stderr.
 	for _, args := range [][]string{
 		{"query", `cpu{service_name=`, "--server", srv.url},

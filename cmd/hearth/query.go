@@ -136,6 +136,10 @@ func runQuery(ctx context.Context, args []string, stdout io.Writer) error {
 // printFlame prints the tree indented, one frame a line, with its total and
 // share of the whole.
 func printFlame(w io.Writer, fg *query.FlameGraph) error {
+	if fg.Total == 0 && (fg.Root == nil || len(fg.Root.Children) == 0) {
+		_, err := fmt.Fprintln(w, "no samples match the selector in this time range")
+		return err
+	}
 	fmt.Fprintf(w, "%s  total %s\n", fg.ProfileType, formatValue(fg.Total, fg.Unit))
 	if fg.Truncated {
 		fmt.Fprintf(w, "(showing %d of %d nodes; the rest are folded into %q)\n", fg.MaxNodes, fg.NumNodes, query.OtherName)
@@ -160,6 +164,10 @@ func printFlame(w io.Writer, fg *query.FlameGraph) error {
 }
 
 func printTop(w io.Writer, t *query.Top) error {
+	if len(t.Entries) == 0 {
+		_, err := fmt.Fprintln(w, "no samples match the selector in this time range")
+		return err
+	}
 	fmt.Fprintf(w, "%s  total %s\n", t.ProfileType, formatValue(t.Total, t.Unit))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "self\tself%\ttotal\ttotal%\t\tfunction")
@@ -170,6 +178,10 @@ func printTop(w io.Writer, t *query.Top) error {
 }
 
 func printSeries(w io.Writer, s *query.SeriesResult) error {
+	if len(s.Series) == 0 {
+		_, err := fmt.Fprintln(w, "no series match the selector in this time range")
+		return err
+	}
 	for _, ser := range s.Series {
 		var ls []string
 		for k, v := range ser.Labels {
