@@ -206,7 +206,7 @@ func Open(dir string, logger *slog.Logger, opts Options) (*DB, error) {
 		db.closeBlocks()
 		return nil, err
 	}
-	w, err := wal.Open(filepath.Join(dir, "wal"), logger.With("component", "wal"), wal.Options{
+	w, err := wal.Open(filepath.Join(dir, "wal"), logger, wal.Options{
 		SegmentBytes: opts.WALSegmentBytes, Sync: opts.WALSync,
 	})
 	if err != nil {
