@@ -19,6 +19,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/query"
 	"github.com/hearth-profiler/hearth/internal/selfprofile"
 	"github.com/hearth-profiler/hearth/internal/storage"
+	"github.com/hearth-profiler/hearth/web"
 )
 
 // Config is what a server needs to start.
@@ -91,6 +92,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		}
 		w.Write([]byte("flushed\n"))
 	})
+	s.mux.Handle("/", web.Handler())
 	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

@@ -1,0 +1,326 @@
+import { FlameGraph } from "./flame.js";
+import { SeriesChart } from "./chart.js";
+import { formatValue, percent } from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+
+// Everything on screen follows from this state, which lives in the URL:
+// copying the address reproduces the view.
+const state = {
+  query: "", from: "now-1h", until: "now", zoom: [], search: "",
+  dir: "icicle", sort: "self", filter: "", theme: "",
+};
+
+function readURL() {
+  const p = new URLSearchParams(location.search);
+  for (const k of ["query", "from", "until", "search", "dir", "sort", "filter", "theme"]) {
+    if (p.has(k)) state[k] = p.get(k);
+  }
+  state.zoom = p.get("zoom") ? p.get("zoom").split("\n") : [];
+}
+
+function writeURL(push) {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(state)) {
+    if (k === "zoom") { if (v.length) p.set("zoom", v.join("\n")); continue; }
+    if (v) p.set(k, v);
+  }
+  const url = "?" + p.toString();
+  if (url !== location.search) (push ? history.pushState : history.replaceState).call(history, null, "", url);
+}
+
+async function api(path, params) {
+  const resp = await fetch(path + "?" + new URLSearchParams(params));
+  const body = await resp.json().catch(() => ({ status: "error", error: `${resp.status} ${resp.statusText}` }));
+  if (body.status !== "success") {
+    const err = new Error(body.error || resp.statusText);
+    err.type = body.errorType;
+    throw err;
+  }
+  return body.data;
+}
+
+const hook = { ready: false, loads: 0, error: null, state, frames: () => flame.frames.map(({ name, x, y, w, match }) => ({ name, x, y, w, match })) };
+window.__hearth = hook;
+
+const flame = new FlameGraph($("flame"), $("tooltip"), {
+  onZoom(path) { state.zoom = path; renderCrumbs(); writeURL(true); },
+  onHover(name) {
+    for (const tr of $("top").tBodies[0].rows) tr.classList.toggle("hover", tr.dataset.name === name);
+  },
+});
+const chart = new SeriesChart($("chart"), $("chart-legend"), (from, until) => {
+  state.from = String(Math.floor(from / 1000));
+  state.until = String(Math.ceil(until / 1000));
+  state.zoom = [];
+  syncControls();
+  load(true);
+});
+
+const kinds = [
+  ["CPU", /^(process_cpu|cpu|wall)/], ["Memory", /^memory/], ["Goroutines", /^goroutine/],
+  ["Locks", /^(mutex|block)/],
+];
+
+async function loadTypes() {
+  let types = [];
+  try {
+    types = await api("/api/v1/profile_types", { from: state.from, until: state.until });
+  } catch (e) { /* shown by load() */ }
+  const sel = $("ptype");
+  sel.innerHTML = "";
+  const groups = new Map();
+  for (const t of types) {
+    const kind = (kinds.find(([, re]) => re.test(t)) || ["Other"])[0];
+    if (!groups.has(kind)) groups.set(kind, []);
+    groups.get(kind).push(t);
+  }
+  for (const [kind, ts] of groups) {
+    const og = document.createElement("optgroup");
+    og.label = kind;
+    for (const t of ts) {
+      const o = document.createElement("option");
+      o.value = t;
+      const [name, sample, unit] = t.split(":");
+      o.textContent = `${name} ${sample} (${unit})`;
+      og.append(o);
+    }
+    sel.append(og);
+  }
+  if (!state.query && types.length) {
+    state.query = (types.find((t) => t.startsWith("process_cpu:cpu:")) || types[0]) + "{}";
+  }
+  const cur = state.query.split("{")[0].trim();
+  if (types.includes(cur)) sel.value = cur;
+  return types;
+}
+
+function syncControls() {
+  $("query").value = state.query;
+  const preset = state.until === "now" && /^now-(\d+[mhd])$/.exec(state.from);
+  $("range").value = preset && [...$("range").options].some((o) => o.value === preset[1]) ? preset[1] : "custom";
+  $("custom-range").hidden = $("range").value !== "custom";
+  if ($("range").value === "custom") {
+    $("from").value = toLocal(parseTime(state.from));
+    $("until").value = toLocal(parseTime(state.until));
+  }
+  $("search").value = state.search;
+  $("table-filter").value = state.filter;
+  $("direction").textContent = state.dir === "flame" ? "Icicle" : "Flame";
+  document.documentElement.classList.toggle("dark", state.theme === "dark" ||
+    (!state.theme && matchMedia("(prefers-color-scheme: dark)").matches));
+}
+
+// parseTime mirrors the server's forms that the UI writes: now, now-1h,
+// Unix seconds. It returns milliseconds.
+function parseTime(s) {
+  if (s === "now") return Date.now();
+  const m = /^now-(\d+)([smhdw])$/.exec(s);
+  if (m) return Date.now() - m[1] * { s: 1e3, m: 6e4, h: 36e5, d: 864e5, w: 6048e5 }[m[2]];
+  if (/^\d+$/.test(s)) return Number(s) * 1000;
+  return Date.parse(s);
+}
+
+function toLocal(ms) {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 6e4);
+  return d.toISOString().slice(0, 19);
+}
+
+let topEntries = [];
+let loadSeq = 0;
+
+async function load(push) {
+  writeURL(push);
+  const seq = ++loadSeq;
+  hook.ready = false;
+  const status = $("status");
+  status.className = "";
+  status.textContent = "Loading…";
+  $("query-error").hidden = true;
+  const range = { from: state.from, until: state.until };
+  const q = { query: state.query, ...range };
+  $("download").href = "/api/v1/query/pprof?" + new URLSearchParams({ query: state.query.replace(/^[^{]*/, ""), ...range });
+  try {
+    const [fg, top, series] = await Promise.all([
+      api("/api/v1/query/flamegraph", { ...q, max_nodes: 4096 }),
+      api("/api/v1/query/top", { ...q, sort: state.sort }),
+      api("/api/v1/query/series", q),
+    ]);
+    if (seq !== loadSeq) return;
+    const t0 = performance.now();
+    flame.flame = state.dir === "flame";
+    flame.search = state.search;
+    flame.set(fg);
+    flame.zoomTo(state.zoom);
+    hook.renderMillis = performance.now() - t0;
+    renderCrumbs();
+    topEntries = top.entries;
+    renderTable(fg.unit, fg.total);
+    chart.set(series, parseTime(state.from), parseTime(state.until), fg.unit);
+    if (!fg.total) {
+      status.textContent = "No data: nothing matches this query in this time range.";
+    } else {
+      status.textContent = `${formatValue(fg.total, fg.unit)} in all` +
+        (fg.truncated ? ` · showing the ${fg.maxNodes} largest of ${fg.numNodes} frames; the rest are folded into "other"` : "");
+    }
+    renderSearchShare();
+    hook.error = null;
+  } catch (e) {
+    if (seq !== loadSeq) return;
+    hook.error = e.message;
+    flame.set(null);
+    $("top").tBodies[0].innerHTML = "";
+    if (e.type === "bad_data") {
+      $("query-error").textContent = e.message;
+      $("query-error").hidden = false;
+      status.textContent = "";
+    } else {
+      status.className = "error";
+      status.textContent = "The server could not answer: " + e.message;
+    }
+  }
+  hook.loads++;
+  hook.ready = true;
+}
+
+function renderCrumbs() {
+  const nav = $("crumbs");
+  nav.innerHTML = "";
+  const all = document.createElement("a");
+  all.textContent = "all";
+  all.onclick = () => flame.zoom(null);
+  nav.append(all);
+  state.zoom.forEach((name, i) => {
+    const a = document.createElement("a");
+    a.textContent = name;
+    a.title = name;
+    a.onclick = () => { flame.zoomTo(state.zoom.slice(0, i + 1)); flame.hooks.onZoom(state.zoom.slice(0, i + 1)); };
+    nav.append(a);
+  });
+}
+
+function renderTable(unit, total) {
+  const tbody = $("top").tBodies[0];
+  tbody.innerHTML = "";
+  const f = state.filter.toLowerCase();
+  const rows = topEntries.filter((e) => !f || e.name.toLowerCase().includes(f)).slice(0, 500);
+  for (const e of rows) {
+    const tr = document.createElement("tr");
+    tr.dataset.name = e.name;
+    const cells = [`${formatValue(e.self, unit)} ${percent(e.selfShare)}`, `${formatValue(e.total, unit)} ${percent(e.totalShare)}`, e.name];
+    for (const c of cells) {
+      const td = document.createElement("td");
+      td.textContent = c;
+      tr.append(td);
+    }
+    tr.onmouseenter = () => { flame.highlight = e.name; flame.draw(); };
+    tr.onmouseleave = () => { flame.highlight = null; flame.draw(); };
+    tbody.append(tr);
+  }
+  for (const th of $("top").tHead.rows[0].cells) th.classList.toggle("sorted", th.dataset.sort === state.sort);
+}
+
+function renderSearchShare() {
+  $("search-share").textContent = state.search && flame.matchedShare !== null ? percent(flame.matchedShare) + " of total" : "";
+}
+
+// Completions: the query with one more matcher, for each label value the
+// server knows in this range.
+let completionTimer;
+async function complete() {
+  clearTimeout(completionTimer);
+  completionTimer = setTimeout(async () => {
+    const text = $("query").value;
+    const open = text.lastIndexOf("{");
+    if (open < 0) return;
+    const inner = text.slice(open + 1).replace(/}\s*$/, "").trim();
+    const base = text.slice(0, open + 1) + (inner ? inner.replace(/,\s*$/, "") + ", " : "");
+    try {
+      const names = (await api("/api/v1/labels", { from: state.from, until: state.until }))
+        .filter((n) => !n.startsWith("__") && !inner.includes(n + "="));
+      const dl = $("completions");
+      dl.innerHTML = "";
+      for (const n of names.slice(0, 20)) {
+        const vals = await api(`/api/v1/label/${encodeURIComponent(n)}/values`, { from: state.from, until: state.until });
+        for (const v of vals.slice(0, 20)) {
+          const o = document.createElement("option");
+          o.value = `${base}${n}="${v}"}`;
+          dl.append(o);
+        }
+      }
+    } catch (e) { /* completions are a convenience */ }
+  }, 250);
+}
+
+$("query").addEventListener("input", complete);
+$("query").addEventListener("keydown", (e) => { if (e.key === "Enter") run(); });
+$("run").onclick = run;
+function run() {
+  state.query = $("query").value.trim();
+  state.zoom = [];
+  load(true);
+}
+$("ptype").onchange = () => {
+  const text = $("query").value.trim();
+  const rest = text.includes("{") ? text.slice(text.indexOf("{")) : "{}";
+  state.query = $("ptype").value + rest;
+  $("query").value = state.query;
+  state.zoom = [];
+  load(true);
+};
+$("range").onchange = () => {
+  const v = $("range").value;
+  if (v === "custom") {
+    $("custom-range").hidden = false;
+    $("from").value = toLocal(parseTime(state.from));
+    $("until").value = toLocal(parseTime(state.until));
+    return;
+  }
+  state.from = "now-" + v;
+  state.until = "now";
+  $("custom-range").hidden = true;
+  load(true);
+};
+for (const id of ["from", "until"]) {
+  $(id).onchange = () => {
+    const ms = Date.parse($(id).value);
+    if (!isNaN(ms)) { state[id] = String(Math.floor(ms / 1000)); load(true); }
+  };
+}
+$("search").addEventListener("input", () => {
+  state.search = $("search").value;
+  flame.search = state.search;
+  flame.draw();
+  renderSearchShare();
+  writeURL(false);
+});
+$("table-filter").addEventListener("input", () => {
+  state.filter = $("table-filter").value;
+  renderTable(flame.fg ? flame.fg.unit : "", 0);
+  writeURL(false);
+});
+for (const th of $("top").tHead.rows[0].cells) {
+  th.onclick = () => { state.sort = th.dataset.sort; load(false); };
+}
+$("direction").onclick = () => {
+  state.dir = state.dir === "flame" ? "icicle" : "flame";
+  syncControls();
+  flame.flame = state.dir === "flame";
+  flame.draw();
+  writeURL(false);
+};
+$("theme").onclick = () => {
+  const dark = document.documentElement.classList.contains("dark");
+  state.theme = dark ? "light" : "dark";
+  syncControls();
+  flame.draw();
+  chart.draw();
+  writeURL(false);
+};
+window.addEventListener("popstate", async () => { readURL(); syncControls(); await load(false); });
+
+readURL();
+syncControls();
+await loadTypes();
+syncControls();
+await load(false);

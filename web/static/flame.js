@@ -1,0 +1,177 @@
+import { formatValue, percent, colorFor } from "./format.js";
+
+const ROW = 18;
+
+// FlameGraph draws a call tree on a canvas: icicle (root on top) or flame
+// (root at the bottom), zoomable, searchable, with a hover tooltip.
+export class FlameGraph {
+  constructor(canvas, tooltip, hooks) {
+    this.canvas = canvas;
+    this.tooltip = tooltip;
+    this.hooks = hooks; // {onZoom(path), onHover(name|null)}
+    this.root = null;
+    this.flame = false;
+    this.search = "";
+    this.highlight = null; // a function name to outline (from the table)
+    this.zoomed = null;
+    this.frames = []; // what was drawn: {name, x, y, w, node}
+    canvas.addEventListener("mousemove", (e) => this.onMove(e));
+    canvas.addEventListener("mouseleave", () => { this.tooltip.hidden = true; this.hooks.onHover(null); });
+    canvas.addEventListener("click", (e) => {
+      const f = this.frameAt(e);
+      if (f) this.zoom(f.node);
+    });
+    new ResizeObserver(() => this.draw()).observe(canvas.parentElement);
+  }
+
+  // set takes a flame graph answer of the API.
+  set(fg) {
+    this.fg = fg;
+    this.root = fg && fg.root;
+    if (this.root) link(this.root, null, 0);
+    this.zoomed = this.root;
+    this.draw();
+  }
+
+  zoom(node) {
+    this.zoomed = node || this.root;
+    this.draw();
+    this.hooks.onZoom(pathOf(this.zoomed));
+  }
+
+  // zoomTo follows a path of names from the root, as a URL stores it.
+  zoomTo(path) {
+    let n = this.root;
+    for (const name of path || []) {
+      const c = n && (n.children || []).find((c) => c.name === name);
+      if (!c) break;
+      n = c;
+    }
+    this.zoomed = n || this.root;
+    this.draw();
+  }
+
+  draw() {
+    const c = this.canvas;
+    const dpr = window.devicePixelRatio || 1;
+    const width = c.parentElement.clientWidth - 16;
+    const t0 = performance.now();
+    this.frames = [];
+    if (!this.root) {
+      c.width = width * dpr; c.height = 0; c.style.height = "0px";
+      return;
+    }
+    const depth = maxDepth(this.root);
+    const height = (depth + 1) * ROW;
+    c.width = width * dpr; c.height = height * dpr;
+    c.style.width = width + "px"; c.style.height = height + "px";
+    const ctx = c.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    ctx.font = "12px ui-monospace, monospace";
+    ctx.textBaseline = "middle";
+    const dark = document.documentElement.classList.contains("dark");
+    const z = this.zoomed;
+    const scale = width / Math.max(z.total, 1);
+    const search = this.search.toLowerCase();
+    let matched = 0;
+    const y = (d) => (this.flame ? height - (d + 1) * ROW : d * ROW);
+    // The zoomed node's ancestors are drawn full width above it.
+    for (let a = z.parent, d = z.depth - 1; a; a = a.parent, d--) {
+      this.rect(ctx, a, 0, y(d), width, dark, search, true);
+    }
+    const walk = (n, x) => {
+      const w = n.total * scale;
+      if (w < 0.5) return;
+      const hit = this.rect(ctx, n, x, y(n.depth), w, dark, search, false);
+      if (hit && !hasMatchingAncestor(n, z, search)) matched += n.total;
+      let cx = x + n.self * scale;
+      for (const ch of n.children || []) {
+        walk(ch, cx);
+        cx += ch.total * scale;
+      }
+    };
+    walk(z, 0);
+    this.matchedShare = search ? matched / Math.max(this.root.total, 1) : null;
+    this.drawMillis = performance.now() - t0;
+  }
+
+  rect(ctx, n, x, y, w, dark, search, ancestor) {
+    const match = search && n.name.toLowerCase().includes(search);
+    let fill = n.name === "other" ? (dark ? "#3a3a40" : "#d8d6d2") : colorFor(n.name, dark);
+    if (search && !match) fill = dark ? "#2a2a30" : "#ecebe8";
+    if (match) fill = dark ? "#ca8a04" : "#facc15";
+    ctx.globalAlpha = ancestor ? 0.55 : 1;
+    ctx.fillStyle = fill;
+    ctx.fillRect(x, y + 1, Math.max(w - 1, 0.5), ROW - 2);
+    if (this.highlight && n.name === this.highlight) {
+      ctx.strokeStyle = dark ? "#fff" : "#000";
+      ctx.lineWidth = 2;
+      ctx.strokeRect(x + 1, y + 2, Math.max(w - 3, 1), ROW - 4);
+    }
+    ctx.globalAlpha = 1;
+    if (w > 30) {
+      ctx.fillStyle = dark ? "#f4f4f5" : "#1d1d1f";
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(x, y, w - 2, ROW);
+      ctx.clip();
+      ctx.fillText(n.name, x + 3, y + ROW / 2);
+      ctx.restore();
+    }
+    this.frames.push({ name: n.name, x, y, w, node: n, match: !!match });
+    return match;
+  }
+
+  frameAt(e) {
+    const r = this.canvas.getBoundingClientRect();
+    const x = e.clientX - r.left, y = e.clientY - r.top;
+    for (let i = this.frames.length - 1; i >= 0; i--) {
+      const f = this.frames[i];
+      if (x >= f.x && x < f.x + f.w && y >= f.y && y < f.y + ROW) return f;
+    }
+    return null;
+  }
+
+  onMove(e) {
+    const f = this.frameAt(e);
+    const tt = this.tooltip;
+    if (!f) { tt.hidden = true; this.hooks.onHover(null); return; }
+    const n = f.node, unit = this.fg.unit, total = this.root.total;
+    tt.innerHTML = "";
+    const b = document.createElement("b");
+    b.textContent = n.name;
+    tt.append(b, document.createElement("br"),
+      `total ${formatValue(n.total, unit)} (${percent(n.total / total)})`, document.createElement("br"),
+      `self ${formatValue(n.self, unit)} (${percent(n.self / total)})`);
+    tt.hidden = false;
+    tt.style.left = Math.min(e.clientX + 12, window.innerWidth - 300) + "px";
+    tt.style.top = e.clientY + 14 + "px";
+    this.hooks.onHover(n.name);
+  }
+}
+
+function link(n, parent, depth) {
+  n.parent = parent;
+  n.depth = depth;
+  for (const c of n.children || []) link(c, n, depth + 1);
+}
+
+function maxDepth(n) {
+  let d = n.depth;
+  for (const c of n.children || []) d = Math.max(d, maxDepth(c));
+  return d;
+}
+
+function pathOf(n) {
+  const p = [];
+  for (; n && n.parent; n = n.parent) p.unshift(n.name);
+  return p;
+}
+
+function hasMatchingAncestor(n, stop, search) {
+  for (let a = n.parent; a && a !== stop.parent; a = a.parent) {
+    if (a.name.toLowerCase().includes(search)) return true;
+  }
+  return false;
+}

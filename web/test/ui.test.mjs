@@ -1,0 +1,164 @@
+// Drives Hearth's UI in headless Chromium: starts `hearth server`, ingests
+// real Go CPU profiles, and clicks through the views, checking what the
+// canvas drew through the page's test hook (window.__hearth).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import net from "node:net";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, "..", "..");
+const corpus = join(repo, "..", "shared", "bench", "corpus");
+let server, base, browser, dataDir, binDir;
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+async function waitReady(url) {
+  for (let i = 0; i < 300; i++) {
+    try { if ((await fetch(url + "/ready")).ok) return; } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("hearth server did not become ready");
+}
+
+before(async () => {
+  binDir = mkdtempSync(join(tmpdir(), "hearth-ui-bin-"));
+  const bin = join(binDir, "hearth");
+  execFileSync("go", ["build", "-o", bin, "./cmd/hearth"], { cwd: repo, stdio: "inherit" });
+  dataDir = mkdtempSync(join(tmpdir(), "hearth-ui-data-"));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(bin, ["server", "--listen", `127.0.0.1:${port}`, "--data", dataDir, "--self-profile.interval", "0"], { stdio: "ignore" });
+  await waitReady(base);
+  const files = readdirSync(corpus).filter((f) => f.startsWith("cpu-")).sort();
+  const now = Math.floor(Date.now() / 1000);
+  for (let i = 0; i < 24; i++) {
+    const svc = i % 2 ? "checkout" : "search";
+    const from = now - 600 + i * 20;
+    const body = readFileSync(join(corpus, files[i % files.length]));
+    const r = await fetch(`${base}/ingest?name=${svc}{env=test}&format=pprof&from=${from}&until=${from + 10}`, { method: "POST", body });
+    assert.equal(r.status, 200, await r.text());
+  }
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) server.kill("SIGTERM");
+  for (const d of [dataDir, binDir]) if (d) rmSync(d, { recursive: true, force: true });
+});
+
+async function open(path = "/") {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(base + path);
+  await page.waitForFunction(() => window.__hearth && window.__hearth.ready);
+  return { page, errors };
+}
+
+const frames = (page) => page.evaluate(() => window.__hearth.frames());
+
+test("the default view draws a CPU flame graph, a table and a chart", async () => {
+  const { page, errors } = await open();
+  assert.match(await page.inputValue("#query"), /^process_cpu:cpu:nanoseconds:cpu:nanoseconds\{\}$/);
+  const fs = await frames(page);
+  assert.ok(fs.length > 50, `only ${fs.length} frames drawn`);
+  assert.equal(fs[0].name, "total");
+  assert.ok(fs.some((f) => /^main\.f\d\d$/.test(f.name)), "no corpus function drawn");
+  assert.ok(await page.locator("#top tbody tr").count() > 10);
+  assert.match(await page.textContent("#status"), /in all/);
+  const ms = await page.evaluate(() => window.__hearth.renderMillis);
+  console.log(`flame graph of ${fs.length} frames drawn in ${ms.toFixed(1)} ms`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("filter by label, search, zoom, and a copied URL reproduces the view", async () => {
+  const { page } = await open();
+  await page.fill("#query", 'cpu{service_name="checkout"}');
+  await page.press("#query", "Enter");
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.loads >= 2);
+  const all = await page.evaluate(() => window.__hearth.state.query);
+  assert.equal(all, 'cpu{service_name="checkout"}');
+
+  await page.fill("#search", "main.f0");
+  const matched = (await frames(page)).filter((f) => f.match);
+  assert.ok(matched.length > 0, "search highlighted nothing");
+  assert.match(await page.textContent("#search-share"), /% of total/);
+
+  // Click the widest main.f* frame: the view zooms into it.
+  const target = matched.sort((a, b) => b.w - a.w)[0];
+  const box = await page.locator("#flame").boundingBox();
+  await page.mouse.click(box.x + target.x + 2, box.y + target.y + 9);
+  const zoomed = await frames(page);
+  const self = zoomed.find((f) => f.name === target.name && f.w > box.width * 0.9);
+  assert.ok(self, `after a click, ${target.name} does not fill the width`);
+  assert.match(await page.textContent("#crumbs"), new RegExp(target.name.replace(/\./g, "\\.")));
+
+  // Reload from the address: the same frames.
+  const url = page.url();
+  const again = await open(url.slice(base.length));
+  assert.deepEqual(await frames(again.page), zoomed);
+  assert.equal(await again.page.inputValue("#search"), "main.f0");
+  await again.page.close();
+
+  // Back to the whole graph through the breadcrumb.
+  await page.click("#crumbs a:first-child");
+  assert.equal((await frames(page))[0].name, "total");
+  await page.close();
+});
+
+test("the table filters and highlights frames, and sorts", async () => {
+  const { page } = await open();
+  await page.fill("#table-filter", "main.f1");
+  const names = await page.locator("#top tbody tr td:nth-child(3)").allTextContents();
+  assert.ok(names.length > 0 && names.every((n) => n.includes("main.f1")), names.join(","));
+  await page.hover("#top tbody tr:first-child");
+  assert.equal(await page.evaluate(() => window.__hearth.state.filter), "main.f1");
+  await page.click('th[data-sort="total"]');
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.state.sort === "total");
+  assert.match(page.url(), /sort=total/);
+  await page.close();
+});
+
+test("errors are shown where the user typed, and an empty selection says so", async () => {
+  const { page } = await open();
+  await page.fill("#query", "cpu{service_name=");
+  await page.press("#query", "Enter");
+  await page.waitForSelector("#query-error:not([hidden])");
+  assert.match(await page.textContent("#query-error"), /^1:\d+: /);
+
+  await page.fill("#query", 'cpu{service_name="nobody"}');
+  await page.press("#query", "Enter");
+  await page.waitForFunction(() => window.__hearth.ready && !window.__hearth.error);
+  assert.match(await page.textContent("#status"), /No data/);
+  await page.close();
+});
+
+test("a brush on the chart selects the range to merge", async () => {
+  const { page } = await open();
+  const box = await page.locator("#chart").boundingBox();
+  await page.mouse.move(box.x + box.width * 0.5, box.y + 40);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.99, box.y + 40, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForFunction(() => window.__hearth.ready && /^\d+$/.test(window.__hearth.state.from));
+  const st = await page.evaluate(() => window.__hearth.state);
+  assert.ok(Number(st.until) > Number(st.from));
+  assert.match(page.url(), /from=\d+/);
+  await page.close();
+});
