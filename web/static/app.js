@@ -8,12 +8,12 @@ const $ = (id) => document.getElementById(id);
 // copying the address reproduces the view.
 const state = {
   query: "", from: "now-1h", until: "now", zoom: [], search: "",
-  dir: "icicle", sort: "self", filter: "", theme: "",
+  dir: "icicle", sort: "self", filter: "", theme: "", nodes: "",
 };
 
 function readURL() {
   const p = new URLSearchParams(location.search);
-  for (const k of ["query", "from", "until", "search", "dir", "sort", "filter", "theme"]) {
+  for (const k of ["query", "from", "until", "search", "dir", "sort", "filter", "theme", "nodes"]) {
     if (p.has(k)) state[k] = p.get(k);
   }
   state.zoom = p.get("zoom") ? p.get("zoom").split("\n") : [];
@@ -42,6 +42,7 @@ async function api(path, params) {
 
 const hook = { ready: false, loads: 0, error: null, state, frames: () => flame.frames.map(({ name, x, y, w, match }) => ({ name, x, y, w, match })) };
 window.__hearth = hook;
+hook.redraw = () => flame.draw();
 
 const flame = new FlameGraph($("flame"), $("tooltip"), {
   onZoom(path) { state.zoom = path; renderCrumbs(); writeURL(true); },
@@ -142,7 +143,7 @@ async function load(push) {
   $("download").href = "/api/v1/query/pprof?" + new URLSearchParams({ query: state.query.replace(/^[^{]*/, ""), ...range });
   try {
     const [fg, top, series] = await Promise.all([
-      api("/api/v1/query/flamegraph", { ...q, max_nodes: 4096 }),
+      api("/api/v1/query/flamegraph", { ...q, max_nodes: state.nodes || 4096 }),
       api("/api/v1/query/top", { ...q, sort: state.sort }),
       api("/api/v1/query/series", q),
     ]);
@@ -150,9 +151,10 @@ async function load(push) {
     const t0 = performance.now();
     flame.flame = state.dir === "flame";
     flame.search = state.search;
-    flame.set(fg);
-    flame.zoomTo(state.zoom);
+    flame.set(fg, state.zoom);
     hook.renderMillis = performance.now() - t0;
+    hook.drawnFrames = flame.frames.length;
+    hook.nodes = flame.nodeCount;
     renderCrumbs();
     topEntries = top.entries;
     renderTable(fg.unit, fg.total);
@@ -168,7 +170,7 @@ async function load(push) {
   } catch (e) {
     if (seq !== loadSeq) return;
     hook.error = e.message;
-    flame.set(null);
+    flame.set(null, []);
     $("top").tBodies[0].innerHTML = "";
     if (e.type === "bad_data") {
       $("query-error").textContent = e.message;

@@ -24,13 +24,15 @@ export class FlameGraph {
     new ResizeObserver(() => this.draw()).observe(canvas.parentElement);
   }
 
-  // set takes a flame graph answer of the API.
-  set(fg) {
+  // set takes a flame graph answer of the API and the zoom path to show.
+  set(fg, path) {
     this.fg = fg;
     this.root = fg && fg.root;
-    if (this.root) link(this.root, null, 0);
-    this.zoomed = this.root;
-    this.draw();
+    if (this.root) {
+      this.nodeCount = link(this.root, null, 0);
+      this.depth = maxDepth(this.root);
+    }
+    this.zoomTo(path);
   }
 
   zoom(node) {
@@ -42,6 +44,7 @@ export class FlameGraph {
   // zoomTo follows a path of names from the root, as a URL stores it.
   zoomTo(path) {
     let n = this.root;
+    if (!n) { this.zoomed = null; this.draw(); return; }
     for (const name of path || []) {
       const c = n && (n.children || []).find((c) => c.name === name);
       if (!c) break;
@@ -61,8 +64,7 @@ export class FlameGraph {
       c.width = width * dpr; c.height = 0; c.style.height = "0px";
       return;
     }
-    const depth = maxDepth(this.root);
-    const height = (depth + 1) * ROW;
+    const height = (this.depth + 1) * ROW;
     c.width = width * dpr; c.height = height * dpr;
     c.style.width = width + "px"; c.style.height = height + "px";
     const ctx = c.getContext("2d");
@@ -70,6 +72,7 @@ export class FlameGraph {
     ctx.clearRect(0, 0, width, height);
     ctx.font = "12px ui-monospace, monospace";
     ctx.textBaseline = "middle";
+    this.charWidth = ctx.measureText("MMMMMMMMMM").width / 10;
     const dark = document.documentElement.classList.contains("dark");
     const z = this.zoomed;
     const scale = width / Math.max(z.total, 1);
@@ -111,13 +114,13 @@ export class FlameGraph {
     }
     ctx.globalAlpha = 1;
     if (w > 30) {
-      ctx.fillStyle = dark ? "#f4f4f5" : "#1d1d1f";
-      ctx.save();
-      ctx.beginPath();
-      ctx.rect(x, y, w - 2, ROW);
-      ctx.clip();
-      ctx.fillText(n.name, x + 3, y + ROW / 2);
-      ctx.restore();
+      // Cut the label to the characters that fit: measuring once per
+      // draw is far cheaper than clipping each rectangle.
+      const fit = Math.floor((w - 6) / this.charWidth);
+      if (fit > 0) {
+        ctx.fillStyle = dark ? "#f4f4f5" : "#1d1d1f";
+        ctx.fillText(n.name.length > fit ? n.name.slice(0, Math.max(fit - 1, 1)) + "…" : n.name, x + 3, y + ROW / 2);
+      }
     }
     this.frames.push({ name: n.name, x, y, w, node: n, match: !!match });
     return match;
@@ -151,10 +154,13 @@ export class FlameGraph {
   }
 }
 
+// link gives each node its parent and depth, and returns the node count.
 function link(n, parent, depth) {
   n.parent = parent;
   n.depth = depth;
-  for (const c of n.children || []) link(c, n, depth + 1);
+  let count = 1;
+  for (const c of n.children || []) count += link(c, n, depth + 1);
+  return count;
 }
 
 function maxDepth(n) {

@@ -87,6 +87,26 @@ test("the default view draws a CPU flame graph, a table and a chart", async () =
   await page.close();
 });
 
+test("a 10,000-node flame graph: time from response to drawn, and hover", async () => {
+  const { page } = await open("/?nodes=10000");
+  const r = await page.evaluate(() => ({ ms: window.__hearth.renderMillis, n: window.__hearth.drawnFrames, nodes: window.__hearth.nodes }));
+  assert.ok(r.nodes >= 9000, `the answer has only ${r.nodes} nodes`);
+  assert.ok(r.n > 500, `only ${r.n} frames drawn`);
+  // Again, now that the page has its fonts: the steady state.
+  await page.click("#run");
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.loads >= 2);
+  const again = await page.evaluate(() => window.__hearth.renderMillis);
+  // Frame time while hovering: move over the graph and time the redraws.
+  const box = await page.locator("#flame").boundingBox();
+  const t0 = Date.now();
+  for (let i = 0; i < 30; i++) await page.mouse.move(box.x + 20 + i * 20, box.y + 30);
+  const hover = (Date.now() - t0) / 30;
+  const zoomMs = await page.evaluate(() => { const t = performance.now(); window.__hearth.redraw(); return performance.now() - t; });
+  console.log(`${r.nodes} nodes, ${r.n} frames wide enough to draw, drawn ${r.ms.toFixed(1)} ms after the response (first load), ${again.toFixed(1)} ms (next load); hover ${hover.toFixed(1)} ms per move; a redraw ${zoomMs.toFixed(1)} ms`);
+  assert.ok(!(await page.locator("#tooltip").isHidden()), "hover shows no tooltip");
+  await page.close();
+});
+
 test("filter by label, search, zoom, and a copied URL reproduces the view", async () => {
   const { page } = await open();
   await page.fill("#query", 'cpu{service_name="checkout"}');
