@@ -1,6 +1,7 @@
 import { FlameGraph } from "./flame.js";
 import { SeriesChart } from "./chart.js";
 import { formatValue, percent } from "./format.js";
+import { sandwich, sortTree } from "./sandwich.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -8,12 +9,12 @@ const $ = (id) => document.getElementById(id);
 // copying the address reproduces the view.
 const state = {
   query: "", from: "now-1h", until: "now", zoom: [], search: "",
-  dir: "icicle", sort: "self", filter: "", theme: "", nodes: "",
+  dir: "icicle", sort: "self", filter: "", theme: "", nodes: "", sandwich: "",
 };
 
 function readURL() {
   const p = new URLSearchParams(location.search);
-  for (const k of ["query", "from", "until", "search", "dir", "sort", "filter", "theme", "nodes"]) {
+  for (const k of ["query", "from", "until", "search", "dir", "sort", "filter", "theme", "nodes", "sandwich"]) {
     if (p.has(k)) state[k] = p.get(k);
   }
   state.zoom = p.get("zoom") ? p.get("zoom").split("\n") : [];
@@ -50,6 +51,30 @@ const flame = new FlameGraph($("flame"), $("tooltip"), {
     for (const tr of $("top").tBodies[0].rows) tr.classList.toggle("hover", tr.dataset.name === name);
   },
 });
+const noHooks = { onZoom() {}, onHover() {} };
+const callersGraph = new FlameGraph($("callers"), $("tooltip"), noHooks);
+const calleesGraph = new FlameGraph($("callees"), $("tooltip"), noHooks);
+callersGraph.flame = true;
+hook.sandwich = () => ({
+  callers: callersGraph.frames.map(({ name, x, y, w }) => ({ name, x, y, w })),
+  callees: calleesGraph.frames.map(({ name, x, y, w }) => ({ name, x, y, w })),
+});
+
+// renderSandwich shows the callers and callees of state.sandwich, merged
+// over the whole flame graph, in place of the graph.
+function renderSandwich() {
+  const on = !!(state.sandwich && flame.root);
+  $("sandwich").hidden = !on;
+  $("flame").hidden = on;
+  if (!on) return;
+  const { callers, callees } = sandwich(flame.root, state.sandwich);
+  $("sandwich-name").textContent = state.sandwich;
+  const unit = flame.fg.unit;
+  callersGraph.set({ unit, root: sortTree(callers) }, []);
+  calleesGraph.set({ unit, root: sortTree(callees) }, []);
+}
+$("sandwich-close").onclick = () => { state.sandwich = ""; renderSandwich(); writeURL(true); };
+
 const chart = new SeriesChart($("chart"), $("chart-legend"), (from, until) => {
   state.from = String(Math.floor(from / 1000));
   state.until = String(Math.ceil(until / 1000));
@@ -166,6 +191,7 @@ async function load(push) {
         (fg.truncated ? ` · showing the ${fg.maxNodes} largest of ${fg.numNodes} frames; the rest are folded into "other"` : "");
     }
     renderSearchShare();
+    renderSandwich();
     hook.error = null;
   } catch (e) {
     if (seq !== loadSeq) return;
@@ -216,6 +242,8 @@ function renderTable(unit, total) {
       tr.append(td);
     }
     tr.onmouseenter = () => { flame.highlight = e.name; flame.draw(); };
+    tr.onclick = () => { state.sandwich = e.name; renderSandwich(); writeURL(true); };
+    tr.title = "Click for callers and callees";
     tr.onmouseleave = () => { flame.highlight = null; flame.draw(); };
     tbody.append(tr);
   }

@@ -155,6 +155,31 @@ test("the table filters and highlights frames, and sorts", async () => {
   await page.close();
 });
 
+test("sandwich: a function's callers above and callees below, merged", async () => {
+  const { page } = await open("/?sort=total");
+  const row = page.locator("#top tbody tr", { hasText: "main.f18" }).first();
+  await row.click();
+  await page.waitForSelector("#sandwich:not([hidden])");
+  assert.ok(await page.locator("#flame").isHidden(), "the flame graph still shows beside the sandwich");
+  const sw = await page.evaluate(() => window.__hearth.sandwich());
+  const width = (await page.locator("#callers").boundingBox()).width;
+  const bottom = sw.callers.reduce((a, f) => (f.y > a.y ? f : a));
+  assert.equal(bottom.name, "main.f18");
+  assert.ok(bottom.w > width * 0.95, "the function does not span the callers graph");
+  assert.equal(sw.callees[0].name, "main.f18");
+  assert.ok(sw.callers.some((f) => f.name === "main.runProfile.func1"), "callers lack the workers' root");
+  assert.ok(sw.callers.every((f) => f.y <= bottom.y));
+  assert.match(page.url(), /sandwich=main.f18/);
+  // The address brings the sandwich back.
+  const again = await open(page.url().slice(base.length));
+  await again.page.waitForSelector("#sandwich:not([hidden])");
+  assert.deepEqual(await again.page.evaluate(() => window.__hearth.sandwich()), sw);
+  await again.page.close();
+  await page.click("#sandwich-close");
+  assert.ok(await page.locator("#sandwich").isHidden());
+  await page.close();
+});
+
 test("errors are shown where the user typed, and an empty selection says so", async () => {
   const { page } = await open();
   await page.fill("#query", "cpu{service_name=");
