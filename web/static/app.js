@@ -1,4 +1,4 @@
-import { FlameGraph } from "./flame.js";
+import { FlameGraph, diffTree } from "./flame.js";
 import { SeriesChart } from "./chart.js";
 import { formatValue, percent } from "./format.js";
 import { sandwich, sortTree } from "./sandwich.js";
@@ -10,11 +10,12 @@ const $ = (id) => document.getElementById(id);
 const state = {
   query: "", from: "now-1h", until: "now", zoom: [], search: "",
   dir: "icicle", sort: "self", filter: "", theme: "", nodes: "", sandwich: "",
+  compare: "", cfrom: "", cuntil: "", sides: "",
 };
 
 function readURL() {
   const p = new URLSearchParams(location.search);
-  for (const k of ["query", "from", "until", "search", "dir", "sort", "filter", "theme", "nodes", "sandwich"]) {
+  for (const k of ["query", "from", "until", "search", "dir", "sort", "filter", "theme", "nodes", "sandwich", "compare", "cfrom", "cuntil", "sides"]) {
     if (p.has(k)) state[k] = p.get(k);
   }
   state.zoom = p.get("zoom") ? p.get("zoom").split("\n") : [];
@@ -52,6 +53,9 @@ const flame = new FlameGraph($("flame"), $("tooltip"), {
   },
 });
 const noHooks = { onZoom() {}, onHover() {} };
+const leftGraph = new FlameGraph($("left"), $("tooltip"), noHooks);
+const rightGraph = new FlameGraph($("right"), $("tooltip"), noHooks);
+hook.sides = () => [leftGraph, rightGraph].map((g) => g.frames.map(({ name, w }) => ({ name, w })));
 const callersGraph = new FlameGraph($("callers"), $("tooltip"), noHooks);
 const calleesGraph = new FlameGraph($("callees"), $("tooltip"), noHooks);
 callersGraph.flame = true;
@@ -60,12 +64,27 @@ hook.sandwich = () => ({
   callees: calleesGraph.frames.map(({ name, x, y, w }) => ({ name, x, y, w })),
 });
 
+// renderCompare shows, when comparing, one diff flame graph (or the two
+// sides next to each other) in place of the flame graph.
+let diffGraph = null;
+function renderCompare(fg, diff, right) {
+  $("compare-row").hidden = !state.compare && $("compare-row").dataset.open !== "1";
+  const sides = !!(diff && state.sides);
+  $("sides").hidden = !sides;
+  if (sides) {
+    leftGraph.set(fg, []);
+    rightGraph.set(right, []);
+  }
+  diffGraph = diff ? { unit: diff.unit, baselineTotal: diff.baselineTotal, comparisonTotal: diff.comparisonTotal, root: diffTree(diff), truncated: diff.truncated } : null;
+  hook.diff = diff ? { baselineTotal: diff.baselineTotal, comparisonTotal: diff.comparisonTotal } : null;
+}
+
 // renderSandwich shows the callers and callees of state.sandwich, merged
 // over the whole flame graph, in place of the graph.
 function renderSandwich() {
   const on = !!(state.sandwich && flame.root);
   $("sandwich").hidden = !on;
-  $("flame").hidden = on;
+  $("flame").hidden = on || !!(diffGraph && state.sides);
   if (!on) return;
   const { callers, callees } = sandwich(flame.root, state.sandwich);
   $("sandwich-name").textContent = state.sandwich;
@@ -73,6 +92,29 @@ function renderSandwich() {
   callersGraph.set({ unit, root: sortTree(callers) }, []);
   calleesGraph.set({ unit, root: sortTree(callees) }, []);
 }
+$("compare-toggle").onclick = () => {
+  $("compare-row").dataset.open = "1";
+  $("compare-row").hidden = false;
+  if (!$("compare-query").value) $("compare-query").value = state.query;
+  $("compare-query").focus();
+};
+for (const id of ["compare-query", "compare-from", "compare-until"]) {
+  $(id).addEventListener("keydown", (e) => { if (e.key === "Enter") runCompare(); });
+}
+$("side-by-side").onchange = runCompare;
+function runCompare() {
+  state.compare = $("compare-query").value.trim();
+  state.cfrom = $("compare-from").value.trim();
+  state.cuntil = $("compare-until").value.trim();
+  state.sides = $("side-by-side").checked ? "1" : "";
+  state.zoom = [];
+  load(true);
+}
+$("compare-close").onclick = () => {
+  Object.assign(state, { compare: "", cfrom: "", cuntil: "", sides: "" });
+  $("compare-row").dataset.open = "";
+  load(true);
+};
 $("sandwich-close").onclick = () => { state.sandwich = ""; renderSandwich(); writeURL(true); };
 
 const chart = new SeriesChart($("chart"), $("chart-legend"), (from, until) => {
@@ -131,6 +173,10 @@ function syncControls() {
     $("until").value = toLocal(parseTime(state.until));
   }
   $("search").value = state.search;
+  $("compare-query").value = state.compare;
+  $("compare-from").value = state.cfrom;
+  $("compare-until").value = state.cuntil;
+  $("side-by-side").checked = !!state.sides;
   $("table-filter").value = state.filter;
   $("direction").textContent = state.dir === "flame" ? "Icicle" : "Flame";
   document.documentElement.classList.toggle("dark", state.theme === "dark" ||
@@ -167,16 +213,25 @@ async function load(push) {
   const q = { query: state.query, ...range };
   $("download").href = "/api/v1/query/pprof?" + new URLSearchParams({ query: state.query.replace(/^[^{]*/, ""), ...range });
   try {
-    const [fg, top, series] = await Promise.all([
+    const comparing = !!state.compare;
+    const cq = { query: state.compare, from: state.cfrom || state.from, until: state.cuntil || state.until };
+    const [fg, top, series, diff, right] = await Promise.all([
       api("/api/v1/query/flamegraph", { ...q, max_nodes: state.nodes || 4096 }),
       api("/api/v1/query/top", { ...q, sort: state.sort }),
       api("/api/v1/query/series", q),
+      comparing ? api("/api/v1/query/diff", {
+        baseline_query: q.query, baseline_from: q.from, baseline_until: q.until,
+        comparison_query: cq.query, comparison_from: cq.from, comparison_until: cq.until,
+        max_nodes: state.nodes || 4096,
+      }) : null,
+      comparing && state.sides ? api("/api/v1/query/flamegraph", { ...cq, max_nodes: state.nodes || 4096 }) : null,
     ]);
     if (seq !== loadSeq) return;
+    renderCompare(fg, diff, right);
     const t0 = performance.now();
     flame.flame = state.dir === "flame";
     flame.search = state.search;
-    flame.set(fg, state.zoom);
+    flame.set(diffGraph || fg, state.zoom);
     hook.renderMillis = performance.now() - t0;
     hook.drawnFrames = flame.frames.length;
     hook.nodes = flame.nodeCount;

@@ -102,6 +102,7 @@ export class FlameGraph {
   rect(ctx, n, x, y, w, dark, search, ancestor) {
     const match = search && n.name.toLowerCase().includes(search);
     let fill = n.name === "other" ? (dark ? "#3a3a40" : "#d8d6d2") : colorFor(n.name, dark);
+    if (n.diff !== undefined) fill = diffColor(n.diff, dark);
     if (search && !match) fill = dark ? "#2a2a30" : "#ecebe8";
     if (match) fill = dark ? "#ca8a04" : "#facc15";
     ctx.globalAlpha = ancestor ? 0.55 : 1;
@@ -144,9 +145,17 @@ export class FlameGraph {
     tt.innerHTML = "";
     const b = document.createElement("b");
     b.textContent = n.name;
-    tt.append(b, document.createElement("br"),
-      `total ${formatValue(n.total, unit)} (${percent(n.total / total)})`, document.createElement("br"),
-      `self ${formatValue(n.self, unit)} (${percent(n.self / total)})`);
+    if (n.diff !== undefined) {
+      const fg = this.fg;
+      tt.append(b, document.createElement("br"),
+        `baseline ${formatValue(n.bTotal, unit)} (${percent(n.bTotal / Math.max(fg.baselineTotal, 1))})`, document.createElement("br"),
+        `comparison ${formatValue(n.cTotal, unit)} (${percent(n.cTotal / Math.max(fg.comparisonTotal, 1))})`, document.createElement("br"),
+        `change ${n.diff >= 0 ? "+" : ""}${(100 * n.diff).toFixed(2)} points of the total`);
+    } else {
+      tt.append(b, document.createElement("br"),
+        `total ${formatValue(n.total, unit)} (${percent(n.total / total)})`, document.createElement("br"),
+        `self ${formatValue(n.self, unit)} (${percent(n.self / total)})`);
+    }
     tt.hidden = false;
     tt.style.left = Math.min(e.clientX + 12, window.innerWidth - 300) + "px";
     tt.style.top = e.clientY + 14 + "px";
@@ -180,4 +189,30 @@ function hasMatchingAncestor(n, stop, search) {
     if (a.name.toLowerCase().includes(search)) return true;
   }
   return false;
+}
+
+// diffColor: red where a frame's share of the total grew, green where it
+// shrank, grey where it stayed; d is the change in share (-1..1).
+function diffColor(d, dark) {
+  const k = Math.min(Math.abs(d) / 0.05, 1); // 5 points of the total is full colour
+  if (Math.abs(d) < 0.0005) return dark ? "#4b4b52" : "#d4d4d8";
+  const l = dark ? 45 - 15 * k : 85 - 35 * k;
+  return d > 0 ? `hsl(0, 75%, ${l}%)` : `hsl(140, 60%, ${l}%)`;
+}
+
+// diffTree turns the API's diff answer into a tree drawable by FlameGraph:
+// widths are the mean of both sides' shares, so that a frame present on
+// one side only still shows, and diff is the change in share.
+export function diffTree(d) {
+  const bt = Math.max(d.baselineTotal, 1), ct = Math.max(d.comparisonTotal, 1);
+  const scale = 1e9;
+  const conv = (n) => ({
+    name: n.name,
+    total: Math.round(scale * (n.baselineTotal / bt + n.comparisonTotal / ct) / 2),
+    self: Math.round(scale * (n.baselineSelf / bt + n.comparisonSelf / ct) / 2),
+    bTotal: n.baselineTotal, cTotal: n.comparisonTotal,
+    diff: n.comparisonTotal / ct - n.baselineTotal / bt,
+    children: (n.children || []).map(conv),
+  });
+  return conv(d.root);
 }

@@ -57,7 +57,11 @@ before(async () => {
 
 after(async () => {
   if (browser) await browser.close();
-  if (server) server.kill("SIGTERM");
+  if (server && server.exitCode === null) {
+    const exited = new Promise((r) => server.once("exit", r));
+    server.kill("SIGTERM"); // the server flushes its head to a block before it exits
+    await exited;
+  }
   for (const d of [dataDir, binDir]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
@@ -177,6 +181,37 @@ test("sandwich: a function's callers above and callees below, merged", async () 
   await again.page.close();
   await page.click("#sandwich-close");
   assert.ok(await page.locator("#sandwich").isHidden());
+  await page.close();
+});
+
+test("comparison: a diff flame graph, and the two sides next to each other", async () => {
+  const { page } = await open('/?query=' + encodeURIComponent('cpu{service_name="search"}'));
+  await page.click("#compare-toggle");
+  assert.equal(await page.inputValue("#compare-query"), 'cpu{service_name="search"}');
+  await page.fill("#compare-query", 'cpu{service_name="checkout"}');
+  await page.press("#compare-query", "Enter");
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.diff);
+  const d = await page.evaluate(() => window.__hearth.diff);
+  assert.ok(d.baselineTotal > 0 && d.comparisonTotal > 0, JSON.stringify(d));
+  const fs = await frames(page);
+  assert.equal(fs[0].name, "total");
+  assert.ok(fs.length > 50);
+  assert.match(page.url(), /compare=/);
+
+  await page.check("#side-by-side");
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.state.sides === "1");
+  const [left, right] = await page.evaluate(() => window.__hearth.sides());
+  assert.ok(left.length > 20 && right.length > 20, `sides drew ${left.length} and ${right.length} frames`);
+  assert.ok(await page.locator("#flame").isHidden());
+
+  // The address holds the comparison.
+  const again = await open(page.url().slice(base.length));
+  assert.deepEqual(await again.page.evaluate(() => window.__hearth.sides()), [left, right]);
+  assert.equal(await again.page.inputValue("#compare-query"), 'cpu{service_name="checkout"}');
+  await again.page.close();
+  await page.click("#compare-close");
+  await page.waitForFunction(() => window.__hearth.ready && !window.__hearth.diff);
+  assert.ok(await page.locator("#compare-row").isHidden());
   await page.close();
 });
 
