@@ -10,12 +10,12 @@ const $ = (id) => document.getElementById(id);
 const state = {
   query: "", from: "now-1h", until: "now", zoom: [], search: "",
   dir: "icicle", sort: "self", filter: "", theme: "", nodes: "", sandwich: "",
-  compare: "", cfrom: "", cuntil: "", sides: "",
+  compare: "", cfrom: "", cuntil: "", sides: "", focus: "", ignore: "", group: "",
 };
 
 function readURL() {
   const p = new URLSearchParams(location.search);
-  for (const k of ["query", "from", "until", "search", "dir", "sort", "filter", "theme", "nodes", "sandwich", "compare", "cfrom", "cuntil", "sides"]) {
+  for (const k of ["query", "from", "until", "search", "dir", "sort", "filter", "theme", "nodes", "sandwich", "compare", "cfrom", "cuntil", "sides", "focus", "ignore", "group"]) {
     if (p.has(k)) state[k] = p.get(k);
   }
   state.zoom = p.get("zoom") ? p.get("zoom").split("\n") : [];
@@ -77,6 +77,64 @@ function renderCompare(fg, diff, right) {
   }
   diffGraph = diff ? { unit: diff.unit, baselineTotal: diff.baselineTotal, comparisonTotal: diff.comparisonTotal, root: diffTree(diff), truncated: diff.truncated } : null;
   hook.diff = diff ? { baselineTotal: diff.baselineTotal, comparisonTotal: diff.comparisonTotal } : null;
+}
+
+// The context menu of a frame: focus on it or ignore it (the query's
+// stack filters), open its sandwich, or copy its name.
+let menuName = null;
+$("flame").addEventListener("contextmenu", (e) => {
+  const f = flame.frameAt(e);
+  if (!f || f.node === flame.root) return;
+  e.preventDefault();
+  menuName = f.name;
+  const m = $("menu");
+  m.hidden = false;
+  m.style.left = e.clientX + "px";
+  m.style.top = e.clientY + "px";
+});
+window.addEventListener("click", () => { $("menu").hidden = true; });
+const exact = (name) => "^" + name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "$";
+for (const b of $("menu").querySelectorAll("button")) {
+  b.onclick = async () => {
+    $("menu").hidden = true;
+    const act = b.dataset.act;
+    if (act === "copy") { await navigator.clipboard.writeText(menuName).catch(() => {}); hook.copied = menuName; return; }
+    if (act === "sandwich") { state.sandwich = menuName; renderSandwich(); writeURL(true); return; }
+    state[act] = exact(menuName);
+    state.zoom = [];
+    load(true);
+  };
+}
+
+function renderFilters() {
+  const el = $("filters");
+  el.innerHTML = "";
+  for (const k of ["focus", "ignore"]) {
+    if (!state[k]) continue;
+    const chip = document.createElement("span");
+    chip.className = "chip";
+    chip.textContent = `${k} ${state[k]}`;
+    const x = document.createElement("button");
+    x.textContent = "×";
+    x.title = "Remove this filter";
+    x.onclick = () => { state[k] = ""; load(true); };
+    chip.append(x);
+    el.append(chip);
+  }
+}
+
+async function loadGroupLabels() {
+  const sel = $("group-by");
+  try {
+    const names = await api("/api/v1/labels", { from: state.from, until: state.until });
+    for (const n of names.filter((n) => !n.startsWith("__"))) {
+      const o = document.createElement("option");
+      o.value = o.textContent = n;
+      sel.append(o);
+    }
+  } catch (e) { /* the chart stays ungrouped */ }
+  sel.value = state.group;
+  sel.onchange = () => { state.group = sel.value; load(true); };
 }
 
 // renderSandwich shows the callers and callees of state.sandwich, merged
@@ -210,15 +268,19 @@ async function load(push) {
   status.textContent = "Loading…";
   $("query-error").hidden = true;
   const range = { from: state.from, until: state.until };
-  const q = { query: state.query, ...range };
-  $("download").href = "/api/v1/query/pprof?" + new URLSearchParams({ query: state.query.replace(/^[^{]*/, ""), ...range });
+  const filters = {};
+  if (state.focus) filters.focus = state.focus;
+  if (state.ignore) filters.ignore = state.ignore;
+  const q = { query: state.query, ...range, ...filters };
+  renderFilters();
+  $("download").href = "/api/v1/query/pprof?" + new URLSearchParams({ query: state.query.replace(/^[^{]*/, ""), ...range, ...(state.focus ? { focus: state.focus } : {}), ...(state.ignore ? { ignore: state.ignore } : {}) });
   try {
     const comparing = !!state.compare;
     const cq = { query: state.compare, from: state.cfrom || state.from, until: state.cuntil || state.until };
     const [fg, top, series, diff, right] = await Promise.all([
       api("/api/v1/query/flamegraph", { ...q, max_nodes: state.nodes || 4096 }),
       api("/api/v1/query/top", { ...q, sort: state.sort }),
-      api("/api/v1/query/series", q),
+      api("/api/v1/query/series", state.group ? { ...q, group_by: state.group } : q),
       comparing ? api("/api/v1/query/diff", {
         baseline_query: q.query, baseline_from: q.from, baseline_until: q.until,
         comparison_query: cq.query, comparison_from: cq.from, comparison_until: cq.until,
@@ -407,5 +469,6 @@ window.addEventListener("popstate", async () => { readURL(); syncControls(); awa
 readURL();
 syncControls();
 await loadTypes();
+await loadGroupLabels();
 syncControls();
 await load(false);

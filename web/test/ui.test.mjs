@@ -215,6 +215,38 @@ test("comparison: a diff flame graph, and the two sides next to each other", asy
   await page.close();
 });
 
+test("context menu: focus on and ignore a function; the chart groups by a label", async () => {
+  const { page } = await open();
+  const before = await page.evaluate(() => window.__hearth.frames()[0]);
+  const target = (await frames(page)).filter((f) => f.name === "main.f18").sort((a, b) => b.w - a.w)[0];
+  assert.ok(target, "main.f18 not drawn");
+  const box = await page.locator("#flame").boundingBox();
+  await page.mouse.click(box.x + target.x + 2, box.y + target.y + 9, { button: "right" });
+  await page.click('#menu button[data-act="focus"]');
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.state.focus);
+  assert.equal(await page.evaluate(() => window.__hearth.state.focus), "^main\\.f18$");
+  const focused = await frames(page);
+  // Every stack left passes through main.f18: its frames span the width.
+  const span = focused.filter((f) => f.name === "main.f18").reduce((s, f) => s + f.w, 0);
+  assert.ok(span > focused[0].w * 0.97, `after focus, main.f18 spans ${span} of ${focused[0].w}`);
+  assert.match(await page.textContent("#filters"), /focus/);
+  assert.match(page.url(), /focus=/);
+  await page.click("#filters .chip button");
+  await page.waitForFunction(() => window.__hearth.ready && !window.__hearth.state.focus);
+
+  await page.mouse.click(box.x + target.x + 2, box.y + target.y + 9, { button: "right" });
+  await page.click('#menu button[data-act="ignore"]');
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.state.ignore);
+  assert.ok(!(await frames(page)).some((f) => f.name === "main.f18"), "an ignored function is still drawn");
+
+  await page.selectOption("#group-by", "service_name");
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.state.group === "service_name");
+  assert.match(await page.textContent("#chart-legend"), /checkout/);
+  assert.match(await page.textContent("#chart-legend"), /search/);
+  assert.ok(before.w > 0);
+  await page.close();
+});
+
 test("errors are shown where the user typed, and an empty selection says so", async () => {
   const { page } = await open();
   await page.fill("#query", "cpu{service_name=");
