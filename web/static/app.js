@@ -123,14 +123,46 @@ function renderFilters() {
   }
 }
 
+// The filter builder: a label, an operator and a value (offered from what
+// the server knows) become one more matcher of the query.
+$("b-name").onchange = async () => {
+  const dl = $("b-values");
+  dl.innerHTML = "";
+  if (!$("b-name").value) return;
+  try {
+    const vals = await api(`/api/v1/label/${encodeURIComponent($("b-name").value)}/values`, { from: state.from, until: state.until });
+    for (const v of vals.slice(0, 500)) {
+      const o = document.createElement("option");
+      o.value = v;
+      dl.append(o);
+    }
+  } catch (e) { /* typing a value still works */ }
+};
+$("b-add").onclick = () => {
+  const name = $("b-name").value, op = $("b-op").value, value = $("b-value").value;
+  if (!name) return;
+  const text = $("query").value.trim() || state.query;
+  const open = text.indexOf("{");
+  const head = open >= 0 ? text.slice(0, open) : text;
+  const inner = open >= 0 ? text.slice(open + 1).replace(/}\s*$/, "").trim() : "";
+  const matcher = `${name}${op}${JSON.stringify(value)}`;
+  state.query = `${head}{${inner ? inner.replace(/,\s*$/, "") + ", " : ""}${matcher}}`;
+  $("query").value = state.query;
+  $("b-value").value = "";
+  state.zoom = [];
+  load(true);
+};
+
 async function loadGroupLabels() {
   const sel = $("group-by");
   try {
     const names = await api("/api/v1/labels", { from: state.from, until: state.until });
     for (const n of names.filter((n) => !n.startsWith("__"))) {
-      const o = document.createElement("option");
-      o.value = o.textContent = n;
-      sel.append(o);
+      for (const target of [sel, $("b-name")]) {
+        const o = document.createElement("option");
+        o.value = o.textContent = n;
+        target.append(o);
+      }
     }
   } catch (e) { /* the chart stays ungrouped */ }
   sel.value = state.group;

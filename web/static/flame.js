@@ -77,7 +77,6 @@ export class FlameGraph {
     const z = this.zoomed;
     const scale = width / Math.max(z.total, 1);
     const search = this.search.toLowerCase();
-    let matched = 0;
     const y = (d) => (this.flame ? height - (d + 1) * ROW : d * ROW);
     // The zoomed node's ancestors are drawn full width above it.
     for (let a = z.parent, d = z.depth - 1; a; a = a.parent, d--) {
@@ -86,8 +85,7 @@ export class FlameGraph {
     const walk = (n, x) => {
       const w = n.total * scale;
       if (w < 0.5) return;
-      const hit = this.rect(ctx, n, x, y(n.depth), w, dark, search, false);
-      if (hit && !hasMatchingAncestor(n, z, search)) matched += n.total;
+      this.rect(ctx, n, x, y(n.depth), w, dark, search, false);
       let cx = x + n.self * scale;
       for (const ch of n.children || []) {
         walk(ch, cx);
@@ -95,7 +93,9 @@ export class FlameGraph {
       }
     };
     walk(z, 0);
-    this.matchedShare = search ? matched / Math.max(this.root.total, 1) : null;
+    // The share counts every matching node of the whole tree, drawn or
+    // too narrow to draw, each stack once.
+    this.matchedShare = search ? matchedTotal(this.root, search) / Math.max(this.root.total, 1) : null;
     this.drawMillis = performance.now() - t0;
   }
 
@@ -184,11 +184,11 @@ function pathOf(n) {
   return p;
 }
 
-function hasMatchingAncestor(n, stop, search) {
-  for (let a = n.parent; a && a !== stop.parent; a = a.parent) {
-    if (a.name.toLowerCase().includes(search)) return true;
-  }
-  return false;
+function matchedTotal(n, search) {
+  if (n.parent && n.name.toLowerCase().includes(search)) return n.total;
+  let s = 0;
+  for (const c of n.children || []) s += matchedTotal(c, search);
+  return s;
 }
 
 // diffColor: red where a frame's share of the total grew, green where it

@@ -146,6 +146,28 @@ test("filter by label, search, zoom, and a copied URL reproduces the view", asyn
   await page.close();
 });
 
+test("the filter builder adds matchers from the labels the server knows", async () => {
+  const { page } = await open();
+  await page.selectOption("#b-name", "service_name");
+  await page.waitForFunction(() => document.querySelectorAll("#b-values option").length === 2);
+  const offered = await page.$$eval("#b-values option", (os) => os.map((o) => o.value));
+  assert.deepEqual(offered, ["checkout", "search"]);
+  await page.selectOption("#b-op", "!=");
+  await page.fill("#b-value", "search");
+  await page.click("#b-add");
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.loads >= 2);
+  assert.equal(await page.inputValue("#query"), 'process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name!="search"}');
+  await page.selectOption("#b-name", "env");
+  await page.selectOption("#b-op", "=~");
+  await page.fill("#b-value", "te.*");
+  await page.click("#b-add");
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.loads >= 3);
+  assert.equal(await page.inputValue("#query"), 'process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name!="search", env=~"te.*"}');
+  assert.equal(await page.evaluate(() => window.__hearth.error), null);
+  assert.ok((await frames(page)).length > 50);
+  await page.close();
+});
+
 test("the table filters and highlights frames, and sorts", async () => {
   const { page } = await open();
   await page.fill("#table-filter", "main.f1");
