@@ -298,6 +298,7 @@ async function load(push) {
   const status = $("status");
   status.className = "";
   status.textContent = "Loading…";
+  document.body.classList.add("loading");
   $("query-error").hidden = true;
   const range = { from: state.from, until: state.until };
   const filters = {};
@@ -333,6 +334,7 @@ async function load(push) {
     topEntries = top.entries;
     renderTable(fg.unit, fg.total);
     chart.set(series, parseTime(state.from), parseTime(state.until), fg.unit);
+    $("empty").hidden = !!fg.total;
     if (!fg.total) {
       status.textContent = "No data: nothing matches this query in this time range.";
     } else {
@@ -345,6 +347,7 @@ async function load(push) {
   } catch (e) {
     if (seq !== loadSeq) return;
     hook.error = e.message;
+    $("empty").hidden = true;
     flame.set(null, []);
     $("top").tBodies[0].innerHTML = "";
     if (e.type === "bad_data") {
@@ -356,6 +359,7 @@ async function load(push) {
       status.textContent = "The server could not answer: " + e.message;
     }
   }
+  document.body.classList.remove("loading");
   hook.loads++;
   hook.ready = true;
 }

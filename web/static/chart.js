@@ -63,7 +63,7 @@ export class SeriesChart {
     });
     ctx.fillStyle = dark ? "#9a9aa0" : "#6b6b70";
     ctx.font = "11px system-ui";
-    ctx.fillText(formatValue(Math.round(max), unit) + " per step", 4, 10);
+    if (max > 0) ctx.fillText(formatValue(Math.round(max), unit) + " per step", 4, 10);
     if (this.brush) {
       ctx.fillStyle = dark ? "#fb923c33" : "#c2410c22";
       const [a, b] = this.brush;

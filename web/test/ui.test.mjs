@@ -280,6 +280,7 @@ test("errors are shown where the user typed, and an empty selection says so", as
   await page.press("#query", "Enter");
   await page.waitForFunction(() => window.__hearth.ready && !window.__hearth.error);
   assert.match(await page.textContent("#status"), /No data/);
+  assert.ok(await page.locator("#empty").isVisible(), "the empty state is not shown");
   await page.close();
 });
 
