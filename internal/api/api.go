@@ -73,9 +73,14 @@ func (a *API) Register(mux *http.ServeMux) {
 		mux.HandleFunc(m+" /api/v1/series", a.wrap(a.seriesList))
 		mux.HandleFunc(m+" /api/v1/profile_types", a.wrap(a.profileTypes))
 	}
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
-	})
+	}
+	// Unknown paths under the API prefixes answer JSON, not the UI's page:
+	// a script calling Pyroscope's /pyroscope/render, which Hearth does not
+	// serve yet, gets a clear 404.
+	mux.HandleFunc("/api/", notFound)
+	mux.HandleFunc("/pyroscope/", notFound)
 }
 
 // apiError is an error with its status and type already decided.
