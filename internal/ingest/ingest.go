@@ -353,7 +353,7 @@ func (c SampleTypeConfig) lookup(sampleType string) *SampleTypeConfigEntry {
 
 // foldedType maps a Pyroscope kind or unit to a profile type, and says how
 // to scale values: CPU samples become nanoseconds.
-func foldedType(kind, units string, sampleRate int64) (profile.Type, int64) {
+func foldedType(kind string, units Units, sampleRate int64) (profile.Type, int64) {
 	cpu := profile.Type{Name: "process_cpu", SampleType: "cpu", SampleUnit: "nanoseconds", PeriodType: "cpu", PeriodUnit: "nanoseconds"}
 	if sampleRate <= 0 {
 		sampleRate = 100
@@ -382,15 +382,15 @@ func foldedType(kind, units string, sampleRate int64) (profile.Type, int64) {
 		return full("block_delay"), 1
 	}
 	switch units {
-	case "objects":
+	case UnitsObjects:
 		return full("alloc_objects"), 1
-	case "bytes":
+	case UnitsBytes:
 		return full("alloc_space"), 1
-	case "goroutines":
+	case UnitsGoroutines:
 		return full("goroutine"), 1
-	case "lock_nanoseconds":
+	case UnitsLockNanoseconds:
 		return full("mutex_delay"), 1
-	case "lock_samples":
+	case UnitsLockSamples:
 		return full("mutex_contentions"), 1
 	}
 	return cpu, perSample
@@ -411,7 +411,11 @@ func decodeFolded(r *Request, name Name, lim ProfileLimits) (*storage.Input, err
 		}
 		return nil, badData("%s: %v", cmp.Or(r.Format, "folded"), err)
 	}
-	typ, scale := foldedType(name.Kind, r.Units, r.SampleRate)
+	units, err := ParseUnits(r.Units)
+	if err != nil {
+		return nil, badData("units: %v", err)
+	}
+	typ, scale := foldedType(name.Kind, units, r.SampleRate)
 	p := &gpprof.Profile{
 		SampleType: []*gpprof.ValueType{{Type: typ.SampleType, Unit: typ.SampleUnit}},
 		TimeNanos:  r.From,

@@ -303,6 +303,7 @@ func TestBadInput(t *testing.T) {
 		{"multipart without boundary", "POST", ingest("name=a.cpu"), []byte("x"), "multipart/form-data", 400, "boundary"},
 		{"bad folded line", "POST", ingest("name=a.cpu&format=folded"), []byte("a;b 1\na;b x\n"), "", 400, "line 2"},
 		{"unknown format", "POST", ingest("name=a.cpu&format=gif"), []byte("x"), "", 415, "unknown format"},
+		{"unknown units", "POST", ingest("name=a.cpu&format=folded&units=furlongs"), []byte("a 1"), "", 400, "unknown units"},
 		{"unsupported format", "POST", ingest("name=a.cpu&format=jfr"), []byte("x"), "", 415, "not supported"},
 		{"missing name", "POST", ingest("format=folded"), []byte("a 1"), "", 400, "name is required"},
 		{"bad label syntax", "POST", ingest("name=a.cpu{env}&format=folded"), []byte("a 1"), "", 400, "has no value"},
