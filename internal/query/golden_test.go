@@ -3,7 +3,6 @@ package query_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -233,9 +232,4 @@ func checkTreeSums(t *testing.T, n *query.Node) {
 	if sum != n.Total {
 		t.Errorf("node %s: total %d, but self + children = %d", n.Name, n.Total, sum)
 	}
-}
-
-func ExampleEngine_FlameGraph() {
-	fmt.Println(query.OtherName)
-	// Output: other
 }
