@@ -68,6 +68,25 @@ type Request struct {
 	Profile          []byte
 	PrevProfile      []byte
 	SampleTypeConfig []byte
+
+	// Labels are series labels added to those of Name, replacing any of
+	// the same name. A request with no Name takes its application from
+	// the service_name label, which it must then have.
+	Labels labels.Labels
+	// Kind overrides the profile kind of Name ("block_count", "cpu"...):
+	// it names pprof contention profiles, which say nothing of whether
+	// they came from mutexes or blocking.
+	Kind string
+	// SampleTypes, when not empty, keeps only these pprof sample types.
+	SampleTypes []string
+	// DropFirst stores only the baseline of a cumulative series that has
+	// none: a scraped counter since process start is not the amount of
+	// one interval.
+	DropFirst bool
+	// Parsed, when not nil, is the profile already decoded (from OTLP or
+	// JFR); Profile is then left empty and Ingest fills it with Parsed's
+	// pprof encoding for the log.
+	Parsed *gpprof.Profile
 }
 
 // Ingester decodes pushes and stores them.
@@ -89,6 +108,9 @@ func New(db *storage.DB, limits ProfileLimits, logger *slog.Logger) *Ingester {
 // Ingest validates and decodes r and stores it for tenant. An *InputError
 // says the input was refused; nothing of it was stored.
 func (ig *Ingester) Ingest(ctx context.Context, tenant string, r *Request) error {
+	if err := encodeParsed(r); err != nil {
+		return err
+	}
 	inputs, err := Decode(r, ig.limits, ig.now())
 	if err != nil {
 		return err
@@ -96,12 +118,62 @@ func (ig *Ingester) Ingest(ctx context.Context, tenant string, r *Request) error
 	return ig.db.Append(ctx, tenant, EncodeRequest(r), inputs)
 }
 
+// IngestBatch stores every request of rs that decodes, in one log record,
+// and says for each request why it was refused (nil when it was stored).
+// A non-nil error means that nothing was stored: the log write failed or
+// the context ended.
+func (ig *Ingester) IngestBatch(ctx context.Context, tenant string, rs []*Request) (refused []error, err error) {
+	refused = make([]error, len(rs))
+	var ok []*Request
+	var inputs []*storage.Input
+	now := ig.now()
+	for i, r := range rs {
+		if err := encodeParsed(r); err != nil {
+			refused[i] = err
+			continue
+		}
+		in, err := Decode(r, ig.limits, now)
+		if err != nil {
+			refused[i] = err
+			continue
+		}
+		ok = append(ok, r)
+		inputs = append(inputs, in...)
+	}
+	if len(ok) == 0 {
+		return refused, nil
+	}
+	if err := ig.db.Append(ctx, tenant, EncodeRequests(ok), inputs); err != nil {
+		return nil, err
+	}
+	return refused, nil
+}
+
+// encodeParsed fills r.Profile with the encoding of r.Parsed, before
+// decoding changes the parsed profile, so that replaying the log gives
+// what was stored.
+func encodeParsed(r *Request) error {
+	if r.Parsed == nil || len(r.Profile) > 0 {
+		return nil
+	}
+	if err := r.Parsed.CheckValid(); err != nil {
+		return badData("profile: %v", err)
+	}
+	var buf bytes.Buffer
+	if err := r.Parsed.WriteUncompressed(&buf); err != nil {
+		return fmt.Errorf("encode profile: %w", err)
+	}
+	r.Profile = buf.Bytes()
+	r.Format = "pprof"
+	return nil
+}
+
 // Decode turns a request into the inputs storage takes. It fills a missing
 // From with now, in r itself, so that the logged request is deterministic.
 func Decode(r *Request, lim ProfileLimits, now time.Time) ([]*storage.Input, error) {
-	name, err := ParseName(r.Name)
+	name, err := requestName(r)
 	if err != nil {
-		return nil, badData("%v", err)
+		return nil, err
 	}
 	if lim.MaxLabels > 0 && name.Labels.Len() > lim.MaxLabels {
 		return nil, &InputError{Kind: "too_large", Msg: fmt.Sprintf("name: %d labels is over the limit of %d", name.Labels.Len(), lim.MaxLabels)}
@@ -133,14 +205,48 @@ func Decode(r *Request, lim ProfileLimits, now time.Time) ([]*storage.Input, err
 		return nil, err
 	}
 	in.Labels = moveCorrelationLabels(name.Labels, in.Profile)
+	in.DropFirst = r.DropFirst
 	return []*storage.Input{in}, nil
 }
 
+// requestName parses r.Name and adds r.Labels and r.Kind.
+func requestName(r *Request) (Name, error) {
+	var name Name
+	if r.Name == "" && r.Labels.Len() > 0 {
+		app := r.Labels.Get("service_name")
+		if app == "" {
+			return Name{}, badData("labels: service_name is missing")
+		}
+		name = Name{App: app, Labels: r.Labels}
+	} else {
+		var err error
+		if name, err = ParseName(r.Name); err != nil {
+			return Name{}, badData("%v", err)
+		}
+		if r.Labels.Len() > 0 {
+			b := labels.NewBuilder(name.Labels)
+			r.Labels.Range(func(l labels.Label) { b.Set(l.Name, l.Value) })
+			name.Labels = b.Labels()
+		}
+	}
+	if r.Kind != "" {
+		name.Kind = r.Kind
+	}
+	return name, nil
+}
+
 func decodePprof(r *Request, name Name, stc SampleTypeConfig, lim ProfileLimits) (*storage.Input, error) {
-	if len(r.Profile) == 0 {
+	if len(r.Profile) == 0 && r.Parsed == nil {
 		return nil, badData("profile is empty")
 	}
-	p, err := parsePprof(r.Profile, lim)
+	var p *gpprof.Profile
+	var err error
+	if r.Parsed != nil {
+		p = r.Parsed
+		err = checkPprof(p, lim)
+	} else {
+		p, err = parsePprof(r.Profile, lim)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -159,10 +265,16 @@ func decodePprof(r *Request, name Name, stc SampleTypeConfig, lim ProfileLimits)
 	in := &storage.Input{Profile: p, NumericSampleLabel: keepSampleLabel}
 	for _, st := range p.SampleType {
 		typ := typeOf(p, st, name.Kind, stc)
+		if len(r.SampleTypes) > 0 && !slices.Contains(r.SampleTypes, st.Type) {
+			typ = profile.Type{}
+		}
 		in.Types = append(in.Types, typ)
 		cum := defaultCumulative(st.Type)
 		if e := stc.lookup(st.Type); e != nil {
 			cum = e.Cumulative
+		}
+		if len(r.PrevProfile) > 0 {
+			cum = false // subtract made it a delta
 		}
 		in.Cumulative = append(in.Cumulative, cum)
 	}
@@ -210,26 +322,31 @@ func parsePprof(data []byte, lim ProfileLimits) (*gpprof.Profile, error) {
 			return nil, badData("parse pprof: %v (as protobuf: %v)", lerr, err)
 		}
 	}
+	return p, checkPprof(p, lim)
+}
+
+// checkPprof checks that p is whole and within limits.
+func checkPprof(p *gpprof.Profile, lim ProfileLimits) error {
 	if len(p.SampleType) == 0 {
-		return nil, badData("pprof has no sample types")
+		return badData("pprof has no sample types")
 	}
 	if lim.MaxSamples > 0 && len(p.Sample) > lim.MaxSamples {
-		return nil, &InputError{Kind: "too_large", Msg: fmt.Sprintf("pprof has %d samples, over the limit of %d", len(p.Sample), lim.MaxSamples)}
+		return &InputError{Kind: "too_large", Msg: fmt.Sprintf("pprof has %d samples, over the limit of %d", len(p.Sample), lim.MaxSamples)}
 	}
 	for _, s := range p.Sample {
 		if len(s.Value) != len(p.SampleType) {
-			return nil, badData("pprof sample has %d values for %d sample types", len(s.Value), len(p.SampleType))
+			return badData("pprof sample has %d values for %d sample types", len(s.Value), len(p.SampleType))
 		}
 		if lim.MaxStackDepth > 0 && len(s.Location) > lim.MaxStackDepth {
-			return nil, &InputError{Kind: "too_large", Msg: fmt.Sprintf("pprof has a stack of %d frames, over the limit of %d", len(s.Location), lim.MaxStackDepth)}
+			return &InputError{Kind: "too_large", Msg: fmt.Sprintf("pprof has a stack of %d frames, over the limit of %d", len(s.Location), lim.MaxStackDepth)}
 		}
 		for _, l := range s.Location {
 			if l == nil {
-				return nil, badData("pprof sample refers to a missing location")
+				return badData("pprof sample refers to a missing location")
 			}
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // subtract returns cur - prev per stack, dropping what did not grow: the
@@ -311,9 +428,9 @@ func typeOf(p *gpprof.Profile, st *gpprof.ValueType, kind string, stc SampleType
 		display = e.DisplayName
 	}
 	switch {
-	case strings.HasPrefix(display, "mutex_") || kind == "mutex_count" || kind == "mutex_duration":
+	case strings.HasPrefix(display, "mutex_") || kind == "mutex" || kind == "mutex_count" || kind == "mutex_duration":
 		t.Name = "mutex"
-	case strings.HasPrefix(display, "block_") || kind == "block_count" || kind == "block_duration":
+	case strings.HasPrefix(display, "block_") || kind == "block" || kind == "block_count" || kind == "block_duration":
 		t.Name = "block"
 	case t.PeriodType == "cpu" || st.Type == "cpu":
 		t.Name = "process_cpu"
@@ -448,76 +565,214 @@ func decodeFolded(r *Request, name Name, lim ProfileLimits) (*storage.Input, err
 	return &storage.Input{Profile: p, Types: []profile.Type{typ}, Cumulative: []bool{false}}, nil
 }
 
-// payloadVersion is the first byte of a logged request.
-const payloadVersion = 1
+// Logged payloads start with a version byte. Version 1 is one request of
+// the Pyroscope API's fields; version 2 is a batch of requests, each with
+// the fields that later ways in added (labels, kind, sample types).
+const (
+	payloadV1 = 1
+	payloadV2 = 2
+)
 
 // EncodeRequest serializes r for the write-ahead log.
 func EncodeRequest(r *Request) []byte {
-	n := 64 + len(r.Name) + len(r.Format) + len(r.SpyName) + len(r.Units) + len(r.AggregationType) +
-		len(r.Profile) + len(r.PrevProfile) + len(r.SampleTypeConfig)
+	if r.Labels.Len() == 0 && r.Kind == "" && len(r.SampleTypes) == 0 && !r.DropFirst {
+		return appendRequestV1(make([]byte, 0, encodedSize(r)+1), r)
+	}
+	return EncodeRequests([]*Request{r})
+}
+
+// EncodeRequests serializes a batch of requests for the write-ahead log.
+func EncodeRequests(rs []*Request) []byte {
+	n := 8
+	for _, r := range rs {
+		n += encodedSize(r) + 64
+	}
 	b := make([]byte, 0, n)
-	b = append(b, payloadVersion)
+	b = append(b, payloadV2)
+	b = binary.AppendUvarint(b, uint64(len(rs)))
+	for _, r := range rs {
+		b = appendRequestFields(b, r)
+		b = binary.AppendUvarint(b, uint64(r.Labels.Len()))
+		r.Labels.Range(func(l labels.Label) {
+			b = appendString(b, l.Name)
+			b = appendString(b, l.Value)
+		})
+		b = appendString(b, r.Kind)
+		b = binary.AppendUvarint(b, uint64(len(r.SampleTypes)))
+		for _, st := range r.SampleTypes {
+			b = appendString(b, st)
+		}
+		flags := byte(0)
+		if r.DropFirst {
+			flags |= 1
+		}
+		b = append(b, flags)
+	}
+	return b
+}
+
+func encodedSize(r *Request) int {
+	return 64 + len(r.Name) + len(r.Format) + len(r.SpyName) + len(r.Units) + len(r.AggregationType) +
+		len(r.Profile) + len(r.PrevProfile) + len(r.SampleTypeConfig)
+}
+
+func appendRequestV1(b []byte, r *Request) []byte {
+	b = append(b, payloadV1)
+	return appendRequestFields(b, r)
+}
+
+func appendString[T string | []byte](b []byte, s T) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendRequestFields(b []byte, r *Request) []byte {
 	for _, s := range []string{r.Name, r.Format, r.SpyName, r.Units, r.AggregationType} {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
+		b = appendString(b, s)
 	}
 	for _, v := range []int64{r.From, r.Until, r.SampleRate} {
 		b = binary.AppendVarint(b, v)
 	}
 	for _, s := range [][]byte{r.Profile, r.PrevProfile, r.SampleTypeConfig} {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
+		b = appendString(b, s)
 	}
 	return b
 }
 
-// DecodeRequest parses what EncodeRequest wrote.
-func DecodeRequest(b []byte) (*Request, error) {
-	if len(b) == 0 || b[0] != payloadVersion {
-		return nil, errors.New("unknown logged request version")
+var errTruncated = errors.New("truncated logged request")
+
+type payloadReader struct{ rd *bytes.Reader }
+
+func (p payloadReader) bytes() ([]byte, error) {
+	n, err := binary.ReadUvarint(p.rd)
+	if err != nil || n > uint64(p.rd.Len()) {
+		return nil, errTruncated
 	}
-	rd := bytes.NewReader(b[1:])
-	str := func() ([]byte, error) {
-		n, err := binary.ReadUvarint(rd)
-		if err != nil || n > uint64(rd.Len()) {
-			return nil, errors.New("truncated logged request")
-		}
-		out := make([]byte, n)
-		_, _ = rd.Read(out)
-		return out, nil
+	out := make([]byte, n)
+	_, _ = p.rd.Read(out)
+	return out, nil
+}
+
+func (p payloadReader) string() (string, error) {
+	b, err := p.bytes()
+	return string(b), err
+}
+
+func (p payloadReader) count() (int, error) {
+	n, err := binary.ReadUvarint(p.rd)
+	if err != nil || n > uint64(p.rd.Len()) {
+		return 0, errTruncated
 	}
-	r := &Request{}
+	return int(n), nil
+}
+
+func (p payloadReader) fields(r *Request) error {
 	var err error
-	var fields [5][]byte
-	for i := range fields {
-		if fields[i], err = str(); err != nil {
-			return nil, err
+	for _, dst := range []*string{&r.Name, &r.Format, &r.SpyName, &r.Units, &r.AggregationType} {
+		if *dst, err = p.string(); err != nil {
+			return err
 		}
 	}
-	r.Name, r.Format, r.SpyName, r.Units, r.AggregationType = string(fields[0]), string(fields[1]), string(fields[2]), string(fields[3]), string(fields[4])
 	for _, dst := range []*int64{&r.From, &r.Until, &r.SampleRate} {
-		if *dst, err = binary.ReadVarint(rd); err != nil {
-			return nil, errors.New("truncated logged request")
+		if *dst, err = binary.ReadVarint(p.rd); err != nil {
+			return errTruncated
 		}
 	}
 	for _, dst := range []*[]byte{&r.Profile, &r.PrevProfile, &r.SampleTypeConfig} {
-		if *dst, err = str(); err != nil {
-			return nil, err
+		if *dst, err = p.bytes(); err != nil {
+			return err
 		}
 		if len(*dst) == 0 {
 			*dst = nil
 		}
 	}
-	return r, nil
+	return nil
+}
+
+func (p payloadReader) v2(r *Request) error {
+	if err := p.fields(r); err != nil {
+		return err
+	}
+	n, err := p.count()
+	if err != nil {
+		return err
+	}
+	ls := make([]labels.Label, n)
+	for i := range ls {
+		if ls[i].Name, err = p.string(); err != nil {
+			return err
+		}
+		if ls[i].Value, err = p.string(); err != nil {
+			return err
+		}
+	}
+	r.Labels = labels.New(ls...)
+	if r.Kind, err = p.string(); err != nil {
+		return err
+	}
+	if n, err = p.count(); err != nil {
+		return err
+	}
+	for range n {
+		st, err := p.string()
+		if err != nil {
+			return err
+		}
+		r.SampleTypes = append(r.SampleTypes, st)
+	}
+	flags, err := p.rd.ReadByte()
+	if err != nil {
+		return errTruncated
+	}
+	r.DropFirst = flags&1 != 0
+	return nil
+}
+
+// DecodeRequests parses what EncodeRequest or EncodeRequests wrote.
+func DecodeRequests(b []byte) ([]*Request, error) {
+	if len(b) == 0 {
+		return nil, errors.New("empty logged request")
+	}
+	p := payloadReader{bytes.NewReader(b[1:])}
+	switch b[0] {
+	case payloadV1:
+		r := &Request{}
+		if err := p.fields(r); err != nil {
+			return nil, err
+		}
+		return []*Request{r}, nil
+	case payloadV2:
+		n, err := p.count()
+		if err != nil {
+			return nil, err
+		}
+		rs := make([]*Request, n)
+		for i := range rs {
+			rs[i] = &Request{}
+			if err := p.v2(rs[i]); err != nil {
+				return nil, err
+			}
+		}
+		return rs, nil
+	}
+	return nil, fmt.Errorf("unknown logged request version %d", b[0])
 }
 
 // Replay is storage.Options.Decode for payloads that Ingest logged. Limits
 // are not checked again: the request was accepted under the limits in force
 // then.
 func Replay(payload []byte) ([]*storage.Input, error) {
-	r, err := DecodeRequest(payload)
+	rs, err := DecodeRequests(payload)
 	if err != nil {
 		return nil, err
 	}
-	return Decode(r, ProfileLimits{}, time.Unix(0, r.From))
+	var out []*storage.Input
+	for _, r := range rs {
+		in, err := Decode(r, ProfileLimits{}, time.Unix(0, r.From))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, in...)
+	}
+	return out, nil
 }

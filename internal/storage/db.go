@@ -125,6 +125,9 @@ type Input struct {
 	// NumericSampleLabel says which numeric pprof labels are kept per
 	// sample, as strings. String labels are all kept.
 	NumericSampleLabel func(key string) bool
+	// DropFirst stores nothing for a cumulative series without a previous
+	// profile; its values only become the baseline of the next one.
+	DropFirst bool
 }
 
 // DB is an open store.
@@ -644,7 +647,9 @@ func (t *tenant) apply(h *head, in *Input) {
 			}
 		}
 		if ti < len(in.Cumulative) && in.Cumulative[ti] {
-			t.toDelta(labelsKey(lbls), h, &mp)
+			if first := t.toDelta(labelsKey(lbls), h, &mp); first && in.DropFirst {
+				continue
+			}
 		}
 		for _, v := range mp.values {
 			mp.total += v
@@ -661,8 +666,9 @@ func (t *tenant) apply(h *head, in *Input) {
 // toDelta replaces cumulative values by their growth since the series' last
 // profile. A series' first profile is kept whole: it is what happened since
 // the process started. A total lower than the last one means the process
-// restarted, and the profile is kept whole as a new baseline.
-func (t *tenant) toDelta(series uint64, h *head, mp *memProfile) {
+// restarted, and the profile is kept whole as a new baseline. It says
+// whether the series had no previous profile.
+func (t *tenant) toDelta(series uint64, h *head, mp *memProfile) (first bool) {
 	st := t.delta[series]
 	keys := make([]uint64, len(mp.stacks))
 	cur := make(map[uint64]int64, len(mp.stacks))
@@ -696,4 +702,5 @@ func (t *tenant) toDelta(series uint64, h *head, mp *memProfile) {
 		}
 	}
 	t.delta[series] = &deltaState{last: cur, total: total}
+	return st == nil
 }

@@ -1,0 +1,128 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	gpprof "github.com/google/pprof/profile"
+
+	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/labels"
+	"github.com/hearth-profiler/hearth/internal/profiletest"
+	"github.com/hearth-profiler/hearth/internal/storage"
+)
+
+func TestEncodeRequestsRoundTrip(t *testing.T) {
+	rs := []*ingest.Request{
+		{Name: "a.cpu{x=1}", Format: "pprof", From: 1, Until: 2, SampleRate: 100, Profile: []byte("p")},
+		{Format: "pprof", From: -5, Profile: []byte{1, 2, 3}, PrevProfile: []byte{4},
+			Labels: labels.FromStrings("service_name", "b", "job", "j"), Kind: "block",
+			SampleTypes: []string{"contentions", "delay"}, DropFirst: true},
+	}
+	got, err := ingest.DecodeRequests(ingest.EncodeRequests(rs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(rs, got, cmp.Comparer(labels.Labels.Equal), cmpopts.EquateEmpty()); d != "" {
+		t.Fatalf("round trip (-want +got):\n%s", d)
+	}
+	// A plain request keeps the first format, which older logs hold.
+	one, err := ingest.DecodeRequests(ingest.EncodeRequest(rs[0]))
+	if err != nil || len(one) != 1 || one[0].Name != rs[0].Name {
+		t.Fatalf("v1 round trip: %v %+v", err, one)
+	}
+	b := ingest.EncodeRequests(rs)
+	for n := range len(b) - 1 {
+		if _, err := ingest.DecodeRequests(b[:n]); err == nil {
+			t.Fatalf("truncated to %d bytes: no error", n)
+		}
+	}
+}
+
+// seriesTotals sums each series' points, by its labels.
+func seriesTotals(t *testing.T, db *storage.DB) map[string]int64 {
+	t.Helper()
+	sps, err := db.SelectSeries(context.Background(), "anonymous", storage.SelectParams{Start: 0, End: math.MaxInt64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, sp := range sps {
+		for _, p := range sp.Points {
+			out[sp.Labels.String()] += p.V
+		}
+	}
+	return out
+}
+
+func TestIngestBatch(t *testing.T) {
+	heapFile := ""
+	for _, f := range profiletest.PprofFiles(t) {
+		if bytes.HasSuffix([]byte(f), []byte("gobench.heap")) {
+			heapFile = f
+		}
+	}
+	data, err := os.ReadFile(heapFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := gpprof.ParseData(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	s := profiletest.OpenStoreIn(t, dir)
+	t0 := time.Unix(1_700_000_000, 0)
+	job := labels.FromStrings("service_name", "svc", "job", "scrape")
+	rs := []*ingest.Request{
+		// Only the in-use types, from a profile already parsed.
+		{Parsed: parsed, Labels: job, From: t0.UnixNano(), SampleTypes: []string{"inuse_space"}},
+		{Format: "pprof", Profile: []byte("not a profile"), Labels: job, From: t0.UnixNano()},
+		{Format: "pprof", Profile: data, Labels: labels.FromStrings("job", "nameless"), From: t0.UnixNano()},
+		// The first cumulative profile is only a baseline.
+		{Format: "pprof", Profile: data, Labels: job, From: t0.UnixNano(), SampleTypes: []string{"alloc_space"}, DropFirst: true},
+	}
+	refused, err := s.Ing.IngestBatch(context.Background(), "anonymous", rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refused[0] != nil || refused[3] != nil || refused[1] == nil || refused[2] == nil {
+		t.Fatalf("refused = %v; want only the 2nd and 3rd", refused)
+	}
+	want := map[string]int64{}
+	if parsed.SampleType[3].Type != "inuse_space" {
+		t.Fatalf("sample type 3 of %s is %s", heapFile, parsed.SampleType[3].Type)
+	}
+	var inuse int64
+	for _, smp := range parsed.Sample {
+		inuse += smp.Value[3]
+	}
+	want[`{__profile_type__="memory:inuse_space:bytes:space:bytes", job="scrape", service_name="svc"}`] = inuse
+	if got := seriesTotals(t, s.DB); !cmp.Equal(got, want) {
+		t.Fatalf("series after batch:\n got %v\nwant %v", got, want)
+	}
+	// A later cumulative profile is a delta against the baseline: the
+	// same profile again adds nothing.
+	if err := s.Ing.Ingest(context.Background(), "anonymous", &ingest.Request{
+		Format: "pprof", Profile: data, Labels: job, From: t0.Add(10 * time.Second).UnixNano(),
+		SampleTypes: []string{"alloc_space"}, DropFirst: true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want[`{__profile_type__="memory:alloc_space:bytes:space:bytes", job="scrape", service_name="svc"}`] = 0
+	if got := seriesTotals(t, s.DB); !cmp.Equal(got, want) {
+		t.Fatalf("series after second cumulative profile:\n got %v\nwant %v", got, want)
+	}
+	// Replay of the log rebuilds the same.
+	s.DB.Close()
+	s = profiletest.OpenStoreIn(t, dir)
+	if got := seriesTotals(t, s.DB); !cmp.Equal(got, want) {
+		t.Fatalf("series after replay:\n got %v\nwant %v", got, want)
+	}
+}
