@@ -19,13 +19,14 @@ import (
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/query"
 	"github.com/hearth-profiler/hearth/internal/query/parser"
+	"github.com/hearth-profiler/hearth/internal/tenant"
 )
 
 // TenantHeader selects the tenant of a request.
-const TenantHeader = "X-Scope-OrgID"
+const TenantHeader = tenant.Header
 
 // DefaultTenant is the tenant of requests without TenantHeader.
-const DefaultTenant = "anonymous"
+const DefaultTenant = tenant.Default
 
 // Options configure the API.
 type Options struct {
@@ -166,12 +167,9 @@ func (a *API) wrap(h func(*http.Request) (any, error)) http.HandlerFunc {
 }
 
 func tenantOf(r *http.Request) (string, error) {
-	t := r.Header.Get(TenantHeader)
-	if t == "" {
-		return DefaultTenant, nil
-	}
-	if len(t) > 150 || strings.ContainsAny(t, "/\\\x00") || t == "." || t == ".." {
-		return "", badRequest("invalid tenant ID %q in %s", t, TenantHeader)
+	t, err := tenant.FromHTTP(r)
+	if err != nil {
+		return "", badRequest("%v", err)
 	}
 	return t, nil
 }
