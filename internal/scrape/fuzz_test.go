@@ -1,0 +1,117 @@
+package scrape
+
+import (
+	"testing"
+)
+
+// configSeeds are configurations that exercise every part of the schema.
+var configSeeds = []string{
+	"",
+	"global: {scrape_interval: 15s, scrape_timeout: 5s, body_size_limit: 1MB, external_labels: {region: eu}}",
+	`
+scrape_configs:
+  - job_name: api
+    scrape_interval: 10s
+    scrape_timeout: 5s
+    scheme: https
+    params: {debug: ["0"]}
+    tenant: team-a
+    body_size_limit: 32MiB
+    bearer_token_file: /var/run/token
+    tls_config: {ca_file: /etc/ca.pem, server_name: api, min_version: TLS12, insecure_skip_verify: false}
+    follow_redirects: false
+    enable_http2: false
+    proxy_url: http://proxy:3128
+    static_configs:
+      - targets: ["api-1:6060", "[::1]:6060"]
+        labels: {env: prod, service_name: checkout}
+    file_sd_configs:
+      - files: [targets/*.json, more/*.yml]
+        refresh_interval: 1m
+    profiling_config:
+      path_prefix: /admin
+      pprof_config:
+        process_cpu: {seconds: 5}
+        memory: {keep_sample_type: [{type: inuse_space}]}
+        block: {enabled: false}
+        fgprof: {path: "/debug/fgprof?format=pprof", seconds: 3}
+        delta_block: {path: /debug/pprof/delta_block, kind: block, delta: false}
+`,
+	"scrape_configs: [{job_name: a, basic_auth: {username: u, password_file: p}}]",
+	"scrape_configs: [{job_name: a, authorization: {type: Token, credentials: x}}]",
+	"scrape_configs: [{job_name: a}, {job_name: a}]",
+	"scrape_configs: [{job_name: a, scrape_interval: 1y2w3d4h5m6s7ms}]",
+	"scrape_configs:\n  - job_name: a\n    static_configs: [{targets: [localhost]}]",
+	"a: &a [*a, *a]\nb: *a",
+}
+
+// FuzzLoadConfig checks that Load never panics, and that what it accepts
+// validates again unchanged and can be scraped.
+func FuzzLoadConfig(f *testing.F) {
+	for _, s := range configSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Load(data)
+		if err != nil {
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("Load accepted %q, then Validate refused it: %v", data, err)
+		}
+		for _, sc := range cfg.ScrapeConfigs {
+			if len(sc.Endpoints()) == 0 {
+				t.Fatalf("job %q has no endpoints", sc.JobName)
+			}
+			if sc.ScrapeInterval <= 0 || sc.ScrapeTimeout <= 0 || sc.BodySizeLimit <= 0 {
+				t.Fatalf("job %q: interval %s, timeout %s, body limit %d; want all positive", sc.JobName, sc.ScrapeInterval, sc.ScrapeTimeout, sc.BodySizeLimit)
+			}
+			for _, st := range sc.StaticConfigs {
+				for _, addr := range st.Targets {
+					tg := newTarget(sc, cfg.Global.ExternalLabels, addr, st.Labels)
+					if err := tg.series.Validate(); err != nil {
+						t.Fatalf("job %q target %q: series labels %s: %v", sc.JobName, addr, tg.series, err)
+					}
+					for _, ep := range sc.Endpoints() {
+						spec := newLoopSpec(sc, tg, ep, "")
+						_ = spec.key()
+						_ = sampleTypeConfig(sc, ep)
+					}
+				}
+			}
+		}
+	})
+}
+
+// FuzzFileSD checks that file_sd contents never make the parser panic, and
+// that every target it accepts is a valid address.
+func FuzzFileSD(f *testing.F) {
+	for _, s := range []string{
+		`[{"targets": ["a:1", "b:2"], "labels": {"env": "prod", "__meta_x": "y"}}]`,
+		`[]`, `null`, `[{"targets": []}]`, `[{"targets": ["a"]}]`,
+		"- targets: ['a:1']\n  labels: {env: prod}\n",
+		"- targets: [a:1, '[::1]:2']\n",
+		"",
+	} {
+		f.Add([]byte(s), byte(0))
+		f.Add([]byte(s), byte(1))
+	}
+	exts := []string{".json", ".yml", ".yaml"}
+	f.Fuzz(func(t *testing.T, data []byte, which byte) {
+		ext := exts[int(which)%len(exts)]
+		groups, err := ParseFileSD(data, ext)
+		if err != nil {
+			return
+		}
+		for _, g := range groups {
+			for _, addr := range g.Targets {
+				if err := validateAddress(addr); err != nil {
+					t.Fatalf("accepted target %q: %v", addr, err)
+				}
+			}
+			if err := validateLabels(g.Labels, true); err != nil {
+				t.Fatalf("accepted labels %v: %v", g.Labels, err)
+			}
+		}
+	})
+}
