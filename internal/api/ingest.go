@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/jfr"
 )
 
 type ingestResult struct {
@@ -19,7 +21,9 @@ type ingestResult struct {
 
 // ingest serves POST /ingest as the Pyroscope API defines it: the profile
 // as the raw body, or as the multipart field "profile" with optional
-// "prev_profile" and "sample_type_config".
+// "prev_profile" and "sample_type_config". A JFR recording (format=jfr, as
+// the Pyroscope Java SDK sends it) is the raw body or the multipart field
+// "jfr", with its labels snapshot in the optional field "labels".
 func (a *API) ingest(r *http.Request) (any, error) {
 	tenant, err := tenantOf(r)
 	if err != nil {
@@ -57,11 +61,15 @@ func (a *API) ingest(r *http.Request) (any, error) {
 	}
 	ct := r.Header.Get("Content-Type")
 	mt, params, _ := mime.ParseMediaType(ct)
+	var up jfrUpload
 	if mt == "multipart/form-data" {
-		if err := readMultipart(r.Body, params["boundary"], req); err != nil {
+		if err := readMultipart(r.Body, params["boundary"], req, &up); err != nil {
 			return nil, err
 		}
-		if req.Format == "" {
+		switch {
+		case req.Format == "" && up.recording != nil && req.Profile == nil:
+			req.Format = "jfr"
+		case req.Format == "":
 			req.Format = "pprof"
 		}
 	} else {
@@ -73,6 +81,12 @@ func (a *API) ingest(r *http.Request) (any, error) {
 		if req.Format == "" && strings.HasSuffix(mt, "+pprof") {
 			req.Format = "pprof"
 		}
+		if strings.EqualFold(req.Format, "jfr") {
+			up.recording, req.Profile = body, nil
+		}
+	}
+	if strings.EqualFold(req.Format, "jfr") {
+		return a.ingestJFR(r.Context(), tenant, req, up)
 	}
 	if len(req.Profile) == 0 {
 		return nil, badRequest("the request has no profile: send it as the body or as the multipart field \"profile\"")
@@ -83,7 +97,59 @@ func (a *API) ingest(r *http.Request) (any, error) {
 	return ingestResult{Accepted: true}, nil
 }
 
-func readMultipart(body io.Reader, boundary string, req *ingest.Request) error {
+// jfrUpload is the parts of a format=jfr upload.
+type jfrUpload struct {
+	recording []byte
+	// labels is the Java SDK's snapshot of the dynamic labels that the
+	// recording's samples refer to; nil when it sent none.
+	labels []byte
+}
+
+// ingestJFR stores the profiles of one recording, one per kind of event and
+// label set, in one batch: one write to the log for all of them. The
+// profiles that fail the ingest checks are named in the error; the others
+// are stored.
+func (a *API) ingestJFR(ctx context.Context, tenant string, base *ingest.Request, up jfrUpload) (any, error) {
+	if len(up.recording) == 0 {
+		return nil, badRequest("the request has no recording: send it as the body or as the multipart field \"jfr\"")
+	}
+	rs, err := jfr.Requests(base, up.recording, up.labels)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 {
+		// An idle JVM's recording holds no samples: there is nothing to
+		// store, and the upload is not wrong.
+		a.logger.Debug("jfr upload without samples", "name", base.Name)
+		return ingestResult{Accepted: true}, nil
+	}
+	refused, err := a.ing.IngestBatch(ctx, tenant, rs)
+	if err != nil {
+		return nil, err
+	}
+	var first *ingest.InputError
+	var msgs []string
+	for i, e := range refused {
+		if e == nil {
+			continue
+		}
+		if first == nil && !errors.As(e, &first) {
+			first = &ingest.InputError{Kind: "bad_data"}
+		}
+		msgs = append(msgs, fmt.Sprintf("%s %s: %v", rs[i].Kind, rs[i].Labels, e))
+	}
+	if len(msgs) == 0 {
+		return ingestResult{Accepted: true}, nil
+	}
+	msg := fmt.Sprintf("jfr: %d of %d profiles refused", len(msgs), len(rs))
+	if len(msgs) < len(rs) {
+		msg += " (the others were stored)"
+	}
+	// The kind of the first refusal decides the status.
+	return nil, &ingest.InputError{Kind: first.Kind, Msg: msg + ": " + strings.Join(msgs, "; ")}
+}
+
+func readMultipart(body io.Reader, boundary string, req *ingest.Request, up *jfrUpload) error {
 	if boundary == "" {
 		return badRequest("multipart body without a boundary in Content-Type")
 	}
@@ -115,6 +181,10 @@ func readMultipart(body io.Reader, boundary string, req *ingest.Request) error {
 			req.PrevProfile = data
 		case "sample_type_config":
 			req.SampleTypeConfig = data
+		case "jfr":
+			up.recording = data
+		case "labels":
+			up.labels = data
 		}
 	}
 }
