@@ -1,0 +1,337 @@
+// Package push serves push.v1.PusherService/Push, the Connect API through
+// which Grafana Alloy (pyroscope.write) and other Pyroscope clients send
+// profiles: series of labels, each with raw pprof profiles (gzipped or not).
+// It speaks every protocol connect-go serves: Connect with protobuf or JSON
+// bodies, gRPC and gRPC-Web (both over HTTP/2).
+//
+// Labels are read the way Pyroscope's distributor and ingester read them:
+//
+//   - __name__ is the profile name (process_cpu, memory, mutex, block,
+//     goroutine...). "mutex" and "block" become the request's kind, since a
+//     Go contention profile does not say which of the two it is; other names
+//     are left to the sample types, which name them the same way.
+//   - service_name defaults to "unspecified" when absent or empty.
+//   - __delta__="false" says the client already turned cumulative values into
+//     deltas (Alloy's pyroscope.scrape does so for memory, mutex and block, and
+//     drops the first scrape itself): every sample type is stored as sent.
+//     Without it, Pyroscope's ingester computes deltas of the alloc_objects and
+//     alloc_space types of "memory" profiles per series, storing nothing of a
+//     series' first profile; Hearth does the same. Other types, mutex and
+//     block included, are stored as sent, as in Pyroscope.
+//   - Every other label starting with "__" is reserved and dropped; label
+//     names must match [a-zA-Z_][a-zA-Z0-9_]* and appear once per series.
+//
+// A profile's time is its pprof time_nanos (the time of arrival when it has
+// none), and its duration duration_nanos.
+package push
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/labels"
+	"github.com/hearth-profiler/hearth/internal/tenant"
+)
+
+// DefaultMaxMessageBytes bounds one request message, after decompression,
+// unless WithMaxMessageBytes says otherwise. It matches the HTTP API's
+// default body limit.
+const DefaultMaxMessageBytes = 16 << 20
+
+// Labels of a pushed series that carry meaning rather than name a series.
+const (
+	labelName       = "__name__"
+	labelDelta      = "__delta__"
+	fallbackService = "unspecified"
+)
+
+// Sample type configurations that say which pprof sample types are
+// cumulative; the ingest path otherwise treats Go's alloc_objects,
+// alloc_space, contentions and delay as cumulative. An entry without
+// "cumulative" marks its type as a gauge or a delta.
+var (
+	stcNoneCumulative = []byte(`{"alloc_objects":{},"alloc_space":{},"contentions":{},"delay":{}}`)
+	stcAllocsOnly     = []byte(`{"contentions":{},"delay":{}}`)
+)
+
+// Option configures the handler.
+type Option func(*options)
+
+type options struct {
+	maxMessageBytes int
+}
+
+// WithMaxMessageBytes bounds one request message in bytes, after
+// decompression; larger messages get connect.CodeResourceExhausted.
+// Zero or less keeps DefaultMaxMessageBytes.
+func WithMaxMessageBytes(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.maxMessageBytes = n
+		}
+	}
+}
+
+type handler struct {
+	ing    *ingest.Ingester
+	logger *slog.Logger
+}
+
+// NewHandler returns the handler of push.v1.PusherService and the path
+// prefix to mount it at, "/push.v1.PusherService/", as connect-go's
+// generated constructors do. The tenant is the X-Scope-OrgID header.
+func NewHandler(ing *ingest.Ingester, logger *slog.Logger, opts ...Option) (string, http.Handler) {
+	o := options{maxMessageBytes: DefaultMaxMessageBytes}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{ing: ing, logger: logger}
+	push := connect.NewUnaryHandler(PushProcedure, h.push,
+		connect.WithSchema(pushSchema.push),
+		connect.WithRequestInitializer(initRequest),
+		connect.WithReadMaxBytes(o.maxMessageBytes),
+	)
+	return "/" + ServiceName + "/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != PushProcedure {
+			http.NotFound(w, r)
+			return
+		}
+		push.ServeHTTP(w, r)
+	})
+}
+
+// initRequest gives connect-go's new, empty request its message type.
+func initRequest(_ connect.Spec, msg any) error {
+	m, ok := msg.(*dynamicpb.Message)
+	if !ok {
+		return fmt.Errorf("push request of type %T, want *dynamicpb.Message", msg)
+	}
+	*m = *dynamicpb.NewMessage(pushSchema.pushRequest)
+	return nil
+}
+
+// at is where a profile is in a request: sample j of series i.
+type at struct{ series, sample int }
+
+// refusal is one profile that was not stored, and why.
+type refusal struct {
+	at  at
+	err error
+}
+
+func (h *handler) push(ctx context.Context, req *connect.Request[dynamicpb.Message]) (*connect.Response[dynamicpb.Message], error) {
+	tenantID, err := tenant.Check(req.Header().Get(tenant.Header))
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	s := pushSchema
+	seriesList := req.Msg.Get(s.series).List()
+	var (
+		rs       []*ingest.Request
+		where    []at // where rs[i] is in the request
+		refusals []refusal
+		total    int
+	)
+	for i := range seriesList.Len() {
+		series := seriesList.Get(i).Message()
+		samples := series.Get(s.samples).List()
+		total += samples.Len()
+		info, err := readSeries(series.Get(s.labels).List())
+		for j := range samples.Len() {
+			if err != nil {
+				refusals = append(refusals, refusal{at{i, j}, err})
+				continue
+			}
+			rs = append(rs, info.request(samples.Get(j).Message().Get(s.rawProfile).Bytes()))
+			where = append(where, at{i, j})
+		}
+	}
+	if total == 0 {
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("no profiles received"))
+	}
+	if len(rs) > 0 {
+		refused, err := h.ing.IngestBatch(ctx, tenantID, rs)
+		if err != nil {
+			return nil, h.storageError(err)
+		}
+		for i, e := range refused {
+			if e != nil {
+				refusals = append(refusals, refusal{where[i], e})
+			}
+		}
+	}
+	if len(refusals) > 0 {
+		slices.SortFunc(refusals, func(a, b refusal) int {
+			return cmp.Or(cmp.Compare(a.at.series, b.at.series), cmp.Compare(a.at.sample, b.at.sample))
+		})
+		err := refusalError(seriesList, refusals, total)
+		h.logger.Debug("pushed profiles refused", "tenant", tenantID, "err", err)
+		return nil, connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	return connect.NewResponse(dynamicpb.NewMessage(s.pushResponse)), nil
+}
+
+// storageError maps a failed batch write to a Connect error: nothing was
+// stored and the client may retry.
+func (h *handler) storageError(err error) error {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
+	}
+	h.logger.Error("store pushed profiles", "err", err)
+	return connect.NewError(connect.CodeUnavailable, fmt.Errorf("store profiles: %w", err))
+}
+
+// maxListedRefusals bounds how many refusals one error message names.
+const maxListedRefusals = 5
+
+// refusalError names the refused profiles, with the labels and IDs the
+// client sent, and the reasons.
+func refusalError(seriesList protoreflect.List, rs []refusal, total int) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d of %d profiles refused", len(rs), total)
+	if len(rs) < total {
+		b.WriteString(" (the others were stored)")
+	}
+	b.WriteString(": ")
+	for i, r := range rs[:min(len(rs), maxListedRefusals)] {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s: %v", describe(seriesList, r.at), r.err)
+	}
+	if n := len(rs) - maxListedRefusals; n > 0 {
+		fmt.Fprintf(&b, "; and %d more", n)
+	}
+	return errors.New(b.String())
+}
+
+// describe names a profile of the request for error messages, with the
+// series' labels as the client sent them and the sample's ID.
+func describe(seriesList protoreflect.List, a at) string {
+	series := seriesList.Get(a.series).Message()
+	pairs := series.Get(pushSchema.labels).List()
+	id := series.Get(pushSchema.samples).List().Get(a.sample).Message().Get(pushSchema.id).String()
+	var b strings.Builder
+	fmt.Fprintf(&b, "series %d {", a.series)
+	for k := range pairs.Len() {
+		if b.Len() > 200 {
+			b.WriteString(", ...")
+			break
+		}
+		if k > 0 {
+			b.WriteString(", ")
+		}
+		p := pairs.Get(k).Message()
+		b.WriteString(p.Get(pushSchema.name).String())
+		b.WriteByte('=')
+		b.WriteString(strconv.Quote(p.Get(pushSchema.value).String()))
+	}
+	fmt.Fprintf(&b, "} sample %d", a.sample)
+	if id != "" {
+		fmt.Fprintf(&b, " (ID %q)", id)
+	}
+	return b.String()
+}
+
+// seriesInfo is what the labels of one pushed series say.
+type seriesInfo struct {
+	labels labels.Labels
+	kind   string
+	// serverDelta says that cumulative memory types become deltas here.
+	serverDelta bool
+}
+
+// readSeries checks a series' labels and reads their meaning.
+func readSeries(pairs protoreflect.List) (seriesInfo, error) {
+	var info seriesInfo
+	seen := make(map[string]bool, pairs.Len())
+	kept := make([]labels.Label, 0, pairs.Len()+1)
+	name, delta := "", ""
+	for k := range pairs.Len() {
+		p := pairs.Get(k).Message()
+		n, v := p.Get(pushSchema.name).String(), p.Get(pushSchema.value).String()
+		if !labels.ValidName(n) {
+			return info, fmt.Errorf("invalid label name %q: must match [a-zA-Z_][a-zA-Z0-9_]*", n)
+		}
+		if seen[n] {
+			return info, fmt.Errorf("label %q appears more than once", n)
+		}
+		seen[n] = true
+		switch {
+		case n == labelName:
+			name = v
+		case n == labelDelta:
+			delta = v
+		case strings.HasPrefix(n, "__"):
+			// Reserved: __session_id__, relabelling leftovers...
+		default:
+			kept = append(kept, labels.Label{Name: n, Value: v})
+		}
+	}
+	if name != "" && !validProfileName(name) {
+		return info, fmt.Errorf("invalid profile name %q in %s: must match [a-zA-Z_:][a-zA-Z0-9_:]*", name, labelName)
+	}
+	ls := labels.New(kept...)
+	if ls.Get(labels.ServiceName) == "" {
+		ls = labels.New(append(kept, labels.Label{Name: labels.ServiceName, Value: fallbackService})...)
+	}
+	info.labels = ls
+	if name == "mutex" || name == "block" {
+		info.kind = name
+	}
+	info.serverDelta = delta != "false" && name == "memory"
+	return info, nil
+}
+
+// validProfileName reports whether s is a Prometheus metric name, which
+// Pyroscope requires of __name__.
+func validProfileName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '_' || c == ':' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9') {
+			continue
+		}
+		return false
+	}
+	return s != ""
+}
+
+// request builds the ingest request of one raw profile of the series.
+func (info seriesInfo) request(raw []byte) *ingest.Request {
+	r := &ingest.Request{
+		Format:           "pprof",
+		Profile:          raw,
+		Labels:           info.labels,
+		Kind:             info.kind,
+		SampleTypeConfig: stcNoneCumulative,
+	}
+	if info.serverDelta {
+		r.SampleTypeConfig = stcAllocsOnly
+		r.DropFirst = true
+	}
+	if t, d := profileTimes(raw); t > 0 {
+		r.From = t
+		if d > 0 {
+			r.Until = t + d
+		}
+	}
+	return r
+}
