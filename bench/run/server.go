@@ -41,7 +41,7 @@ func startServer(bin, addr, dataDir, logPath string, timeout time.Duration) (*se
 	}
 	defer logFile.Close() // the child holds its own descriptor
 	s := &server{addr: addr, logPath: logPath, exited: make(chan struct{})}
-	s.cmd = exec.Command(bin, "server", "--listen", addr, "--data", dataDir, "--self-profile.interval", "0")
+	s.cmd = exec.Command(bin, "server", "--listen", addr, "--data", dataDir, "--self-profile.interval", "0", "--otlp.grpc.listen=")
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	start := time.Now()
 	if err := s.cmd.Start(); err != nil {

@@ -57,10 +57,11 @@ type proc struct {
 }
 
 // startServer runs `hearth server` on dataDir and waits for /ready.
-func startServer(t *testing.T, dataDir, addr string) *proc {
+func startServer(t *testing.T, dataDir, addr string, extra ...string) *proc {
 	t.Helper()
 	var logs bytes.Buffer
-	cmd := exec.Command(hearthBin, "server", "--listen", addr, "--data", dataDir, "--self-profile.interval", "0")
+	args := append([]string{"server", "--listen", addr, "--data", dataDir, "--self-profile.interval", "0", "--otlp.grpc.listen="}, extra...)
+	cmd := exec.Command(hearthBin, args...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/hearth-profiler/hearth/internal/server"
 )
@@ -23,6 +26,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.BlockDuration, "storage.block-duration", cfg.BlockDuration, "span of data kept in memory before it is cut into a block on disk")
 	fs.BoolVar(&cfg.WALSync, "wal.fsync", cfg.WALSync, "fsync the write-ahead log on every write (survives power loss; slower)")
 	fs.DurationVar(&cfg.SelfProfileInterval, "self-profile.interval", cfg.SelfProfileInterval, "window of Hearth's own profiles; 0 turns self-profiling off")
+	fs.StringVar(&cfg.OTLPGRPCAddr, "otlp.grpc.listen", cfg.OTLPGRPCAddr, "address for OTLP gRPC (ProfilesService/Export); empty serves it only on --listen, over cleartext HTTP/2")
+	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "YAML file with scrape_configs; re-read on SIGHUP and POST /-/reload")
 	logLevel := fs.String("log.level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log.format", "text", "text or json")
 	pos, err := parseInterleaved(fs, args)
@@ -40,5 +45,19 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// SIGHUP re-reads the configuration, as Prometheus does.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = s.Reload() // logs its own error; the old configuration stays
+			}
+		}
+	}()
 	return s.Run(ctx)
 }

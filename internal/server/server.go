@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,12 +12,19 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
+	"google.golang.org/grpc"
+
 	"github.com/hearth-profiler/hearth/internal/api"
 	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/otlp"
+	"github.com/hearth-profiler/hearth/internal/push"
 	"github.com/hearth-profiler/hearth/internal/query"
+	"github.com/hearth-profiler/hearth/internal/scrape"
 	"github.com/hearth-profiler/hearth/internal/selfprofile"
 	"github.com/hearth-profiler/hearth/internal/storage"
 	"github.com/hearth-profiler/hearth/web"
@@ -37,6 +45,12 @@ type Config struct {
 	// SelfProfileInterval is the window of the self-profiler; 0 turns it
 	// off.
 	SelfProfileInterval time.Duration
+	// OTLPGRPCAddr is where OTLP's gRPC ProfilesService listens (4317 by
+	// OTLP's convention); "" serves it only on ListenAddr.
+	OTLPGRPCAddr string
+	// ConfigFile is the YAML file with scrape_configs; "" scrapes nothing.
+	// It is read again on Reload (SIGHUP, POST /-/reload).
+	ConfigFile string
 }
 
 // DefaultConfig is the configuration of a plain `hearth server`.
@@ -49,6 +63,7 @@ func DefaultConfig() Config {
 		Retention:           storage.DefaultOptions().Retention,
 		BlockDuration:       storage.DefaultOptions().BlockDuration,
 		SelfProfileInterval: 10 * time.Second,
+		OTLPGRPCAddr:        ":4317",
 	}
 }
 
@@ -59,6 +74,11 @@ type Server struct {
 	db     *storage.DB
 	ing    *ingest.Ingester
 	mux    *http.ServeMux
+	scrape *scrape.Manager
+	grpc   *grpc.Server
+	grpcLn net.Listener // nil: OTLP gRPC only on the main port
+
+	reloadMu sync.Mutex // one reload at a time
 }
 
 // New opens the storage (replaying its log) and builds the handlers.
@@ -79,8 +99,19 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, logger: logger, db: db, mux: http.NewServeMux()}
 	s.ing = ingest.New(db, cfg.Limits, logger.With("component", "ingest"))
+	s.scrape = scrape.NewManager(s.ing, logger, scrape.Options{})
+	if err := s.Reload(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a := api.New(s.ing, query.NewEngine(db), api.Options{MaxBodyBytes: cfg.MaxBodyBytes}, logger.With("component", "api"))
 	a.Register(s.mux)
+	otlpOpts := otlp.Options{MaxBodyBytes: cfg.MaxBodyBytes, Logger: logger.With("component", "otlp")}
+	otlp.NewHandler(s.ing, otlpOpts).Register(s.mux)
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.MaxBodyBytes)))
+	pprofileotlp.RegisterGRPCServer(s.grpc, otlp.NewGRPCServer(s.ing, otlpOpts))
+	pushPath, pushHandler := push.NewHandler(s.ing, logger.With("component", "push"), push.WithMaxMessageBytes(int(cfg.MaxBodyBytes)))
+	s.mux.Handle(pushPath, pushHandler)
 	s.mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ready\n"))
 	})
@@ -92,6 +123,18 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		}
 		w.Write([]byte("flushed\n"))
 	})
+	// Re-reads the configuration file, as SIGHUP does.
+	s.mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Reload(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Write([]byte("reloaded\n"))
+	})
+	s.mux.HandleFunc("GET /api/v1/targets", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": s.scrape.TargetsData()})
+	})
 	s.mux.Handle("/", web.Handler())
 	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
@@ -101,23 +144,70 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// Handler serves every route.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Reload reads the configuration file again and applies its scrape
+// configuration: unchanged targets keep scraping, removed ones stop, new
+// ones start. On error the running configuration stays.
+func (s *Server) Reload() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	cfg := &scrape.Config{}
+	if s.cfg.ConfigFile != "" {
+		var err error
+		if cfg, err = scrape.LoadFile(s.cfg.ConfigFile); err != nil {
+			s.logger.Error("reload configuration", "file", s.cfg.ConfigFile, "err", err)
+			return err
+		}
+	}
+	if err := s.scrape.ApplyConfig(cfg); err != nil {
+		err = fmt.Errorf("apply %s: %w", s.cfg.ConfigFile, err)
+		s.logger.Error("reload configuration", "file", s.cfg.ConfigFile, "err", err)
+		return err
+	}
+	if s.cfg.ConfigFile != "" {
+		s.logger.Info("configuration loaded", "file", s.cfg.ConfigFile, "jobs", len(cfg.ScrapeConfigs))
+	}
+	return nil
+}
+
+// Handler serves every route, and OTLP gRPC calls that arrive over
+// cleartext HTTP/2 on the same port.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") &&
+			strings.HasPrefix(r.URL.Path, "/opentelemetry.") {
+			s.grpc.ServeHTTP(w, r)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
 
 // Run serves on cfg.ListenAddr until ctx is done, then shuts down cleanly:
 // requests in flight finish, and the log is synced and closed.
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
 	if err != nil {
-		s.db.Close()
+		s.Close()
 		return fmt.Errorf("listen on %s: %w", s.cfg.ListenAddr, err)
+	}
+	if s.cfg.OTLPGRPCAddr != "" {
+		if s.grpcLn, err = net.Listen("tcp", s.cfg.OTLPGRPCAddr); err != nil {
+			ln.Close()
+			s.Close()
+			return fmt.Errorf("listen for OTLP gRPC on %s (--otlp.grpc.listen; empty turns it off): %w", s.cfg.OTLPGRPCAddr, err)
+		}
 	}
 	return s.Serve(ctx, ln)
 }
 
 // Serve is Run on a listener the caller opened.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Cleartext HTTP/2 beside HTTP/1.1, for gRPC clients of the push and
+	// OTLP services on the same port.
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
@@ -135,8 +225,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}, s.logger.With("component", "selfprofile"))
 		}()
 	}
-	errc := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = s.scrape.Run(bg)
+	}()
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if s.grpcLn != nil {
+		go func() { errc <- s.grpc.Serve(s.grpcLn) }()
+		s.logger.Info("listening for OTLP gRPC", "addr", s.grpcLn.Addr().String())
+	}
 	s.logger.Info("listening", "addr", ln.Addr().String(), "data", s.cfg.DataDir)
 	var serveErr error
 	select {
@@ -148,6 +247,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := srv.Shutdown(shutCtx); err != nil {
 		s.logger.Warn("shutdown", "err", err)
 	}
+	s.grpc.GracefulStop()
 	stopBG()
 	wg.Wait()
 	// Cutting the heads now makes the next start fast: it has blocks to
@@ -167,4 +267,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // Close releases the storage of a server that was never Run.
-func (s *Server) Close() error { return s.db.Close() }
+func (s *Server) Close() error {
+	s.scrape.Stop()
+	return s.db.Close()
+}
