@@ -130,7 +130,11 @@ $("b-name").onchange = async () => {
   dl.innerHTML = "";
   if (!$("b-name").value) return;
   try {
-    const vals = await api(`/api/v1/label/${encodeURIComponent($("b-name").value)}/values`, { from: state.from, until: state.until });
+    // Values of the selected profile type only: other types may come
+    // from other services.
+    const params = { from: state.from, until: state.until };
+    if ($("ptype").value) params.query = $("ptype").value;
+    const vals = await api(`/api/v1/label/${encodeURIComponent($("b-name").value)}/values`, params);
     for (const v of vals.slice(0, 500)) {
       const o = document.createElement("option");
       o.value = v;

@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -38,7 +38,19 @@ before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "hearth-ui-data-"));
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  server = spawn(bin, ["server", "--listen", `127.0.0.1:${port}`, "--data", dataDir, "--self-profile.interval", "0"], { stdio: "ignore" });
+  // The server scrapes its own goroutine profile, and an address where
+  // nothing listens, for the Targets page.
+  const config = join(dataDir, "hearth.yaml");
+  const off = { enabled: false };
+  writeFileSync(config, JSON.stringify({
+    global: { scrape_interval: "1s" },
+    scrape_configs: [
+      { job_name: "hearth", static_configs: [{ targets: [`127.0.0.1:${port}`], labels: { team: "profiling" } }],
+        profiling_config: { pprof_config: { process_cpu: off, memory: off, allocs: off, mutex: off, block: off } } },
+      { job_name: "gone", static_configs: [{ targets: [`127.0.0.1:${await freePort()}`] }] },
+    ],
+  }));
+  server = spawn(bin, ["server", "--listen", `127.0.0.1:${port}`, "--data", dataDir, "--self-profile.interval", "0", "--otlp.grpc.listen=", "--config", config], { stdio: "ignore" });
   await waitReady(base);
   const files = readdirSync(corpus).filter((f) => f.startsWith("cpu-")).sort();
   const now = Math.floor(Date.now() / 1000);
@@ -295,5 +307,49 @@ test("a brush on the chart selects the range to merge", async () => {
   const st = await page.evaluate(() => window.__hearth.state);
   assert.ok(Number(st.until) > Number(st.from));
   assert.match(page.url(), /from=\d+/);
+  await page.close();
+});
+
+test("the targets page shows each scrape target's health, and filters", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(base + "/targets.html");
+  await page.waitForFunction(() => {
+    const ts = window.__hearth.targets;
+    return ts.some((t) => t.scrapePool === "hearth" && t.health === "up") && ts.some((t) => t.scrapePool === "gone" && t.health === "down");
+  }, null, { timeout: 20000 });
+  const rows = () => page.$$eval("tr.target", (trs) => trs.map((tr) => ({
+    key: tr.dataset.key, health: tr.cells[1].textContent, labels: tr.cells[2].textContent, error: tr.cells[5].textContent,
+    href: tr.cells[0].querySelector("a").getAttribute("href"),
+  })));
+  let got = await rows();
+  assert.equal(got.length, 2);
+  const self = got.find((r) => r.key.startsWith("hearth "));
+  const gone = got.find((r) => r.key.startsWith("gone "));
+  assert.equal(self.health, "up");
+  assert.match(self.labels, /team="profiling"/);
+  assert.match(decodeURIComponent(self.href.replace(/\+/g, " ")), /job="hearth", instance="127\.0\.0\.1:\d+"/);
+  assert.equal(gone.health, "down");
+  assert.match(gone.error, /refused/);
+  assert.match(await page.textContent("section.pool h2"), /gone 0\/1 up/);
+  await page.screenshot({ path: join(repo, "docs", "ui-targets.png") });
+
+  // Unhealthy only, then a text filter; both go into the URL.
+  await page.check("#t-unhealthy");
+  got = await rows();
+  assert.deepEqual(got.map((r) => r.key.split(" ")[0]), ["gone"]);
+  await page.uncheck("#t-unhealthy");
+  await page.fill("#t-filter", "profiling");
+  got = await rows();
+  assert.deepEqual(got.map((r) => r.key.split(" ")[0]), ["hearth"]);
+  assert.match(page.url(), /filter=profiling/);
+
+  // The disclosure lists the target's endpoints with their URLs.
+  await page.click("tr.target button.disclose");
+  const endpoints = await page.$$eval("table.endpoints tbody tr", (trs) => trs.map((tr) => [tr.cells[0].textContent, tr.cells[2].textContent]));
+  assert.deepEqual(endpoints.map((e) => e[0]), ["goroutine"]);
+  assert.match(endpoints[0][1], /\/debug\/pprof\/goroutine$/);
+  assert.deepEqual(errors, []);
   await page.close();
 });
