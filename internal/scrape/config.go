@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/common/config"
 	yaml "go.yaml.in/yaml/v2"
 
 	"github.com/hearth-profiler/hearth/internal/labels"
@@ -69,12 +70,48 @@ type ScrapeConfig struct {
 	BodySizeLimit ByteSize        `yaml:"body_size_limit,omitempty"`
 	StaticConfigs []*StaticConfig `yaml:"static_configs,omitempty"`
 	FileSDConfigs []*FileSDConfig `yaml:"file_sd_configs,omitempty"`
-	// HTTPClientConfig holds authentication, TLS and proxy settings, at the
-	// job's level as in Prometheus.
-	HTTPClientConfig HTTPClientConfig `yaml:",inline"`
-	ProfilingConfig  *ProfilingConfig `yaml:"profiling_config,omitempty"`
+	// HTTPClientConfig is Prometheus' HTTP client configuration
+	// (basic_auth, authorization, oauth2, tls_config, proxy_url,
+	// http_headers...), at the job's level as in Prometheus. Load starts
+	// from config.DefaultHTTPClientConfig, so that follow_redirects and
+	// enable_http2 are on unless written false; a ScrapeConfig built in
+	// code should start from it too.
+	HTTPClientConfig config.HTTPClientConfig `yaml:",inline"`
+	ProfilingConfig  *ProfilingConfig        `yaml:"profiling_config,omitempty"`
 
 	endpoints []Endpoint // resolved by validate
+}
+
+// plainScrapeConfig is ScrapeConfig without its UnmarshalYAML. It is named
+// at the package level because yaml's errors name it (see yamlTypeNames).
+type plainScrapeConfig ScrapeConfig
+
+// UnmarshalYAML starts from Prometheus' HTTP client defaults, as
+// Prometheus does, since an omitted follow_redirects or enable_http2 means
+// true. Errors that stop decoding (a bad duration, tls_config or oauth2
+// section) come without a line, so they are given the job's name.
+func (sc *ScrapeConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*sc = ScrapeConfig{HTTPClientConfig: config.DefaultHTTPClientConfig}
+	err := unmarshal((*plainScrapeConfig)(sc))
+	if _, ok := err.(*yaml.TypeError); err == nil || ok {
+		// yaml gathers type errors, which carry their line, from every
+		// job; it only does so for a *yaml.TypeError as it is.
+		return err
+	}
+	job := sc.JobName
+	if job == "" {
+		// job_name may come after the field that failed. Decoding it alone
+		// reports every other field as unknown, which says nothing new.
+		var named struct {
+			JobName string `yaml:"job_name"`
+		}
+		_ = unmarshal(&named)
+		job = named.JobName
+	}
+	if job == "" {
+		return err
+	}
+	return fmt.Errorf("job %q: %w", job, err)
 }
 
 // StaticConfig is a list of targets that share labels; it is also one
@@ -191,7 +228,7 @@ func Load(data []byte) (*Config, error) {
 }
 
 // LoadFile loads the configuration in path. Relative file names in it
-// (file_sd files, credential and TLS files) are relative to path's
+// (file_sd files, credential, header and TLS files) are relative to path's
 // directory.
 func LoadFile(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
@@ -208,10 +245,10 @@ func LoadFile(path string) (*Config, error) {
 
 func (c *Config) setDirectory(dir string) {
 	for _, sc := range c.ScrapeConfigs {
-		sc.HTTPClientConfig.setDirectory(dir)
+		sc.HTTPClientConfig.SetDirectory(dir)
 		for _, fc := range sc.FileSDConfigs {
 			for i, f := range fc.Files {
-				fc.Files[i] = joinDir(dir, f)
+				fc.Files[i] = config.JoinDir(dir, f)
 			}
 		}
 	}
@@ -222,15 +259,17 @@ func (c *Config) setDirectory(dir string) {
 var yamlTypeNames = strings.NewReplacer(
 	"in type scrape.Config", "at the top level",
 	"in type scrape.GlobalConfig", "in global",
-	"in type scrape.ScrapeConfig", "in a scrape config",
+	"in type scrape.plainScrapeConfig", "in a scrape config",
 	"in type scrape.StaticConfig", "in static_configs",
 	"in type scrape.FileSDConfig", "in file_sd_configs",
 	"in type scrape.ProfilingConfig", "in profiling_config",
 	"in type scrape.PprofConfig", "in a pprof_config endpoint",
 	"in type scrape.SampleTypeFilter", "in keep_sample_type",
-	"in type scrape.BasicAuth", "in basic_auth",
-	"in type scrape.Authorization", "in authorization",
-	"in type scrape.TLSConfig", "in tls_config",
+	// Prometheus' basic_auth, tls_config and oauth2 all decode through a
+	// type named plain.
+	"in type config.plain", "in basic_auth, tls_config or oauth2",
+	"in type config.Authorization", "in authorization",
+	"in type config.Header", "in http_headers",
 )
 
 var (
@@ -329,8 +368,17 @@ func (sc *ScrapeConfig) validate(g *GlobalConfig) error {
 			return errors.New("params: empty parameter name")
 		}
 	}
-	if err := sc.HTTPClientConfig.validate(); err != nil {
+	// yaml does not call the UnmarshalYAML of an inlined struct, where the
+	// HTTP client would validate itself, so it is validated here, as
+	// Prometheus' scrape config does. This also turns bearer_token(_file)
+	// into an authorization of type Bearer.
+	if err := sc.HTTPClientConfig.Validate(); err != nil {
 		return err
+	}
+	// Prometheus takes any URL here; one without a scheme and host would
+	// fail every scrape, so it fails the load instead.
+	if u := sc.HTTPClientConfig.ProxyURL; u.URL != nil && u.String() != "" && (u.Scheme == "" || u.Host == "") {
+		return fmt.Errorf("proxy_url %q: want scheme://host:port", u.Redacted())
 	}
 	for i, st := range sc.StaticConfigs {
 		if st == nil {

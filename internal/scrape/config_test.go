@@ -1,6 +1,7 @@
 package scrape
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,8 +156,9 @@ func TestLoadErrors(t *testing.T) {
 		{"duplicate key", "scrape_configs:\n  - job_name: a\n    job_name: b", `line 3: field "job_name" set twice in a scrape config`},
 		{"missing job name", "scrape_configs: [{scrape_interval: 5s}]", "scrape_configs[0]: job_name is required"},
 		{"duplicate job name", "scrape_configs: [{job_name: a}, {job_name: b}, {job_name: a}]", `scrape_configs[2]: duplicate job_name "a" (also scrape_configs[0])`},
-		{"bad duration", "global: {scrape_interval: 10}", `invalid duration "10": missing unit`},
-		{"duration units out of order", "global: {scrape_interval: 10s1m}", `invalid duration "10s1m": unit "m" is unknown or out of order`},
+		{"bad duration", "global: {scrape_interval: 10}", `not a valid duration string: "10"`},
+		{"duration units out of order", "global: {scrape_interval: 10s1m}", `not a valid duration string: "10s1m"`},
+		{"unknown duration unit", "scrape_configs: [{job_name: a, scrape_interval: 1x}]", `job "a": unknown unit "x" in duration "1x"`},
 		{"target without port", "scrape_configs: [{job_name: a, static_configs: [{targets: [localhost]}]}]", `job "a": static_configs[0]: target "localhost": want host:port: missing port in address`},
 		{"target with scheme", "scrape_configs: [{job_name: a, static_configs: [{targets: ['http://x:80']}]}]", `job "a": static_configs[0]: target "http://x:80": want host:port without a scheme`},
 		{"target with bad port", "scrape_configs: [{job_name: a, static_configs: [{targets: ['x:http']}]}]", `target "x:http": want host:port: port "http" is not a number from 1 to 65535`},
@@ -175,11 +177,17 @@ func TestLoadErrors(t *testing.T) {
 		{"file_sd extension", "scrape_configs: [{job_name: a, file_sd_configs: [{files: [targets.txt]}]}]", `job "a": file_sd_configs[0]: files[0] "targets.txt": the name must end in .json, .yml or .yaml`},
 		{"file_sd glob in dir", "scrape_configs: [{job_name: a, file_sd_configs: [{files: ['*/t.json']}]}]", `a glob may only be in the last path element`},
 		{"file_sd without files", "scrape_configs: [{job_name: a, file_sd_configs: [{refresh_interval: 1m}]}]", `job "a": file_sd_configs[0]: files is empty`},
-		{"two kinds of auth", "scrape_configs: [{job_name: a, bearer_token_file: /t, basic_auth: {username: u}}]", `job "a": at most one of basic_auth, authorization and bearer_token(_file) may be set`},
-		{"basic authorization", "scrape_configs: [{job_name: a, authorization: {type: Basic, credentials: x}}]", `authorization type "Basic" is not allowed: use basic_auth`},
-		{"cert without key", "scrape_configs: [{job_name: a, tls_config: {cert_file: /c}}]", `tls_config: a client certificate needs both a cert and a key`},
-		{"bad tls version", "scrape_configs: [{job_name: a, tls_config: {min_version: TLS9}}]", `unknown TLS version "TLS9"`},
-		{"bad proxy", "scrape_configs: [{job_name: a, proxy_url: 'localhost'}]", `proxy_url "localhost": want scheme://host:port`},
+		{"two kinds of auth", "scrape_configs: [{job_name: a, bearer_token_file: /t, basic_auth: {username: u}}]", `job "a": at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured`},
+		{"basic authorization", "scrape_configs: [{job_name: a, authorization: {type: Basic, credentials: x}}]", `job "a": authorization type cannot be set to "basic", use "basic_auth" instead`},
+		{"cert without key", "scrape_configs: [{job_name: a, tls_config: {cert_file: /c}}]", `job "a": exactly one of key or key_file must be configured when a client certificate is configured`},
+		{"job named after the failure", "scrape_configs: [{tls_config: {cert_file: /c}, job_name: a}]", `job "a": exactly one of key or key_file`},
+		{"bad tls version", "scrape_configs: [{job_name: a, tls_config: {min_version: TLS9}}]", `job "a": unknown TLS version: TLS9`},
+		{"unknown tls field", "scrape_configs:\n  - job_name: a\n    tls_config: {cafile: x}", `line 3: unknown field "cafile" in basic_auth, tls_config or oauth2`},
+		{"unknown authorization field", "scrape_configs:\n  - job_name: a\n    authorization: {typ: x}", `line 3: unknown field "typ" in authorization`},
+		{"bad proxy", "scrape_configs: [{job_name: a, proxy_url: 'localhost'}]", `job "a": proxy_url "localhost": want scheme://host:port`},
+		{"no_proxy without proxy_url", "scrape_configs: [{job_name: a, no_proxy: example.com}]", `job "a": if no_proxy is configured, proxy_url must also be configured`},
+		{"oauth2 without token_url", "scrape_configs: [{job_name: a, oauth2: {client_id: x}}]", `job "a": oauth2 token_url must be configured`},
+		{"reserved header", "scrape_configs: [{job_name: a, http_headers: {Authorization: {values: [x]}}}]", `job "a": setting header "Authorization" is not allowed`},
 		{"bad size", "global: {body_size_limit: 10XB}", `invalid size "10XB": unknown unit "XB"`},
 		{"negative seconds", "scrape_configs: [{job_name: a, profiling_config: {pprof_config: {process_cpu: {seconds: -1}}}}]", `pprof_config process_cpu: seconds -1 must not be negative`},
 	} {
@@ -195,24 +203,27 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-func TestParseDuration(t *testing.T) {
+// TestDurations loads durations in Prometheus' forms, and checks that they
+// are shown in a form that loads again.
+func TestDurations(t *testing.T) {
 	for s, want := range map[string]time.Duration{
-		"0": 0, "10s": 10 * time.Second, "1m30s": 90 * time.Second, "500ms": 500 * time.Millisecond,
-		"1d": 24 * time.Hour, "2w": 14 * 24 * time.Hour, "1y": 365 * 24 * time.Hour, "1h0m5s": time.Hour + 5*time.Second,
+		"10s": 10 * time.Second, "1m30s": 90 * time.Second, "500ms": 500 * time.Millisecond, "1d": 24 * time.Hour,
+		"2w": 14 * 24 * time.Hour, "1y": 365 * 24 * time.Hour, "1h0m5s": time.Hour + 5*time.Second,
 	} {
-		got, err := ParseDuration(s)
-		if err != nil || time.Duration(got) != want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", s, time.Duration(got), err, want)
+		src := fmt.Sprintf("global: {scrape_interval: %s, scrape_timeout: 1ms}", s)
+		cfg, err := Load([]byte(src))
+		if err != nil || time.Duration(cfg.Global.ScrapeInterval) != want {
+			t.Errorf("Load(%q): %v; want scrape_interval %s", src, err, want)
 			continue
 		}
-		back, err := ParseDuration(got.String())
-		if err != nil || back != got {
-			t.Errorf("ParseDuration(%q.String() = %q) = %v, %v; want %v", s, got.String(), back, err, got)
+		shown := cfg.Global.ScrapeInterval.String()
+		if again, err := Load([]byte("global: {scrape_interval: " + shown + "}")); err != nil || again.Global.ScrapeInterval != cfg.Global.ScrapeInterval {
+			t.Errorf("%s is shown as %q, which does not load back: %v", s, shown, err)
 		}
 	}
-	for _, s := range []string{"", "s", "10", "-1s", "1.5s", "1s1s", "1m1h", "10x", "99999999999999999999s", "1000000y"} {
-		if d, err := ParseDuration(s); err == nil {
-			t.Errorf("ParseDuration(%q) = %v; want an error", s, d)
+	for _, s := range []string{`""`, "s", "10", "-1s", "1.5s", "1s1s", "1m1h", "10x", "99999999999999999999s", "1000000y"} {
+		if _, err := Load([]byte("global: {scrape_interval: " + s + "}")); err == nil {
+			t.Errorf("scrape_interval %s loaded; want an error", s)
 		}
 	}
 }
@@ -282,7 +293,7 @@ scrape_configs:
 	if strings.Contains(string(out), "hunter2") || strings.Contains(string(out), "PRIVATE") {
 		t.Errorf("marshalled config shows a secret:\n%s", out)
 	}
-	if !strings.Contains(string(out), secretMask) {
+	if !strings.Contains(string(out), "<secret>") {
 		t.Errorf("marshalled config does not mark the secrets:\n%s", out)
 	}
 }

@@ -4,8 +4,9 @@
 //
 // Targets and how to scrape them come from a YAML configuration in the
 // shape of Prometheus' (global, scrape_configs with job_name,
-// static_configs, file_sd_configs and the HTTP client fields) with a
-// Parca-like profiling_config that lists the endpoints:
+// static_configs, file_sd_configs and the HTTP client fields, which are
+// Prometheus' own from prometheus/common) with a Parca-like
+// profiling_config that lists the endpoints:
 //
 //	cfg, err := scrape.LoadFile("hearth.yml")
 //	if err != nil { ... }

@@ -39,6 +39,26 @@ scrape_configs:
 `,
 	"scrape_configs: [{job_name: a, basic_auth: {username: u, password_file: p}}]",
 	"scrape_configs: [{job_name: a, authorization: {type: Token, credentials: x}}]",
+	`
+scrape_configs:
+  - job_name: prom
+    oauth2:
+      client_id: id
+      client_secret_file: secret
+      token_url: https://auth/token
+      scopes: [a, b]
+      endpoint_params: {audience: x}
+      claims: {n: 1, l: [x, {y: z}]}
+      tls_config: {insecure_skip_verify: true}
+      proxy_url: http://proxy:3128
+    http_headers:
+      X-Scope: {values: [a], secrets: [s], files: [f]}
+    proxy_url: http://u:p@proxy:3128
+    no_proxy: localhost,10.0.0.0/8
+    proxy_connect_header: {X-Proxy: [secret]}
+    tls_config: {cert: c, key: k, max_version: TLS13}
+`,
+	"scrape_configs: [{job_name: a, proxy_from_environment: true, bearer_token: t}]",
 	"scrape_configs: [{job_name: a}, {job_name: a}]",
 	"scrape_configs: [{job_name: a, scrape_interval: 1y2w3d4h5m6s7ms}]",
 	"scrape_configs:\n  - job_name: a\n    static_configs: [{targets: [localhost]}]",
@@ -60,6 +80,9 @@ func FuzzLoadConfig(f *testing.F) {
 			t.Fatalf("Load accepted %q, then Validate refused it: %v", data, err)
 		}
 		for _, sc := range cfg.ScrapeConfigs {
+			if clientFingerprint(&sc.HTTPClientConfig) != clientFingerprint(&sc.HTTPClientConfig) {
+				t.Fatalf("job %q: the client fingerprint is not stable", sc.JobName)
+			}
 			if len(sc.Endpoints()) == 0 {
 				t.Fatalf("job %q has no endpoints", sc.JobName)
 			}

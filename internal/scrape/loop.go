@@ -21,10 +21,6 @@ import (
 	"github.com/hearth-profiler/hearth/internal/ingest"
 )
 
-// userAgent is sent with every scrape, so that a target's logs say who
-// asks.
-const userAgent = "Hearth-scrape/1"
-
 // Health of a target or endpoint.
 const (
 	HealthUnknown = "unknown" // not scraped yet
@@ -132,7 +128,7 @@ var cumulativeByDefault = []string{"alloc_objects", "alloc_space", "contentions"
 // do). A built-in endpoint as it comes needs none.
 func sampleTypeConfig(sc *ScrapeConfig, ep Endpoint) []byte {
 	if b := builtin(ep.Name); b != nil && ep.Path == sc.ProfilingConfig.PathPrefix+b.cfg.Path &&
-		ep.Delta == boolOr(b.cfg.Delta, false) && slices.Equal(ep.SampleTypes, keptTypes(b.cfg.KeepSampleType)) {
+		ep.Delta == (b.cfg.Delta != nil && *b.cfg.Delta) && slices.Equal(ep.SampleTypes, keptTypes(b.cfg.KeepSampleType)) {
 		return nil
 	}
 	cfg := map[string]ingest.SampleTypeConfigEntry{}
@@ -228,7 +224,6 @@ func (l *loop) fetch(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	req.Header.Set("User-Agent", userAgent)
 	timedOut := func(err error) error {
 		if errors.Is(rctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			return fmt.Errorf("GET %s: timed out after %s", l.spec.URL, l.spec.Timeout)

@@ -130,11 +130,11 @@ func (m *Manager) ApplyConfig(cfg *Config) error {
 	var fresh []*fileDiscoverer
 	for _, sc := range cfg.ScrapeConfigs {
 		old := m.pools[sc.JobName]
-		p := &pool{cfg: sc, external: cfg.Global.ExternalLabels, clientFP: sc.HTTPClientConfig.fingerprint(), loops: map[string]*loop{}}
+		p := &pool{cfg: sc, external: cfg.Global.ExternalLabels, clientFP: clientFingerprint(&sc.HTTPClientConfig), loops: map[string]*loop{}}
 		if old != nil && old.clientFP == p.clientFP {
 			p.client = old.client
 		} else {
-			client, err := sc.HTTPClientConfig.newClient()
+			client, err := newClient(sc)
 			if err != nil {
 				return fmt.Errorf("job %q: %w", sc.JobName, err)
 			}

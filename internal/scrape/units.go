@@ -1,125 +1,20 @@
 package scrape
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/prometheus/common/model"
 )
 
-// Duration is a time.Duration written as Prometheus writes durations in its
-// configuration: whole numbers with units from the largest down, each unit
-// at most once, as in "10s", "1m30s", "1d" or "500ms". The units are y
-// (365 days), w, d, h, m, s and ms; "0" is zero.
-type Duration time.Duration
-
-// durationUnits are the units of a Duration, largest first: the order in
-// which they must appear.
-var durationUnits = []struct {
-	name string
-	d    time.Duration
-}{
-	{"y", 365 * 24 * time.Hour},
-	{"w", 7 * 24 * time.Hour},
-	{"d", 24 * time.Hour},
-	{"h", time.Hour},
-	{"m", time.Minute},
-	{"s", time.Second},
-	{"ms", time.Millisecond},
-}
-
-// ParseDuration parses a duration in the Prometheus form (see Duration).
-func ParseDuration(s string) (Duration, error) {
-	if s == "0" {
-		return 0, nil
-	}
-	if s == "" {
-		return 0, errors.New("empty duration")
-	}
-	rest := s
-	var total time.Duration
-	next := 0 // index in durationUnits of the smallest unit still allowed
-	for rest != "" {
-		i := 0
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			i++
-		}
-		if i == 0 {
-			return 0, fmt.Errorf("invalid duration %q: want a number before each unit, as in 10s or 1m30s", s)
-		}
-		n, err := strconv.ParseInt(rest[:i], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("invalid duration %q: %s is too large", s, rest[:i])
-		}
-		rest = rest[i:]
-		j := 0
-		for j < len(rest) && (rest[j] < '0' || rest[j] > '9') {
-			j++
-		}
-		unit := rest[:j]
-		rest = rest[j:]
-		k := -1
-		for u := next; u < len(durationUnits); u++ {
-			if durationUnits[u].name == unit {
-				k = u
-				break
-			}
-		}
-		if k < 0 {
-			if unit == "" {
-				return 0, fmt.Errorf("invalid duration %q: missing unit (y, w, d, h, m, s or ms)", s)
-			}
-			return 0, fmt.Errorf("invalid duration %q: unit %q is unknown or out of order (want y, w, d, h, m, s, ms, each once, largest first)", s, unit)
-		}
-		next = k + 1
-		u := durationUnits[k].d
-		if n > int64(math.MaxInt64/u) || total > time.Duration(math.MaxInt64)-time.Duration(n)*u {
-			return 0, fmt.Errorf("invalid duration %q: too long", s)
-		}
-		total += time.Duration(n) * u
-	}
-	return Duration(total), nil
-}
-
-// String formats d in the form ParseDuration reads, largest units first.
-// Parts below a millisecond are dropped.
-func (d Duration) String() string {
-	t := time.Duration(d)
-	if t < time.Millisecond {
-		return "0s"
-	}
-	var b strings.Builder
-	for _, u := range durationUnits {
-		if n := t / u.d; n > 0 {
-			b.WriteString(strconv.FormatInt(int64(n), 10))
-			b.WriteString(u.name)
-			t -= n * u.d
-		}
-	}
-	return b.String()
-}
-
-// UnmarshalYAML reads a duration string.
-func (d *Duration) UnmarshalYAML(unmarshal func(any) error) error {
-	var s string
-	if err := unmarshal(&s); err != nil {
-		return err
-	}
-	v, err := ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	*d = v
-	return nil
-}
-
-// MarshalYAML writes d as ParseDuration reads it.
-func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
-
-// MarshalText writes d as ParseDuration reads it, for JSON.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+// Duration is a duration written as Prometheus writes them: whole numbers
+// with units from the largest down, each at most once, as in "10s", "1m30s",
+// "1d" or "500ms" (units y, w, d, h, m, s and ms; "0" is zero). It is
+// Prometheus' own type, so that Hearth reads every duration Prometheus
+// reads.
+type Duration = model.Duration
 
 // ByteSize is a size in bytes, written as Prometheus writes body_size_limit:
 // a whole number with an optional unit B, KB, MB, GB or TB, which like
