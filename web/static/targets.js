@@ -61,6 +61,15 @@ function profilesLink(t) {
   return "./?" + new URLSearchParams({ query: `{${ms.join(", ")}}` });
 }
 
+// The first failing endpoint's error, and how many more fail: a dead
+// target fails every endpoint the same way. The full text is the title.
+function shortError(t) {
+  const down = (t.endpoints || []).filter((e) => e.health === "down" && e.lastError);
+  if (down.length === 0) return t.lastError || "";
+  const first = `${down[0].name}: ${down[0].lastError}`;
+  return down.length === 1 ? first : `${first} (and ${down.length - 1} more endpoints)`;
+}
+
 function matches(t) {
   if (state.unhealthy && t.health === "up") return false;
   if (!state.filter) return true;
@@ -102,7 +111,7 @@ function render(targets) {
         el("td", {}, labelChips(t.labels)),
         el("td", { title: t.lastScrape || "" }, ago(t.lastScrape)),
         el("td", {}, seconds(t.lastScrapeDuration)),
-        el("td", { class: "error" }, t.lastError || ""));
+        el("td", { class: "error", title: t.lastError || "" }, shortError(t)));
       tbody.append(row);
       if (open) {
         const inner = el("tbody");
