@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/hearth-profiler/hearth/internal/profiletest"
@@ -77,7 +78,8 @@ func TestWaysIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	gctx := metadataTenant(context.Background(), "grpc-team")
-	if _, err := pprofileotlp.NewGRPCClient(conn).Export(gctx, req); err != nil {
+	// gzip, as the Collector's otlp exporter sends by default.
+	if _, err := pprofileotlp.NewGRPCClient(conn).Export(gctx, req, grpc.UseCompressor(gzip.Name)); err != nil {
 		t.Fatalf("OTLP/gRPC: %v", err)
 	}
 	// push.v1 over Connect, with the generated client.
