@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/hearth-profiler/hearth/bench/internal/hearthproc"
 )
 
 // workload is what the ingest phase sends, on a clock of whole windows.
@@ -106,7 +108,7 @@ type ingestPhase struct {
 
 // send posts reqs with workers concurrent clients and measures the server
 // process pid meanwhile.
-func send(name string, reqs []*request, workers, pid int, rss *rssSampler) (ingestPhase, error) {
+func send(name string, reqs []*request, workers, pid int, rss *hearthproc.RSSSampler) (ingestPhase, error) {
 	ph := ingestPhase{Name: name, Requests: len(reqs), StatusCodes: map[int]int{}}
 	for _, r := range reqs {
 		ph.PayloadBytes += int64(len(r.body))
@@ -115,12 +117,12 @@ func send(name string, reqs []*request, workers, pid int, rss *rssSampler) (inge
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}, Timeout: time.Minute}
 	defer client.CloseIdleConnections()
-	before, err := readProc(pid)
+	before, err := hearthproc.ReadStat(pid)
 	if err != nil {
 		return ph, err
 	}
-	rss.reset()
-	machine0, self0 := machineBusySeconds(), selfCPUSeconds()
+	rss.Reset()
+	machine0, self0 := hearthproc.MachineBusySeconds(), hearthproc.SelfCPUSeconds()
 	lat := make([]time.Duration, len(reqs))
 	codes := make([]int, len(reqs))
 	errs := make([]string, len(reqs))
@@ -152,14 +154,14 @@ func send(name string, reqs []*request, workers, pid int, rss *rssSampler) (inge
 	close(next)
 	wg.Wait()
 	wall := time.Since(start)
-	after, err := readProc(pid)
+	after, err := hearthproc.ReadStat(pid)
 	if err != nil {
 		return ph, err
 	}
 	ph.WallSeconds = wall.Seconds()
 	ph.ProfilesPerSecond = float64(len(reqs)) / wall.Seconds()
 	ph.PayloadMBPerSec = float64(ph.PayloadBytes) / 1e6 / wall.Seconds()
-	ph.ServerCPUSeconds = after.cpuSeconds - before.cpuSeconds
+	ph.ServerCPUSeconds = after.CPUSeconds - before.CPUSeconds
 	if len(reqs) > 0 {
 		ph.ServerCPUMsPerProfile = ph.ServerCPUSeconds * 1000 / float64(len(reqs))
 	}
@@ -168,10 +170,10 @@ func send(name string, reqs []*request, workers, pid int, rss *rssSampler) (inge
 		ph.ProfilesPerCoreSecond = float64(len(reqs)) / ph.ServerCPUSeconds
 		ph.PayloadMBPerCoreSecond = float64(ph.PayloadBytes) / 1e6 / ph.ServerCPUSeconds
 	}
-	ph.DriverCPUSeconds = selfCPUSeconds() - self0
-	ph.MachineBusyCores = (machineBusySeconds() - machine0) / wall.Seconds()
-	ph.ServerRSSPeakMiB = max(rss.peak(), after.rssMB)
-	ph.ServerRSSEndMiB = after.rssMB
+	ph.DriverCPUSeconds = hearthproc.SelfCPUSeconds() - self0
+	ph.MachineBusyCores = (hearthproc.MachineBusySeconds() - machine0) / wall.Seconds()
+	ph.ServerRSSPeakMiB = max(rss.Peak(), after.RSSMiB)
+	ph.ServerRSSEndMiB = after.RSSMiB
 	var ok []time.Duration
 	for i := range reqs {
 		if errs[i] != "" {

@@ -29,6 +29,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hearth-profiler/hearth/bench/internal/hearthproc"
 )
 
 // config is the driver's flags.
@@ -216,7 +218,7 @@ func run(cfg config) (*result, error) {
 	if _, err := os.Stat(dataDir); err == nil {
 		return nil, fmt.Errorf("data directory %s exists; the benchmark starts from an empty one", dataDir)
 	}
-	addr, err := freeAddr()
+	addr, err := hearthproc.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -249,48 +251,49 @@ func run(cfg config) (*result, error) {
 	res.PrepareSeconds = time.Since(t0).Seconds()
 
 	// Ingest, into an empty server.
-	srv, ready, err := startServer(cfg.hearth, addr, dataDir, logPath, cfg.readyTimeout)
+	srvCfg := hearthproc.Config{Binary: cfg.hearth, Addr: addr, DataDir: dataDir, LogPath: logPath, ReadyTimeout: cfg.readyTimeout}
+	srv, ready, err := hearthproc.Start(srvCfg)
 	if err != nil {
 		return res, err
 	}
 	defer func() {
 		if srv != nil {
-			srv.kill()
+			srv.Kill()
 		}
 	}()
 	res.StartEmptySeconds = ready.Seconds()
-	if ps, err := readProc(srv.pid()); err == nil {
-		res.Memory.StartMiB = ps.rssMB
+	if ps, err := hearthproc.ReadStat(srv.PID()); err == nil {
+		res.Memory.StartMiB = ps.RSSMiB
 	}
-	rss := sampleRSS(srv.pid(), 100*time.Millisecond)
+	rss := hearthproc.SampleRSS(srv.PID(), 100*time.Millisecond)
 	if len(long) > 0 {
 		log.Printf("ingest: svc-long, %d CPU profiles", len(long))
-		ph, err := send("svc-long", long, cfg.workers, srv.pid(), rss)
+		ph, err := send("svc-long", long, cfg.workers, srv.PID(), rss)
 		if err != nil {
 			return res, err
 		}
 		res.Ingest = append(res.Ingest, ph)
 	}
 	log.Printf("ingest: %d services × %d windows, %d profiles", w.services, w.ticks, len(svcs))
-	ph, err := send(fmt.Sprintf("%d services", w.services), svcs, cfg.workers, srv.pid(), rss)
+	ph, err := send(fmt.Sprintf("%d services", w.services), svcs, cfg.workers, srv.PID(), rss)
 	if err != nil {
 		return res, err
 	}
 	res.Ingest = append(res.Ingest, ph)
 	res.IngestTotal = sum("total", res.Ingest)
 	res.Memory.PeakIngestMiB = res.IngestTotal.ServerRSSPeakMiB
-	rss.close()
-	afterIngest, err := readProc(srv.pid())
+	rss.Close()
+	afterIngest, err := hearthproc.ReadStat(srv.PID())
 	if err != nil {
 		return res, err
 	}
-	res.Memory.HWMAfterIngestMiB = afterIngest.hwmMB
+	res.Memory.HWMAfterIngestMiB = afterIngest.HWMMiB
 	log.Printf("resting %v", cfg.rest)
 	time.Sleep(cfg.rest)
-	if ps, err := readProc(srv.pid()); err == nil {
-		res.Memory.RestMiB = ps.rssMB
+	if ps, err := hearthproc.ReadStat(srv.PID()); err == nil {
+		res.Memory.RestMiB = ps.RSSMiB
 		res.Memory.RestSeconds = cfg.rest.Seconds()
-		res.Memory.RestCPUSeconds = ps.cpuSeconds - afterIngest.cpuSeconds
+		res.Memory.RestCPUSeconds = ps.CPUSeconds - afterIngest.CPUSeconds
 	}
 
 	// Flush, then disk.
@@ -306,7 +309,7 @@ func run(cfg config) (*result, error) {
 		res.Notes = append(res.Notes, fmt.Sprintf("POST %s answered %d: no flush endpoint; blocks are whatever the server wrote in the background and on SIGTERM", cfg.flushPath, res.Flush.Status))
 	}
 	log.Printf("stopping the server (SIGTERM)")
-	shutdown, err := srv.stop(5 * time.Minute)
+	shutdown, err := srv.Stop(5 * time.Minute)
 	srv = nil
 	if err != nil {
 		return res, err
@@ -326,26 +329,26 @@ func run(cfg config) (*result, error) {
 	for i, qc := range cases {
 		var ready time.Duration
 		if srv == nil {
-			srv, ready, err = startServer(cfg.hearth, addr, dataDir, logPath, cfg.readyTimeout)
+			srv, ready, err = hearthproc.Start(srvCfg)
 			if err != nil {
 				return res, err
 			}
 			log.Printf("server ready in %v", ready.Round(time.Millisecond))
 			if i == 0 {
 				res.RestartToReadySeconds = ready.Seconds()
-				if ps, err := readProc(srv.pid()); err == nil {
-					res.Memory.RestartMiB = ps.rssMB
+				if ps, err := hearthproc.ReadStat(srv.PID()); err == nil {
+					res.Memory.RestartMiB = ps.RSSMiB
 				}
 			}
-			rss = sampleRSS(srv.pid(), 100*time.Millisecond)
+			rss = hearthproc.SampleRSS(srv.PID(), 100*time.Millisecond)
 		}
-		q := runQuery(addr, srv.pid(), qc, cfg.repeats)
+		q := runQuery(addr, srv.PID(), qc, cfg.repeats)
 		q.StartToReadySeconds = ready.Seconds()
 		res.Queries = append(res.Queries, q)
 		log.Printf("query %s: cold %.1f ms, warm %.1f ms", qc.name, q.ColdMs, q.WarmMedianMs)
 		if cfg.restartPerQuery || i == len(cases)-1 {
-			qpeak = max(qpeak, rss.close())
-			if _, err := srv.stop(5 * time.Minute); err != nil {
+			qpeak = max(qpeak, rss.Close())
+			if _, err := srv.Stop(5 * time.Minute); err != nil {
 				srv = nil
 				return res, err
 			}

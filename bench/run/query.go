@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/hearth-profiler/hearth/bench/internal/hearthproc"
 )
 
 // queryCase is one query the benchmark times.
@@ -97,7 +99,7 @@ func runQuery(addr string, pid int, qc queryCase, repeats int) queryResult {
 	client := &http.Client{Timeout: 10 * time.Minute}
 	defer client.CloseIdleConnections()
 	call := func() (wall, cpu time.Duration, body []byte, err error) {
-		cpu0, _ := threadCPU(pid)
+		cpu0, _ := hearthproc.ThreadCPU(pid)
 		t0 := time.Now()
 		resp, err := client.Get("http://" + addr + res.Request)
 		if err != nil {
@@ -106,7 +108,7 @@ func runQuery(addr string, pid int, qc queryCase, repeats int) queryResult {
 		body, err = io.ReadAll(resp.Body)
 		resp.Body.Close()
 		wall = time.Since(t0)
-		cpu1, _ := threadCPU(pid)
+		cpu1, _ := hearthproc.ThreadCPU(pid)
 		if err == nil && resp.StatusCode != http.StatusOK {
 			err = fmt.Errorf("%s: %.300s", resp.Status, body)
 		}
@@ -133,8 +135,8 @@ func runQuery(addr string, pid int, qc queryCase, repeats int) queryResult {
 	}
 	res.WarmMedianMs = median(res.WarmMs)
 	res.WarmServerCPUMsMedian = median(cpus)
-	if ps, err := readProc(pid); err == nil {
-		res.ServerRSSMiB = ps.rssMB
+	if ps, err := hearthproc.ReadStat(pid); err == nil {
+		res.ServerRSSMiB = ps.RSSMiB
 	}
 	return res
 }

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
 
+	"github.com/hearth-profiler/hearth/internal/otlp/otlptest"
 	"github.com/hearth-profiler/hearth/internal/profiletest"
 )
 
@@ -33,14 +34,14 @@ func benchRequests(b *testing.B) []pprofile.Profiles {
 	}
 	out := make([]pprofile.Profiles, 200)
 	for i := range out {
-		ob := newOTLPBuilder()
-		sp := ob.scope(map[string]any{
+		ob := otlptest.NewBuilder()
+		sp := ob.Scope(map[string]any{
 			"service.name":                fmt.Sprintf("svc%d", i%50),
 			"deployment.environment.name": "bench",
 			"cloud.region":                fmt.Sprintf("r%d", i%3),
 		}, "bench")
-		ob.addPprof(sp, parsed[i%len(parsed)], t0.Add(time.Duration(i/50)*10*time.Second))
-		out[i] = ob.pd
+		ob.AddPprof(sp, parsed[i%len(parsed)], t0.Add(time.Duration(i/50)*10*time.Second))
+		out[i] = ob.Profiles()
 	}
 	return out
 }

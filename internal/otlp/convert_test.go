@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pprofile"
 
 	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/otlp/otlptest"
 	"github.com/hearth-profiler/hearth/internal/profiletest"
 )
 
@@ -74,24 +75,24 @@ func TestSeriesLabels(t *testing.T) {
 // into one pprof profile with a sample type each; the others stay apart,
 // and a bad one is refused alone.
 func TestConvertMerge(t *testing.T) {
-	b := newOTLPBuilder()
-	d := b.dict
+	b := otlptest.NewBuilder()
+	d := b.Dictionary()
 	f := d.FunctionTable().AppendEmpty()
-	f.SetNameStrindex(b.str("main.work"))
+	f.SetNameStrindex(b.Str("main.work"))
 	l := d.LocationTable().AppendEmpty()
 	l.Lines().AppendEmpty().SetFunctionIndex(1)
 	f = d.FunctionTable().AppendEmpty()
-	f.SetNameStrindex(b.str("main.rest"))
+	f.SetNameStrindex(b.Str("main.rest"))
 	l = d.LocationTable().AppendEmpty()
 	l.Lines().AppendEmpty().SetFunctionIndex(2)
-	work, rest := b.stack([]int32{1}), b.stack([]int32{2})
-	sp := b.scope(map[string]any{"service.name": "svc"}, "")
+	work, rest := b.Stack([]int32{1}), b.Stack([]int32{2})
+	sp := b.Scope(map[string]any{"service.name": "svc"}, "")
 	add := func(typ, unit string, at time.Time, samples map[int32]int64) pprofile.Profile {
 		p := sp.Profiles().AppendEmpty()
-		p.SampleType().SetTypeStrindex(b.str(typ))
-		p.SampleType().SetUnitStrindex(b.str(unit))
-		p.PeriodType().SetTypeStrindex(b.str("cpu"))
-		p.PeriodType().SetUnitStrindex(b.str("nanoseconds"))
+		p.SampleType().SetTypeStrindex(b.Str(typ))
+		p.SampleType().SetUnitStrindex(b.Str(unit))
+		p.PeriodType().SetTypeStrindex(b.Str("cpu"))
+		p.PeriodType().SetUnitStrindex(b.Str("nanoseconds"))
 		p.SetPeriod(10_000_000)
 		p.SetTime(pcommon.NewTimestampFromTime(at))
 		for _, st := range []int32{work, rest} {
@@ -111,7 +112,7 @@ func TestConvertMerge(t *testing.T) {
 	bad.Samples().At(0).SetStackIndex(99)
 	sp.Profiles().AppendEmpty() // [5]: empty
 
-	conv := Convert(b.pd, DefaultLimits())
+	conv := Convert(b.Profiles(), DefaultLimits())
 	type result struct {
 		Where  []string
 		Types  []string
@@ -261,27 +262,27 @@ func TestConvertLimits(t *testing.T) {
 // TestConvertSampleLabels: what a sample's labels become in pprof, per
 // attribute type, and a link's IDs.
 func TestConvertSampleLabels(t *testing.T) {
-	b := newOTLPBuilder()
-	b.dict.LocationTable().AppendEmpty()
-	st := b.stack([]int32{1})
-	sp := b.scope(map[string]any{"service.name": "svc"}, "")
+	b := otlptest.NewBuilder()
+	b.Dictionary().LocationTable().AppendEmpty()
+	st := b.Stack([]int32{1})
+	sp := b.Scope(map[string]any{"service.name": "svc"}, "")
 	p := sp.Profiles().AppendEmpty()
-	p.SampleType().SetTypeStrindex(b.str("alloc_space"))
-	p.SampleType().SetUnitStrindex(b.str("bytes"))
-	p.AttributeIndices().Append(b.attr("http.route", "/cart", ""))
+	p.SampleType().SetTypeStrindex(b.Str("alloc_space"))
+	p.SampleType().SetUnitStrindex(b.Str("bytes"))
+	p.AttributeIndices().Append(b.Attr("http.route", "/cart", ""))
 	s := p.Samples().AppendEmpty()
 	s.SetStackIndex(st)
 	s.Values().Append(512)
 	s.AttributeIndices().FromRaw([]int32{
-		b.attr("thread.name", "worker-1", ""),
-		b.attr("thread.id", int64(7), ""),     // an identifier: a string label
-		b.attr("bytes", int64(4096), "bytes"), // a measurement: numeric
-		b.attr("cache.hit", true, ""),
-		b.attr("http.route", "/checkout", ""), // the sample's wins over the profile's
+		b.Attr("thread.name", "worker-1", ""),
+		b.Attr("thread.id", int64(7), ""),     // an identifier: a string label
+		b.Attr("bytes", int64(4096), "bytes"), // a measurement: numeric
+		b.Attr("cache.hit", true, ""),
+		b.Attr("http.route", "/checkout", ""), // the sample's wins over the profile's
 	})
-	s.SetLinkIndex(b.link(traceA, spanA))
+	s.SetLinkIndex(b.Link(traceA, spanA))
 
-	conv := Convert(b.pd, DefaultLimits())
+	conv := Convert(b.Profiles(), DefaultLimits())
 	if len(conv) != 1 || conv[0].Err != nil {
 		t.Fatalf("conversion: %+v", conv)
 	}

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
 
+	"github.com/hearth-profiler/hearth/internal/otlp/otlptest"
 	"github.com/hearth-profiler/hearth/internal/profiletest"
 	"github.com/hearth-profiler/hearth/internal/query"
 )
@@ -46,23 +47,23 @@ const exampleScope = "hearth.test/profiler"
 //	  main.main;inventory.Lookup                                 7
 //	  main.main;libc.so.6+0x2000 (an unsymbolized frame)         3
 func exampleProfiles() pprofile.Profiles {
-	b := newOTLPBuilder()
-	d := b.dict
+	b := otlptest.NewBuilder()
+	d := b.Dictionary()
 	mapping := d.MappingTable().AppendEmpty()
 	mapping.SetMemoryStart(0x400000)
 	mapping.SetMemoryLimit(0x800000)
-	mapping.SetFilenameStrindex(b.str("/usr/bin/checkout"))
-	mapping.AttributeIndices().Append(b.attr("process.executable.build_id.gnu", "f1e2d3c4", ""))
+	mapping.SetFilenameStrindex(b.Str("/usr/bin/checkout"))
+	mapping.AttributeIndices().Append(b.Attr("process.executable.build_id.gnu", "f1e2d3c4", ""))
 	libc := d.MappingTable().AppendEmpty()
 	libc.SetMemoryStart(0x3000)
 	libc.SetMemoryLimit(0x9000)
 	libc.SetFileOffset(0x1000)
-	libc.SetFilenameStrindex(b.str("/lib/x86_64-linux-gnu/libc.so.6"))
+	libc.SetFilenameStrindex(b.Str("/lib/x86_64-linux-gnu/libc.so.6"))
 	fn := func(name, file string, start int64) int32 {
 		f := d.FunctionTable().AppendEmpty()
-		f.SetNameStrindex(b.str(name))
-		f.SetSystemNameStrindex(b.str(name))
-		f.SetFilenameStrindex(b.str(file))
+		f.SetNameStrindex(b.Str(name))
+		f.SetSystemNameStrindex(b.Str(name))
+		f.SetFilenameStrindex(b.Str(file))
 		f.SetStartLine(start)
 		return int32(d.FunctionTable().Len() - 1)
 	}
@@ -91,7 +92,7 @@ func exampleProfiles() pprofile.Profiles {
 	lLookup := loc(1, 0x405000, [2]int64{int64(fLookup), 9})
 	lLibc := loc(2, 0x4000)
 
-	sp := b.scope(map[string]any{
+	sp := b.Scope(map[string]any{
 		"service.name":                "checkout",
 		"deployment.environment.name": "prod",
 		"host.cpu.count":              int64(8),
@@ -100,51 +101,51 @@ func exampleProfiles() pprofile.Profiles {
 	sp.Scope().SetVersion("1.2.3")
 	sp.Scope().Attributes().PutStr("profiler.mode", "sampling")
 	cpu := sp.Profiles().AppendEmpty()
-	cpu.SampleType().SetTypeStrindex(b.str("cpu"))
-	cpu.SampleType().SetUnitStrindex(b.str("nanoseconds"))
-	cpu.PeriodType().SetTypeStrindex(b.str("cpu"))
-	cpu.PeriodType().SetUnitStrindex(b.str("nanoseconds"))
+	cpu.SampleType().SetTypeStrindex(b.Str("cpu"))
+	cpu.SampleType().SetUnitStrindex(b.Str("nanoseconds"))
+	cpu.PeriodType().SetTypeStrindex(b.Str("cpu"))
+	cpu.PeriodType().SetUnitStrindex(b.Str("nanoseconds"))
 	cpu.SetPeriod(10_000_000)
 	cpu.SetTime(pcommon.NewTimestampFromTime(t0))
 	cpu.SetDurationNano(uint64(10 * time.Second))
 	cpu.SetProfileID(pprofile.ProfileID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
-	hot := b.stack([]int32{lMarshal, lHandle, lMain})
-	idle := b.stack([]int32{lIdle, lMain})
+	hot := b.Stack([]int32{lMarshal, lHandle, lMain})
+	idle := b.Stack([]int32{lIdle, lMain})
 	s := cpu.Samples().AppendEmpty()
 	s.SetStackIndex(hot)
 	s.Values().Append(70_000_000)
-	s.SetLinkIndex(b.link(traceA, spanA))
-	s.AttributeIndices().Append(b.attr("thread.name", "worker-1", ""))
+	s.SetLinkIndex(b.Link(traceA, spanA))
+	s.AttributeIndices().Append(b.Attr("thread.name", "worker-1", ""))
 	s = cpu.Samples().AppendEmpty()
 	s.SetStackIndex(idle)
 	s.Values().Append(20_000_000)
-	s.AttributeIndices().Append(b.attr("thread.name", "idle", ""))
+	s.AttributeIndices().Append(b.Attr("thread.name", "idle", ""))
 	// One value per timestamp, as a profiler that keeps event times
 	// sends them.
 	s = cpu.Samples().AppendEmpty()
 	s.SetStackIndex(hot)
 	s.Values().FromRaw([]int64{4_000_000, 6_000_000})
 	s.TimestampsUnixNano().FromRaw([]uint64{uint64(t0.Add(time.Second).UnixNano()), uint64(t0.Add(2 * time.Second).UnixNano())})
-	s.SetLinkIndex(b.link(traceB, spanB))
+	s.SetLinkIndex(b.Link(traceB, spanB))
 
-	sp = b.scope(map[string]any{"service.name": "inventory", "k8s.pod.name": "inventory-7d9f"}, exampleScope)
+	sp = b.Scope(map[string]any{"service.name": "inventory", "k8s.pod.name": "inventory-7d9f"}, exampleScope)
 	samples := sp.Profiles().AppendEmpty()
-	samples.SampleType().SetTypeStrindex(b.str("samples"))
-	samples.SampleType().SetUnitStrindex(b.str("count"))
-	samples.PeriodType().SetTypeStrindex(b.str("cpu"))
-	samples.PeriodType().SetUnitStrindex(b.str("nanoseconds"))
+	samples.SampleType().SetTypeStrindex(b.Str("samples"))
+	samples.SampleType().SetUnitStrindex(b.Str("count"))
+	samples.PeriodType().SetTypeStrindex(b.Str("cpu"))
+	samples.PeriodType().SetUnitStrindex(b.Str("nanoseconds"))
 	samples.SetPeriod(10_000_000)
 	samples.SetTime(pcommon.NewTimestampFromTime(t0))
 	s = samples.Samples().AppendEmpty()
-	s.SetStackIndex(b.stack([]int32{lLookup, lMain}))
+	s.SetStackIndex(b.Stack([]int32{lLookup, lMain}))
 	// Only timestamps: one event each.
 	for i := range 7 {
 		s.TimestampsUnixNano().Append(uint64(t0.Add(time.Duration(i) * time.Millisecond).UnixNano()))
 	}
 	s = samples.Samples().AppendEmpty()
-	s.SetStackIndex(b.stack([]int32{lLibc, lMain}))
+	s.SetStackIndex(b.Stack([]int32{lLibc, lMain}))
 	s.Values().Append(3)
-	return b.pd
+	return b.Profiles()
 }
 
 // exampleStacks is what exampleProfiles stores, by query.

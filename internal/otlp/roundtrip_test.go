@@ -9,16 +9,18 @@ import (
 	"github.com/google/go-cmp/cmp"
 	gpprof "github.com/google/pprof/profile"
 
+	"github.com/hearth-profiler/hearth/internal/otlp/otlptest"
 	"github.com/hearth-profiler/hearth/internal/profiletest"
 	"github.com/hearth-profiler/hearth/internal/query"
 )
 
 // TestRoundTripPprof converts each real profile of the shared test data to
-// OTLP (with the test's own converter), exports it over HTTP, and checks
-// that Hearth stores what it stores when given the original pprof: the same
-// profile types, and per type the same flame graph stacks, total and top
-// table. The pprof side is also checked against go tool pprof, so that
-// agreeing on a wrong answer is not enough.
+// OTLP (with otlptest.FromPprof, written apart from this package's
+// conversion and used by the benchmarks too), exports it over HTTP, and
+// checks that Hearth stores what it stores when given the original pprof:
+// the same profile types, and per type the same flame graph stacks, total
+// and top table. The pprof side is also checked against go tool pprof, so
+// that agreeing on a wrong answer is not enough.
 func TestRoundTripPprof(t *testing.T) {
 	files := append(profiletest.PprofFiles(t), profiletest.CorpusFiles(t)[:2]...)
 	for _, file := range files {
@@ -37,10 +39,9 @@ func TestRoundTripPprof(t *testing.T) {
 			ref.Push(t, "golden{service_name=golden}", data, t0)
 			refEng := query.NewEngine(ref.DB)
 
-			b := newOTLPBuilder()
-			b.addPprof(b.scope(map[string]any{"service.name": "golden"}, ""), p, t0)
+			p.TimeNanos = t0.UnixNano() // where the pprof side is stored
 			s := newTestServer(t, Options{})
-			resp := exportHTTP(t, s.url, b.pd, false, true)
+			resp := exportHTTP(t, s.url, otlptest.FromPprof(p, map[string]string{"service.name": "golden"}), false, true)
 			if ps := resp.PartialSuccess(); ps.RejectedProfiles() != 0 {
 				t.Fatalf("%d profiles refused: %s", ps.RejectedProfiles(), ps.ErrorMessage())
 			}

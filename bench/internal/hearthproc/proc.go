@@ -1,4 +1,4 @@
-package main
+package hearthproc
 
 import (
 	"fmt"
@@ -14,16 +14,16 @@ import (
 // 100 on every Linux this runs on.
 const clockTicks = 100
 
-// procStat is what /proc says about a process at one moment.
-type procStat struct {
-	cpuSeconds float64 // utime+stime of every thread, live or exited
-	rssMB      float64 // VmRSS
-	hwmMB      float64 // VmHWM: the peak RSS since the process started
+// Stat is what /proc says about a process at one moment.
+type Stat struct {
+	CPUSeconds float64 // utime+stime of every thread, live or exited
+	RSSMiB     float64 // VmRSS
+	HWMMiB     float64 // VmHWM: the peak RSS since the process started
 }
 
-// readProc reads /proc/PID/stat and /proc/PID/status.
-func readProc(pid int) (procStat, error) {
-	var ps procStat
+// ReadStat reads /proc/PID/stat and /proc/PID/status.
+func ReadStat(pid int) (Stat, error) {
+	var ps Stat
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return ps, err
@@ -37,7 +37,7 @@ func readProc(pid int) (procStat, error) {
 	}
 	ut, _ := strconv.ParseUint(f[11], 10, 64)
 	st, _ := strconv.ParseUint(f[12], 10, 64)
-	ps.cpuSeconds = float64(ut+st) / clockTicks
+	ps.CPUSeconds = float64(ut+st) / clockTicks
 	b, err = os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return ps, err
@@ -50,19 +50,19 @@ func readProc(pid int) (procStat, error) {
 		kb, _ := strconv.ParseFloat(fs[1], 64)
 		switch fs[0] {
 		case "VmRSS:":
-			ps.rssMB = kb / 1024
+			ps.RSSMiB = kb / 1024
 		case "VmHWM:":
-			ps.hwmMB = kb / 1024
+			ps.HWMMiB = kb / 1024
 		}
 	}
 	return ps, nil
 }
 
-// threadCPU is the CPU time of the live threads of a process, in
-// nanoseconds, from /proc/PID/task/*/schedstat: finer than the 10 ms ticks
-// of /proc/PID/stat, for timing one query. Threads that exited are
-// missing, which for a Go server (whose threads stay) loses nothing.
-func threadCPU(pid int) (time.Duration, error) {
+// ThreadCPU is the CPU time of the live threads of a process, from
+// /proc/PID/task/*/schedstat: finer than the 10 ms ticks of
+// /proc/PID/stat, for timing one query. Threads that exited are missing,
+// which for a Go server (whose threads stay) loses nothing.
+func ThreadCPU(pid int) (time.Duration, error) {
 	dirs, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
 	if err != nil || len(dirs) == 0 {
 		return 0, fmt.Errorf("read /proc/%d/task: no schedstat", pid)
@@ -82,9 +82,9 @@ func threadCPU(pid int) (time.Duration, error) {
 	return time.Duration(ns), nil
 }
 
-// machineBusySeconds is the CPU time of every process on the machine
+// MachineBusySeconds is the CPU time of every process on the machine
 // (user, nice, system, irq, softirq, steal), summed over cores.
-func machineBusySeconds() float64 {
+func MachineBusySeconds() float64 {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0
@@ -105,30 +105,34 @@ func machineBusySeconds() float64 {
 	return float64(busy) / clockTicks
 }
 
-// selfCPUSeconds is the CPU time of this driver.
-func selfCPUSeconds() float64 {
-	ps, _ := readProc(os.Getpid())
-	return ps.cpuSeconds
+// SelfCPUSeconds is the CPU time of the calling process: the driver's own
+// share of a machine it shares with the server.
+func SelfCPUSeconds() float64 {
+	ps, _ := ReadStat(os.Getpid())
+	return ps.CPUSeconds
 }
 
-// rssSampler records the peak VmRSS of a process, read every interval.
-type rssSampler struct {
+// RSSSampler records the peak VmRSS of a process, read every interval.
+// VmHWM gives the peak since the process started; the sampler gives it
+// for a part of the process's life.
+type RSSSampler struct {
 	mu     sync.Mutex
 	peakMB float64
 	stop   chan struct{}
 	done   chan struct{}
 }
 
-func sampleRSS(pid int, interval time.Duration) *rssSampler {
-	s := &rssSampler{stop: make(chan struct{}), done: make(chan struct{})}
+// SampleRSS starts reading the RSS of pid every interval until Close.
+func SampleRSS(pid int, interval time.Duration) *RSSSampler {
+	s := &RSSSampler{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
-			if ps, err := readProc(pid); err == nil {
+			if ps, err := ReadStat(pid); err == nil {
 				s.mu.Lock()
-				s.peakMB = max(s.peakMB, ps.rssMB)
+				s.peakMB = max(s.peakMB, ps.RSSMiB)
 				s.mu.Unlock()
 			}
 			select {
@@ -141,23 +145,23 @@ func sampleRSS(pid int, interval time.Duration) *rssSampler {
 	return s
 }
 
-// peak is the highest RSS seen so far, in MiB.
-func (s *rssSampler) peak() float64 {
+// Peak is the highest RSS seen so far, in MiB.
+func (s *RSSSampler) Peak() float64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.peakMB
 }
 
-// reset starts a new peak from now.
-func (s *rssSampler) reset() {
+// Reset starts a new peak from now.
+func (s *RSSSampler) Reset() {
 	s.mu.Lock()
 	s.peakMB = 0
 	s.mu.Unlock()
 }
 
-// close stops the sampler and returns its peak.
-func (s *rssSampler) close() float64 {
+// Close stops the sampler and returns its peak.
+func (s *RSSSampler) Close() float64 {
 	close(s.stop)
 	<-s.done
-	return s.peak()
+	return s.Peak()
 }
