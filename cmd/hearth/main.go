@@ -52,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runPush(ctx, args[1:], stdout)
 	case "query":
 		err = runQuery(ctx, args[1:], stdout)
+	case "agent":
+		err = runAgent(ctx, args[1:], stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

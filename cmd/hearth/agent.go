@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/hearth-profiler/hearth/internal/agent"
+)
+
+// newSampler opens the kernel sampler at frequencyHz per CPU, leaving out
+// the agent's own process (selfPID).
+//
+// UNFINISHED: internal/agent/bpf is being written. When it lands, this
+// returns its sampler (adapted to agent.Sampler if its types differ);
+// until then the agent cannot run.
+var newSampler = func(frequencyHz, selfPID int) (agent.Sampler, error) {
+	return nil, errors.New("the eBPF sampler is not built yet")
+}
+
+// newSymbolizer opens the symbolizer, reading processes' binaries through
+// procRoot.
+//
+// UNFINISHED: internal/agent/symbolize is being written. When it lands,
+// this returns its symbolizer, which must take lookup addresses as
+// agent.Symbolizer documents.
+var newSymbolizer = func(procRoot string) (agent.Symbolizer, error) {
+	return nil, errors.New("the symbolizer is not built yet")
+}
+
+const agentUsage = `usage: hearth agent --server URL [flags]
+
+Profiles the CPU of every process on this host with eBPF and pushes one
+profile per process every --interval. Needs root (or CAP_BPF, CAP_PERFMON
+and CAP_SYS_PTRACE).
+
+flags:
+`
+
+func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg := agent.DefaultConfig()
+	fs := flag.NewFlagSet("hearth agent", flag.ContinueOnError)
+	// Bad flags fail with one line (run prints it); the full usage is for
+	// -h only.
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&cfg.Server, "server", cfg.Server, "Hearth server URL")
+	fs.Var(durationFlag{&cfg.Interval}, "interval", "span of each profile")
+	fs.Var(durationFlag{&cfg.DrainInterval}, "drain-interval", "how often the kernel's sample maps are emptied")
+	fs.IntVar(&cfg.FrequencyHz, "frequency", cfg.FrequencyHz, "samples per second per CPU, 1 to 1000")
+	serviceEnv := fs.String("service-name-env", strings.Join(cfg.ServiceNameEnv, ","), "environment variables naming a process's service, first set first; else the executable's name")
+	includeComm := fs.String("include-comm", "", "profile only processes whose comm or executable path matches this regexp (unanchored)")
+	excludeComm := fs.String("exclude-comm", "", "leave out processes whose comm or executable path matches this regexp (unanchored)")
+	includeCgroup := fs.String("include-cgroup", "", "profile only processes whose cgroup path matches this regexp (unanchored)")
+	excludeCgroup := fs.String("exclude-cgroup", "", "leave out processes whose cgroup path matches this regexp (unanchored)")
+	includePID := fs.String("include-pid", "", "profile only these process IDs, comma-separated")
+	excludePID := fs.String("exclude-pid", "", "leave out these process IDs, comma-separated")
+	lbls := fs.String("labels", "", "labels added to every series, 'env=prod,region=eu'")
+	fs.StringVar(&cfg.Tenant, "tenant", "", "tenant ID (X-Scope-OrgID)")
+	tokenFile := fs.String("bearer-token-file", "", "file holding a bearer token sent with every push")
+	fs.Int64Var(&cfg.MaxBufferBytes, "max-buffer-bytes", cfg.MaxBufferBytes, "profiles kept in memory while the server is away; beyond, the oldest are dropped")
+	fs.IntVar(&cfg.MaxProcesses, "max-processes", cfg.MaxProcesses, "most processes tracked at once")
+	fs.IntVar(&cfg.MaxStacks, "max-stacks", cfg.MaxStacks, "most distinct stacks per interval, over all processes")
+	fs.StringVar(&cfg.ProcRoot, "proc", cfg.ProcRoot, "where the host's /proc is mounted")
+	logLevel := fs.String("log.level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log.format", "text", "text or json")
+	pos, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(stderr)
+		fmt.Fprint(stderr, agentUsage)
+		fs.PrintDefaults()
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	if err := agentFlags(&cfg, *serviceEnv, *includeComm, *excludeComm, *includeCgroup, *excludeCgroup, *includePID, *excludePID, *lbls, *tokenFile); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	sampler, err := newSampler(cfg.FrequencyHz, os.Getpid())
+	if err != nil {
+		return fmt.Errorf("open the sampler: %w", err)
+	}
+	defer sampler.Close()
+	sym, err := newSymbolizer(cfg.ProcRoot)
+	if err != nil {
+		return fmt.Errorf("open the symbolizer: %w", err)
+	}
+	return agent.Run(ctx, cfg, sampler, sym, logger.With("component", "agent"))
+}
+
+// agentFlags puts the flags that need parsing into cfg, naming the flag in
+// any error.
+func agentFlags(cfg *agent.Config, serviceEnv, includeComm, excludeComm, includeCgroup, excludeCgroup, includePID, excludePID, lbls, tokenFile string) error {
+	cfg.ServiceNameEnv = nil
+	for n := range strings.SplitSeq(serviceEnv, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			cfg.ServiceNameEnv = append(cfg.ServiceNameEnv, n)
+		}
+	}
+	for _, re := range []struct {
+		flag, expr string
+		dst        **regexp.Regexp
+	}{
+		{"include-comm", includeComm, &cfg.Include.Comm},
+		{"exclude-comm", excludeComm, &cfg.Exclude.Comm},
+		{"include-cgroup", includeCgroup, &cfg.Include.Cgroup},
+		{"exclude-cgroup", excludeCgroup, &cfg.Exclude.Cgroup},
+	} {
+		if re.expr == "" {
+			continue
+		}
+		r, err := regexp.Compile(re.expr)
+		if err != nil {
+			return fmt.Errorf("--%s: %w", re.flag, err)
+		}
+		*re.dst = r
+	}
+	var err error
+	if cfg.Include.PIDs, err = agent.ParsePIDList(includePID); err != nil {
+		return fmt.Errorf("--include-pid: %w", err)
+	}
+	if cfg.Exclude.PIDs, err = agent.ParsePIDList(excludePID); err != nil {
+		return fmt.Errorf("--exclude-pid: %w", err)
+	}
+	if cfg.Labels, err = parseLabelFlag(lbls); err != nil {
+		return fmt.Errorf("--labels: %w", err)
+	}
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return fmt.Errorf("--bearer-token-file: %w", err)
+		}
+		if cfg.BearerToken = strings.TrimSpace(string(b)); cfg.BearerToken == "" {
+			return fmt.Errorf("--bearer-token-file: %s is empty", tokenFile)
+		}
+	}
+	return nil
+}
