@@ -12,6 +12,7 @@ import (
 
 	"github.com/hearth-profiler/hearth/internal/agent"
 	"github.com/hearth-profiler/hearth/internal/agent/bpf"
+	"github.com/hearth-profiler/hearth/internal/agent/symbolize"
 )
 
 // newSampler opens the kernel sampler at frequencyHz per CPU, leaving out
@@ -45,12 +46,30 @@ func (s bpfSampler) Close() error { return s.p.Close() }
 
 // newSymbolizer opens the symbolizer, reading processes' binaries through
 // procRoot.
-//
-// UNFINISHED: internal/agent/symbolize is being written. When it lands,
-// this returns its symbolizer, which must take lookup addresses as
-// agent.Symbolizer documents.
 var newSymbolizer = func(procRoot string) (agent.Symbolizer, error) {
-	return nil, errors.New("the symbolizer is not built yet")
+	return symbolizer{symbolize.New(symbolize.Options{ProcRoot: procRoot})}, nil
+}
+
+// symbolizer is the symbolizer as the agent sees it.
+type symbolizer struct{ s *symbolize.Symbolizer }
+
+func (s symbolizer) User(pid uint32, addrs []uint64) [][]agent.Frame {
+	return frames(s.s.User(pid, addrs))
+}
+
+func (s symbolizer) Kernel(addrs []uint64) [][]agent.Frame { return frames(s.s.Kernel(addrs)) }
+
+func (s symbolizer) Forget(pid uint32) { s.s.Forget(pid) }
+
+func frames(in [][]symbolize.Frame) [][]agent.Frame {
+	out := make([][]agent.Frame, len(in))
+	for i, fs := range in {
+		out[i] = make([]agent.Frame, len(fs))
+		for j, f := range fs {
+			out[i][j] = agent.Frame(f)
+		}
+	}
+	return out
 }
 
 const agentUsage = `usage: hearth agent --server URL [flags]
