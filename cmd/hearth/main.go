@@ -22,6 +22,7 @@ const usage = `usage: hearth <command> [flags]
 
 commands:
   server   keep profiles and serve the API on :4040
+  agent    profile every process on this host with eBPF and push to a server
   push     send pprof files to a server
   query    query a server: flame graph, top table, series, pprof
 
