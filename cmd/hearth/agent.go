@@ -59,6 +59,10 @@ func (s symbolizer) User(pid uint32, addrs []uint64) [][]agent.Frame {
 
 func (s symbolizer) Kernel(addrs []uint64) [][]agent.Frame { return frames(s.s.Kernel(addrs)) }
 
+func (s symbolizer) LeafFrameless(pid uint32, pc, ret uint64) bool {
+	return s.s.LeafFrameless(pid, pc, ret)
+}
+
 func (s symbolizer) Forget(pid uint32) { s.s.Forget(pid) }
 
 func frames(in [][]symbolize.Frame) [][]agent.Frame {

@@ -23,7 +23,9 @@ import (
 // TestAgent runs `hearth server` and `hearth agent` on this host with a Go
 // program and a C program (frame pointers on) burning CPU in known
 // functions, and checks each one's flame graph: the functions appear with
-// their callers in order and hold most of the process's samples. It needs
+// their callers in order and hold most of the process's samples. Both inner
+// functions are leaves without a frame, whose callers frame-pointer
+// unwinding alone would miss. It needs
 // root (or CAP_BPF and CAP_PERFMON); elsewhere it is skipped with what is
 // missing, unless HEARTH_REQUIRE_BPF=1.
 func TestAgent(t *testing.T) {
@@ -35,17 +37,6 @@ func TestAgent(t *testing.T) {
 	}
 	if testing.Short() {
 		t.Skip("runs for about 20 s")
-	}
-	// UNFINISHED (issue 5): a leaf function that sets up no frame (Go's
-	// frameless leaves, gcc's leaves even with -fno-omit-frame-pointer)
-	// loses its caller to frame-pointer unwinding: the stacks read
-	// main.burnInner < main.main, without main.burnOuter. The fix is to
-	// read the return address at the user stack pointer in the BPF
-	// program and let the symbolizer decide, from the leaf's frame layout
-	// (Go's pcsp table, the C prologue), whether it is the missing
-	// caller. Until then this test runs only when asked for.
-	if os.Getenv("HEARTH_AGENT_E2E") == "" {
-		t.Skip("unfinished: frameless leaf functions lose their caller; set HEARTH_AGENT_E2E=1 to run")
 	}
 	dir := t.TempDir()
 	goBin := filepath.Join(dir, "burn-go")

@@ -222,6 +222,7 @@ type Agent struct {
 	interval  int // number of the current interval, from 1
 	start     time.Time
 	keyBuf    []byte
+	userBuf   []uint64
 
 	mu    sync.Mutex
 	stats Stats
@@ -315,11 +316,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	err := a.loop(ctx)
 
 	// Push what is left: the last interval and whatever waited for a
-	// server that was away.
-	a.drain()
-	a.endInterval(time.Now())
+	// server that was away. The background pusher stops first, so that
+	// the last interval's profiles are sent once, by flush, and not also
+	// by a push that the stop would cut off after the server took it.
 	stopPush()
 	<-pushDone
+	a.drain()
+	a.endInterval(time.Now())
 	flushCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	a.pusher.flush(flushCtx)
@@ -386,6 +389,7 @@ func (a *Agent) drain() bool {
 		dropped[why] += n
 	}
 	checked := map[uint32]bool{} // processes whose start time this drain checked
+	leafChecks := map[leafCheck]bool{}
 	type userStack struct {
 		ps *procState
 		st *stack
@@ -409,7 +413,8 @@ func (a *Agent) drain() bool {
 			filtered += s.Count
 			continue
 		}
-		key := a.stackKey(s)
+		user := a.userStack(s, leafChecks)
+		key := a.stackKey(s.Kernel, user)
 		if st := ps.stacks[key]; st != nil {
 			st.count += s.Count
 			continue
@@ -419,7 +424,7 @@ func (a *Agent) drain() bool {
 			continue
 		}
 		// Copied: the sampler may share and reuse its slices.
-		st := &stack{user: slices.Clone(s.User), kernel: slices.Clone(s.Kernel), count: s.Count}
+		st := &stack{user: slices.Clone(user), kernel: slices.Clone(s.Kernel), count: s.Count}
 		if ps.stacks == nil {
 			ps.stacks = map[string]*stack{}
 			ps.frames = map[frameKey][]Frame{}
@@ -510,15 +515,46 @@ func (a *Agent) retire(ps *procState) {
 	a.sym.Forget(ps.info.PID)
 }
 
+// leafCheck is one question to Symbolizer.LeafFrameless, whose answers a
+// drain keeps: samples of many threads, or with other kernel stacks, share
+// a leaf and its return address.
+type leafCheck struct {
+	pid     uint32
+	pc, ret uint64
+}
+
+// userStack returns the sample's user stack with the caller that
+// frame-pointer unwinding misses in a leaf without a frame put back: when
+// the leaf has pushed nothing, LeafReturn is the return address into its
+// caller, and the unwound stack goes from the leaf to the caller's caller
+// (see Sample.LeafReturn). The result is s.User itself or a buffer reused
+// between samples.
+func (a *Agent) userStack(s *Sample, checks map[leafCheck]bool) []uint64 {
+	if s.LeafReturn == 0 || len(s.User) == 0 || (len(s.User) > 1 && s.User[1] == s.LeafReturn) {
+		return s.User
+	}
+	k := leafCheck{s.TGID, s.User[0], s.LeafReturn}
+	frameless, ok := checks[k]
+	if !ok {
+		frameless = a.sym.LeafFrameless(s.TGID, s.User[0], s.LeafReturn)
+		checks[k] = frameless
+	}
+	if !frameless {
+		return s.User
+	}
+	a.userBuf = append(append(append(a.userBuf[:0], s.User[0]), s.LeafReturn), s.User[1:]...)
+	return a.userBuf
+}
+
 // stackKey identifies a sample's stack within its process: its addresses,
 // as bytes, in a buffer reused between samples (a map lookup with
 // string(buf) does not allocate).
-func (a *Agent) stackKey(s *Sample) string {
-	b := binary.AppendUvarint(a.keyBuf[:0], uint64(len(s.Kernel)))
-	for _, x := range s.Kernel {
+func (a *Agent) stackKey(kernel, user []uint64) string {
+	b := binary.AppendUvarint(a.keyBuf[:0], uint64(len(kernel)))
+	for _, x := range kernel {
 		b = binary.LittleEndian.AppendUint64(b, x)
 	}
-	for _, x := range s.User {
+	for _, x := range user {
 		b = binary.LittleEndian.AppendUint64(b, x)
 	}
 	a.keyBuf = b

@@ -70,16 +70,26 @@ func (f *fakeSampler) Close() error { return nil }
 
 // fakeSymbolizer names every address after the address it looks up,
 // following the Symbolizer contract: the leaf as is, return addresses at
-// addr-1. Addresses in unnamed get no name.
+// addr-1. Addresses in unnamed get no name. LeafFrameless answers true for
+// the (leaf, return address) pairs in frameless.
 type fakeSymbolizer struct {
-	mu        sync.Mutex
-	unnamed   map[uint64]string // looked-up address → reason
-	userCalls map[uint32]int
-	forgotten []uint32
+	mu         sync.Mutex
+	unnamed    map[uint64]string // looked-up address → reason
+	userCalls  map[uint32]int
+	forgotten  []uint32
+	frameless  map[[2]uint64]bool
+	leafChecks int
 }
 
 func newFakeSymbolizer() *fakeSymbolizer {
-	return &fakeSymbolizer{unnamed: map[uint64]string{}, userCalls: map[uint32]int{}}
+	return &fakeSymbolizer{unnamed: map[uint64]string{}, userCalls: map[uint32]int{}, frameless: map[[2]uint64]bool{}}
+}
+
+func (f *fakeSymbolizer) LeafFrameless(pid uint32, pc, ret uint64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.leafChecks++
+	return f.frameless[[2]uint64{pc, ret}]
 }
 
 func (f *fakeSymbolizer) frames(prefix, module string, stack []uint64) [][]Frame {
@@ -378,6 +388,60 @@ func TestCaps(t *testing.T) {
 	a.drain()
 	if st := a.Stats(); st.Dropped["stacks"] != 7 {
 		t.Errorf("dropped %v after a new interval, want no more", st.Dropped)
+	}
+}
+
+// TestLeafReturn checks that a sample's LeafReturn becomes the leaf's
+// caller exactly when the symbolizer says the leaf has no frame, and is
+// not put in twice when the unwinder found the caller itself.
+func TestLeafReturn(t *testing.T) {
+	sampler := &fakeSampler{}
+	sym := newFakeSymbolizer()
+	sym.frameless[[2]uint64{0x1000, 0x2000}] = true
+	a, err := New(testConfig(t, "http://127.0.0.1:1", copyProc(t, "100")), sampler, sym, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.interval, a.start = 1, time.Now()
+	sampler.add([]Sample{
+		// A frameless leaf: the caller 0x2000 is missing; two threads.
+		{TGID: 100, PID: 100, User: []uint64{0x1000, 0x3000}, LeafReturn: 0x2000, Count: 2},
+		{TGID: 100, PID: 101, User: []uint64{0x1000, 0x3000}, LeafReturn: 0x2000, Count: 3},
+		// The same leaf with no caller at all after it.
+		{TGID: 100, PID: 100, User: []uint64{0x1000}, LeafReturn: 0x2000, Count: 1},
+		// A leaf with a frame: the word at the stack pointer is a local.
+		{TGID: 100, PID: 100, User: []uint64{0x4000, 0x3000}, LeafReturn: 0x2000, Count: 4},
+		// The unwinder found the caller already.
+		{TGID: 100, PID: 100, User: []uint64{0x1000, 0x2000, 0x3000}, LeafReturn: 0x2000, Count: 5},
+		// Nothing recorded at the stack pointer.
+		{TGID: 100, PID: 100, User: []uint64{0x5000, 0x3000}, Count: 6},
+	}, nil)
+	a.drain()
+	a.endInterval(time.Now())
+	if len(a.pusher.queue) != 1 {
+		t.Fatalf("%d profiles, want 1", len(a.pusher.queue))
+	}
+	p, err := gpprof.ParseData(a.pusher.queue[0].data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := folded([]pushedProfile{{profile: p}})
+	for k, v := range got {
+		got[k] = v / a.period
+	}
+	want := map[string]int64{
+		"fn_2fff;fn_1fff;fn_1000": 2 + 3 + 5,
+		"fn_1fff;fn_1000":         1,
+		"fn_2fff;fn_4000":         4,
+		"fn_2fff;fn_5000":         6,
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("stacks (-want +got):\n%s", d)
+	}
+	// One question per distinct (leaf, return address) of the drain:
+	// (0x1000, 0x2000) and (0x4000, 0x2000).
+	if sym.leafChecks != 2 {
+		t.Errorf("LeafFrameless called %d times, want 2", sym.leafChecks)
 	}
 }
 

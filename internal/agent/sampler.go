@@ -13,6 +13,12 @@ type Sample struct {
 	// stacks, leaf first; the first is the sampled instruction itself.
 	// Either may be empty. The agent does not keep the slices.
 	User, Kernel []uint64
+	// LeafReturn is the word at the user stack pointer when the sample
+	// interrupted user code and the word could be a return address, else
+	// 0. If the leaf function (User[0]) has pushed nothing yet, it is the
+	// return address into the leaf's caller, which frame-pointer
+	// unwinding leaves out of User; Symbolizer.LeafFrameless tells.
+	LeafReturn uint64
 	// Count is how many times this stack was sampled.
 	Count uint64
 }
@@ -72,11 +78,17 @@ type Frame struct {
 // so that the lookup lands in the call and gives the call's line; the
 // first is where the CPU was, looked up as is.
 //
-// User is called with the process's TGID. Forget says that a process has
-// exited (or its PID was reused), so that its mappings can be dropped.
-// The agent calls these from one goroutine only.
+// LeafFrameless says whether ret, a sample's LeafReturn, is the return
+// address into the caller of the function holding pc, the sample's leaf:
+// the function has pushed nothing at pc and ret follows a call. It answers
+// false when it cannot tell.
+//
+// User and LeafFrameless are called with the process's TGID. Forget says
+// that a process has exited (or its PID was reused), so that its mappings
+// can be dropped. The agent calls these from one goroutine only.
 type Symbolizer interface {
 	User(pid uint32, stack []uint64) [][]Frame
 	Kernel(stack []uint64) [][]Frame
+	LeafFrameless(pid uint32, pc, ret uint64) bool
 	Forget(pid uint32)
 }

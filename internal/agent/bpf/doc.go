@@ -93,11 +93,29 @@
 // everything 16 µs. At 19 Hz that is under 0.1% of each CPU there, and far
 // less on bare metal.
 //
+// # Leaves without a frame
+//
+// A function that has not set up a frame at the sampled instruction (a leaf
+// that needs none: Go gives small leaves none, gcc none to leaves even with
+// -fno-omit-frame-pointer; or any function before its prologue) leaves the
+// frame pointer at its caller's frame, so the kernel's walk goes from the
+// leaf to the caller's caller. Its caller's return address is then the word
+// at the stack pointer, which the program records as Sample.LeafReturn when
+// the sample interrupted user code and the word lies in the same 256 MiB as
+// the leaf (a return address into the same binary). Whether the leaf really
+// has no frame is for user space to tell from its code
+// (symbolize.Symbolizer.LeafFrameless); the filter only keeps the locals of
+// other functions from multiplying count keys. On arm64 the return address
+// of such a leaf is in the link register, which is not recorded yet.
+//
 // # Limits
 //
 //   - Frame-pointer unwinding: code built without frame pointers (much of a
 //     distribution's C libraries) gives short or wrong user stacks. Go
 //     binaries keep frame pointers on amd64 and arm64.
+//   - A leaf without a frame keeps its caller only on x86-64 and only when
+//     the caller is in the same 256 MiB (a libc leaf such as memcpy, called
+//     from the program, still loses it).
 //   - CPUs brought online after Open are not sampled.
 //   - Process ids are those of the initial PID namespace; ExcludeTGID's
 //     default, the caller's pid, is right only when the agent shares it.

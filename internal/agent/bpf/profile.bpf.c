@@ -8,8 +8,9 @@
 // Whole-host CPU sampling for hearth agent. User space opens one software
 // CPU-clock perf event per online CPU and attaches profile_cpu to each; every
 // tick records the interrupted task's user and kernel stacks (frame-pointer
-// unwinding done by the kernel) and counts the sample in a hash map. User
-// space drains the maps periodically (profiler_linux.go).
+// unwinding done by the kernel), with the word at the user stack pointer for
+// a leaf without a frame (leaf_return), and counts the sample in a hash map.
+// User space drains the maps periodically (profiler_linux.go).
 //
 // Every map that the program writes exists twice ("slots"). The program reads
 // the active slot once per sample and writes only that slot's maps, so that
@@ -58,6 +59,7 @@ struct count_key {
 	__u32 pid;             // thread
 	__s32 user_stack_id;   // NO_STACK or an id in the slot's stack map
 	__s32 kernel_stack_id; // NO_STACK or an id in the slot's stack map
+	__u64 leaf_return;     // the word at the user stack pointer, or 0; see leaf_return
 	char comm[TASK_COMM_LEN];
 };
 
@@ -136,6 +138,60 @@ static __always_inline long stack_id(void *ctx, void *stacks, __u64 flags)
 	return STACK_LOST(LOST_STACK_ERROR);
 }
 
+// Word indexes in the perf-event context (struct bpf_perf_event_data, which
+// starts with the interrupted registers) of x86-64's struct pt_regs. The
+// offsets are written out because the uapi header that declares the
+// registers (asm/ptrace.h) is the host's, not the target's.
+#define X86_REG_IP 16
+#define X86_REG_CS 17
+#define X86_REG_SP 19
+
+// The least address anything can be mapped at (vm.mmap_min_addr's default):
+// a smaller word is an integer, not a return address.
+#define MIN_USER_ADDR 0x10000
+
+// leaf_return returns the word at the user stack pointer when the sample
+// interrupted user code, else 0.
+//
+// Frame-pointer unwinding misses the caller of a leaf that has set up no
+// frame of its own (Go's frameless functions, gcc's leaves even with
+// -fno-omit-frame-pointer, any function before its prologue ran): the frame
+// pointer still holds the caller's frame, so the walk goes from the leaf
+// straight to the caller's caller. In such a leaf the caller's return
+// address is the word at the stack pointer. Whether the leaf is such a
+// function can only be told from its code, which user space reads, so the
+// word is recorded here and judged there.
+//
+// In any other function the word is a local variable, and every value it
+// takes would make a count key of its own. Keeping only words in the same
+// 256 MiB as the interrupted instruction (a return address into the same
+// binary, as a rule) keeps most of those out at the price of a leaf called
+// from another binary (a libc leaf called from the program).
+//
+// On arm64 the return address of a frameless leaf is in the link register,
+// not on the stack; that is not recorded yet, so the word is always 0.
+static __always_inline __u64 leaf_return(void *ctx)
+{
+#if defined(__TARGET_ARCH_x86)
+	__u64 *regs = ctx;
+	__u64 ip, sp, word = 0;
+
+	// Interrupted in the kernel, the registers are the kernel's, and the
+	// user stack is not where the thread's user code left it.
+	if ((regs[X86_REG_CS] & 3) != 3)
+		return 0;
+	ip = regs[X86_REG_IP];
+	sp = regs[X86_REG_SP];
+	if (bpf_probe_read_user(&word, sizeof(word), (void *)sp))
+		return 0;
+	if (word < MIN_USER_ADDR || (word >> 28) != (ip >> 28))
+		return 0;
+	return word;
+#else
+	return 0;
+#endif
+}
+
 static __always_inline int record(void *ctx, __u32 slot, void *stacks,
 				  void *counts, __u64 pid_tgid)
 {
@@ -164,6 +220,8 @@ static __always_inline int record(void *ctx, __u32 slot, void *stacks,
 	key.pid = (__u32)pid_tgid;
 	key.user_stack_id = user;
 	key.kernel_stack_id = kernel;
+	if (user != NO_STACK)
+		key.leaf_return = leaf_return(ctx);
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 
 	count = bpf_map_lookup_elem(counts, &key);

@@ -4,4 +4,4 @@ package bpf
 
 // sourceSHA256 is the hash (srchash.Sum) of the sources that the committed
 // BPF object was compiled from.
-const sourceSHA256 = "3f187bc90246825d70be65f65123777314f7926b4503fdd2c07595a2a6978d0f"
+const sourceSHA256 = "7936dea23d3a96bc9708fab19f1a7f43316e90cf55bf3a13cdf1ee1812779ab9"

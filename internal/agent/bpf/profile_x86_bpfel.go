@@ -19,6 +19,7 @@ type profileCountKey struct {
 	Pid           uint32
 	UserStackId   int32
 	KernelStackId int32
+	LeafReturn    uint64
 	Comm          [16]int8
 }
 

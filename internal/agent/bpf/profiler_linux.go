@@ -257,12 +257,13 @@ func (p *Profiler) Drain() ([]Sample, Stats, error) {
 			continue
 		}
 		samples = append(samples, Sample{
-			TGID:   k.Tgid,
-			PID:    k.Pid,
-			Comm:   commString(k.Comm),
-			User:   user,
-			Kernel: kernel,
-			Count:  counts[i],
+			TGID:       k.Tgid,
+			PID:        k.Pid,
+			Comm:       commString(k.Comm),
+			User:       user,
+			Kernel:     kernel,
+			LeafReturn: k.LeafReturn,
+			Count:      counts[i],
 		})
 		stats.Samples += counts[i]
 	}

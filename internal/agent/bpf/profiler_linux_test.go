@@ -160,6 +160,16 @@ func TestProfileChild(t *testing.T) {
 
 	var total, withUser, withKernel, badKernel uint64
 	var names = map[string]bool{}
+	// Samples in burnUser, a leaf without a frame, and those of them
+	// whose LeafReturn is the return address into burnChild, which the
+	// frame-pointer walk skips.
+	var inLeaf, leafReturnOK uint64
+	funcName := func(pc uint64) string {
+		if f := runtime.FuncForPC(uintptr(pc - bias)); f != nil {
+			return f.Name()
+		}
+		return ""
+	}
 	for _, s := range samples {
 		if s.Count == 0 {
 			t.Fatalf("sample with zero count: %+v", s)
@@ -176,6 +186,15 @@ func TestProfileChild(t *testing.T) {
 		}
 		if s.Comm != wantComm {
 			t.Errorf("child sample with comm %q, want %q", s.Comm, wantComm)
+		}
+		if len(s.User) > 0 && strings.HasSuffix(funcName(s.User[0]), ".burnUser") {
+			inLeaf += s.Count
+			if s.LeafReturn != 0 && strings.HasSuffix(funcName(s.LeafReturn-1), ".burnChild") {
+				leafReturnOK += s.Count
+			}
+		}
+		if runtime.GOARCH != "amd64" && s.LeafReturn != 0 {
+			t.Errorf("LeafReturn %#x on %s, where it is not recorded", s.LeafReturn, runtime.GOARCH)
 		}
 		if len(s.User) > 0 {
 			withUser += s.Count
@@ -219,6 +238,13 @@ func TestProfileChild(t *testing.T) {
 	}
 	if badKernel > 0 {
 		t.Errorf("%d user-space addresses in kernel stacks", badKernel)
+	}
+	// burnUser has no frame, so the word at the stack pointer is its
+	// return address. A sample taken in the kernel (an interrupt that
+	// came in during burnUser) has none, hence "most".
+	t.Logf("%d samples in burnUser, %d with LeafReturn in burnChild", inLeaf, leafReturnOK)
+	if runtime.GOARCH == "amd64" && (inLeaf == 0 || leafReturnOK*10 < inLeaf*9) {
+		t.Errorf("%d of %d samples in burnUser have their return address into burnChild as LeafReturn, want nearly all", leafReturnOK, inLeaf)
 	}
 	// Frame-pointer unwinding must get from the leaf through its callers.
 	for _, fn := range []string{"burnUser", "burnChild", "TestMain"} {

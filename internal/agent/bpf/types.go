@@ -74,6 +74,17 @@ type Sample struct {
 	// stack, a thread interrupted in user mode no kernel stack. Samples
 	// of one Drain share the slices of equal stacks; do not modify them.
 	User, Kernel []uint64
+	// LeafReturn is the word at the user stack pointer when the samples
+	// interrupted user code, if it could be a return address into the
+	// binary of User[0] (it is in the same 256 MiB); else 0. When the
+	// leaf function has pushed nothing yet (a leaf without a frame, or a
+	// function before its prologue), it is the return address into the
+	// caller, which frame-pointer unwinding skips: User goes from the
+	// leaf straight to the caller's caller. Only the leaf's code can tell
+	// (see symbolize.Symbolizer.LeafFrameless); in any other function the
+	// word is a local variable. Always 0 on arm64, where such a leaf
+	// keeps its return address in the link register.
+	LeafReturn uint64
 	// Count is the number of samples.
 	Count uint64
 }

@@ -76,9 +76,27 @@ func (t *elfSymbols) sizeBytes() int64 { return t.bytes }
 // A symbol without a size (hand-written assembly often has none) is taken
 // to run up to the next symbol.
 func (t *elfSymbols) lookup(dst []Frame, pc uint64) ([]Frame, bool) {
-	i := sort.Search(len(t.addrs), func(i int) bool { return t.addrs[i] > pc }) - 1
-	if i < 0 || (t.sizes[i] != 0 && pc-t.addrs[i] >= t.sizes[i]) {
+	i, ok := t.find(pc)
+	if !ok {
 		return dst, false
 	}
 	return append(dst, Frame{Function: t.names[i]}), true
+}
+
+// start returns the ELF address of the function holding pc.
+func (t *elfSymbols) start(pc uint64) (uint64, bool) {
+	i, ok := t.find(pc)
+	if !ok {
+		return 0, false
+	}
+	return t.addrs[i], true
+}
+
+// find returns the index of the symbol holding pc.
+func (t *elfSymbols) find(pc uint64) (int, bool) {
+	i := sort.Search(len(t.addrs), func(i int) bool { return t.addrs[i] > pc }) - 1
+	if i < 0 || (t.sizes[i] != 0 && pc-t.addrs[i] >= t.sizes[i]) {
+		return 0, false
+	}
+	return i, true
 }

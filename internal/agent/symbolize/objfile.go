@@ -40,6 +40,11 @@ type objfile struct {
 	buildID string
 	loads   []elfLoad // executable segments first
 	sources []symbolSource
+	machine elf.Machine
+
+	// codeChecks caches what LeafFrameless read from the file's code, by
+	// file offset and question; see leaf.go.
+	codeChecks map[codeCheck]uint8
 
 	accounted int64 // sizeBytes when the cache last counted it
 }
@@ -49,7 +54,7 @@ func (b *objfile) sizeBytes() int64 {
 	for _, s := range b.sources {
 		n += s.sizeBytes()
 	}
-	return n
+	return n + int64(len(b.codeChecks))*codeCheckBytes
 }
 
 // lookup appends the frames for the code at file offset off.
@@ -59,20 +64,28 @@ func (b *objfile) sizeBytes() int64 {
 // mapping starts. The ELF address follows from the PT_LOAD segment holding
 // the offset, which covers PIE and non-PIE binaries alike.
 func (b *objfile) lookup(dst []Frame, off uint64) ([]Frame, bool) {
-	for _, l := range b.loads {
-		if off < l.offset || off-l.offset >= l.filesz {
-			continue
-		}
-		pc := l.vaddr + (off - l.offset)
-		for _, s := range b.sources {
-			var ok bool
-			if dst, ok = s.lookup(dst, pc); ok {
-				return dst, true
-			}
-		}
+	pc, ok := b.elfAddr(off)
+	if !ok {
 		return dst, false
 	}
+	for _, s := range b.sources {
+		var ok bool
+		if dst, ok = s.lookup(dst, pc); ok {
+			return dst, true
+		}
+	}
 	return dst, false
+}
+
+// elfAddr converts the file offset off to the ELF address of the segment
+// holding it (an executable one first).
+func (b *objfile) elfAddr(off uint64) (uint64, bool) {
+	for _, l := range b.loads {
+		if off >= l.offset && off-l.offset < l.filesz {
+			return l.vaddr + (off - l.offset), true
+		}
+	}
+	return 0, false
 }
 
 // fileID is what identifies a file when it carries no build ID.
@@ -112,7 +125,7 @@ func identify(ef *elf.File, id fileID) (buildID, key string) {
 // r holds (the same file, for debug/buildinfo). It returns a binary even
 // with an error: one without symbols, whose frames are then unnamed.
 func loadBinary(ef *elf.File, r io.ReaderAt, size int64, buildID, key string) (*objfile, error) {
-	b := &objfile{buildID: buildID, key: key}
+	b := &objfile{buildID: buildID, key: key, machine: ef.Machine}
 	// A segment claiming bytes past the end of the file is corrupt; making
 	// it empty keeps the readers below from allocating for its claim.
 	for _, p := range ef.Progs {

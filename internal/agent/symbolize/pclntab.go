@@ -184,6 +184,7 @@ func (t *goTable) textRange() (lo, hi uint64) {
 type goFunc struct {
 	entry     uint64
 	nameOff   uint32
+	pcsp      uint32 // the stack pointer's offset from its value at entry
 	pcfile    uint32
 	pcln      uint32
 	npcdata   uint32
@@ -220,6 +221,7 @@ func (t *goTable) funcFor(pc uint64) (goFunc, bool) {
 	f := goFunc{
 		entry:     t.text + uint64(t.u32(b[0:])),
 		nameOff:   t.u32(b[4:]),
+		pcsp:      t.u32(b[16:]),
 		pcfile:    t.u32(b[20:]),
 		pcln:      t.u32(b[24:]),
 		npcdata:   t.u32(b[28:]),
@@ -313,6 +315,18 @@ func (t *goTable) fileLine(f *goFunc, pc uint64) (string, int) {
 		return "", int(line)
 	}
 	return t.file(t.u32(t.cutab[at:])), int(line)
+}
+
+// spDelta returns how many bytes the function holding the ELF address pc
+// has pushed on the stack (or reserved) at pc, from its pcsp table: 0
+// before its prologue, in a function without a frame, and after its
+// epilogue.
+func (t *goTable) spDelta(pc uint64) (int32, bool) {
+	f, ok := t.funcFor(pc)
+	if !ok {
+		return 0, false
+	}
+	return t.pcvalue(f.pcsp, f.entry, pc)
 }
 
 // lookup appends the frames for the ELF address pc, innermost first: the

@@ -377,16 +377,28 @@ func TestCacheByBuildID(t *testing.T) {
 // startC runs a C program and returns its PID and the addresses it printed.
 func startC(t *testing.T, path string) (pid uint32, work, getpid uint64) {
 	t.Helper()
+	pid, addrs := startCAddrs(t, path)
+	return pid, addrs[0], addrs[1]
+}
+
+// startCAddrs runs a C program and returns its PID and the addresses it
+// printed: work, getpid and a return address in main.
+func startCAddrs(t *testing.T, path string) (uint32, [3]uint64) {
+	t.Helper()
 	pid, line := start(t, path)
-	var err1, err2 error
-	if a, b, ok := strings.Cut(line, " "); ok {
-		work, err1 = strconv.ParseUint(a, 16, 64)
-		getpid, err2 = strconv.ParseUint(b, 16, 64)
-	}
-	if work == 0 || getpid == 0 || err1 != nil || err2 != nil {
+	var addrs [3]uint64
+	f := strings.Fields(line)
+	if len(f) != len(addrs) {
 		t.Fatalf("cprog printed %q", line)
 	}
-	return pid, work, getpid
+	for i := range addrs {
+		a, err := strconv.ParseUint(f[i], 16, 64)
+		if err != nil || a == 0 {
+			t.Fatalf("cprog printed %q", line)
+		}
+		addrs[i] = a
+	}
+	return pid, addrs
 }
 
 func TestCBinaries(t *testing.T) {

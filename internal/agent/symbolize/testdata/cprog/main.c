@@ -1,6 +1,7 @@
 // cprog is run by the symbolize tests: it prints the address of its own
-// function work and of libc's getpid, then keeps a CPU busy in work until
-// killed.
+// function work, of libc's getpid and of a return address in main, then
+// keeps a CPU busy in work until killed. work is a leaf that sets up no
+// frame even with -fno-omit-frame-pointer, as gcc builds leaves.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdio.h>
@@ -15,8 +16,15 @@ __attribute__((noinline)) long work(long n) {
 	return s;
 }
 
+// ret_addr returns the address it returns to: the instruction after a call
+// in main.
+__attribute__((noinline)) void *ret_addr(void) {
+	return __builtin_return_address(0);
+}
+
 int main(void) {
-	printf("%lx %lx\n", (unsigned long)&work, (unsigned long)dlsym(RTLD_DEFAULT, "getpid"));
+	void *ret = ret_addr();
+	printf("%lx %lx %lx\n", (unsigned long)&work, (unsigned long)dlsym(RTLD_DEFAULT, "getpid"), (unsigned long)ret);
 	fflush(stdout);
 	for (;;) {
 		sink += work(100000);
