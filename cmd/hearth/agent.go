@@ -35,11 +35,7 @@ type bpfSampler struct{ p *bpf.Profiler }
 
 func (s bpfSampler) Drain() ([]agent.Sample, agent.SamplerStats, error) {
 	samples, st, err := s.p.Drain()
-	out := make([]agent.Sample, len(samples))
-	for i, x := range samples {
-		out[i] = agent.Sample(x)
-	}
-	return out, agent.SamplerStats{Samples: st.Samples, Lost: st.Lost}, err
+	return samples, agent.SamplerStats{Samples: st.Samples, Lost: st.Lost}, err
 }
 
 func (s bpfSampler) Close() error { return s.p.Close() }
@@ -47,33 +43,7 @@ func (s bpfSampler) Close() error { return s.p.Close() }
 // newSymbolizer opens the symbolizer, reading processes' binaries through
 // procRoot.
 var newSymbolizer = func(procRoot string) (agent.Symbolizer, error) {
-	return symbolizer{symbolize.New(symbolize.Options{ProcRoot: procRoot})}, nil
-}
-
-// symbolizer is the symbolizer as the agent sees it.
-type symbolizer struct{ s *symbolize.Symbolizer }
-
-func (s symbolizer) User(pid uint32, addrs []uint64) [][]agent.Frame {
-	return frames(s.s.User(pid, addrs))
-}
-
-func (s symbolizer) Kernel(addrs []uint64) [][]agent.Frame { return frames(s.s.Kernel(addrs)) }
-
-func (s symbolizer) LeafFrameless(pid uint32, pc, ret uint64) bool {
-	return s.s.LeafFrameless(pid, pc, ret)
-}
-
-func (s symbolizer) Forget(pid uint32) { s.s.Forget(pid) }
-
-func frames(in [][]symbolize.Frame) [][]agent.Frame {
-	out := make([][]agent.Frame, len(in))
-	for i, fs := range in {
-		out[i] = make([]agent.Frame, len(fs))
-		for j, f := range fs {
-			out[i][j] = agent.Frame(f)
-		}
-	}
-	return out
+	return symbolize.New(symbolize.Options{ProcRoot: procRoot}), nil
 }
 
 const agentUsage = `usage: hearth agent --server URL [flags]

@@ -1,27 +1,14 @@
 package agent
 
+import (
+	"github.com/hearth-profiler/hearth/internal/agent/bpf"
+	"github.com/hearth-profiler/hearth/internal/agent/symbolize"
+)
+
 // Sample is one distinct stack the kernel sampler saw, with how many times
-// it saw it since the last drain. It mirrors what internal/agent/bpf
-// provides, so that this package depends on no kernel code.
-type Sample struct {
-	// TGID is the process (thread group) ID; PID is the thread's.
-	TGID, PID uint32
-	// Comm is the thread's name at sampling time. It names the process
-	// when the process exits before /proc could be read.
-	Comm string
-	// User and Kernel are the return addresses of the user and kernel
-	// stacks, leaf first; the first is the sampled instruction itself.
-	// Either may be empty. The agent does not keep the slices.
-	User, Kernel []uint64
-	// LeafReturn is the word at the user stack pointer when the sample
-	// interrupted user code and the word could be a return address, else
-	// 0. If the leaf function (User[0]) has pushed nothing yet, it is the
-	// return address into the leaf's caller, which frame-pointer
-	// unwinding leaves out of User; Symbolizer.LeafFrameless tells.
-	LeafReturn uint64
-	// Count is how many times this stack was sampled.
-	Count uint64
-}
+// it saw it since the last drain (see bpf.Sample). The agent does not keep
+// its slices.
+type Sample = bpf.Sample
 
 // SamplerStats says what the sampler did since the previous drain.
 type SamplerStats struct {
@@ -44,29 +31,10 @@ type Sampler interface {
 	Close() error
 }
 
-// Frame is one function of a symbolized address. It mirrors what
-// internal/agent/symbolize provides.
-type Frame struct {
-	// Function is the function's name. A frame that could not be named
-	// has a Reason, and here either "" or a stand-in such as
-	// "module+0xoffset", which the agent keeps.
-	Function string
-	File     string
-	Line     int
-	// Inlined says that this function was inlined into the next frame of
-	// the same address.
-	Inlined bool
-	// Module is the binary the address falls in (its path or base name),
-	// "[kernel.kallsyms]" or a kernel module's name; "" or "[unknown]"
-	// when no mapping holds it.
-	Module string
-	// Addr is the address the frame was asked for.
-	Addr    uint64
-	BuildID string
-	// Reason is "" when Function names the function, else why it does
-	// not: "no symbols", "binary gone", "no mapping", ...
-	Reason string
-}
+// Frame is one function of a symbolized address (see symbolize.Frame).
+// A frame that could not be named has a Reason, and a Function that is
+// either "" or a stand-in such as "module+0xoffset", which the agent keeps.
+type Frame = symbolize.Frame
 
 // Symbolizer names the addresses of sampled stacks.
 //
