@@ -23,7 +23,7 @@ func TestEncodeRequestsRoundTrip(t *testing.T) {
 		{Name: "a.cpu{x=1}", Format: "pprof", From: 1, Until: 2, SampleRate: 100, Profile: []byte("p")},
 		{Format: "pprof", From: -5, Profile: []byte{1, 2, 3}, PrevProfile: []byte{4},
 			Labels: labels.FromStrings("service_name", "b", "job", "j"), Kind: "block",
-			SampleTypes: []string{"contentions", "delay"}, DropFirst: true},
+			SampleTypes: []string{"contentions", "delay"}, DropFirst: true, ProfileTime: true},
 	}
 	got, err := ingest.DecodeRequests(ingest.EncodeRequests(rs))
 	if err != nil {
@@ -125,4 +125,51 @@ func TestIngestBatch(t *testing.T) {
 	if got := seriesTotals(t, s.DB); !cmp.Equal(got, want) {
 		t.Fatalf("series after replay:\n got %v\nwant %v", got, want)
 	}
+}
+
+// TestProfileTime: with ProfileTime a pprof's own time is the profile's
+// time, also after replay; without it, From is.
+func TestProfileTime(t *testing.T) {
+	data, err := os.ReadFile(profiletest.CorpusFiles(t)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := time.Unix(1_700_000_500, 0).UnixNano()
+	from := time.Unix(1_700_000_000, 0).UnixNano()
+	p, err := gpprof.ParseData(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.TimeNanos = own
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	s := profiletest.OpenStoreIn(t, dir)
+	for _, svc := range []string{"own", "from"} {
+		r := &ingest.Request{Format: "pprof", Profile: buf.Bytes(), From: from, Labels: labels.FromStrings("service_name", svc), ProfileTime: svc == "own"}
+		if err := s.Ing.Ingest(context.Background(), "anonymous", r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(when string) {
+		sps, err := s.DB.SelectSeries(context.Background(), "anonymous", storage.SelectParams{Start: 0, End: math.MaxInt64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sp := range sps {
+			want := from
+			if sp.Labels.Get("service_name") == "own" {
+				want = own
+			}
+			if len(sp.Points) != 1 || sp.Points[0].T != want {
+				t.Errorf("%s: %v at %v, want one point at %d", when, sp.Labels, sp.Points, want)
+			}
+		}
+	}
+	check("stored")
+	s.DB.Close()
+	s = profiletest.OpenStoreIn(t, dir)
+	check("replayed")
 }

@@ -83,6 +83,10 @@ type Request struct {
 	// none: a scraped counter since process start is not the amount of
 	// one interval.
 	DropFirst bool
+	// ProfileTime makes a pprof profile's own time_nanos its time when it
+	// has one, rather than From: Pyroscope's push API takes the time from
+	// the profile.
+	ProfileTime bool
 	// Parsed, when not nil, is the profile already decoded (from OTLP or
 	// JFR); Profile is then left empty and Ingest fills it with Parsed's
 	// pprof encoding for the log.
@@ -259,7 +263,7 @@ func decodePprof(r *Request, name Name, stc SampleTypeConfig, lim ProfileLimits)
 			return nil, badData("prev_profile: %v", err)
 		}
 	}
-	if r.From != 0 {
+	if r.From != 0 && !(r.ProfileTime && p.TimeNanos > 0) {
 		p.TimeNanos = r.From
 	}
 	in := &storage.Input{Profile: p, NumericSampleLabel: keepSampleLabel}
@@ -575,7 +579,7 @@ const (
 
 // EncodeRequest serializes r for the write-ahead log.
 func EncodeRequest(r *Request) []byte {
-	if r.Labels.Len() == 0 && r.Kind == "" && len(r.SampleTypes) == 0 && !r.DropFirst {
+	if r.Labels.Len() == 0 && r.Kind == "" && len(r.SampleTypes) == 0 && !r.DropFirst && !r.ProfileTime {
 		return appendRequestV1(make([]byte, 0, encodedSize(r)+1), r)
 	}
 	return EncodeRequests([]*Request{r})
@@ -605,6 +609,9 @@ func EncodeRequests(rs []*Request) []byte {
 		flags := byte(0)
 		if r.DropFirst {
 			flags |= 1
+		}
+		if r.ProfileTime {
+			flags |= 2
 		}
 		b = append(b, flags)
 	}
@@ -725,6 +732,7 @@ func (p payloadReader) v2(r *Request) error {
 		return errTruncated
 	}
 	r.DropFirst = flags&1 != 0
+	r.ProfileTime = flags&2 != 0
 	return nil
 }
 

@@ -320,11 +320,7 @@ func (info seriesInfo) request(raw []byte) *ingest.Request {
 		r.SampleTypeConfig = stcAllocsOnly
 		r.DropFirst = true
 	}
-	if t, d := profileTimes(raw); t > 0 {
-		r.From = t
-		if d > 0 {
-			r.Until = t + d
-		}
-	}
+	// Pyroscope takes a pushed profile's time from the profile itself.
+	r.ProfileTime = true
 	return r
 }

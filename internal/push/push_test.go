@@ -481,26 +481,6 @@ func TestPushUnknownPath(t *testing.T) {
 	}
 }
 
-func TestProfileTimes(t *testing.T) {
-	raw := readFile(t, profiletest.CorpusFiles(t)[0])
-	p := parse(t, raw)
-	var plain bytes.Buffer
-	if err := p.WriteUncompressed(&plain); err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range map[string][]byte{"gzipped": raw, "plain": plain.Bytes()} {
-		ts, d := profileTimes(b)
-		if ts != p.TimeNanos || d != p.DurationNanos {
-			t.Errorf("%s: times %d, %d; want %d, %d", name, ts, d, p.TimeNanos, p.DurationNanos)
-		}
-	}
-	for _, b := range [][]byte{nil, []byte("not a profile"), {0x1f, 0x8b, 0, 0}, {0x4a, 0xff}} {
-		if ts, d := profileTimes(b); ts != 0 || d != 0 {
-			t.Errorf("profileTimes(%q...) = %d, %d; want zeros", b[:min(len(b), 8)], ts, d)
-		}
-	}
-}
-
 func TestReadSeries(t *testing.T) {
 	for _, tc := range []struct {
 		pairs  []string
