@@ -3,6 +3,7 @@ package storage
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 
 	"github.com/hearth-profiler/hearth/internal/labels"
@@ -280,7 +281,7 @@ func (db *DB) LabelNames(ctx context.Context, tenantID string, start, end int64,
 	for _, s := range srcs {
 		s.labelNames(start, end, ms, names)
 	}
-	return sortedKeys(names), nil
+	return slices.Sorted(maps.Keys(names)), nil
 }
 
 // LabelValues returns the values of one label over the selected series,
@@ -300,7 +301,7 @@ func (db *DB) LabelValues(ctx context.Context, tenantID, name string, start, end
 	for _, s := range srcs {
 		s.labelValues(name, start, end, ms, vals)
 	}
-	return sortedKeys(vals), nil
+	return slices.Sorted(maps.Keys(vals)), nil
 }
 
 // The head as a source. The live head is read under its tenant's read
@@ -491,13 +492,4 @@ func (h *head) labelValues(name string, start, end int64, ms []*labels.Matcher, 
 			}
 		}
 	}
-}
-
-func sortedKeys(m map[string]struct{}) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

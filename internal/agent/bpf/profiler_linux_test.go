@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -249,7 +250,7 @@ func TestProfileChild(t *testing.T) {
 	// Frame-pointer unwinding must get from the leaf through its callers.
 	for _, fn := range []string{"burnUser", "burnChild", "TestMain"} {
 		if !hasSuffixIn(names, "."+fn) {
-			t.Errorf("no user stack of the child passes through %s; functions seen: %v", fn, sortedKeys(names))
+			t.Errorf("no user stack of the child passes through %s; functions seen: %v", fn, slices.Sorted(maps.Keys(names)))
 		}
 	}
 	for _, reason := range []string{LostStackCollision, LostStackError, LostCountMapFull} {
@@ -571,13 +572,4 @@ func hasSuffixIn(names map[string]bool, suffix string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys(m map[string]bool) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -7,6 +7,7 @@ package otlptest
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -230,10 +231,10 @@ func (b *Builder) AddPprof(sp pprofile.ScopeProfiles, p *gpprof.Profile, t time.
 			os := op.Samples().AppendEmpty()
 			os.SetStackIndex(stacks[i])
 			os.Values().Append(s.Value[ti])
-			for _, k := range sortedKeys(s.Label) {
+			for _, k := range slices.Sorted(maps.Keys(s.Label)) {
 				os.AttributeIndices().Append(b.Attr(k, s.Label[k][0], ""))
 			}
-			for _, k := range sortedKeys(s.NumLabel) {
+			for _, k := range slices.Sorted(maps.Keys(s.NumLabel)) {
 				unit := ""
 				if us := s.NumUnit[k]; len(us) > 0 {
 					unit = us[0]
@@ -242,13 +243,4 @@ func (b *Builder) AddPprof(sp pprofile.ScopeProfiles, p *gpprof.Profile, t time.
 			}
 		}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
