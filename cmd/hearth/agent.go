@@ -6,9 +6,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"regexp"
 	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hearth-profiler/hearth/internal/agent"
 	"github.com/hearth-profiler/hearth/internal/agent/bpf"
@@ -79,6 +88,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.MaxProcesses, "max-processes", cfg.MaxProcesses, "most processes tracked at once")
 	fs.IntVar(&cfg.MaxStacks, "max-stacks", cfg.MaxStacks, "most distinct stacks per interval, over all processes")
 	fs.StringVar(&cfg.ProcRoot, "proc", cfg.ProcRoot, "where the host's /proc is mounted")
+	listen := fs.String("listen", ":4041", "address to serve /metrics and /debug/pprof on; empty serves nothing")
 	logLevel := fs.String("log.level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log.format", "text", "text or json")
 	pos, err := parseInterleaved(fs, args)
@@ -113,7 +123,54 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("open the symbolizer: %w", err)
 	}
-	return agent.Run(ctx, cfg, sampler, sym, logger.With("component", "agent"))
+	a, err := agent.New(cfg, sampler, sym, logger.With("component", "agent"))
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		stop, err := serveAgentHTTP(*listen, a, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	return a.Run(ctx)
+}
+
+// serveAgentHTTP serves the agent's metrics and Go's profiling endpoints
+// on addr until stop is called. The address is bound before it returns, so
+// that a port in use fails the start, not a log line later.
+func serveAgentHTTP(addr string, a *agent.Agent, logger *slog.Logger) (stop func(), err error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		a.Collector(),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}))
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--listen: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	logger.Info("serving metrics", "addr", ln.Addr().String())
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("serve metrics", "err", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
 }
 
 // agentFlags puts the flags that need parsing into cfg, naming the flag in

@@ -16,6 +16,9 @@ import (
 	"time"
 
 	gpprof "github.com/google/pprof/profile"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/hearth-profiler/hearth/internal/agent/bpf"
 )
@@ -60,8 +63,9 @@ func TestAgent(t *testing.T) {
 
 	srv := startServer(t, filepath.Join(dir, "data"), freeAddr(t))
 	var logs strings.Builder
+	metricsAddr := freeAddr(t)
 	agentCmd := exec.Command(hearthBin, "agent", "--server", srv.url, "--interval", "5s", "--frequency", "99",
-		"--include-pid", strings.Join(pids, ","))
+		"--include-pid", strings.Join(pids, ","), "--listen", metricsAddr)
 	agentCmd.Stdout, agentCmd.Stderr = &logs, &logs
 	if err := agentCmd.Start(); err != nil {
 		t.Fatal(err)
@@ -74,6 +78,7 @@ func TestAgent(t *testing.T) {
 		}
 	})
 	time.Sleep(16 * time.Second)
+	checkAgentMetrics(t, "http://"+metricsAddr+"/metrics")
 	// SIGTERM pushes the last partial interval.
 	agentCmd.Process.Signal(syscall.SIGTERM)
 	err := agentCmd.Wait()
@@ -161,4 +166,55 @@ func topStacks(p *gpprof.Profile) string {
 		fmt.Fprintf(&b, "%d %s\n", s.Value[0], strings.Join(names, " < "))
 	}
 	return b.String()
+}
+
+// checkAgentMetrics reads the agent's metrics after some 15 s of sampling
+// two busy programs: samples were read and profiles pushed, losses are
+// exported by reason (at 0 or more), and the process' own figures are there.
+func checkAgentMetrics(t *testing.T, url string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("agent metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("agent metrics: %v", err)
+	}
+	value := func(name string, labels ...string) float64 {
+		f := fams[name]
+		if f == nil {
+			t.Errorf("agent metrics: no %s", name)
+			return 0
+		}
+	metrics:
+		for _, m := range f.Metric {
+			for i := 0; i+1 < len(labels); i += 2 {
+				if !slices.ContainsFunc(m.Label, func(l *dto.LabelPair) bool { return l.GetName() == labels[i] && l.GetValue() == labels[i+1] }) {
+					continue metrics
+				}
+			}
+			if m.Counter != nil {
+				return m.Counter.GetValue()
+			}
+			return m.Gauge.GetValue()
+		}
+		t.Errorf("agent metrics: no %s%v", name, labels)
+		return 0
+	}
+	samples := value("hearth_agent_samples_total")
+	lost := value("hearth_agent_samples_lost_total", "reason", "stack_collision")
+	t.Logf("agent metrics: %v samples, %v lost to stack collisions", samples, lost)
+	// Two programs on two cores for ~15 s at 99 Hz: some 3,000 samples.
+	if samples < 1000 || lost > samples/100 {
+		t.Errorf("agent metrics: %v samples, %v lost to stack collisions; want 1000+, under 1%%", samples, lost)
+	}
+	if n := value("hearth_agent_profiles_pushed_total"); n < 2 {
+		t.Errorf("agent metrics: %v profiles pushed, want at least 2", n)
+	}
+	if rss := value("process_resident_memory_bytes"); rss <= 0 {
+		t.Errorf("agent metrics: RSS %v", rss)
+	}
 }
