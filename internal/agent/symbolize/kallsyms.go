@@ -2,8 +2,12 @@ package symbolize
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
+	"unsafe"
 )
 
 // kernelModule is the module name of frames in the core kernel image, as
@@ -16,14 +20,34 @@ const kernelModule = "[kernel.kallsyms]"
 const maxKernelSymbolBytes = 1 << 20
 
 // kernelSymbols is the text part of /proc/kallsyms, sorted by address.
+//
+// A kernel lists some 100,000 text symbols. Kept as a string and a module
+// string per symbol they took 11 MiB of heap; one string of all names and
+// 16 bytes per symbol take under half that.
 type kernelSymbols struct {
-	addrs   []uint64
-	names   []string
-	modules []string // "" for the core kernel
+	syms    []kernelSymbol
+	names   string   // every name, one after another
+	modules []string // modules[0] is "", the core kernel
 	// hidden is set when every address read as zero: kptr_restrict is on, or
 	// the reader lacks CAP_SYSLOG, and the kernel shows names without places.
 	hidden bool
 }
+
+// kernelSymbol is one symbol: its name is names[off:off+n].
+type kernelSymbol struct {
+	addr   uint64
+	off    uint32
+	n      uint16
+	module uint16
+}
+
+// Bounds of the compact form, far above real tables: a name of up to 64 KiB,
+// 4 GiB of names, 65,535 modules. A file beyond them is refused.
+const (
+	maxKallsymsName    = 1<<16 - 1
+	maxKallsymsBytes   = 1<<32 - 1
+	maxKallsymsModules = 1<<16 - 1
+)
 
 // parseKallsyms parses /proc/kallsyms. Lines look like
 //
@@ -33,9 +57,13 @@ type kernelSymbols struct {
 // Only code symbols (types t, T, w, W) are kept: kernel stacks hold code
 // addresses, and data symbols between functions would shorten them.
 func parseKallsyms(data []byte) (*kernelSymbols, error) {
-	ks := &kernelSymbols{hidden: true}
+	if len(data) > maxKallsymsBytes {
+		return nil, fmt.Errorf("kallsyms: %d bytes is too large", len(data))
+	}
+	ks := &kernelSymbols{hidden: true, modules: []string{""}}
 	seen := false
-	modules := map[string]string{} // one string per module, not per symbol
+	moduleIDs := map[string]uint16{}
+	var names strings.Builder
 	for lineNo := 1; len(data) > 0; lineNo++ {
 		var line []byte
 		line, data, _ = bytes.Cut(data, []byte{'\n'})
@@ -59,59 +87,60 @@ func parseKallsyms(data []byte) (*kernelSymbols, error) {
 		default:
 			continue
 		}
-		module := ""
+		var module uint16
 		if len(f) > 3 {
 			m := f[3]
 			if len(m) < 2 || m[0] != '[' || m[len(m)-1] != ']' {
 				return nil, fmt.Errorf("kallsyms line %d: module %q is not in brackets", lineNo, m)
 			}
-			module = modules[string(m[1:len(m)-1])]
-			if module == "" {
-				module = string(m[1 : len(m)-1])
-				modules[module] = module
+			id, ok := moduleIDs[string(m[1:len(m)-1])]
+			if !ok {
+				if len(ks.modules) > maxKallsymsModules {
+					return nil, fmt.Errorf("kallsyms line %d: more than %d modules", lineNo, maxKallsymsModules)
+				}
+				id = uint16(len(ks.modules))
+				ks.modules = append(ks.modules, string(m[1:len(m)-1]))
+				moduleIDs[ks.modules[id]] = id
 			}
+			module = id
 		}
-		ks.addrs = append(ks.addrs, addr)
-		ks.names = append(ks.names, string(f[2]))
-		ks.modules = append(ks.modules, module)
+		name := f[2]
+		if len(name) > maxKallsymsName {
+			return nil, fmt.Errorf("kallsyms line %d: a name of %d bytes", lineNo, len(name))
+		}
+		ks.syms = append(ks.syms, kernelSymbol{addr: addr, off: uint32(names.Len()), n: uint16(len(name)), module: module})
+		names.Write(name)
 	}
 	if !seen {
 		ks.hidden = false
 	}
-	sort.Stable(byAddr{ks})
+	ks.names = names.String()
+	ks.syms = slices.Clip(ks.syms)
+	// Stable: of names sharing an address the first listed stays first.
+	slices.SortStableFunc(ks.syms, func(a, b kernelSymbol) int { return cmp.Compare(a.addr, b.addr) })
 	return ks, nil
 }
 
 // sizeBytes estimates the memory ks holds.
 func (ks *kernelSymbols) sizeBytes() int64 {
-	n := int64(len(ks.addrs)) * (8 + 16 + 16)
-	for _, name := range ks.names {
-		n += int64(len(name))
+	n := int64(cap(ks.syms))*int64(unsafe.Sizeof(kernelSymbol{})) + int64(len(ks.names))
+	for _, m := range ks.modules {
+		n += 16 + int64(len(m))
 	}
 	return n
 }
 
-// byAddr sorts the three parallel slices of a kernelSymbols together.
-type byAddr struct{ *kernelSymbols }
-
-func (s byAddr) Len() int           { return len(s.addrs) }
-func (s byAddr) Less(i, j int) bool { return s.addrs[i] < s.addrs[j] }
-func (s byAddr) Swap(i, j int) {
-	s.addrs[i], s.addrs[j] = s.addrs[j], s.addrs[i]
-	s.names[i], s.names[j] = s.names[j], s.names[i]
-	s.modules[i], s.modules[j] = s.modules[j], s.modules[i]
-}
-
 // lookup returns the symbol holding addr.
 func (ks *kernelSymbols) lookup(addr uint64) (name, module string, ok bool) {
-	i := sort.Search(len(ks.addrs), func(i int) bool { return ks.addrs[i] > addr }) - 1
-	if i < 0 || ks.hidden || addr-ks.addrs[i] >= maxKernelSymbolBytes {
+	i := sort.Search(len(ks.syms), func(i int) bool { return ks.syms[i].addr > addr }) - 1
+	if i < 0 || ks.hidden || addr-ks.syms[i].addr >= maxKernelSymbolBytes {
 		return "", "", false
 	}
 	// Several names can share an address (_text and _stext); take the first
 	// listed, as the kernel's own lookup does.
-	for i > 0 && ks.addrs[i-1] == ks.addrs[i] {
+	for i > 0 && ks.syms[i-1].addr == ks.syms[i].addr {
 		i--
 	}
-	return ks.names[i], ks.modules[i], true
+	s := ks.syms[i]
+	return ks.names[s.off : s.off+uint32(s.n)], ks.modules[s.module], true
 }

@@ -83,12 +83,12 @@ func BenchmarkKernel(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if ks.hidden || len(ks.addrs) < 1000 {
+	if ks.hidden || len(ks.syms) < 1000 {
 		b.Skip("kernel addresses hidden")
 	}
 	addrs := make([]uint64, 1000)
 	for i := range addrs {
-		addrs[i] = ks.addrs[i*len(ks.addrs)/len(addrs)] + 1
+		addrs[i] = ks.syms[i*len(ks.syms)/len(addrs)].addr + 1
 	}
 	s := New(Options{})
 	for _, f := range s.Kernel(addrs) {
