@@ -62,8 +62,18 @@ func (c *binaryCache) evict() {
 	}
 }
 
+// drop removes b, when cached, because its file can no longer be read.
+func (c *binaryCache) drop(b *objfile) {
+	if e, ok := c.byKey[b.key]; ok && e.Value.(*objfile) == b {
+		c.remove(e)
+	}
+}
+
+// remove takes a binary out of the cache and releases its file mapping:
+// nothing looks up in it after.
 func (c *binaryCache) remove(e *list.Element) {
 	b := c.lru.Remove(e).(*objfile)
 	delete(c.byKey, b.key)
 	c.usedBytes -= b.accounted
+	b.close()
 }

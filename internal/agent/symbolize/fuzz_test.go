@@ -103,7 +103,7 @@ func FuzzELF(f *testing.F) {
 			return
 		}
 		buildID, key := identify(ef, fileID{path: "/fuzz", size: int64(len(data))})
-		b, _ := loadBinary(ef, bytes.NewReader(data), int64(len(data)), buildID, key)
+		b, _, _ := loadBinary(ef, data, buildID, key)
 		if b == nil {
 			t.Fatal("no binary")
 		}

@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 )
 
 // errNotGo reports a binary without a Go pclntab: not an error, only a
@@ -25,7 +24,7 @@ var errNotGo = errors.New("not a Go binary")
 // read from runtime.firstmoduledata, the linker-written record the runtime
 // itself uses, found as the word in the data segments that points to the
 // pclntab; symbols and the .text section stand in when it is not found.
-func loadGo(ef *elf.File, r io.ReaderAt, syms []elf.Symbol) (symbolSource, error) {
+func loadGo(ef *elf.File, file []byte, syms []elf.Symbol) (symbolSource, error) {
 	symAddr := func(names ...string) uint64 {
 		for _, s := range syms {
 			for _, n := range names {
@@ -41,12 +40,12 @@ func loadGo(ef *elf.File, r io.ReaderAt, syms []elf.Symbol) (symbolSource, error
 		pcln = s.Addr
 	} else if a := symAddr("runtime.pclntab"); a != 0 {
 		pcln = a
-	} else if len(ef.Sections) == 0 && isGo(ef, r) {
-		return scanGo(ef)
+	} else if len(ef.Sections) == 0 && isGo(ef, file) {
+		return scanGo(ef, file)
 	} else {
 		return nil, errNotGo
 	}
-	data, err := readSegmentTail(ef, pcln)
+	data, err := segmentTail(ef, file, pcln)
 	if err != nil {
 		return nil, fmt.Errorf("read pclntab: %w", err)
 	}
@@ -57,23 +56,24 @@ func loadGo(ef *elf.File, r io.ReaderAt, syms []elf.Symbol) (symbolSource, error
 		}
 	}
 	gofunc := symAddr("go:func.*", "go.func.*")
-	return newGoSource(ef, pcln, data, text, gofunc)
+	return newGoSource(ef, file, pcln, data, text, gofunc)
 }
 
 // isGo reports whether ef was written by the Go linker: it has a Go build ID
 // note, or build information that debug/buildinfo can read.
-func isGo(ef *elf.File, r io.ReaderAt) bool {
+func isGo(ef *elf.File, file []byte) bool {
 	if readNotes(ef).goID != "" {
 		return true
 	}
-	_, err := buildinfo.Read(r)
+	_, err := buildinfo.Read(bytes.NewReader(file))
 	return err == nil
 }
 
 // newGoSource builds the source for the pclntab at ELF address pcln, whose
-// bytes (to the end of their segment) are data. text and gofunc are the
-// fallbacks for what runtime.firstmoduledata says, 0 when unknown.
-func newGoSource(ef *elf.File, pcln uint64, data []byte, text, gofunc uint64) (symbolSource, error) {
+// bytes (to the end of their segment) are data, a slice of file. text and
+// gofunc are the fallbacks for what runtime.firstmoduledata says, 0 when
+// unknown.
+func newGoSource(ef *elf.File, file []byte, pcln uint64, data []byte, text, gofunc uint64) (symbolSource, error) {
 	t, err := newGoTable(data, 0, nil)
 	if errors.Is(err, errOldPclntab) {
 		return newGosymTable(data, text)
@@ -82,7 +82,7 @@ func newGoSource(ef *elf.File, pcln uint64, data []byte, text, gofunc uint64) (s
 		return nil, err
 	}
 	t.heldBytes = int64(len(data))
-	if mdText, mdGofunc, ok := findModuledata(ef, pcln, uint64(len(data)-len(t.funcnametab)), t.go120); ok {
+	if mdText, mdGofunc, ok := findModuledata(ef, file, pcln, uint64(len(data)-len(t.funcnametab)), t.go120); ok {
 		text, gofunc = mdText, mdGofunc
 	}
 	t.text = text
@@ -93,7 +93,7 @@ func newGoSource(ef *elf.File, pcln uint64, data []byte, text, gofunc uint64) (s
 		// Since Go 1.26 the function data is inside the pclntab's range.
 		t.inl = data[gofunc-pcln:]
 	} else if gofunc != 0 {
-		if inl, err := readSegmentTail(ef, gofunc); err == nil {
+		if inl, err := segmentTail(ef, file, gofunc); err == nil {
 			t.inl = inl
 			t.heldBytes += int64(len(inl))
 		}
@@ -131,7 +131,7 @@ const (
 // The Go linker writes these pointers into the file even for PIE, where
 // they are also relocated at load time, so the file's values are the
 // unrelocated ELF addresses wanted here.
-func findModuledata(ef *elf.File, pcln, funcnameOff uint64, go120 bool) (text, gofunc uint64, ok bool) {
+func findModuledata(ef *elf.File, file []byte, pcln, funcnameOff uint64, go120 bool) (text, gofunc uint64, ok bool) {
 	ptrSize := 8
 	if ef.Class == elf.ELFCLASS32 {
 		ptrSize = 4
@@ -143,13 +143,10 @@ func findModuledata(ef *elf.File, pcln, funcnameOff uint64, go120 bool) (text, g
 	needle := make([]byte, ptrSize)
 	putPtr(ef.ByteOrder, needle, pcln)
 	for _, p := range ef.Progs {
-		if p.Type != elf.PT_LOAD || p.Flags&elf.PF_W == 0 || p.Filesz > maxLoadBytes {
+		if p.Type != elf.PT_LOAD || p.Flags&elf.PF_W == 0 {
 			continue
 		}
-		data := make([]byte, p.Filesz)
-		if _, err := p.ReadAt(data, 0); err != nil {
-			continue
-		}
+		data := segmentData(p, file)
 		for i := 0; ; {
 			j := bytes.Index(data[i:], needle)
 			if j < 0 {
@@ -188,7 +185,7 @@ func putPtr(order binary.ByteOrder, b []byte, v uint64) {
 // scanGo finds the pclntab of a Go binary without section headers by its
 // header: a known magic number at a pointer-aligned address, followed by a
 // table that parses.
-func scanGo(ef *elf.File) (symbolSource, error) {
+func scanGo(ef *elf.File, file []byte) (symbolSource, error) {
 	align := uint64(8)
 	if ef.Class == elf.ELFCLASS32 {
 		align = 4
@@ -197,13 +194,10 @@ func scanGo(ef *elf.File) (symbolSource, error) {
 	// linkers may move it into a writable (RELRO) segment.
 	for _, writable := range []bool{false, true} {
 		for _, p := range ef.Progs {
-			if p.Type != elf.PT_LOAD || p.Flags&elf.PF_X != 0 || (p.Flags&elf.PF_W != 0) != writable || p.Filesz > maxLoadBytes {
+			if p.Type != elf.PT_LOAD || p.Flags&elf.PF_X != 0 || (p.Flags&elf.PF_W != 0) != writable {
 				continue
 			}
-			data := make([]byte, p.Filesz)
-			if _, err := p.ReadAt(data, 0); err != nil {
-				continue
-			}
+			data := segmentData(p, file)
 			for off := (align - p.Vaddr%align) % align; off+8 <= uint64(len(data)); off += align {
 				m := ef.ByteOrder.Uint32(data[off:])
 				if m != go118Magic && m != go120Magic && m != go116Magic && m != go12Magic {
@@ -212,9 +206,7 @@ func scanGo(ef *elf.File) (symbolSource, error) {
 				if _, err := newGoTable(data[off:], 0, nil); err != nil && !errors.Is(err, errOldPclntab) {
 					continue
 				}
-				// Copy the tail so the rest of the segment can be freed.
-				tail := bytes.Clone(data[off:])
-				if src, err := newGoSource(ef, p.Vaddr+off, tail, 0, 0); err == nil {
+				if src, err := newGoSource(ef, file, p.Vaddr+off, data[off:], 0, 0); err == nil {
 					return src, nil
 				}
 			}

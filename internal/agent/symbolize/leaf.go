@@ -84,7 +84,15 @@ func (s *Symbolizer) LeafFrameless(pid uint32, pc, ret uint64) bool {
 		return false
 	}
 	b, _ := s.binaryFor(pid, m)
-	if b == nil || b.machine != elf.EM_X86_64 || !s.noFrameAt(pid, m, b, pc) {
+	if b == nil || b.machine != elf.EM_X86_64 {
+		return false
+	}
+	var noFrame bool
+	if !s.guarded(b, func() { noFrame = s.noFrameAt(pid, m, b, pc) }) {
+		m.key, m.failed = "", ReasonBinaryGone
+		return false
+	}
+	if !noFrame {
 		return false
 	}
 	// ret - 1 is inside the call, and so in the caller's mapping even

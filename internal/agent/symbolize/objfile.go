@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"time"
@@ -45,6 +44,10 @@ type objfile struct {
 	// codeChecks caches what LeafFrameless read from the file's code, by
 	// file offset and question; see leaf.go.
 	codeChecks map[codeCheck]uint8
+
+	// release unmaps the file, when a source reads from the mapping (a
+	// Go pclntab); nil when nothing does and it was unmapped after loading.
+	release func()
 
 	accounted int64 // sizeBytes when the cache last counted it
 }
@@ -121,11 +124,23 @@ func identify(ef *elf.File, id fileID) (buildID, key string) {
 	return buildID, buildID + ":" + strconv.FormatInt(id.size, 10)
 }
 
-// loadBinary reads the symbol sources of the ELF file ef, whose size bytes
-// r holds (the same file, for debug/buildinfo). It returns a binary even
-// with an error: one without symbols, whose frames are then unnamed.
-func loadBinary(ef *elf.File, r io.ReaderAt, size int64, buildID, key string) (*objfile, error) {
-	b := &objfile{buildID: buildID, key: key, machine: ef.Machine}
+// close releases the file mapping b's sources read from. b must not be
+// looked up in after.
+func (b *objfile) close() {
+	if b.release != nil {
+		b.release()
+		b.release = nil
+	}
+}
+
+// loadBinary reads the symbol sources of the ELF file ef, whose bytes are
+// data (the file mapped, or read). Sources may keep slices of data, which
+// must then stay valid while the binary is used; the second result says
+// whether they do. It returns a binary even with an error: one without
+// symbols, whose frames are then unnamed.
+func loadBinary(ef *elf.File, data []byte, buildID, key string) (b *objfile, keepsData bool, err error) {
+	size := int64(len(data))
+	b = &objfile{buildID: buildID, key: key, machine: ef.Machine}
 	// A segment claiming bytes past the end of the file is corrupt; making
 	// it empty keeps the readers below from allocating for its claim.
 	for _, p := range ef.Progs {
@@ -154,7 +169,7 @@ func loadBinary(ef *elf.File, r io.ReaderAt, size int64, buildID, key string) (*
 	if err != nil || len(syms) == 0 {
 		syms, _ = ef.DynamicSymbols()
 	}
-	goSrc, goErr := loadGo(ef, r, syms)
+	goSrc, goErr := loadGo(ef, data, syms)
 	var goLo, goHi uint64 // the code the pclntab names
 	if goSrc != nil {
 		b.sources = append(b.sources, goSrc)
@@ -168,10 +183,11 @@ func loadBinary(ef *elf.File, r io.ReaderAt, size int64, buildID, key string) (*
 	if len(native.addrs) > 0 {
 		b.sources = append(b.sources, native)
 	}
+	keepsData = goSrc != nil
 	if goErr != nil && !errors.Is(goErr, errNotGo) {
-		return b, fmt.Errorf("read Go symbols of %s: %w", buildID, goErr)
+		return b, keepsData, fmt.Errorf("read Go symbols of %s: %w", buildID, goErr)
 	}
-	return b, nil
+	return b, keepsData, nil
 }
 
 type elfNotes struct {
@@ -245,22 +261,24 @@ func trimNUL(b []byte) string {
 	return string(b)
 }
 
-// readSegmentTail returns the file bytes of the segment holding the ELF
-// address addr, from addr to the end of the segment's file data.
-func readSegmentTail(ef *elf.File, addr uint64) ([]byte, error) {
+// segmentTail returns the file bytes of the segment holding the ELF
+// address addr, from addr to the end of the segment's file data, as a
+// slice of data, the whole file.
+func segmentTail(ef *elf.File, data []byte, addr uint64) ([]byte, error) {
 	for _, p := range ef.Progs {
 		if p.Type != elf.PT_LOAD || addr < p.Vaddr || addr-p.Vaddr >= p.Filesz {
 			continue
 		}
-		n := p.Filesz - (addr - p.Vaddr)
-		if n > maxLoadBytes {
-			return nil, fmt.Errorf("segment at %#x: %d bytes is too large", p.Vaddr, n)
-		}
-		b := make([]byte, n)
-		if _, err := p.ReadAt(b, int64(addr-p.Vaddr)); err != nil {
-			return nil, fmt.Errorf("read segment at %#x: %w", p.Vaddr, err)
-		}
-		return b, nil
+		return segmentData(p, data)[addr-p.Vaddr:], nil
 	}
 	return nil, fmt.Errorf("address %#x is in no loaded segment", addr)
+}
+
+// segmentData returns the file bytes of segment p as a slice of data, the
+// whole file; nothing when they do not lie in it.
+func segmentData(p *elf.Prog, data []byte) []byte {
+	if p.Off > uint64(len(data)) || p.Filesz > uint64(len(data))-p.Off {
+		return nil
+	}
+	return data[p.Off : p.Off+p.Filesz : p.Off+p.Filesz]
 }

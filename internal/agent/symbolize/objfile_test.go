@@ -100,7 +100,7 @@ func TestSyntheticGoELF(t *testing.T) {
 	if buildID != "synthgo1" {
 		t.Errorf("build ID: got %q, want the Go note's", buildID)
 	}
-	b, err := loadBinary(ef, bytes.NewReader(file), int64(len(file)), buildID, key)
+	b, _, err := loadBinary(ef, file, buildID, key)
 	if err != nil {
 		t.Fatal(err)
 	}

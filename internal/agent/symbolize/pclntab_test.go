@@ -1,6 +1,7 @@
 package symbolize
 
 import (
+	"bytes"
 	"debug/elf"
 	"debug/gosym"
 	"encoding/binary"
@@ -211,17 +212,16 @@ func TestGoTableMatchesGosym(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(exe)
+	file, err := os.ReadFile(exe)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	ef, err := elf.NewFile(f)
+	ef, err := elf.NewFile(bytes.NewReader(file))
 	if err != nil {
 		t.Skipf("test binary is not ELF: %v", err)
 	}
 	syms, _ := ef.Symbols()
-	src, err := loadGo(ef, f, syms)
+	src, err := loadGo(ef, file, syms)
 	if err != nil {
 		t.Fatal(err)
 	}

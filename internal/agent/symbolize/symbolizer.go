@@ -5,10 +5,10 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"sync"
@@ -211,7 +211,11 @@ func (s *Symbolizer) mappedFrames(buf []Frame, pid uint32, m *procMapping, addr,
 		return s.unnamedFrame(buf, addr, module, m.fileOffset(addr), "", reason)
 	}
 	start := len(buf)
-	buf, ok := b.lookup(buf, m.fileOffset(at))
+	var ok bool
+	if !s.guarded(b, func() { buf, ok = b.lookup(buf, m.fileOffset(at)) }) {
+		m.key, m.failed = "", ReasonBinaryGone
+		return s.unnamedFrame(buf[:start], addr, module, m.fileOffset(addr), b.buildID, ReasonBinaryGone)
+	}
 	s.cache.resize(b)
 	if !ok {
 		return s.unnamedFrame(buf, addr, module, m.fileOffset(addr), b.buildID, ReasonNoSymbols)
@@ -286,35 +290,93 @@ func (s *Symbolizer) binaryFor(pid uint32, m *procMapping) (*objfile, string) {
 		}
 		return nil, m.failed
 	}
-	defer f.Close()
-	ef, err := elf.NewFile(f)
+	data, release, err := f.bytes(id.size)
+	f.Close()
+	if err != nil {
+		m.failed = ReasonBinaryGone
+		return nil, m.failed
+	}
+	ef, err := elf.NewFile(bytes.NewReader(data))
 	if err != nil {
 		// Executable memory backed by something other than ELF (JIT code
 		// in a memfd, say) has nothing to read.
+		release()
 		m.failed = ReasonNoSymbols
 		return nil, m.failed
 	}
 	buildID, key := identify(ef, id)
 	m.key = key
 	if b := s.cache.get(key); b != nil {
+		release()
 		return b, ""
 	}
 	// A load error still leaves a binary, without the sources that failed;
 	// caching it keeps a bad file from being read again for every stack.
-	b, err := loadBinary(ef, f, id.size, buildID, key)
+	b, keep, err := loadBinary(ef, data, buildID, key)
 	if err != nil {
 		s.loadErrors++
+	}
+	if keep {
+		b.release = release
+		settle(data)
+	} else {
+		release()
 	}
 	s.cache.add(b)
 	return b, ""
 }
 
+// guarded runs fn, which reads from b's sources. b's file may be mapped,
+// and reading a mapping past the end of a file that shrank since (a binary
+// rewritten in place) faults: the fault is caught here, b is dropped from
+// the cache, and guarded reports false, rather than the agent crashing.
+func (s *Symbolizer) guarded(b *objfile, fn func()) (ok bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+				panic(r)
+			}
+			s.cache.drop(b)
+			ok = false
+		}
+	}()
+	fn()
+	return true
+}
+
 // errNoFile reports a mapping with no file behind it.
 var errNoFile = errors.New("mapping has no file")
 
-type readerAtCloser interface {
-	io.ReaderAt
-	io.Closer
+// openFile is a binary opened for reading: a file, or the bytes of one
+// read from a process's memory (the vDSO).
+type openFile struct {
+	f   *os.File
+	mem []byte
+}
+
+// bytes maps the file's size bytes (see mapFile), or returns the memory
+// read; release undoes it.
+func (o openFile) bytes(size int64) (data []byte, release func(), err error) {
+	if o.f == nil {
+		return o.mem, func() {}, nil
+	}
+	return mapFile(o.f, size)
+}
+
+func (o openFile) Close() error {
+	if o.f == nil {
+		return nil
+	}
+	return o.f.Close()
+}
+
+// ReadAt reads from the file or the memory.
+func (o openFile) ReadAt(p []byte, off int64) (int, error) {
+	if o.f != nil {
+		return o.f.ReadAt(p, off)
+	}
+	return bytes.NewReader(o.mem).ReadAt(p, off)
 }
 
 // openMapping opens the file m maps in process pid.
@@ -325,13 +387,13 @@ type readerAtCloser interface {
 // /proc/PID/map_files/START-END, which reaches the very inode mapped; it
 // is also the fallback when the path does not open. The vDSO has no file
 // and is read from the process's memory.
-func (s *Symbolizer) openMapping(pid uint32, m *mapping) (readerAtCloser, fileID, error) {
+func (s *Symbolizer) openMapping(pid uint32, m *mapping) (openFile, fileID, error) {
 	dir := filepath.Join(s.procRoot, strconv.FormatUint(uint64(pid), 10))
 	switch {
 	case m.path == "[vdso]":
 		return s.readVDSO(dir, m)
 	case m.path == "" || m.path[0] == '[' || m.path[0] != '/':
-		return nil, fileID{}, errNoFile
+		return openFile{}, fileID{}, errNoFile
 	}
 	byRange := filepath.Join(dir, "map_files", strconv.FormatUint(m.start, 16)+"-"+strconv.FormatUint(m.end, 16))
 	byPath := filepath.Join(dir, "root", m.path)
@@ -346,7 +408,7 @@ func (s *Symbolizer) openMapping(pid uint32, m *mapping) (readerAtCloser, fileID
 		if err == nil {
 			var fi fs.FileInfo
 			if fi, err = f.Stat(); err == nil && fi.Mode().IsRegular() {
-				return f, fileID{path: m.path, size: fi.Size(), mtime: fi.ModTime()}, nil
+				return openFile{f: f}, fileID{path: m.path, size: fi.Size(), mtime: fi.ModTime()}, nil
 			}
 			f.Close()
 			if err == nil {
@@ -357,7 +419,7 @@ func (s *Symbolizer) openMapping(pid uint32, m *mapping) (readerAtCloser, fileID
 			firstErr = err
 		}
 	}
-	return nil, fileID{}, firstErr
+	return openFile{}, fileID{}, firstErr
 }
 
 // maxVDSOBytes bounds the read of a vDSO mapping; real ones are a few pages.
@@ -365,25 +427,21 @@ const maxVDSOBytes = 1 << 20
 
 // readVDSO reads the vDSO image from the memory of the process whose
 // procfs directory is dir.
-func (s *Symbolizer) readVDSO(dir string, m *mapping) (readerAtCloser, fileID, error) {
+func (s *Symbolizer) readVDSO(dir string, m *mapping) (openFile, fileID, error) {
 	if m.end-m.start > maxVDSOBytes {
-		return nil, fileID{}, errNoFile
+		return openFile{}, fileID{}, errNoFile
 	}
 	f, err := os.Open(filepath.Join(dir, "mem"))
 	if err != nil {
-		return nil, fileID{}, err
+		return openFile{}, fileID{}, err
 	}
 	defer f.Close()
 	b := make([]byte, m.end-m.start)
 	if _, err := f.ReadAt(b, int64(m.start)); err != nil {
-		return nil, fileID{}, fmt.Errorf("read vdso: %w", err)
+		return openFile{}, fileID{}, fmt.Errorf("read vdso: %w", err)
 	}
-	return nopCloser{bytes.NewReader(b)}, fileID{path: m.path, size: int64(len(b))}, nil
+	return openFile{mem: b}, fileID{path: m.path, size: int64(len(b))}, nil
 }
-
-type nopCloser struct{ *bytes.Reader }
-
-func (nopCloser) Close() error { return nil }
 
 // Kernel symbolizes a kernel stack, leaf first, from /proc/kallsyms. As in
 // User, every address but the first is looked up at addr-1. The result
