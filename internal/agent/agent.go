@@ -16,6 +16,9 @@ import (
 	"sync"
 	"time"
 
+	gpprof "github.com/google/pprof/profile"
+	"github.com/klauspost/compress/gzip"
+
 	"github.com/hearth-profiler/hearth/internal/labels"
 )
 
@@ -223,6 +226,8 @@ type Agent struct {
 	start     time.Time
 	keyBuf    []byte
 	userBuf   []uint64
+	rawBuf    bytes.Buffer // a profile before compression
+	gz        *gzip.Writer
 
 	mu    sync.Mutex
 	stats Stats
@@ -602,13 +607,13 @@ func (a *Agent) endInterval(now time.Time) {
 			stacks: stacks, user: ps.frames, kernel: a.kernel,
 			start: a.start, duration: dur, periodNanos: a.period,
 		}, &fs)
-		var buf bytes.Buffer
-		if err := p.Write(&buf); err != nil {
-			// Write only fails on its writer, and a bytes.Buffer does not.
+		data, err := a.encode(p)
+		if err != nil {
+			// Writing to memory does not fail.
 			a.logger.Error("encode profile", "pid", ps.info.PID, "err", err)
 			return
 		}
-		items = append(items, newPushItem(ps.labels, buf.Bytes()))
+		items = append(items, newPushItem(ps.labels, data))
 	}
 	for _, ps := range a.retired {
 		build(ps)
@@ -645,6 +650,39 @@ func (a *Agent) endInterval(now time.Time) {
 	a.stats.Processes = len(a.tracked)
 	a.mu.Unlock()
 	a.logger.Debug("interval done", "profiles", len(items), "forgotten", forgotten, "tracked", len(a.tracked), "dur", dur)
+}
+
+// gzipLevel is the compression of pushed profiles. klauspost/compress's
+// level 3 against the standard library's default (6), both with the writer
+// kept between profiles, on BenchmarkInterval: 99-110 ms against 174-192 ms
+// per interval, for 25% more bytes (1.30 MB against 1.04 MB).
+const gzipLevel = 3
+
+// encode writes p as gzipped pprof. The gzip writer is kept between
+// profiles: pprof's own Write makes a new one each time, which allocates
+// some 800 KiB of tables, and that was most of what the agent allocated.
+func (a *Agent) encode(p *gpprof.Profile) ([]byte, error) {
+	a.rawBuf.Reset()
+	if err := p.WriteUncompressed(&a.rawBuf); err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	out.Grow(a.rawBuf.Len() / 3)
+	if a.gz == nil {
+		var err error
+		if a.gz, err = gzip.NewWriterLevel(&out, gzipLevel); err != nil {
+			return nil, err
+		}
+	} else {
+		a.gz.Reset(&out)
+	}
+	if _, err := a.gz.Write(a.rawBuf.Bytes()); err != nil {
+		return nil, err
+	}
+	if err := a.gz.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 func compareStacks(x, y *stack) int {

@@ -170,7 +170,7 @@ func TestParseEnviron(t *testing.T) {
 
 // copyProc copies processes of the fake tree into a new root, which a test
 // may then change.
-func copyProc(t *testing.T, pids ...string) string {
+func copyProc(t testing.TB, pids ...string) string {
 	t.Helper()
 	root := t.TempDir()
 	for _, pid := range pids {
