@@ -44,6 +44,7 @@ type Profiler struct {
 	slot              uint32 // the slot the program writes to
 	depth             int    // frames per stack map value
 	lastRun           ebpf.ProgramStats
+	drains            int
 	closed            bool
 }
 
@@ -240,7 +241,12 @@ func (p *Profiler) Drain() ([]Sample, Stats, error) {
 	if err := p.takeLost(old, stats.Lost); err != nil {
 		return nil, Stats{}, err
 	}
-	stacks, err := p.takeStacks(p.stacks[old], keys)
+	p.drains++
+	sweep := p.drains%sweepEvery == 0
+	for _, n := range stats.Lost {
+		sweep = sweep || n > 0
+	}
+	stacks, err := p.takeStacks(p.stacks[old], keys, sweep)
 	if err != nil {
 		return nil, Stats{}, err
 	}
@@ -344,39 +350,62 @@ func (p *Profiler) takeLost(slot uint32, lost map[string]uint64) error {
 	return nil
 }
 
-// takeStacks reads the stacks that keys refer to and empties the stack map,
-// including stacks no key refers to (recorded for a sample that was then
-// dropped), which would otherwise fill the map over time. The map has no
-// batch operations, so this is a few syscalls per stack.
-func (p *Profiler) takeStacks(m *ebpf.Map, keys []profileCountKey) (map[int32][]uint64, error) {
+// takeStacks reads the stacks that keys refer to and deletes them: two
+// syscalls per stack, the map having no batch operations. A stack no key
+// refers to is left only when its sample was dropped after the stack was
+// stored (the kernel stack collided after the user stack went in, or the
+// count map was full), and every drop is counted in lost; so the map is
+// swept for such stacks, a syscall more per stack, only when the slot lost
+// samples, and every sweepEvery drains in case of a cause not foreseen.
+// Left, they would fill the map over time.
+func (p *Profiler) takeStacks(m *ebpf.Map, keys []profileCountKey, sweep bool) (map[int32][]uint64, error) {
 	stacks := map[int32][]uint64{noStack: nil}
-	for _, k := range keys {
-		stacks[k.UserStackId] = nil
-		stacks[k.KernelStackId] = nil
-	}
 	buf := make([]uint64, p.depth)
-	var id, next uint32
-	err := m.NextKey(nil, &next)
-	for ; err == nil; err = m.NextKey(id, &next) {
-		id = next
-		if _, referenced := stacks[int32(id)]; referenced {
-			if err := m.Lookup(id, buf); err != nil {
-				return nil, fmt.Errorf("bpf: read stack %d: %w", id, err)
-			}
-			n := 0
-			for n < len(buf) && buf[n] != 0 {
-				n++
-			}
-			stacks[int32(id)] = append(make([]uint64, 0, n), buf[:n]...)
+	take := func(id int32) error {
+		if _, seen := stacks[id]; seen {
+			return nil
 		}
-		// Deleting does not disturb the walk: the next key is the next
-		// occupied bucket after id, whether id is still there or not.
-		if err := m.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return nil, fmt.Errorf("bpf: delete stack %d: %w", id, err)
+		stacks[id] = nil // missing, unless found below
+		err := m.Lookup(uint32(id), buf)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("bpf: read stack %d: %w", id, err)
+		}
+		n := 0
+		for n < len(buf) && buf[n] != 0 {
+			n++
+		}
+		stacks[id] = append(make([]uint64, 0, n), buf[:n]...)
+		if err := m.Delete(uint32(id)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("bpf: delete stack %d: %w", id, err)
+		}
+		return nil
+	}
+	for _, k := range keys {
+		if err := take(k.UserStackId); err != nil {
+			return nil, err
+		}
+		if err := take(k.KernelStackId); err != nil {
+			return nil, err
 		}
 	}
-	if !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return nil, fmt.Errorf("bpf: list stacks: %w", err)
+	if sweep {
+		var id, next uint32
+		err := m.NextKey(nil, &next)
+		for ; err == nil; err = m.NextKey(id, &next) {
+			id = next
+			// Deleting does not disturb the walk: the next key is the
+			// next occupied bucket after id, whether id is still there
+			// or not.
+			if err := m.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return nil, fmt.Errorf("bpf: delete stack %d: %w", id, err)
+			}
+		}
+		if !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil, fmt.Errorf("bpf: list stacks: %w", err)
+		}
 	}
 	// Referenced ids that were not in the map stay nil but must not
 	// count as found; NO_STACK is the one legitimate nil.
@@ -387,6 +416,10 @@ func (p *Profiler) takeStacks(m *ebpf.Map, keys []profileCountKey) (map[int32][]
 	}
 	return stacks, nil
 }
+
+// sweepEvery is how many drains may pass without sweeping a stack map
+// for stacks no sample refers to; see takeStacks.
+const sweepEvery = 16
 
 func commString(c [16]int8) string {
 	b := unsafe.Slice((*byte)(unsafe.Pointer(&c[0])), len(c))
