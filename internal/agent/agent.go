@@ -30,8 +30,13 @@ type Config struct {
 	// sampled gets one profile.
 	Interval time.Duration
 	// DrainInterval is how often the sampler's kernel maps are emptied,
-	// so that they stay small; at most Interval.
+	// so that they stay small; at most Interval. It is the longest wait:
+	// while drains lose more than LostShareTarget of their samples to a
+	// full map, the agent drains more often, down to an eighth of it.
 	DrainInterval time.Duration
+	// LostShareTarget is the share of samples, 0 to 1, that a drain may
+	// lose to full kernel maps before the agent drains more often.
+	LostShareTarget float64
 	// FrequencyHz is the sampler's frequency, per CPU; it sets the
 	// profiles' period. The sampler is opened with it by the caller.
 	FrequencyHz int
@@ -83,6 +88,8 @@ func DefaultConfig() Config {
 		Server:        "http://localhost:4040",
 		Interval:      10 * time.Second,
 		DrainInterval: 2 * time.Second,
+		// Half the 1% that the agent promises to stay under.
+		LostShareTarget: 0.005,
 		// 19 Hz, not a round number, so that sampling does not fall into
 		// step with work that runs at 10, 20 or 100 Hz timers.
 		FrequencyHz:     19,
@@ -110,6 +117,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("interval %v: want at least 100ms", c.Interval)
 	case c.DrainInterval <= 0 || c.DrainInterval > c.Interval:
 		return fmt.Errorf("drain interval %v: want more than 0 and at most the interval (%v)", c.DrainInterval, c.Interval)
+	case c.LostShareTarget <= 0 || c.LostShareTarget >= 1:
+		return fmt.Errorf("lost share target %v: want more than 0 and less than 1", c.LostShareTarget)
 	case c.FrequencyHz < 1 || c.FrequencyHz > 1000:
 		return fmt.Errorf("frequency %d Hz: want 1 to 1000", c.FrequencyHz)
 	case c.MaxBufferBytes < 1<<10:
@@ -171,6 +180,9 @@ type Stats struct {
 	QueuedBytes int64
 	// Processes is the processes tracked now.
 	Processes int
+	// DrainInterval is the wait between drains now (see
+	// Config.DrainInterval).
+	DrainInterval time.Duration
 }
 
 // LostShare is the share of samples the sampler lost, 0 to 1.
@@ -226,6 +238,7 @@ type Agent struct {
 	start     time.Time
 	keyBuf    []byte
 	userBuf   []uint64
+	lastDrain SamplerStats // what the last drain read
 	rawBuf    bytes.Buffer // a profile before compression
 	gz        *gzip.Writer
 
@@ -282,6 +295,7 @@ func New(cfg Config, sampler Sampler, sym Symbolizer, logger *slog.Logger) (*Age
 		tracked: map[uint32]*procState{},
 		kernel:  map[frameKey][]Frame{},
 	}
+	a.stats.DrainInterval = cfg.DrainInterval
 	a.pusher = newPusher(pusherOptions{
 		server:         strings.TrimRight(cfg.Server, "/"),
 		tenant:         cfg.Tenant,
@@ -337,7 +351,8 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 func (a *Agent) loop(ctx context.Context) error {
-	drainT := time.NewTicker(a.cfg.DrainInterval)
+	drainEvery := a.cfg.DrainInterval
+	drainT := time.NewTimer(drainEvery)
 	defer drainT.Stop()
 	intervalT := time.NewTicker(a.cfg.Interval)
 	defer intervalT.Stop()
@@ -357,6 +372,8 @@ func (a *Agent) loop(ctx context.Context) error {
 			return nil
 		case <-drainT.C:
 			ok = a.drain()
+			drainEvery = a.nextDrainInterval(drainEvery)
+			drainT.Reset(drainEvery)
 		case now := <-intervalT.C:
 			// Drain first, so that the interval's profiles hold the
 			// samples taken up to its end.
@@ -457,6 +474,7 @@ func (a *Agent) drain() bool {
 			keepFrames(a.kernel, st.kernel, a.sym.Kernel(st.kernel))
 		}
 	}
+	a.lastDrain = sst
 	a.mu.Lock()
 	a.stats.Samples += received
 	a.stats.Filtered += filtered
@@ -469,6 +487,39 @@ func (a *Agent) drain() bool {
 			"max_processes", a.cfg.MaxProcesses, "max_stacks", a.cfg.MaxStacks)
 	}
 	return true
+}
+
+// minDrainSamples is how many samples a drain must hold for its lost share
+// to move the drain interval: a handful of samples says nothing.
+const minDrainSamples = 50
+
+// nextDrainInterval returns the wait before the next drain, after the
+// last drain's losses. Stack-map collisions, nearly all the losses, grow
+// with the distinct stacks a map holds, and so with the wait between
+// drains: while a drain loses more than LostShareTarget, the wait halves,
+// down to an eighth of DrainInterval; while it loses under a fifth of the
+// target, it grows back by a quarter, up to DrainInterval. Draining more
+// often costs syscalls for the stacks read again; losing costs samples.
+func (a *Agent) nextDrainInterval(cur time.Duration) time.Duration {
+	lo, hi := a.cfg.DrainInterval/8, a.cfg.DrainInterval
+	lost := sumCounts(a.lastDrain.Lost)
+	total := a.lastDrain.Samples + lost
+	next := cur
+	switch {
+	case total < minDrainSamples:
+	case float64(lost) > a.cfg.LostShareTarget*float64(total):
+		next = cur / 2
+	case float64(lost) < a.cfg.LostShareTarget/5*float64(total):
+		next = cur + cur/4
+	}
+	next = min(max(next, lo), hi)
+	if next != cur {
+		a.logger.Debug("drain interval", "from", cur, "to", next, "samples", a.lastDrain.Samples, "lost", lost)
+		a.mu.Lock()
+		a.stats.DrainInterval = next
+		a.mu.Unlock()
+	}
+	return next
 }
 
 // process returns the tracked state of the sample's process, reading

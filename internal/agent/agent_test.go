@@ -516,6 +516,8 @@ func TestConfigValidate(t *testing.T) {
 		"server host":      func(c *Config) { c.Server = "http://" },
 		"short interval":   func(c *Config) { c.Interval = 10 * time.Millisecond },
 		"drain > interval": func(c *Config) { c.DrainInterval = time.Minute },
+		"lost target 0":    func(c *Config) { c.LostShareTarget = 0 },
+		"lost target 1":    func(c *Config) { c.LostShareTarget = 1 },
 		"frequency":        func(c *Config) { c.FrequencyHz = 0 },
 		"buffer":           func(c *Config) { c.MaxBufferBytes = 10 },
 		"processes":        func(c *Config) { c.MaxProcesses = 0 },
@@ -531,5 +533,46 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// TestNextDrainInterval checks how the wait between drains follows the
+// losses: halved while over the target, grown back by a quarter while well
+// under it, kept in between and when a drain holds too few samples to say,
+// and bounded by an eighth of DrainInterval and DrainInterval.
+func TestNextDrainInterval(t *testing.T) {
+	cfg := testConfig(t, "http://127.0.0.1:1", t.TempDir())
+	cfg.Interval, cfg.DrainInterval, cfg.LostShareTarget = 10*time.Second, 2*time.Second, 0.01
+	a, err := New(cfg, &fakeSampler{}, newFakeSymbolizer(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		cur           time.Duration
+		samples, lost uint64
+		want          time.Duration
+	}{
+		{2000 * ms, 980, 20, 1000 * ms}, // 2% lost: halve
+		{1000 * ms, 980, 20, 500 * ms},  // again
+		{300 * ms, 980, 20, 250 * ms},   // not below an eighth
+		{1000 * ms, 995, 5, 1000 * ms},  // 0.5%: under the target, not well under
+		{1000 * ms, 1000, 1, 1250 * ms}, // 0.1%: grow by a quarter
+		{1000 * ms, 1000, 0, 1250 * ms}, // none lost
+		{1900 * ms, 1000, 0, 2000 * ms}, // not above DrainInterval
+		{1000 * ms, 30, 10, 1000 * ms},  // too few samples to tell
+		{1000 * ms, 0, 0, 1000 * ms},    // an idle host
+		{2000 * ms, 40, 10, 1000 * ms},  // 50 in all: enough
+	} {
+		a.lastDrain = SamplerStats{Samples: tc.samples}
+		if tc.lost > 0 {
+			a.lastDrain.Lost = map[string]uint64{"stack_collision": tc.lost}
+		}
+		if got := a.nextDrainInterval(tc.cur); got != tc.want {
+			t.Errorf("after %v with %d samples and %d lost: %v, want %v", tc.cur, tc.samples, tc.lost, got, tc.want)
+		}
+	}
+	if st := a.Stats(); st.DrainInterval != 1000*ms {
+		t.Errorf("Stats.DrainInterval %v, want the last change, 1s", st.DrainInterval)
 	}
 }

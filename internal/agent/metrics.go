@@ -40,6 +40,8 @@ var (
 		"Bytes of the profiles waiting to be pushed.", nil, nil)
 	descProcesses = prometheus.NewDesc("hearth_agent_processes",
 		"Processes tracked now.", nil, nil)
+	descDrainInterval = prometheus.NewDesc("hearth_agent_drain_interval_seconds",
+		"The wait between drains of the kernel maps now; shorter while drains lose samples.", nil, nil)
 
 	descSymCacheBytes = prometheus.NewDesc("hearth_agent_symbol_cache_bytes",
 		"Estimated bytes of the cached symbol tables.", nil, nil)
@@ -74,7 +76,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descSamples, descLost, descFiltered, descDropped, descDrainErrors, descFrames, descUnnamed,
 		descProfiles, descPushed, descRejected, descDroppedProfiles, descPushFailures,
-		descQueued, descQueuedBytes, descProcesses,
+		descQueued, descQueuedBytes, descProcesses, descDrainInterval,
 		descSymCacheBytes, descSymBinaries, descSymLoads, descSymEvictions, descSymLoadErrors, descKernelBytes,
 	} {
 		ch <- d
@@ -116,6 +118,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descQueued, float64(st.Queued))
 	gauge(descQueuedBytes, float64(st.QueuedBytes))
 	gauge(descProcesses, float64(st.Processes))
+	gauge(descDrainInterval, st.DrainInterval.Seconds())
 
 	s, ok := c.a.sym.(symbolizerStats)
 	if !ok {
