@@ -24,7 +24,7 @@ sleep 1
 echo "processes on the host: $(ls /proc | grep -c '^[0-9]')"
 TCK=$(getconf CLK_TCK)
 for hz in 19 99; do
-	"$HEARTH" agent --server http://127.0.0.1:$PORT --frequency $hz --log.level info >"$DATA/agent-$hz.log" 2>&1 &
+	"$HEARTH" agent --server http://127.0.0.1:$PORT --frequency $hz --listen 127.0.0.1:4041 --log.level info >"$DATA/agent-$hz.log" 2>&1 &
 	A=$!
 	sleep 10
 	c0=$(awk '{print $14+$15}' /proc/$A/stat); t0=$(date +%s.%N)
@@ -33,6 +33,8 @@ for hz in 19 99; do
 	awk -v hz=$hz -v c0=$c0 -v c1=$c1 -v t0=$t0 -v t1=$t1 -v tck=$TCK \
 		'BEGIN { printf "%d Hz: agent CPU %.2f s in %.0f s = %.2f %% of one core\n", hz, (c1-c0)/tck, t1-t0, 100*(c1-c0)/tck/(t1-t0) }'
 	grep -E 'VmHWM|VmRSS' /proc/$A/status
+	# The agent's own count of samples and losses since it started.
+	curl -s http://127.0.0.1:4041/metrics | grep -E '^hearth_agent_(samples_total|samples_lost_total|drain_interval_seconds|symbol_cache_bytes|kernel_symbols_bytes)'
 	kill -TERM $A; wait $A
 	grep 'agent stats' "$DATA/agent-$hz.log" | tail -1
 done

@@ -239,6 +239,9 @@ type Agent struct {
 	keyBuf    []byte
 	userBuf   []uint64
 	lastDrain SamplerStats // what the last drain read
+	// Samples and losses of the drains since the drain interval was last
+	// judged; see nextDrainInterval.
+	judgeLost, judgeTotal uint64
 	rawBuf    bytes.Buffer // a profile before compression
 	gz        *gzip.Writer
 
@@ -489,32 +492,37 @@ func (a *Agent) drain() bool {
 	return true
 }
 
-// minDrainSamples is how many samples a drain must hold for its lost share
-// to move the drain interval: a handful of samples says nothing.
-const minDrainSamples = 50
+// minDrainSamples is how many samples, over one or more drains, the lost
+// share is judged on: over fewer, one collision would already be 0.5% or
+// more, and the wait would swing with chance.
+const minDrainSamples = 1000
 
 // nextDrainInterval returns the wait before the next drain, after the
 // last drain's losses. Stack-map collisions, nearly all the losses, grow
 // with the distinct stacks a map holds, and so with the wait between
-// drains: while a drain loses more than LostShareTarget, the wait halves,
-// down to an eighth of DrainInterval; while it loses under a fifth of the
-// target, it grows back by a quarter, up to DrainInterval. Draining more
-// often costs syscalls for the stacks read again; losing costs samples.
+// drains: once drains since the last decision hold minDrainSamples, the
+// wait halves if they lost more than LostShareTarget, down to an eighth of
+// DrainInterval, and grows back by a quarter if they lost under a fifth of
+// it, up to DrainInterval. Draining more often costs syscalls for the
+// stacks read again; losing costs samples.
 func (a *Agent) nextDrainInterval(cur time.Duration) time.Duration {
-	lo, hi := a.cfg.DrainInterval/8, a.cfg.DrainInterval
-	lost := sumCounts(a.lastDrain.Lost)
-	total := a.lastDrain.Samples + lost
+	a.judgeLost += sumCounts(a.lastDrain.Lost)
+	a.judgeTotal += a.lastDrain.Samples + sumCounts(a.lastDrain.Lost)
+	if a.judgeTotal < minDrainSamples {
+		return cur
+	}
+	lost, total := a.judgeLost, a.judgeTotal
+	a.judgeLost, a.judgeTotal = 0, 0
 	next := cur
 	switch {
-	case total < minDrainSamples:
 	case float64(lost) > a.cfg.LostShareTarget*float64(total):
 		next = cur / 2
 	case float64(lost) < a.cfg.LostShareTarget/5*float64(total):
 		next = cur + cur/4
 	}
-	next = min(max(next, lo), hi)
+	next = min(max(next, a.cfg.DrainInterval/8), a.cfg.DrainInterval)
 	if next != cur {
-		a.logger.Debug("drain interval", "from", cur, "to", next, "samples", a.lastDrain.Samples, "lost", lost)
+		a.logger.Debug("drain interval", "from", cur, "to", next, "samples", total-lost, "lost", lost)
 		a.mu.Lock()
 		a.stats.DrainInterval = next
 		a.mu.Unlock()

@@ -538,7 +538,7 @@ func TestConfigValidate(t *testing.T) {
 
 // TestNextDrainInterval checks how the wait between drains follows the
 // losses: halved while over the target, grown back by a quarter while well
-// under it, kept in between and when a drain holds too few samples to say,
+// under it, kept in between, judged only once drains hold enough samples,
 // and bounded by an eighth of DrainInterval and DrainInterval.
 func TestNextDrainInterval(t *testing.T) {
 	cfg := testConfig(t, "http://127.0.0.1:1", t.TempDir())
@@ -548,7 +548,7 @@ func TestNextDrainInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	ms := time.Millisecond
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		cur           time.Duration
 		samples, lost uint64
 		want          time.Duration
@@ -560,19 +560,19 @@ func TestNextDrainInterval(t *testing.T) {
 		{1000 * ms, 1000, 1, 1250 * ms}, // 0.1%: grow by a quarter
 		{1000 * ms, 1000, 0, 1250 * ms}, // none lost
 		{1900 * ms, 1000, 0, 2000 * ms}, // not above DrainInterval
-		{1000 * ms, 30, 10, 1000 * ms},  // too few samples to tell
 		{1000 * ms, 0, 0, 1000 * ms},    // an idle host
-		{2000 * ms, 40, 10, 1000 * ms},  // 50 in all: enough
+		{1000 * ms, 490, 10, 1000 * ms}, // 500 samples: too few to judge yet...
+		{1000 * ms, 495, 5, 500 * ms},   // ...judged with the drain before: 1.5%
 	} {
 		a.lastDrain = SamplerStats{Samples: tc.samples}
 		if tc.lost > 0 {
 			a.lastDrain.Lost = map[string]uint64{"stack_collision": tc.lost}
 		}
 		if got := a.nextDrainInterval(tc.cur); got != tc.want {
-			t.Errorf("after %v with %d samples and %d lost: %v, want %v", tc.cur, tc.samples, tc.lost, got, tc.want)
+			t.Errorf("case %d: after %v with %d samples and %d lost: %v, want %v", i, tc.cur, tc.samples, tc.lost, got, tc.want)
 		}
 	}
-	if st := a.Stats(); st.DrainInterval != 1000*ms {
-		t.Errorf("Stats.DrainInterval %v, want the last change, 1s", st.DrainInterval)
+	if st := a.Stats(); st.DrainInterval != 500*ms {
+		t.Errorf("Stats.DrainInterval %v, want the last change, 500ms", st.DrainInterval)
 	}
 }
