@@ -24,17 +24,8 @@ var errNotGo = errors.New("not a Go binary")
 // read from runtime.firstmoduledata, the linker-written record the runtime
 // itself uses, found as the word in the data segments that points to the
 // pclntab; symbols and the .text section stand in when it is not found.
-func loadGo(ef *elf.File, file []byte, syms []elf.Symbol) (symbolSource, error) {
-	symAddr := func(names ...string) uint64 {
-		for _, s := range syms {
-			for _, n := range names {
-				if s.Name == n && s.Section != elf.SHN_UNDEF {
-					return s.Value
-				}
-			}
-		}
-		return 0
-	}
+func loadGo(ef *elf.File, file []byte, syms rawSymbols) (symbolSource, error) {
+	symAddr := syms.addr
 	var pcln uint64
 	if s := ef.Section(".gopclntab"); s != nil && s.Type != elf.SHT_NOBITS {
 		pcln = s.Addr

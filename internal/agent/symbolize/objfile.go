@@ -165,9 +165,9 @@ func loadBinary(ef *elf.File, data []byte, buildID, key string) (b *objfile, kee
 		return 1
 	})
 
-	syms, err := ef.Symbols()
-	if err != nil || len(syms) == 0 {
-		syms, _ = ef.DynamicSymbols()
+	syms, ok := symbolTable(ef, data, elf.SHT_SYMTAB)
+	if !ok {
+		syms, _ = symbolTable(ef, data, elf.SHT_DYNSYM)
 	}
 	goSrc, goErr := loadGo(ef, data, syms)
 	var goLo, goHi uint64 // the code the pclntab names

@@ -220,7 +220,7 @@ func TestGoTableMatchesGosym(t *testing.T) {
 	if err != nil {
 		t.Skipf("test binary is not ELF: %v", err)
 	}
-	syms, _ := ef.Symbols()
+	syms, _ := symbolTable(ef, file, elf.SHT_SYMTAB)
 	src, err := loadGo(ef, file, syms)
 	if err != nil {
 		t.Fatal(err)
