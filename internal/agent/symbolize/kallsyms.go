@@ -1,12 +1,14 @@
 package symbolize
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
-	"strings"
 	"unsafe"
 )
 
@@ -57,21 +59,42 @@ const (
 // Only code symbols (types t, T, w, W) are kept: kernel stacks hold code
 // addresses, and data symbols between functions would shorten them.
 func parseKallsyms(data []byte) (*kernelSymbols, error) {
-	if len(data) > maxKallsymsBytes {
-		return nil, fmt.Errorf("kallsyms: %d bytes is too large", len(data))
-	}
+	return readKallsymsFrom(bytes.NewReader(data))
+}
+
+// maxKallsymsLine bounds one line of kallsyms; real ones are under 600
+// bytes (a 512-byte name, its address, type and module).
+const maxKallsymsLine = 64 << 10
+
+// readKallsymsFrom parses kallsyms from r line by line, as parseKallsyms:
+// the file is some 6 MiB of text, which is not worth holding at once.
+func readKallsymsFrom(r io.Reader) (*kernelSymbols, error) {
 	ks := &kernelSymbols{hidden: true, modules: []string{""}}
 	seen := false
 	moduleIDs := map[string]uint16{}
-	var names strings.Builder
-	for lineNo := 1; len(data) > 0; lineNo++ {
-		var line []byte
-		line, data, _ = bytes.Cut(data, []byte{'\n'})
-		if len(bytes.TrimSpace(line)) == 0 {
+	// Room for a typical kernel's symbols from the start, doubled when
+	// short, and copied to their exact size at the end: append's growth of
+	// a quarter at a time left 28 MiB of garbage per read of a 6 MiB file.
+	names := make([]byte, 0, 4<<20)
+	ks.syms = make([]kernelSymbol, 0, 1<<17)
+	br := bufio.NewReaderSize(r, maxKallsymsLine)
+	for lineNo := 1; ; lineNo++ {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return nil, fmt.Errorf("kallsyms line %d: longer than %d bytes", lineNo, maxKallsymsLine)
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("kallsyms line %d: %w", lineNo, err)
+		}
+		if len(line) == 0 && err != nil {
+			break
+		}
+		var fields [5][]byte // a fifth field is not valid, but must not be ignored
+		f := splitFields(fields[:0], line)
+		if len(f) == 0 {
 			continue
 		}
-		f := bytes.Fields(line)
-		if len(f) < 3 || len(f[1]) != 1 {
+		if len(f) < 3 || len(f) > 4 || len(f[1]) != 1 {
 			return nil, fmt.Errorf("kallsyms line %d: want address, type and name", lineNo)
 		}
 		addr, err := parseHex(f[0])
@@ -105,21 +128,49 @@ func parseKallsyms(data []byte) (*kernelSymbols, error) {
 			module = id
 		}
 		name := f[2]
-		if len(name) > maxKallsymsName {
-			return nil, fmt.Errorf("kallsyms line %d: a name of %d bytes", lineNo, len(name))
+		if len(name) > maxKallsymsName || len(names)+len(name) > maxKallsymsBytes {
+			return nil, fmt.Errorf("kallsyms line %d: a name of %d bytes, after %d bytes of names", lineNo, len(name), len(names))
 		}
-		ks.syms = append(ks.syms, kernelSymbol{addr: addr, off: uint32(names.Len()), n: uint16(len(name)), module: module})
-		names.Write(name)
+		if len(ks.syms) == cap(ks.syms) {
+			ks.syms = slices.Grow(ks.syms, len(ks.syms))
+		}
+		if len(names)+len(name) > cap(names) {
+			names = slices.Grow(names, max(len(names), len(name)))
+		}
+		ks.syms = append(ks.syms, kernelSymbol{addr: addr, off: uint32(len(names)), n: uint16(len(name)), module: module})
+		names = append(names, name...)
 	}
 	if !seen {
 		ks.hidden = false
 	}
-	ks.names = names.String()
-	ks.syms = slices.Clip(ks.syms)
+	ks.names = string(names)
+	ks.syms = slices.Clone(ks.syms)
 	// Stable: of names sharing an address the first listed stays first.
 	slices.SortStableFunc(ks.syms, func(a, b kernelSymbol) int { return cmp.Compare(a.addr, b.addr) })
 	return ks, nil
 }
+
+// splitFields appends the whitespace-separated fields of line to dst, up
+// to cap(dst) of them: bytes.Fields without the allocation, which was most
+// of the garbage of reading kallsyms (one slice per line).
+func splitFields(dst [][]byte, line []byte) [][]byte {
+	for i := 0; i < len(line) && len(dst) < cap(dst); {
+		for i < len(line) && isSpace(line[i]) {
+			i++
+		}
+		j := i
+		for j < len(line) && !isSpace(line[j]) {
+			j++
+		}
+		if j > i {
+			dst = append(dst, line[i:j])
+		}
+		i = j
+	}
+	return dst
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
 
 // sizeBytes estimates the memory ks holds.
 func (ks *kernelSymbols) sizeBytes() int64 {

@@ -102,3 +102,23 @@ func BenchmarkKernel(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(addrs)), "ns/addr")
 }
+
+// BenchmarkReadKallsyms reads this host's /proc/kallsyms as the
+// symbolizer does; B/op is the garbage and the table together.
+func BenchmarkReadKallsyms(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		f, err := os.Open("/proc/kallsyms")
+		if err != nil {
+			b.Skip(err)
+		}
+		ks, err := readKallsymsFrom(f)
+		f.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ks.hidden {
+			b.Skip("kernel symbols hidden")
+		}
+	}
+}

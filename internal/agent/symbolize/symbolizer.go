@@ -488,10 +488,10 @@ func (s *Symbolizer) Kernel(addrs []uint64) [][]Frame {
 // parsed counts as hidden: either way no kernel frame can be named.
 func (s *Symbolizer) readKallsyms() {
 	s.kReadAt = time.Now()
-	data, err := os.ReadFile(filepath.Join(s.procRoot, "kallsyms"))
+	f, err := os.Open(filepath.Join(s.procRoot, "kallsyms"))
 	if err == nil {
-		var ks *kernelSymbols
-		if ks, err = parseKallsyms(data); err == nil {
+		defer f.Close()
+		if ks, err := readKallsymsFrom(f); err == nil {
 			s.kernel = ks
 			return
 		}
