@@ -242,8 +242,8 @@ type Agent struct {
 	// Samples and losses of the drains since the drain interval was last
 	// judged; see nextDrainInterval.
 	judgeLost, judgeTotal uint64
-	rawBuf    bytes.Buffer // a profile before compression
-	gz        *gzip.Writer
+	rawBuf                bytes.Buffer // a profile before compression
+	gz                    *gzip.Writer
 
 	mu    sync.Mutex
 	stats Stats

@@ -170,7 +170,9 @@ func splitFields(dst [][]byte, line []byte) [][]byte {
 	return dst
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
 
 // sizeBytes estimates the memory ks holds.
 func (ks *kernelSymbols) sizeBytes() int64 {

@@ -24,6 +24,11 @@ func mapFile(f *os.File, size int64) (data []byte, release func(), err error) {
 	}
 	data, err = unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_PRIVATE)
 	if err != nil {
+		// A file system that cannot map files (some FUSE ones) can
+		// still be read.
+		if data, rerr := readFile(f, size); rerr == nil {
+			return data, func() {}, nil
+		}
 		return nil, nil, fmt.Errorf("map %s: %w", f.Name(), err)
 	}
 	_ = unix.Madvise(data, unix.MADV_RANDOM) // advice only

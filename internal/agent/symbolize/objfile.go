@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -89,6 +91,19 @@ func (b *objfile) elfAddr(off uint64) (uint64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// readFile reads the size bytes of f into memory, where it cannot be
+// mapped.
+func readFile(f *os.File, size int64) ([]byte, error) {
+	if size <= 0 || size > maxLoadBytes {
+		return nil, fmt.Errorf("read %s: size %d", f.Name(), size)
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(io.NewSectionReader(f, 0, size), data); err != nil {
+		return nil, fmt.Errorf("read %s: %w", f.Name(), err)
+	}
+	return data, nil
 }
 
 // fileID is what identifies a file when it carries no build ID.
