@@ -12,6 +12,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	gpprof "github.com/google/pprof/profile"
@@ -99,6 +100,67 @@ type Ingester struct {
 	limits ProfileLimits
 	logger *slog.Logger
 	now    func() time.Time
+
+	stored, storedBytes, failed atomic.Uint64
+	refused                     [len(refusalKinds)]atomic.Uint64
+}
+
+// refusalKinds are the kinds of InputError, and "other" for a refusal
+// of another type, as Stats counts them.
+var refusalKinds = [...]string{"bad_data", "unsupported", "too_large", "other"}
+
+// Stats counts what an Ingester did since New, over every way in.
+type Stats struct {
+	// Stored is the requests stored, StoredBytes their profiles' bytes
+	// as sent (compressed or not).
+	Stored, StoredBytes uint64
+	// Refused is the requests refused as bad input, by InputError kind.
+	Refused map[string]uint64
+	// Failed is the requests not stored because storage failed (the
+	// log could not be written, or the context ended).
+	Failed uint64
+}
+
+// Stats returns the running totals.
+func (ig *Ingester) Stats() Stats {
+	st := Stats{Stored: ig.stored.Load(), StoredBytes: ig.storedBytes.Load(), Failed: ig.failed.Load(), Refused: map[string]uint64{}}
+	for i, k := range refusalKinds {
+		st.Refused[k] = ig.refused[i].Load()
+	}
+	return st
+}
+
+// count adds the outcome of storing rs, whose refusals are refused (nil:
+// none) and whose storage failed with err (nil: stored).
+func (ig *Ingester) count(rs []*Request, refused []error, err error) {
+	for i, r := range rs {
+		var why error
+		if refused != nil {
+			why = refused[i]
+		}
+		ig.countOne(r, why, err)
+	}
+}
+
+// countOne adds the outcome of storing r: refused as bad input (why), not
+// stored (err), or stored.
+func (ig *Ingester) countOne(r *Request, why, err error) {
+	switch {
+	case why != nil:
+		k := len(refusalKinds) - 1
+		var ie *InputError
+		if errors.As(why, &ie) {
+			if j := slices.Index(refusalKinds[:], ie.Kind); j >= 0 {
+				k = j
+			}
+		}
+		ig.refused[k].Add(1)
+	case err != nil:
+		ig.failed.Add(1)
+	default:
+		ig.stored.Add(1)
+		ig.storedBytes.Add(uint64(len(r.Profile) + len(r.PrevProfile)))
+	}
 }
 
 // New returns an ingester writing to db.
@@ -112,6 +174,16 @@ func New(db *storage.DB, limits ProfileLimits, logger *slog.Logger) *Ingester {
 // Ingest validates and decodes r and stores it for tenant. An *InputError
 // says the input was refused; nothing of it was stored.
 func (ig *Ingester) Ingest(ctx context.Context, tenant string, r *Request) error {
+	err := ig.ingest(ctx, tenant, r)
+	if _, refused := errors.AsType[*InputError](err); refused {
+		ig.countOne(r, err, nil)
+	} else {
+		ig.countOne(r, nil, err)
+	}
+	return err
+}
+
+func (ig *Ingester) ingest(ctx context.Context, tenant string, r *Request) error {
 	if err := encodeParsed(r); err != nil {
 		return err
 	}
@@ -145,11 +217,14 @@ func (ig *Ingester) IngestBatch(ctx context.Context, tenant string, rs []*Reques
 		inputs = append(inputs, in...)
 	}
 	if len(ok) == 0 {
+		ig.count(rs, refused, nil)
 		return refused, nil
 	}
 	if err := ig.db.Append(ctx, tenant, EncodeRequests(ok), inputs); err != nil {
+		ig.count(rs, refused, err)
 		return nil, err
 	}
+	ig.count(rs, refused, nil)
 	return refused, nil
 }
 

@@ -69,14 +69,15 @@ func DefaultConfig() Config {
 
 // Server is a running Hearth.
 type Server struct {
-	cfg    Config
-	logger *slog.Logger
-	db     *storage.DB
-	ing    *ingest.Ingester
-	mux    *http.ServeMux
-	scrape *scrape.Manager
-	grpc   *grpc.Server
-	grpcLn net.Listener // nil: OTLP gRPC only on the main port
+	cfg     Config
+	logger  *slog.Logger
+	db      *storage.DB
+	ing     *ingest.Ingester
+	mux     *http.ServeMux
+	scrape  *scrape.Manager
+	grpc    *grpc.Server
+	grpcLn  net.Listener // nil: OTLP gRPC only on the main port
+	metrics *metrics
 
 	reloadMu sync.Mutex // one reload at a time
 }
@@ -136,6 +137,8 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": s.scrape.TargetsData()})
 	})
 	s.mux.Handle("/", web.Handler())
+	s.metrics = newMetrics(s)
+	s.mux.Handle("GET /metrics", s.metrics.handler())
 	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -172,13 +175,14 @@ func (s *Server) Reload() error {
 // Handler serves every route, and OTLP gRPC calls that arrive over
 // cleartext HTTP/2 on the same port.
 func (s *Server) Handler() http.Handler {
+	grpcH, muxH := s.metrics.instrument("grpc", s.grpc), s.metrics.instrument("", s.mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") &&
 			strings.HasPrefix(r.URL.Path, "/opentelemetry.") {
-			s.grpc.ServeHTTP(w, r)
+			grpcH.ServeHTTP(w, r)
 			return
 		}
-		s.mux.ServeHTTP(w, r)
+		muxH.ServeHTTP(w, r)
 	})
 }
 

@@ -30,6 +30,7 @@ func (db *DB) Run(ctx context.Context) error {
 			return nil
 		case <-cutTick.C:
 			if err := db.cutHeads(ctx, false); err != nil && !errors.Is(err, errClosed) {
+				db.cutFailures.Add(1)
 				db.logger.Error("cut heads", "err", err)
 			}
 			// Once writes pause for a whole tick, hand the memory that
@@ -44,10 +45,12 @@ func (db *DB) Run(ctx context.Context) error {
 			}
 		case <-db.cutSoon:
 			if err := db.cutHeads(ctx, false); err != nil && !errors.Is(err, errClosed) {
+				db.cutFailures.Add(1)
 				db.logger.Error("cut heads", "err", err)
 			}
 		case <-compactTick.C:
 			if err := db.Compact(ctx); err != nil && !errors.Is(err, errClosed) {
+				db.compactFailures.Add(1)
 				db.logger.Error("compact", "err", err)
 			}
 		}

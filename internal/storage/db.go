@@ -152,6 +152,8 @@ type DB struct {
 	cutSoon chan struct{}
 	// appends counts Append calls, for Run to see when writes pause.
 	appends atomic.Int64
+	// cutFailures and compactFailures count failed runs of Run's work.
+	cutFailures, compactFailures atomic.Int64
 }
 
 // tenant is one tenant's data. Lock order: blocksMu, then mu.

@@ -1,0 +1,192 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics is what the server tells Prometheus at /metrics: HTTP requests
+// by route, and the running totals of ingest, storage and scraping, read
+// from their Stats when gathered, so that nothing on the ingest path
+// touches Prometheus types.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_http_requests_total",
+			Help: "HTTP requests served, by route pattern and status code.",
+		}, []string{"handler", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hearth_http_request_duration_seconds",
+			Help:    "Time to serve an HTTP request, by route pattern.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"handler"}),
+	}
+	m.reg.MustRegister(
+		m.requests, m.duration, serverCollector{s},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// handler serves the metrics.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// instrument counts and times the requests next serves. The route is the
+// pattern the mux matched (so that paths holding IDs do not each make a
+// series), "grpc" for OTLP gRPC on the main port, "none" when nothing
+// matched.
+func (m *metrics) instrument(handler string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		h := handler
+		if h == "" {
+			h = r.Pattern
+		}
+		if h == "" {
+			h = "none"
+		}
+		m.requests.WithLabelValues(h, strconv.Itoa(sw.code)).Inc()
+		m.duration.WithLabelValues(h).Observe(time.Since(start).Seconds())
+	})
+}
+
+// statusWriter remembers the status code written. Unwrap lets
+// http.ResponseController reach the connection's own writer (flushes,
+// deadlines), and Flush is kept for handlers that assert http.Flusher.
+type statusWriter struct {
+	http.ResponseWriter
+	code        int
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.code, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wroteHeader = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	w.wroteHeader = true
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+var (
+	descIngestStored = prometheus.NewDesc("hearth_ingest_profiles_stored_total",
+		"Profiles (ingest requests) stored, over every way in.", nil, nil)
+	descIngestBytes = prometheus.NewDesc("hearth_ingest_bytes_total",
+		"Bytes of the profiles stored, as sent.", nil, nil)
+	descIngestRefused = prometheus.NewDesc("hearth_ingest_profiles_refused_total",
+		"Profiles refused as bad input, by reason (bad_data, unsupported, too_large, other).", []string{"reason"}, nil)
+	descIngestFailed = prometheus.NewDesc("hearth_ingest_profiles_failed_total",
+		"Profiles not stored because storage failed; the client was told to retry.", nil, nil)
+
+	descTenants = prometheus.NewDesc("hearth_storage_tenants",
+		"Tenants with data.", nil, nil)
+	descHeadSeries = prometheus.NewDesc("hearth_storage_head_series",
+		"Series in the in-memory heads.", nil, nil)
+	descHeadSamples = prometheus.NewDesc("hearth_storage_head_samples",
+		"Sample rows in the in-memory heads.", nil, nil)
+	descHeadBytes = prometheus.NewDesc("hearth_storage_head_bytes",
+		"Estimated memory of the in-memory heads.", nil, nil)
+	descBlocks = prometheus.NewDesc("hearth_storage_blocks",
+		"Blocks on disk.", nil, nil)
+	descBlockSamples = prometheus.NewDesc("hearth_storage_block_samples",
+		"Sample rows in the blocks on disk.", nil, nil)
+	descBlockBytes = prometheus.NewDesc("hearth_storage_block_bytes",
+		"Size of the blocks' files on disk.", nil, nil)
+	descOldestBlock = prometheus.NewDesc("hearth_storage_oldest_block_timestamp_seconds",
+		"Start of the oldest block, unix seconds; absent with no block.", nil, nil)
+	descAppends = prometheus.NewDesc("hearth_storage_appends_total",
+		"Writes to storage (a batch of profiles is one), each logged before it is acknowledged.", nil, nil)
+	descCutFailures = prometheus.NewDesc("hearth_storage_cut_failures_total",
+		"Failed attempts to cut heads into blocks, retried.", nil, nil)
+	descCompactFailures = prometheus.NewDesc("hearth_storage_compaction_failures_total",
+		"Failed runs of compaction and retention, retried.", nil, nil)
+
+	descScrapes = prometheus.NewDesc("hearth_scrape_scrapes_total",
+		"Scrapes finished, failed ones included.", nil, nil)
+	descScrapeFailures = prometheus.NewDesc("hearth_scrape_failures_total",
+		"Scrapes that stored nothing: no answer in time, no profile, or a refused one.", nil, nil)
+	descScrapeBytes = prometheus.NewDesc("hearth_scrape_bytes_total",
+		"Response bytes of the scrapes stored.", nil, nil)
+	descScrapeTargets = prometheus.NewDesc("hearth_scrape_targets",
+		"Scrape targets configured now.", nil, nil)
+)
+
+// serverCollector reads the running totals of ingest, storage and scraping.
+type serverCollector struct{ s *Server }
+
+func (c serverCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		descIngestStored, descIngestBytes, descIngestRefused, descIngestFailed,
+		descTenants, descHeadSeries, descHeadSamples, descHeadBytes, descBlocks, descBlockSamples, descBlockBytes,
+		descOldestBlock, descAppends, descCutFailures, descCompactFailures,
+		descScrapes, descScrapeFailures, descScrapeBytes, descScrapeTargets,
+	} {
+		ch <- d
+	}
+}
+
+func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
+	}
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
+	}
+	is := c.s.ing.Stats()
+	counter(descIngestStored, float64(is.Stored))
+	counter(descIngestBytes, float64(is.StoredBytes))
+	for k, v := range is.Refused {
+		counter(descIngestRefused, float64(v), k)
+	}
+	counter(descIngestFailed, float64(is.Failed))
+
+	ds := c.s.db.Stats()
+	gauge(descTenants, float64(ds.Tenants))
+	gauge(descHeadSeries, float64(ds.HeadSeries))
+	gauge(descHeadSamples, float64(ds.HeadSamples))
+	gauge(descHeadBytes, float64(ds.HeadBytes))
+	gauge(descBlocks, float64(ds.Blocks))
+	gauge(descBlockSamples, float64(ds.BlockSamples))
+	gauge(descBlockBytes, float64(ds.BlockBytes))
+	if !ds.OldestBlock.IsZero() {
+		gauge(descOldestBlock, float64(ds.OldestBlock.UnixNano())/1e9)
+	}
+	counter(descAppends, float64(ds.Appends))
+	counter(descCutFailures, float64(ds.CutFailures))
+	counter(descCompactFailures, float64(ds.CompactFailures))
+
+	ss := c.s.scrape.Stats()
+	counter(descScrapes, float64(ss.Scrapes))
+	counter(descScrapeFailures, float64(ss.Failures))
+	counter(descScrapeBytes, float64(ss.Bytes))
+	gauge(descScrapeTargets, float64(ss.Targets))
+}

@@ -1,0 +1,69 @@
+package storage
+
+import "time"
+
+// Stats is what the database holds now, over every tenant, and what its
+// background work did since Open.
+type Stats struct {
+	Tenants int
+	// HeadSeries, HeadSamples and HeadBytes are the series, sample rows
+	// and estimated memory of the in-memory heads, those cut but not yet
+	// written as blocks included.
+	HeadSeries, HeadSamples, HeadBytes int64
+	// Blocks, BlockSamples and BlockBytes are the blocks on disk, their
+	// sample rows and the size of their files.
+	Blocks                   int
+	BlockSamples, BlockBytes int64
+	// OldestBlock is the start of the oldest block; zero with none.
+	OldestBlock time.Time
+	// Appends counts Append calls that stored something.
+	Appends int64
+	// CutFailures and CompactFailures count runs of Run's cuts and of
+	// its compaction and retention that failed (and were retried).
+	CutFailures, CompactFailures int64
+}
+
+// Stats reports what db holds. It takes each tenant's locks for reading,
+// briefly; it is meant for metrics, gathered every few seconds.
+func (db *DB) Stats() Stats {
+	db.mu.RLock()
+	tenants := make([]*tenant, 0, len(db.tenants))
+	for _, t := range db.tenants {
+		tenants = append(tenants, t)
+	}
+	db.mu.RUnlock()
+	st := Stats{
+		Tenants:         len(tenants),
+		Appends:         db.appends.Load(),
+		CutFailures:     db.cutFailures.Load(),
+		CompactFailures: db.compactFailures.Load(),
+	}
+	var oldest int64
+	for _, t := range tenants {
+		t.mu.RLock()
+		heads := []*head{t.head}
+		for _, f := range t.frozen {
+			heads = append(heads, f.head)
+		}
+		for _, h := range heads {
+			st.HeadSeries += int64(len(h.all))
+			st.HeadSamples += h.samples
+			st.HeadBytes += h.bytes
+		}
+		t.mu.RUnlock()
+		t.blocksMu.RLock()
+		for _, b := range t.blocks {
+			st.Blocks++
+			st.BlockSamples += b.meta.Stats.Samples
+			st.BlockBytes += b.meta.Stats.Bytes
+			if oldest == 0 || b.meta.MinT < oldest {
+				oldest = b.meta.MinT
+			}
+		}
+		t.blocksMu.RUnlock()
+	}
+	if oldest != 0 {
+		st.OldestBlock = time.Unix(0, oldest)
+	}
+	return st
+}
