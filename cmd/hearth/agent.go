@@ -24,15 +24,15 @@ import (
 	"github.com/hearth-profiler/hearth/internal/agent/symbolize"
 )
 
-// newSampler opens the kernel sampler at frequencyHz per CPU, leaving out
-// the agent's own process (selfPID). What the host lacks for it (root or
-// capabilities, the bpf syscall, perf events) is said first, one line
-// each, with the fix.
-var newSampler = func(frequencyHz, selfPID int) (agent.Sampler, error) {
+// newSampler opens the kernel sampler with opts (FrequencyHz per CPU, map
+// sizes), leaving out the agent's own process. What the host lacks for it
+// (root or capabilities, the bpf syscall, perf events) is said first, one
+// line each, with the fix.
+var newSampler = func(opts bpf.Options) (agent.Sampler, error) {
 	if err := bpf.Check(); err != nil {
 		return nil, err
 	}
-	p, err := bpf.Open(bpf.Options{FrequencyHz: frequencyHz, ExcludeTGID: uint32(selfPID)})
+	p, err := bpf.Open(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +89,8 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.MaxProcesses, "max-processes", cfg.MaxProcesses, "most processes tracked at once")
 	fs.IntVar(&cfg.MaxStacks, "max-stacks", cfg.MaxStacks, "most distinct stacks per interval, over all processes")
 	fs.StringVar(&cfg.ProcRoot, "proc", cfg.ProcRoot, "where the host's /proc is mounted")
+	stackEntries := fs.Int("stack-map-entries", bpf.DefaultStackMapEntries, "distinct stacks, user and kernel, each of the kernel's two stack maps holds between drains (about 1 KiB of kernel memory each)")
+	countEntries := fs.Int("count-map-entries", bpf.DefaultCountMapEntries, "distinct (thread, stacks) keys each of the kernel's two count maps holds between drains")
 	listen := fs.String("listen", ":4041", "address to serve /metrics and /debug/pprof on; empty serves nothing")
 	logLevel := fs.String("log.level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log.format", "text", "text or json")
@@ -111,11 +113,24 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"stack-map-entries", *stackEntries}, {"count-map-entries", *countEntries}} {
+		if f.n < 1 || f.n > 1<<24 {
+			return fmt.Errorf("--%s %d: want 1 to %d", f.name, f.n, 1<<24)
+		}
+	}
 	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
-	sampler, err := newSampler(cfg.FrequencyHz, os.Getpid())
+	sampler, err := newSampler(bpf.Options{
+		FrequencyHz:     cfg.FrequencyHz,
+		StackMapEntries: *stackEntries,
+		CountMapEntries: *countEntries,
+		ExcludeTGID:     uint32(os.Getpid()),
+	})
 	if err != nil {
 		return fmt.Errorf("open the sampler: %w", err)
 	}
