@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,10 +14,6 @@ import (
 	"github.com/google/pprof/profile"
 	pushv1 "github.com/grafana/pyroscope/api/gen/proto/go/push/v1"
 	"github.com/grafana/pyroscope/api/gen/proto/go/push/v1/pushv1connect"
-	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hearth-profiler/hearth/bench/internal/hearthproc"
@@ -198,54 +192,13 @@ func TestOTLPMessageIsTheClients(t *testing.T) {
 	}
 	pd := otlptest.FromPprof(p, map[string]string{"service.name": w.service(0)})
 
-	var mu sync.Mutex
-	var got []byte
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer(grpc.ForceServerCodecV2(rawCodec{}), grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
-		var msg []byte
-		if err := stream.RecvMsg(&msg); err != nil {
-			return err
-		}
-		mu.Lock()
-		got = msg
-		mu.Unlock()
-		empty := []byte{}
-		return stream.SendMsg(&empty)
-	}))
-	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := pprofileotlp.NewGRPCClient(conn).Export(ctx, pprofileotlp.NewExportRequestFromProfiles(pd)); err != nil {
+	got, err := otlptest.CaptureGRPC(ctx, pd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if !slices.Equal(got, b.otlp[0]) {
 		t.Errorf("pdata's client sends %d bytes, the benchmark %d, not the same", len(got), len(b.otlp[0]))
 	}
 }
-
-// rawCodec passes gRPC messages as the bytes on the wire, to capture what
-// a client sends. Its name is the protobuf codec's, so that the
-// content-subtype stays application/grpc.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return mem.BufferSlice{mem.SliceBuffer(*v.(*[]byte))}, nil
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	*v.(*[]byte) = data.Materialize()
-	return nil
-}
-
-func (rawCodec) Name() string { return "proto" }

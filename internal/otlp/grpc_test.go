@@ -13,33 +13,17 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/hearth-profiler/hearth/internal/otlp/otlptest"
 	"github.com/hearth-profiler/hearth/internal/profiletest"
 	"github.com/hearth-profiler/hearth/internal/query"
 )
 
 // exportMethod is the full gRPC method name of OTLP profile exports.
 const exportMethod = "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
-
-// rawCodec passes messages as the bytes on the wire, to send what no
-// client would and to capture what a client sends. Its name is that of
-// the protobuf codec, so that the content-subtype stays application/grpc.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return mem.BufferSlice{mem.SliceBuffer(*v.(*[]byte))}, nil
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	*v.(*[]byte) = data.Materialize()
-	return nil
-}
-
-func (rawCodec) Name() string { return "proto" }
 
 // grpcTestServer serves RegisterGRPC on a loopback port.
 type grpcTestServer struct {
@@ -146,7 +130,7 @@ func TestExportGRPCErrors(t *testing.T) {
 			s := newGRPCTestServer(t)
 			var out []byte
 			in := tc.body
-			err := s.conn.Invoke(grpcContext(t, tc.md...), exportMethod, &in, &out, grpc.ForceCodecV2(rawCodec{}))
+			err := s.conn.Invoke(grpcContext(t, tc.md...), exportMethod, &in, &out, grpc.ForceCodecV2(otlptest.RawCodec{}))
 			st := status.Convert(err)
 			if st.Code() != tc.code || !strings.Contains(st.Message(), tc.msg) {
 				t.Errorf("status {%v %q}, want %v with %q", st.Code(), st.Message(), tc.code, tc.msg)

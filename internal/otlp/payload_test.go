@@ -5,19 +5,17 @@ import (
 	"context"
 	"flag"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/hearth-profiler/hearth/internal/otlp/otlptest"
 )
 
 var update = flag.Bool("update", false, "capture the payloads in testdata again from what pdata's clients send")
@@ -32,42 +30,6 @@ var capturedPayloads = []struct {
 }{
 	{"testdata/export-proto-v1.10.0.pb", contentProtobuf},
 	{"testdata/export-proto-v1.10.0.json", contentJSON},
-}
-
-// captureGRPC returns the message that pdata's gRPC client puts on the
-// wire for exampleProfiles, taken by a server that keeps the raw bytes.
-func captureGRPC(t *testing.T) []byte {
-	t.Helper()
-	var mu sync.Mutex
-	var got []byte
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer(grpc.ForceServerCodecV2(rawCodec{}), grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
-		var msg []byte
-		if err := stream.RecvMsg(&msg); err != nil {
-			return err
-		}
-		mu.Lock()
-		got = msg
-		mu.Unlock()
-		empty := []byte{} // an ExportProfilesServiceResponse with nothing set
-		return stream.SendMsg(&empty)
-	}))
-	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := pprofileotlp.NewGRPCClient(conn).Export(grpcContext(t), pprofileotlp.NewExportRequestFromProfiles(exampleProfiles())); err != nil {
-		t.Fatalf("export to the capturing server: %v", err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	return got
 }
 
 // captureHTTP returns the body an OTLP/HTTP export of exampleProfiles
@@ -96,7 +58,10 @@ func captureHTTP(t *testing.T, json bool) []byte {
 // the old files (or drop their version from Hearth and the package doc)
 // and capture the new version's.
 func TestCapturedPayloads(t *testing.T) {
-	overGRPC := captureGRPC(t)
+	overGRPC, err := otlptest.CaptureGRPC(grpcContext(t), exampleProfiles())
+	if err != nil {
+		t.Fatal(err)
+	}
 	overHTTP := captureHTTP(t, false)
 	if !bytes.Equal(overGRPC, overHTTP) {
 		t.Errorf("the gRPC client sends %d bytes, the HTTP encoding %d: the two ways should carry the same message", len(overGRPC), len(overHTTP))
