@@ -30,55 +30,21 @@ func parseLabelsSnapshot(b []byte) (*labelsSnapshot, error) {
 	err := fields(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
 		switch num {
 		case 1:
-			if typ != protowire.BytesType {
-				return fmt.Errorf("contexts: %w", errWireType)
+			id, ctx, err := mapEntry(typ, v)
+			if err != nil {
+				return fmt.Errorf("contexts: %w", err)
 			}
-			var id int64
-			var pairs map[int64]int64
-			err := fields(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
-				switch num {
-				case 1:
-					n, err := varint(typ, v)
-					id = int64(n)
-					return err
-				case 2:
-					if typ != protowire.BytesType {
-						return errWireType
-					}
-					var err error
-					pairs, err = parseContext(v)
-					return err
-				}
-				return nil
-			})
+			pairs, err := parseContext(ctx)
 			if err != nil {
 				return fmt.Errorf("contexts: %w", err)
 			}
 			s.contexts[id] = pairs
 		case 2:
-			if typ != protowire.BytesType {
-				return fmt.Errorf("strings: %w", errWireType)
-			}
-			var id int64
-			var str string
-			err := fields(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
-				switch num {
-				case 1:
-					n, err := varint(typ, v)
-					id = int64(n)
-					return err
-				case 2:
-					if typ != protowire.BytesType {
-						return errWireType
-					}
-					str = string(v)
-				}
-				return nil
-			})
+			id, str, err := mapEntry(typ, v)
 			if err != nil {
 				return fmt.Errorf("strings: %w", err)
 			}
-			s.strings[id] = str
+			s.strings[id] = string(str)
 		}
 		return nil
 	})
@@ -86,6 +52,30 @@ func parseLabelsSnapshot(b []byte) (*labelsSnapshot, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// mapEntry decodes the entry of a map<int64, message or string> field,
+// whose wire type is typ: the key (field 1, a varint) and the value's
+// bytes (field 2).
+func mapEntry(typ protowire.Type, b []byte) (key int64, value []byte, err error) {
+	if typ != protowire.BytesType {
+		return 0, nil, errWireType
+	}
+	err = fields(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
+		switch num {
+		case 1:
+			n, err := varint(typ, v)
+			key = int64(n)
+			return err
+		case 2:
+			if typ != protowire.BytesType {
+				return errWireType
+			}
+			value = v
+		}
+		return nil
+	})
+	return key, value, err
 }
 
 // parseContext decodes a Context message: label name ID to value ID.
