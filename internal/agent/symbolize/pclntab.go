@@ -385,23 +385,20 @@ func (t *goTable) inlinedCall(tree uint32, i int32) (nameOff uint32, parentPC ui
 }
 
 // name returns the function name at off in funcnametab.
-func (t *goTable) name(off uint32) string {
-	if s, ok := t.names[off]; ok {
-		return s
-	}
-	s := cString(t.funcnametab, off)
-	t.names[off] = s
-	t.internBytes += int64(len(s)) + internOverhead
-	return s
-}
+func (t *goTable) name(off uint32) string { return t.intern(t.names, t.funcnametab, off) }
 
 // file returns the file name at off in filetab.
-func (t *goTable) file(off uint32) string {
-	if s, ok := t.files[off]; ok {
+func (t *goTable) file(off uint32) string { return t.intern(t.files, t.filetab, off) }
+
+// intern returns the NUL-terminated string at off in tab, made once and
+// kept in seen: the table is in a mapped file, and a name handed out must
+// not point into it.
+func (t *goTable) intern(seen map[uint32]string, tab []byte, off uint32) string {
+	if s, ok := seen[off]; ok {
 		return s
 	}
-	s := cString(t.filetab, off)
-	t.files[off] = s
+	s := cString(tab, off)
+	seen[off] = s
 	t.internBytes += int64(len(s)) + internOverhead
 	return s
 }
