@@ -147,9 +147,8 @@ func (ig *Ingester) count(rs []*Request, refused []error, err error) {
 func (ig *Ingester) countOne(r *Request, why, err error) {
 	switch {
 	case why != nil:
-		k := len(refusalKinds) - 1
-		var ie *InputError
-		if errors.As(why, &ie) {
+		k := len(refusalKinds) - 1 // "other"
+		if ie, ok := errors.AsType[*InputError](why); ok {
 			if j := slices.Index(refusalKinds[:], ie.Kind); j >= 0 {
 				k = j
 			}
