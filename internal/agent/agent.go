@@ -501,7 +501,8 @@ const minDrainSamples = 1000
 // last drain's losses. Stack-map collisions, nearly all the losses, grow
 // with the distinct stacks a map holds, and so with the wait between
 // drains: once drains since the last decision hold minDrainSamples, the
-// wait halves if they lost more than LostShareTarget, down to an eighth of
+// wait is cut by the lost share's ratio to LostShareTarget (at least by
+// half) if they lost more than the target, down to an eighth of
 // DrainInterval, and grows back by a quarter if they lost under a fifth of
 // it, up to DrainInterval. Draining more often costs syscalls for the
 // stacks read again; losing costs samples.
@@ -516,7 +517,11 @@ func (a *Agent) nextDrainInterval(cur time.Duration) time.Duration {
 	next := cur
 	switch {
 	case float64(lost) > a.cfg.LostShareTarget*float64(total):
-		next = cur / 2
+		// Losses go with the wait, so scale it by target/share at once,
+		// and by at least half: a load that loses four times the target
+		// should not take three judgements to reach its interval.
+		share := float64(lost) / float64(total)
+		next = min(time.Duration(float64(cur)*a.cfg.LostShareTarget/share), cur/2)
 	case float64(lost) < a.cfg.LostShareTarget/5*float64(total):
 		next = cur + cur/4
 	}

@@ -537,7 +537,8 @@ func TestConfigValidate(t *testing.T) {
 }
 
 // TestNextDrainInterval checks how the wait between drains follows the
-// losses: halved while over the target, grown back by a quarter while well
+// losses: cut by the lost share's ratio to the target (at least halved)
+// while over it, grown back by a quarter while well
 // under it, kept in between, judged only once drains hold enough samples,
 // and bounded by an eighth of DrainInterval and DrainInterval.
 func TestNextDrainInterval(t *testing.T) {
@@ -553,6 +554,7 @@ func TestNextDrainInterval(t *testing.T) {
 		samples, lost uint64
 		want          time.Duration
 	}{
+		{2000 * ms, 960, 40, 500 * ms},  // 4% lost: by the ratio to the target
 		{2000 * ms, 980, 20, 1000 * ms}, // 2% lost: halve
 		{1000 * ms, 980, 20, 500 * ms},  // again
 		{300 * ms, 980, 20, 250 * ms},   // not below an eighth
