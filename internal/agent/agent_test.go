@@ -538,8 +538,8 @@ func TestConfigValidate(t *testing.T) {
 
 // TestNextDrainInterval checks how the wait between drains follows the
 // losses: cut by the lost share's ratio to the target (at least halved)
-// while over it, grown back by a quarter while well
-// under it, kept in between, judged only once drains hold enough samples,
+// while over it, grown back by a quarter while under half of it, kept in
+// between, judged only once drains hold enough samples,
 // and bounded by an eighth of DrainInterval and DrainInterval.
 func TestNextDrainInterval(t *testing.T) {
 	cfg := testConfig(t, "http://127.0.0.1:1", t.TempDir())
@@ -558,7 +558,8 @@ func TestNextDrainInterval(t *testing.T) {
 		{2000 * ms, 980, 20, 1000 * ms}, // 2% lost: halve
 		{1000 * ms, 980, 20, 500 * ms},  // again
 		{300 * ms, 980, 20, 250 * ms},   // not below an eighth
-		{1000 * ms, 995, 5, 1000 * ms},  // 0.5%: under the target, not well under
+		{1000 * ms, 995, 5, 1000 * ms},  // 0.5%: under the target, not under half
+		{1000 * ms, 996, 4, 1250 * ms},  // 0.4%: under half the target
 		{1000 * ms, 1000, 1, 1250 * ms}, // 0.1%: grow by a quarter
 		{1000 * ms, 1000, 0, 1250 * ms}, // none lost
 		{1900 * ms, 1000, 0, 2000 * ms}, // not above DrainInterval
