@@ -1,0 +1,73 @@
+package storage
+
+import "time"
+
+// Options configure a DB. Zero durations and sizes take the defaults of
+// DefaultOptions, except Retention, where zero keeps data forever.
+type Options struct {
+	// Decode turns a logged payload back into the inputs it stood for. It
+	// must be deterministic: replay feeds it every payload that Append
+	// logged, in order.
+	Decode func(payload []byte) ([]*Input, error)
+	// WALSync fsyncs the log on every write (power-loss safety, slower).
+	WALSync bool
+	// WALSegmentBytes is the size of one log segment.
+	WALSegmentBytes int64
+
+	// BlockDuration is the span of profile time after which a head is cut
+	// into a block; a head that has had no writes for this long (wall
+	// time) is cut too. Default 1h.
+	BlockDuration time.Duration
+	// MaxHeadBytes is the estimated sample memory of one tenant's head
+	// after which it is cut. Default 256 MiB.
+	MaxHeadBytes int64
+	// CheckInterval is how often Run looks for heads to cut. Default 10s.
+	CheckInterval time.Duration
+	// CompactInterval is how often Run compacts and applies retention.
+	// Default 1m.
+	CompactInterval time.Duration
+	// CompactionRanges are the block spans compaction builds, smallest
+	// first: blocks shorter than a range whose aligned window of that
+	// range is over are merged. Nil means 6h, 24h; an empty slice turns
+	// compaction off.
+	CompactionRanges []time.Duration
+	// Retention deletes blocks whose newest profile is older than now
+	// minus Retention. Zero keeps everything. DefaultOptions: 30 days.
+	Retention time.Duration
+	// Now is the wall clock, for tests; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultOptions returns the options of a plain server, without Decode.
+func DefaultOptions() Options {
+	return Options{
+		BlockDuration:    time.Hour,
+		MaxHeadBytes:     128 << 20,
+		CheckInterval:    10 * time.Second,
+		CompactInterval:  time.Minute,
+		CompactionRanges: []time.Duration{6 * time.Hour, 24 * time.Hour},
+		Retention:        30 * 24 * time.Hour,
+	}
+}
+
+func (o *Options) setDefaults() {
+	d := DefaultOptions()
+	if o.BlockDuration <= 0 {
+		o.BlockDuration = d.BlockDuration
+	}
+	if o.MaxHeadBytes <= 0 {
+		o.MaxHeadBytes = d.MaxHeadBytes
+	}
+	if o.CheckInterval <= 0 {
+		o.CheckInterval = d.CheckInterval
+	}
+	if o.CompactInterval <= 0 {
+		o.CompactInterval = d.CompactInterval
+	}
+	if o.CompactionRanges == nil {
+		o.CompactionRanges = d.CompactionRanges
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
