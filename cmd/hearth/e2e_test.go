@@ -18,8 +18,7 @@ import (
 	"time"
 
 	gpprof "github.com/google/pprof/profile"
-
-	"github.com/hearth-profiler/hearth/internal/profiletest"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 var hearthBin string
@@ -150,7 +149,7 @@ func answers(t *testing.T, base string, from, until int64) map[string]string {
 // restarts it, and finds every acknowledged profile, with the same answers
 // as before.
 func TestKill9(t *testing.T) {
-	files := profiletest.CorpusFiles(t)
+	files := testfiles.CorpusCPU(t)
 	var bodies [][]byte
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -263,7 +262,7 @@ func TestCLI(t *testing.T) {
 		}
 		return out.String(), errb.String(), code
 	}
-	files := profiletest.PprofFiles(t)
+	files := testfiles.Pprof(t)
 	out, stderr, code := run(append(append([]string{"push"}, files...), "--server", srv.url, "--labels", "service_name=cli,env=test")...)
 	if code != 0 || strings.Count(out, "pushed ") != len(files) {
 		t.Fatalf("push: exit %d\n%s%s", code, out, stderr)

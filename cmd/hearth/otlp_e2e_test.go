@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -20,7 +21,7 @@ func TestOTLPGRPC(t *testing.T) {
 	dir := t.TempDir()
 	grpcAddr := freeAddr(t)
 	srv := startServer(t, filepath.Join(dir, "data"), freeAddr(t), "--otlp.grpc.listen="+grpcAddr)
-	payload, err := os.ReadFile(filepath.Join("..", "..", "internal", "otlp", "testdata", "export-proto-v1.10.0.pb"))
+	payload, err := os.ReadFile(testfiles.Path(t, "internal/otlp/testdata/export-proto-v1.10.0.pb"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/labels"
 	"github.com/hearth-profiler/hearth/internal/profiletest"
 	"github.com/hearth-profiler/hearth/internal/storage"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 func TestEncodeRequestsRoundTrip(t *testing.T) {
@@ -63,7 +64,7 @@ func seriesTotals(t *testing.T, db *storage.DB) map[string]int64 {
 
 func TestIngestBatch(t *testing.T) {
 	heapFile := ""
-	for _, f := range profiletest.PprofFiles(t) {
+	for _, f := range testfiles.Pprof(t) {
 		if bytes.HasSuffix([]byte(f), []byte("gobench.heap")) {
 			heapFile = f
 		}
@@ -145,7 +146,7 @@ func TestIngestBatch(t *testing.T) {
 // TestProfileTime: with ProfileTime a pprof's own time is the profile's
 // time, also after replay; without it, From is.
 func TestProfileTime(t *testing.T) {
-	data, err := os.ReadFile(profiletest.CorpusFiles(t)[0])
+	data, err := os.ReadFile(testfiles.CorpusCPU(t)[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/profiletest"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 // BenchmarkIngest measures decoding and storing the real Go CPU profiles
@@ -57,7 +58,7 @@ func BenchmarkPprofParse(b *testing.B) {
 
 func corpus(b *testing.B) [][]byte {
 	var out [][]byte
-	for _, f := range profiletest.CorpusFiles(b) {
+	for _, f := range testfiles.CorpusCPU(b) {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			b.Fatal(err)

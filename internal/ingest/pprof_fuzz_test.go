@@ -8,13 +8,14 @@ import (
 
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/profiletest"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 // FuzzIngestPprof feeds arbitrary bytes through the whole pprof ingest
 // path, decoding and storing: it must refuse bad input with an error and
 // never panic.
 func FuzzIngestPprof(f *testing.F) {
-	for _, file := range append(profiletest.PprofFiles(f), profiletest.CorpusFiles(f)[:2]...) {
+	for _, file := range append(testfiles.Pprof(f), testfiles.CorpusCPU(f)[:2]...) {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			f.Fatal(err)

@@ -1,17 +1,17 @@
 package ingest
 
 import (
-	"path/filepath"
 	"slices"
 	"testing"
 
 	gpprof "github.com/google/pprof/profile"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 // benchProfiles returns the gunzipped Go CPU profiles of the shared
 // benchmark corpus, in name order.
 func benchProfiles(b *testing.B) [][]byte {
-	files := readProtoFiles(b, filepath.Join(sharedDir(b), "bench", "corpus", "cpu-*.pb.gz"))
+	files := readProtoFiles(b, testfiles.CorpusCPU(b))
 	var names []string
 	for name := range files {
 		names = append(names, name)

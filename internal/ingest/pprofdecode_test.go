@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 	"runtime"
 	"runtime/pprof"
@@ -18,7 +17,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
 	gpprof "github.com/google/pprof/profile"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 // referencePprof is what decodePprofProto promises to return: google/pprof's
@@ -160,17 +161,6 @@ func at[K comparable](m map[K]int, k K) int {
 	return -2
 }
 
-// sharedDir is the shared/ directory beside the repository.
-func sharedDir(tb testing.TB) string {
-	tb.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared")
-	if _, err := os.Stat(dir); err != nil {
-		tb.Fatalf("shared test data not found at %s: %v", dir, err)
-	}
-	return dir
-}
-
 func gunzipBytes(tb testing.TB, data []byte) []byte {
 	tb.Helper()
 	zr, err := gzip.NewReader(bytes.NewReader(data))
@@ -184,13 +174,9 @@ func gunzipBytes(tb testing.TB, data []byte) []byte {
 	return out
 }
 
-// readProtoFiles returns the gunzipped profiles that pattern matches.
-func readProtoFiles(tb testing.TB, pattern string) map[string][]byte {
+// readProtoFiles returns the gunzipped profiles of files.
+func readProtoFiles(tb testing.TB, files []string) map[string][]byte {
 	tb.Helper()
-	files, err := filepath.Glob(pattern)
-	if err != nil || len(files) == 0 {
-		tb.Fatalf("no profiles match %s: %v", pattern, err)
-	}
 	out := map[string][]byte{}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -202,19 +188,12 @@ func readProtoFiles(tb testing.TB, pattern string) map[string][]byte {
 	return out
 }
 
-// legacyAsProto converts the legacy-format profiles of shared/testdata/pprof
-// to protobufs.
+// legacyAsProto converts the legacy-format profiles of testdata/pprof to
+// protobufs.
 func legacyAsProto(tb testing.TB) map[string][]byte {
 	tb.Helper()
-	files, err := filepath.Glob(filepath.Join(sharedDir(tb), "testdata", "pprof", "*"))
-	if err != nil {
-		tb.Fatal(err)
-	}
 	out := map[string][]byte{}
-	for _, f := range files {
-		if strings.HasSuffix(f, ".md") {
-			continue
-		}
+	for _, f := range testfiles.Pprof(tb) {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			tb.Fatal(err)
@@ -228,9 +207,6 @@ func legacyAsProto(tb testing.TB) map[string][]byte {
 			tb.Fatal(err)
 		}
 		out[f] = buf.Bytes()
-	}
-	if len(out) == 0 {
-		tb.Fatal("no legacy profiles in shared/testdata/pprof")
 	}
 	return out
 }
@@ -302,8 +278,7 @@ func realProfiles(tb testing.TB) map[string][]byte {
 	tb.Helper()
 	all := map[string][]byte{}
 	for _, m := range []map[string][]byte{
-		readProtoFiles(tb, filepath.Join(sharedDir(tb), "bench", "corpus", "*.pb.gz")),
-		readProtoFiles(tb, filepath.Join("..", "..", "bench", "corpus", "*.pb.gz")),
+		readProtoFiles(tb, testfiles.Glob(tb, "bench/corpus/*.pb.gz")),
 		legacyAsProto(tb),
 		makeRuntimeProfiles(tb),
 	} {
@@ -328,7 +303,7 @@ func TestDecodePprofRealProfiles(t *testing.T) {
 // TestDecodePprofTruncated decodes every prefix of real profiles: each must
 // be refused, or accepted equal to google/pprof's, without a panic.
 func TestDecodePprofTruncated(t *testing.T) {
-	files := readProtoFiles(t, filepath.Join(sharedDir(t), "bench", "corpus", "cpu-01.pb.gz"))
+	files := readProtoFiles(t, []string{testfiles.Path(t, "bench/corpus/cpu-01.pb.gz")})
 	inputs := map[string][]byte{"labels": labelledProfile(t)}
 	for k, v := range files {
 		inputs[k] = v
@@ -545,10 +520,8 @@ func FuzzDecodePprof(f *testing.F) {
 	f.Add([]byte(labelledProfile(f)))
 	f.Add([]byte(minimal(goodSample, goodLocation, goodFunction)))
 	f.Add([]byte(minimal(goodSample.msg(3, pb{}.uint(1, 1).uint(3, 11).uint(4, 2)), goodLocation.uint(2, 1), goodFunction).msg(3, pb{}.uint(1, 1).uint(5, 3))))
-	for _, pattern := range []string{"cpu-01.pb.gz", "heap-00.pb.gz"} {
-		for _, data := range readProtoFiles(f, filepath.Join("..", "..", "bench", "corpus", pattern)) {
-			f.Add(data)
-		}
+	for _, data := range readProtoFiles(f, []string{testfiles.Path(f, "bench/corpus/cpu-01.pb.gz"), testfiles.Path(f, "bench/corpus/heap-00.pb.gz")}) {
+		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if d := diffPprof(data); d != "" {

@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
 
 	"github.com/hearth-profiler/hearth/internal/otlp/otlptest"
-	"github.com/hearth-profiler/hearth/internal/profiletest"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 // benchRequests turns the benchmark corpus's Go CPU profiles into export
@@ -21,7 +21,7 @@ import (
 // internal/ingest's BenchmarkIngest sends the same profiles as pprof.
 func benchRequests(b *testing.B) []pprofile.Profiles {
 	var parsed []*gpprof.Profile
-	for _, f := range profiletest.CorpusFiles(b) {
+	for _, f := range testfiles.CorpusCPU(b) {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			b.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/otlp/otlptest"
 	"github.com/hearth-profiler/hearth/internal/profiletest"
 	"github.com/hearth-profiler/hearth/internal/query"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 // TestRoundTripPprof converts each real profile of the shared test data to
@@ -22,7 +23,7 @@ import (
 // and top table. The pprof side is also checked against go tool pprof, so
 // that agreeing on a wrong answer is not enough.
 func TestRoundTripPprof(t *testing.T) {
-	files := append(profiletest.PprofFiles(t), profiletest.CorpusFiles(t)[:2]...)
+	files := append(testfiles.Pprof(t), testfiles.CorpusCPU(t)[:2]...)
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			t.Parallel()

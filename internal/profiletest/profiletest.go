@@ -1,61 +1,21 @@
 // Package profiletest holds test fixtures and helpers shared by Hearth's
-// packages: a store with an ingester on a temporary directory, the real
-// profiles of the shared test data, and stacks as pprof tools print them.
+// packages: a store with an ingester on a temporary directory, and stacks
+// as pprof tools print them.
 package profiletest
 
 import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
 	gpprof "github.com/google/pprof/profile"
 )
-
-// SharedDir returns the shared/ directory beside the repository, which
-// holds the real profiles of testdata/pprof and the benchmark corpus.
-func SharedDir(tb testing.TB) string {
-	tb.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared")
-	if _, err := os.Stat(dir); err != nil {
-		tb.Fatalf("shared test data not found at %s: %v", dir, err)
-	}
-	return dir
-}
-
-// PprofFiles lists the real profiles in shared/testdata/pprof.
-func PprofFiles(tb testing.TB) []string {
-	tb.Helper()
-	files, err := filepath.Glob(filepath.Join(SharedDir(tb), "testdata", "pprof", "*"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var out []string
-	for _, f := range files {
-		if !strings.HasSuffix(f, ".md") {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// CorpusFiles lists the real Go CPU profiles of the benchmark corpus.
-func CorpusFiles(tb testing.TB) []string {
-	tb.Helper()
-	files, err := filepath.Glob(filepath.Join(SharedDir(tb), "bench", "corpus", "cpu-*.pb.gz"))
-	if err != nil || len(files) == 0 {
-		tb.Fatalf("no corpus profiles: %v", err)
-	}
-	return files
-}
 
 // Stacks maps a stack, frames joined by ";" from the root, to its value.
 type Stacks map[string]int64

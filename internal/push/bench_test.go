@@ -12,6 +12,7 @@ import (
 	pushv1 "github.com/grafana/pyroscope/api/gen/proto/go/push/v1"
 
 	"github.com/hearth-profiler/hearth/internal/profiletest"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 // BenchmarkPush pushes the real Go CPU profiles of the benchmark corpus, one
@@ -23,7 +24,7 @@ import (
 func BenchmarkPush(b *testing.B) {
 	var bodies [][]byte
 	var bytes int64
-	for _, f := range profiletest.CorpusFiles(b) {
+	for _, f := range testfiles.CorpusCPU(b) {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			b.Fatal(err)

@@ -11,13 +11,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hearth-profiler/hearth/internal/profiletest"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 // FuzzPush sends arbitrary bytes as the body of a Connect protobuf Push
 // request: the handler must never panic and must answer 2xx or 4xx (5xx
 // would say that the server failed, not the input).
 func FuzzPush(f *testing.F) {
-	raw, err := os.ReadFile(profiletest.CorpusFiles(f)[0])
+	raw, err := os.ReadFile(testfiles.CorpusCPU(f)[0])
 	if err != nil {
 		f.Fatal(err)
 	}

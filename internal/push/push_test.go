@@ -28,6 +28,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/profiletest"
 	"github.com/hearth-profiler/hearth/internal/query"
 	"github.com/hearth-profiler/hearth/internal/storage"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 // series is one RawProfileSeries to push: label name, value pairs and raw
@@ -156,7 +157,7 @@ func sum(pts []storage.Point) int64 {
 
 func TestPushProtocols(t *testing.T) {
 	s := newServers(t)
-	file := profiletest.CorpusFiles(t)[0]
+	file := testfiles.CorpusCPU(t)[0]
 	raw := readFile(t, file)
 	prof := parse(t, raw)
 	if prof.TimeNanos == 0 {
@@ -308,7 +309,7 @@ func treeHas(n *query.Node, name string) bool {
 func heapPair(t *testing.T) (first, second []byte, p *gpprof.Profile) {
 	t.Helper()
 	var file string
-	for _, f := range profiletest.PprofFiles(t) {
+	for _, f := range testfiles.Pprof(t) {
 		if strings.HasSuffix(f, "gobench.heap") {
 			file = f
 		}
@@ -382,7 +383,7 @@ func TestPushDeltaSemantics(t *testing.T) {
 func TestPushRefusesBadSeriesStoresTheRest(t *testing.T) {
 	s := newServers(t)
 	c := newClient(s.h1.Client(), s.h1.URL, connect.WithProtoJSON())
-	files := profiletest.CorpusFiles(t)
+	files := testfiles.CorpusCPU(t)
 	good1, good2 := readFile(t, files[1]), readFile(t, files[2])
 	_, err := c.Push(context.Background(), connect.NewRequest(newPushRequest(
 		series{labels: []string{"__name__", "process_cpu", "service_name", "ok"}, profiles: [][]byte{good1}},
@@ -425,7 +426,7 @@ func TestPushRefusesBadSeriesStoresTheRest(t *testing.T) {
 func TestPushErrors(t *testing.T) {
 	s := newServers(t, WithMaxMessageBytes(4096))
 	c := newClient(s.h1.Client(), s.h1.URL)
-	raw := readFile(t, profiletest.CorpusFiles(t)[0])
+	raw := readFile(t, testfiles.CorpusCPU(t)[0])
 	for _, tc := range []struct {
 		name string
 		req  *pushv1.PushRequest
@@ -461,7 +462,7 @@ func TestPushStorageFailureIsUnavailable(t *testing.T) {
 	if err := s.store.DB.Close(); err != nil {
 		t.Fatal(err)
 	}
-	raw := readFile(t, profiletest.CorpusFiles(t)[0])
+	raw := readFile(t, testfiles.CorpusCPU(t)[0])
 	_, err := c.Push(context.Background(), connect.NewRequest(newPushRequest(
 		series{labels: []string{"service_name", "x"}, profiles: [][]byte{raw}})))
 	if connect.CodeOf(err) != connect.CodeUnavailable {
@@ -515,7 +516,7 @@ func TestReadSeries(t *testing.T) {
 // protocol allows.
 func TestPushRawJSON(t *testing.T) {
 	s := newServers(t)
-	raw := readFile(t, profiletest.CorpusFiles(t)[3])
+	raw := readFile(t, testfiles.CorpusCPU(t)[3])
 	b64 := base64.StdEncoding.EncodeToString(raw)
 	for _, body := range []string{
 		`{"series":[{"labels":[{"name":"service_name","value":"json-a"}],"samples":[{"rawProfile":"` + b64 + `","ID":"1"}]}]}`,
@@ -571,7 +572,7 @@ func TestPushGRPCOverCleartextHTTP2(t *testing.T) {
 	tr := &http.Transport{Protocols: new(http.Protocols)}
 	tr.Protocols.SetUnencryptedHTTP2(true)
 	c := newClient(&http.Client{Transport: tr}, srv.URL, connect.WithGRPC())
-	raw := readFile(t, profiletest.CorpusFiles(t)[4])
+	raw := readFile(t, testfiles.CorpusCPU(t)[4])
 	if _, err := c.Push(context.Background(), connect.NewRequest(newPushRequest(
 		series{labels: []string{"__name__", "process_cpu", "service_name", "h2c"}, profiles: [][]byte{raw}}))); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/profile"
 	"github.com/hearth-profiler/hearth/internal/profiletest"
 	"github.com/hearth-profiler/hearth/internal/query"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
@@ -71,7 +72,7 @@ func expectedTop(st profiletest.Stacks) map[string][2]int64 {
 // graph, the top table and the exported pprof hold exactly the stacks and
 // values that go tool pprof -raw reads from the same file, per sample type.
 func TestGoldenPprof(t *testing.T) {
-	files := append(profiletest.PprofFiles(t), profiletest.CorpusFiles(t)[:3]...)
+	files := append(testfiles.Pprof(t), testfiles.CorpusCPU(t)[:3]...)
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			t.Parallel()
@@ -167,7 +168,7 @@ func countNonEmpty(r *profiletest.Raw) int {
 // TestMergeEqualsPprofMerge checks that the merge of N stored profiles is
 // google/pprof's profile.Merge of the same N.
 func TestMergeEqualsPprofMerge(t *testing.T) {
-	files := profiletest.CorpusFiles(t)
+	files := testfiles.CorpusCPU(t)
 	s := profiletest.OpenStore(t)
 	var ps []*gpprof.Profile
 	for i, f := range files {

@@ -11,6 +11,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/profiletest"
 	"github.com/hearth-profiler/hearth/internal/scrape/scrapetest"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 // discardAppender stores nothing.
@@ -25,7 +26,7 @@ func (discardAppender) Ingest(context.Context, string, *ingest.Request) error { 
 // side of each request is in the figures too, since they share the
 // process.
 func BenchmarkManager(b *testing.B) {
-	cpu, err := scrapetest.LoadCPUProfiles(filepath.Join(profiletest.SharedDir(b), "bench", "corpus", "cpu-*.pb.gz"))
+	cpu, err := scrapetest.LoadCPUProfiles(filepath.Join(testfiles.Root(b), "bench", "corpus", "cpu-*.pb.gz"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -20,8 +20,8 @@ import (
 	gpprof "github.com/google/pprof/profile"
 	"github.com/grafana/pyroscope-go"
 
-	"github.com/hearth-profiler/hearth/internal/profiletest"
 	"github.com/hearth-profiler/hearth/internal/server"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 func newServer(t *testing.T, mut func(*server.Config)) *httptest.Server {
@@ -262,7 +262,7 @@ func contains(xs []string, x string) bool {
 
 func corpusProfile(t *testing.T, i int) []byte {
 	t.Helper()
-	data, err := os.ReadFile(profiletest.CorpusFiles(t)[i])
+	data, err := os.ReadFile(testfiles.CorpusCPU(t)[i])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -22,8 +21,8 @@ import (
 	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/hearth-profiler/hearth/internal/profiletest"
 	"github.com/hearth-profiler/hearth/internal/server"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 // TestWaysIn sends through every push protocol to one running server, on
@@ -53,7 +52,7 @@ func TestWaysIn(t *testing.T) {
 	})
 	base := "http://" + ln.Addr().String()
 
-	payload, err := os.ReadFile(filepath.Join("..", "otlp", "testdata", "export-proto-v1.10.0.pb"))
+	payload, err := os.ReadFile(testfiles.Path(t, "internal/otlp/testdata/export-proto-v1.10.0.pb"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +82,7 @@ func TestWaysIn(t *testing.T) {
 		t.Fatalf("OTLP/gRPC: %v", err)
 	}
 	// push.v1 over Connect, with the generated client.
-	cpu, err := os.ReadFile(profiletest.CorpusFiles(t)[0])
+	cpu, err := os.ReadFile(testfiles.CorpusCPU(t)[0])
 	if err != nil {
 		t.Fatal(err)
 	}

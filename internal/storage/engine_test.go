@@ -3,7 +3,6 @@ package storage_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,16 +11,14 @@ import (
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/query"
 	"github.com/hearth-profiler/hearth/internal/storage"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 // TestEngineOverBlocks drives the store the way the server does: pushes
 // through ingest, answers through the query engine, before and after the
 // heads become blocks and the store is reopened.
 func TestEngineOverBlocks(t *testing.T) {
-	files, _ := filepath.Glob("/work/shared/bench/corpus/*.pb.gz")
-	if len(files) == 0 {
-		t.Skip("no corpus profiles")
-	}
+	files := testfiles.CorpusCPU(t)
 	dir := t.TempDir()
 	opts := storage.DefaultOptions()
 	opts.Decode = ingest.Replay

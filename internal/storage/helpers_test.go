@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/hearth-profiler/hearth/internal/labels"
 	"github.com/hearth-profiler/hearth/internal/profile"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 // testPayload is what tests log: a pprof profile with its series labels.
@@ -139,21 +138,11 @@ func synthProfile(seed int, spans bool) *gpprof.Profile {
 	return p
 }
 
-// corpus loads the real Go CPU profiles of the shared bench corpus.
+// corpus loads the real Go CPU profiles of the benchmark corpus.
 func corpus(t testing.TB) [][]byte {
 	t.Helper()
-	files, _ := filepath.Glob("/work/shared/bench/corpus/*.pb.gz")
-	if len(files) == 0 {
-		if dir := os.Getenv("HEARTH_CORPUS"); dir != "" {
-			files, _ = filepath.Glob(filepath.Join(dir, "*.pb.gz"))
-		}
-	}
-	if len(files) == 0 {
-		t.Skip("no corpus profiles in /work/shared/bench/corpus (set HEARTH_CORPUS)")
-	}
-	sort.Strings(files)
 	var out [][]byte
-	for _, f := range files {
+	for _, f := range testfiles.CorpusCPU(t) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

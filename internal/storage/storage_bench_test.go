@@ -14,7 +14,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/profile"
 )
 
-// Benchmarks over the real Go CPU profiles of the shared bench corpus,
+// Benchmarks over the real Go CPU profiles of the benchmark corpus,
 // re-stamped 10 s apart as one series: 360 profiles make an hour, 8,640 a
 // day.
 //

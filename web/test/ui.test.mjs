@@ -13,7 +13,7 @@ import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
-const corpus = join(repo, "..", "shared", "bench", "corpus");
+const corpus = join(repo, "bench", "corpus");
 let server, base, browser, dataDir, binDir;
 
 async function freePort() {

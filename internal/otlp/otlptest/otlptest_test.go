@@ -6,8 +6,7 @@ import (
 	"time"
 
 	gpprof "github.com/google/pprof/profile"
-
-	"github.com/hearth-profiler/hearth/internal/profiletest"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 // TestFromPprof checks the shape of a converted corpus profile: one
@@ -15,7 +14,7 @@ import (
 // pprof time, and every sample and location carried over. That the content
 // survives is checked by package otlp's round trip.
 func TestFromPprof(t *testing.T) {
-	data, err := os.ReadFile(profiletest.CorpusFiles(t)[0])
+	data, err := os.ReadFile(testfiles.CorpusCPU(t)[0])
 	if err != nil {
 		t.Fatal(err)
 	}
