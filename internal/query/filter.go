@@ -37,9 +37,6 @@ func ParseStackFilter(focus, ignore, hide string) (StackFilter, error) {
 	return f, nil
 }
 
-// empty reports whether no filter is set.
-func (f StackFilter) empty() bool { return f.Focus == nil && f.Ignore == nil && f.Hide == nil }
-
 // keep returns the storage callback for Focus and Ignore, or nil.
 func (f StackFilter) keep() func(*storage.Symbols) []bool {
 	if f.Focus == nil && f.Ignore == nil {

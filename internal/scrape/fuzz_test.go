@@ -79,8 +79,15 @@ func FuzzLoadConfig(f *testing.F) {
 		if err := cfg.Validate(); err != nil {
 			t.Fatalf("Load accepted %q, then Validate refused it: %v", data, err)
 		}
-		for _, sc := range cfg.ScrapeConfigs {
-			if clientFingerprint(&sc.HTTPClientConfig) != clientFingerprint(&sc.HTTPClientConfig) {
+		// The fingerprint decides whether a reload keeps a job's loops:
+		// the same file loaded again, into new pointers and maps, must
+		// give the same one.
+		again, err := Load(data)
+		if err != nil {
+			t.Fatalf("Load accepted %q once, then refused it: %v", data, err)
+		}
+		for i, sc := range cfg.ScrapeConfigs {
+			if clientFingerprint(&sc.HTTPClientConfig) != clientFingerprint(&again.ScrapeConfigs[i].HTTPClientConfig) {
 				t.Fatalf("job %q: the client fingerprint is not stable", sc.JobName)
 			}
 			if len(sc.Endpoints()) == 0 {

@@ -415,7 +415,7 @@ func TestQueries(t *testing.T) {
 			Total int64
 		}
 	}](t, ts.URL, "/api/v1/query/top", with("query", `cpu{}`, "limit", "5", "sort", "total"))
-	if len(top.Entries) != 5 || top.Entries[0].Name != "main.runProfile.func1" || top.Entries[0].Total > all.Total {
+	if len(top.Entries) != 5 || top.Entries[0].Name != "main.runWindow.func1" || top.Entries[0].Total > all.Total {
 		t.Errorf("top by total: %+v, want 5 rows led by the workers' root function", top.Entries)
 	}
 	for i := 1; i < len(top.Entries); i++ {

@@ -16,13 +16,6 @@ const (
 	symbolsVersion = 1
 )
 
-// blockSymbols are the tables of symbols.bin.
-type blockSymbols struct {
-	syms *Symbols
-	// sets are the per-sample label sets; sets[0] is the empty set.
-	sets []labels.Labels
-}
-
 // AppendSymbols appends the encoding of s and the per-sample label sets to
 // dst. The label strings are interned into a copy of s's string table.
 func AppendSymbols(dst []byte, s *Symbols, sets []labels.Labels) ([]byte, error) {

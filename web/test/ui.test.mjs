@@ -205,7 +205,7 @@ test("sandwich: a function's callers above and callees below, merged", async () 
   assert.equal(bottom.name, "main.f18");
   assert.ok(bottom.w > width * 0.95, "the function does not span the callers graph");
   assert.equal(sw.callees[0].name, "main.f18");
-  assert.ok(sw.callers.some((f) => f.name === "main.runProfile.func1"), "callers lack the workers' root");
+  assert.ok(sw.callers.some((f) => f.name === "main.runWindow.func1"), "callers lack the workers' root");
   assert.ok(sw.callers.every((f) => f.y <= bottom.y));
   assert.match(page.url(), /sandwich=main.f18/);
   // The address brings the sandwich back.
