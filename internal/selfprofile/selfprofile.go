@@ -17,15 +17,22 @@ import (
 // Sink stores one profile.
 type Sink func(ctx context.Context, r *ingest.Request) error
 
-// Run profiles the process in windows of interval until ctx is done. Each
-// window yields a CPU profile, and at its end a heap and a goroutine
-// profile, named app{service_name=service}.
+// FirstWindow bounds the first window, so that a new server has its own
+// profiles to show within seconds rather than after a whole interval.
+const FirstWindow = 2 * time.Second
+
+// Run profiles the process in windows of interval until ctx is done; the
+// first window lasts at most FirstWindow. Each window yields a CPU profile,
+// and at its end a heap and a goroutine profile, named
+// app{service_name=service}. Windows follow each other, so CPU profiles
+// cover the process's time end to end.
 func Run(ctx context.Context, service string, interval time.Duration, sink Sink, logger *slog.Logger) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	name := service + "{service_name=" + service + "}"
 	var buf bytes.Buffer
+	window := min(interval, FirstWindow)
 	for ctx.Err() == nil {
 		start := time.Now()
 		buf.Reset()
@@ -37,8 +44,9 @@ func Run(ctx context.Context, service string, interval time.Duration, sink Sink,
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(interval):
+		case <-time.After(window):
 		}
+		window = interval
 		if cpuOn {
 			pprof.StopCPUProfile()
 		}
