@@ -77,7 +77,11 @@ func TestAgent(t *testing.T) {
 			agentCmd.Wait()
 		}
 	})
-	time.Sleep(16 * time.Second)
+	time.Sleep(8 * time.Second)
+	// A SIGHUP meant for a server on the same host does not end the agent
+	// (Wait below would say "signal: hangup").
+	agentCmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(8 * time.Second)
 	checkAgentMetrics(t, "http://"+metricsAddr+"/metrics")
 	// SIGTERM pushes the last partial interval.
 	agentCmd.Process.Signal(syscall.SIGTERM)
@@ -85,6 +89,9 @@ func TestAgent(t *testing.T) {
 	stopped = true
 	if err != nil {
 		t.Fatalf("agent: %v; logs:\n%s", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), "SIGHUP ignored") {
+		t.Errorf("the agent did not log the SIGHUP it ignored; logs:\n%s", logs.String())
 	}
 
 	for _, c := range []struct {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -266,6 +267,18 @@ func TestCLI(t *testing.T) {
 	out, stderr, code := run(append(append([]string{"push"}, files...), "--server", srv.url, "--labels", "service_name=cli,env=test")...)
 	if code != 0 || strings.Count(out, "pushed ") != len(files) {
 		t.Fatalf("push: exit %d\n%s%s", code, out, stderr)
+	}
+	// Each line says the time the profile was stored at, and why that one.
+	pushedLine := regexp.MustCompile(`^pushed \S+, stored at (\S+) \((the time the profile records|now: the file records no time)\)$`)
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		m := pushedLine.FindStringSubmatch(line)
+		if m == nil {
+			t.Errorf("push printed %q", line)
+			continue
+		}
+		if _, err := time.Parse(time.RFC3339, m[1]); err != nil {
+			t.Errorf("push printed %q: %v", line, err)
+		}
 	}
 	for _, output := range []string{"flame", "top", "series", "json"} {
 		out, stderr, code = run("query", `cpu{service_name="cli"}`, "--server", srv.url, "--from", "-1h", "--output", output)

@@ -1,6 +1,6 @@
 // Command hearth is Hearth's one binary: `hearth server` keeps and serves
-// profiles, `hearth push` sends pprof files to a server, and `hearth query`
-// asks one.
+// profiles, `hearth agent` profiles a host with eBPF, `hearth push` sends
+// pprof files to a server, and `hearth query` asks one.
 package main
 
 import (
@@ -26,7 +26,8 @@ commands:
   push     send pprof files to a server
   query    query a server: flame graph, top table, series, pprof
 
-Run 'hearth <command> -h' for a command's flags.
+Run 'hearth <command> -h' for a command's flags, 'hearth --version' for
+the version.
 `
 
 func main() {
@@ -57,6 +58,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runAgent(ctx, args[1:], stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
+		return 0
+	case "--version", "-version", "version":
+		fmt.Fprintln(stdout, versionLine())
 		return 0
 	default:
 		fmt.Fprintf(stderr, "hearth: unknown command %q\n\n%s", args[0], usage)

@@ -48,27 +48,35 @@ func runPush(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	for _, f := range files {
-		if err := pushFile(ctx, c, f, svc, ls); err != nil {
+		at, own, err := pushFile(ctx, c, f, svc, ls)
+		if err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
-		fmt.Fprintf(stdout, "pushed %s\n", f)
+		// The time decides which queries find the profile: say it.
+		why := "the time the profile records"
+		if !own {
+			why = "now: the file records no time"
+		}
+		fmt.Fprintf(stdout, "pushed %s, stored at %s (%s)\n", f, at.UTC().Format(time.RFC3339), why)
 	}
 	return nil
 }
 
-func pushFile(ctx context.Context, c *client, file, svc string, ls labels.Labels) error {
+// pushFile sends one file and returns the time it was stored at, and
+// whether that is the profile's own time rather than now.
+func pushFile(ctx context.Context, c *client, file, svc string, ls labels.Labels) (time.Time, bool, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return err
+		return time.Time{}, false, err
 	}
 	// Parse locally first: a file that is not a profile gets a clear
 	// message without a round trip, and its own time is kept.
 	p, err := gpprof.ParseData(data)
 	if err != nil {
-		return fmt.Errorf("not a profile google/pprof can read: %v", err)
+		return time.Time{}, false, fmt.Errorf("not a profile google/pprof can read: %v", err)
 	}
-	from := time.Now()
-	if p.TimeNanos > 0 {
+	from, own := time.Now(), p.TimeNanos > 0
+	if own {
 		from = time.Unix(0, p.TimeNanos)
 	}
 	until := from.Add(time.Duration(max(p.DurationNanos, int64(time.Second))))
@@ -80,11 +88,13 @@ func pushFile(ctx context.Context, c *client, file, svc string, ls labels.Labels
 	q.Set("spyName", "hearth-push")
 	req, err := http.NewRequestWithContext(ctx, "POST", c.base+"/ingest?"+q.Encode(), bytes.NewReader(data))
 	if err != nil {
-		return err
+		return time.Time{}, false, err
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	_, err = c.do(req)
-	return err
+	if _, err := c.do(req); err != nil {
+		return time.Time{}, false, err
+	}
+	return from, own, nil
 }
 
 // pyroscopeName builds the name parameter: app{k=v,...}.

@@ -12,10 +12,23 @@ import (
 	"github.com/hearth-profiler/hearth/internal/server"
 )
 
+const serverUsage = `usage: hearth server [flags]
+
+Keeps profiles (a write-ahead log, then blocks under --data) and serves the
+ingest APIs, queries, the web UI and /metrics on --listen. It profiles
+itself, and scrapes the targets of --config.
+
+flags:
+`
+
 func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := server.DefaultConfig()
 	fs := flag.NewFlagSet("hearth server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), serverUsage)
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&cfg.ListenAddr, "listen", cfg.ListenAddr, "address to serve HTTP on")
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory for the write-ahead log and blocks")
 	fs.Int64Var(&cfg.MaxBodyBytes, "limits.max-body-bytes", cfg.MaxBodyBytes, "largest request body accepted; larger gets 413")
