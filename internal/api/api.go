@@ -94,7 +94,7 @@ type apiError struct {
 func (e *apiError) Error() string { return e.msg }
 
 func badRequest(format string, args ...any) error {
-	return &apiError{http.StatusBadRequest, "bad_data", fmt.Sprintf(format, args...)}
+	return &apiError{http.StatusBadRequest, ingest.ReasonBadData.String(), fmt.Sprintf(format, args...)}
 }
 
 // errorStatus maps an error to an HTTP status and error type: the one
@@ -109,17 +109,17 @@ func errorStatus(err error) (int, string) {
 	case errors.As(err, &ae):
 		return ae.status, ae.typ
 	case errors.As(err, &mbe):
-		return http.StatusRequestEntityTooLarge, "too_large"
+		return http.StatusRequestEntityTooLarge, ingest.ReasonTooLarge.String()
 	case errors.As(err, &ie):
-		switch ie.Kind {
-		case "unsupported":
-			return http.StatusUnsupportedMediaType, "unsupported"
-		case "too_large":
-			return http.StatusRequestEntityTooLarge, "too_large"
+		switch ie.Reason {
+		case ingest.ReasonUnsupported:
+			return http.StatusUnsupportedMediaType, ie.Reason.String()
+		case ingest.ReasonTooLarge:
+			return http.StatusRequestEntityTooLarge, ie.Reason.String()
 		}
-		return http.StatusBadRequest, "bad_data"
+		return http.StatusBadRequest, ingest.ReasonBadData.String()
 	case errors.As(err, &pe), errors.As(err, &be):
-		return http.StatusBadRequest, "bad_data"
+		return http.StatusBadRequest, ingest.ReasonBadData.String()
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "timeout"
 	case errors.Is(err, context.Canceled):

@@ -127,14 +127,14 @@ func (a *API) ingestJFR(ctx context.Context, tenant string, base *ingest.Request
 	if err != nil {
 		return nil, err
 	}
-	var first *ingest.InputError
+	first := ingest.ReasonBadData
 	var msgs []string
 	for i, e := range refused {
 		if e == nil {
 			continue
 		}
-		if first == nil && !errors.As(e, &first) {
-			first = &ingest.InputError{Kind: "bad_data"}
+		if ie, ok := errors.AsType[*ingest.InputError](e); ok && len(msgs) == 0 {
+			first = ie.Reason
 		}
 		msgs = append(msgs, fmt.Sprintf("%s %s: %v", rs[i].Kind, rs[i].Labels, e))
 	}
@@ -145,8 +145,8 @@ func (a *API) ingestJFR(ctx context.Context, tenant string, base *ingest.Request
 	if len(msgs) < len(rs) {
 		msg += " (the others were stored)"
 	}
-	// The kind of the first refusal decides the status.
-	return nil, &ingest.InputError{Kind: first.Kind, Msg: msg + ": " + strings.Join(msgs, "; ")}
+	// The reason of the first refusal decides the status.
+	return nil, &ingest.InputError{Reason: first, Msg: msg + ": " + strings.Join(msgs, "; ")}
 }
 
 func readMultipart(body io.Reader, boundary string, req *ingest.Request, up *jfrUpload) error {

@@ -98,7 +98,7 @@ func TestIngestBatch(t *testing.T) {
 	}
 	// The parsed one counts with the bytes of its encoding for the log.
 	st := s.Ing.Stats()
-	if st.Stored != 2 || st.Refused["bad_data"] != 2 || st.Failed != 0 || st.StoredBytes != uint64(len(rs[0].Profile)+len(data)) {
+	if st.Stored != 2 || st.Refused[ingest.ReasonBadData.String()] != 2 || st.Failed != 0 || st.StoredBytes != uint64(len(rs[0].Profile)+len(data)) {
 		t.Errorf("stats %+v: want 2 stored of %d bytes, 2 refused as bad data", st, len(rs[0].Profile)+len(data))
 	}
 	// A batch that storage cannot take counts as failed, its refusals
@@ -108,7 +108,7 @@ func TestIngestBatch(t *testing.T) {
 	if _, err := s.Ing.IngestBatch(ctx, "anonymous", rs[1:]); err == nil {
 		t.Fatal("IngestBatch with an ended context stored")
 	}
-	if st := s.Ing.Stats(); st.Stored != 2 || st.Refused["bad_data"] != 4 || st.Failed != 1 {
+	if st := s.Ing.Stats(); st.Stored != 2 || st.Refused[ingest.ReasonBadData.String()] != 4 || st.Failed != 1 {
 		t.Errorf("stats after a failed batch %+v: want 2 stored, 4 refused, 1 failed", st)
 	}
 	want := map[string]int64{}

@@ -24,18 +24,63 @@ import (
 )
 
 // InputError is input that Hearth will not store; its message names the
-// cause, for the client.
+// cause, for the client. BadData, Unsupported and TooLarge make one.
 type InputError struct {
-	// Kind is "bad_data" for malformed input, "unsupported" for a format
-	// Hearth does not read, and "too_large" for input over a limit.
-	Kind string
-	Msg  string
+	// Reason says why the input was refused; it decides the API's status
+	// and error type, and the refusal metric's label.
+	Reason Reason
+	Msg    string
 }
 
 func (e *InputError) Error() string { return e.Msg }
 
-func badData(format string, args ...any) error {
-	return &InputError{Kind: "bad_data", Msg: fmt.Sprintf(format, args...)}
+// Reason is why an input was refused.
+type Reason uint8
+
+// The reasons of an InputError. The zero Reason is ReasonBadData, which is
+// what the API has always answered for a refusal that names no reason.
+const (
+	// ReasonBadData is malformed input.
+	ReasonBadData Reason = iota
+	// ReasonUnsupported is a format that Hearth does not read.
+	ReasonUnsupported
+	// ReasonTooLarge is input over a limit.
+	ReasonTooLarge
+
+	numReasons
+)
+
+// String names the reason as the API's error type and the label value of
+// hearth_ingest_profiles_refused_total do: bad_data, unsupported or
+// too_large. Both are public, so the names never change.
+func (r Reason) String() string {
+	switch r {
+	case ReasonBadData:
+		return "bad_data"
+	case ReasonUnsupported:
+		return "unsupported"
+	case ReasonTooLarge:
+		return "too_large"
+	}
+	return fmt.Sprintf("Reason(%d)", uint8(r))
+}
+
+// BadData refuses malformed input, with the message fmt.Sprintf(format,
+// args...).
+func BadData(format string, args ...any) error {
+	return &InputError{Reason: ReasonBadData, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Unsupported refuses input in a format that Hearth does not read, with
+// the message fmt.Sprintf(format, args...).
+func Unsupported(format string, args ...any) error {
+	return &InputError{Reason: ReasonUnsupported, Msg: fmt.Sprintf(format, args...)}
+}
+
+// TooLarge refuses input over a limit, with the message
+// fmt.Sprintf(format, args...).
+func TooLarge(format string, args ...any) error {
+	return &InputError{Reason: ReasonTooLarge, Msg: fmt.Sprintf(format, args...)}
 }
 
 // ProfileLimits bound one ingested profile.
@@ -102,19 +147,20 @@ type Ingester struct {
 	now    func() time.Time
 
 	stored, storedBytes, failed atomic.Uint64
-	refused                     [len(refusalKinds)]atomic.Uint64
+	refused                     [numReasons + 1]atomic.Uint64 // by Reason, then other
 }
 
-// refusalKinds are the kinds of InputError, and "other" for a refusal
-// of another type, as Stats counts them.
-var refusalKinds = [...]string{"bad_data", "unsupported", "too_large", "other"}
+// otherRefusal is the Stats.Refused key of a refusal that is not an
+// *InputError, or whose Reason is not one of the constants.
+const otherRefusal = "other"
 
 // Stats counts what an Ingester did since New, over every way in.
 type Stats struct {
 	// Stored is the requests stored, StoredBytes their profiles' bytes
 	// as sent (compressed or not).
 	Stored, StoredBytes uint64
-	// Refused is the requests refused as bad input, by InputError kind.
+	// Refused is the requests refused as bad input, by Reason.String(),
+	// and "other" for refusals of no known Reason.
 	Refused map[string]uint64
 	// Failed is the requests not stored because storage failed (the
 	// log could not be written, or the context ended).
@@ -124,9 +170,10 @@ type Stats struct {
 // Stats returns the running totals.
 func (ig *Ingester) Stats() Stats {
 	st := Stats{Stored: ig.stored.Load(), StoredBytes: ig.storedBytes.Load(), Failed: ig.failed.Load(), Refused: map[string]uint64{}}
-	for i, k := range refusalKinds {
-		st.Refused[k] = ig.refused[i].Load()
+	for r := range numReasons {
+		st.Refused[r.String()] = ig.refused[r].Load()
 	}
+	st.Refused[otherRefusal] = ig.refused[numReasons].Load()
 	return st
 }
 
@@ -147,11 +194,9 @@ func (ig *Ingester) count(rs []*Request, refused []error, err error) {
 func (ig *Ingester) countOne(r *Request, why, err error) {
 	switch {
 	case why != nil:
-		k := len(refusalKinds) - 1 // "other"
-		if ie, ok := errors.AsType[*InputError](why); ok {
-			if j := slices.Index(refusalKinds[:], ie.Kind); j >= 0 {
-				k = j
-			}
+		k := numReasons // other
+		if ie, ok := errors.AsType[*InputError](why); ok && ie.Reason < numReasons {
+			k = ie.Reason
 		}
 		ig.refused[k].Add(1)
 	case err != nil:
@@ -235,7 +280,7 @@ func encodeParsed(r *Request) error {
 		return nil
 	}
 	if err := r.Parsed.CheckValid(); err != nil {
-		return badData("profile: %v", err)
+		return BadData("profile: %v", err)
 	}
 	var buf bytes.Buffer
 	if err := r.Parsed.WriteUncompressed(&buf); err != nil {
@@ -254,10 +299,10 @@ func Decode(r *Request, lim ProfileLimits, now time.Time) ([]*storage.Input, err
 		return nil, err
 	}
 	if lim.MaxLabels > 0 && name.Labels.Len() > lim.MaxLabels {
-		return nil, &InputError{Kind: "too_large", Msg: fmt.Sprintf("name: %d labels is over the limit of %d", name.Labels.Len(), lim.MaxLabels)}
+		return nil, TooLarge("name: %d labels is over the limit of %d", name.Labels.Len(), lim.MaxLabels)
 	}
 	if err := name.Labels.Validate(); err != nil {
-		return nil, badData("name: %v", err)
+		return nil, BadData("name: %v", err)
 	}
 	if r.From == 0 {
 		r.From = now.UnixNano()
@@ -265,7 +310,7 @@ func Decode(r *Request, lim ProfileLimits, now time.Time) ([]*storage.Input, err
 	var stc SampleTypeConfig
 	if len(r.SampleTypeConfig) > 0 {
 		if stc, err = ParseSampleTypeConfig(r.SampleTypeConfig); err != nil {
-			return nil, badData("sample_type_config: %v", err)
+			return nil, BadData("sample_type_config: %v", err)
 		}
 	}
 	var in *storage.Input
@@ -275,9 +320,9 @@ func Decode(r *Request, lim ProfileLimits, now time.Time) ([]*storage.Input, err
 	case "", "folded", "lines":
 		in, err = decodeFolded(r, name, lim)
 	case "trie", "tree", "jfr", "speedscope":
-		return nil, &InputError{Kind: "unsupported", Msg: fmt.Sprintf("format %q is not supported yet; send pprof, folded or lines", r.Format)}
+		return nil, Unsupported("format %q is not supported yet; send pprof, folded or lines", r.Format)
 	default:
-		return nil, &InputError{Kind: "unsupported", Msg: fmt.Sprintf("unknown format %q; want pprof, folded or lines", r.Format)}
+		return nil, Unsupported("unknown format %q; want pprof, folded or lines", r.Format)
 	}
 	if err != nil {
 		return nil, err
@@ -293,13 +338,13 @@ func requestName(r *Request) (Name, error) {
 	if r.Name == "" && r.Labels.Len() > 0 {
 		app := r.Labels.Get("service_name")
 		if app == "" {
-			return Name{}, badData("labels: service_name is missing")
+			return Name{}, BadData("labels: service_name is missing")
 		}
 		name = Name{App: app, Labels: r.Labels}
 	} else {
 		var err error
 		if name, err = ParseName(r.Name); err != nil {
-			return Name{}, badData("%v", err)
+			return Name{}, BadData("%v", err)
 		}
 		if r.Labels.Len() > 0 {
 			b := labels.NewBuilder(name.Labels)
@@ -315,7 +360,7 @@ func requestName(r *Request) (Name, error) {
 
 func decodePprof(r *Request, name Name, stc SampleTypeConfig, lim ProfileLimits) (*storage.Input, error) {
 	if len(r.Profile) == 0 && r.Parsed == nil {
-		return nil, badData("profile is empty")
+		return nil, BadData("profile is empty")
 	}
 	var p *gpprof.Profile
 	var err error
@@ -334,7 +379,7 @@ func decodePprof(r *Request, name Name, stc SampleTypeConfig, lim ProfileLimits)
 			return nil, fmt.Errorf("prev_profile: %w", err)
 		}
 		if p, err = subtract(p, prev); err != nil {
-			return nil, badData("prev_profile: %v", err)
+			return nil, BadData("prev_profile: %v", err)
 		}
 	}
 	if r.From != 0 && !(r.ProfileTime && p.TimeNanos > 0) {
@@ -371,16 +416,16 @@ func gunzip(data []byte) ([]byte, error) {
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
-		return nil, badData("decompress profile: %v", err)
+		return nil, BadData("decompress profile: %v", err)
 	}
 	var buf bytes.Buffer
 	buf.Grow(4 * len(data))
 	n, err := io.Copy(&buf, io.LimitReader(zr, maxDecompressedBytes+1))
 	if err != nil {
-		return nil, badData("decompress profile: %v", err)
+		return nil, BadData("decompress profile: %v", err)
 	}
 	if n > maxDecompressedBytes {
-		return nil, &InputError{Kind: "too_large", Msg: fmt.Sprintf("profile decompresses to more than %d bytes", maxDecompressedBytes)}
+		return nil, TooLarge("profile decompresses to more than %d bytes", maxDecompressedBytes)
 	}
 	return buf.Bytes(), nil
 }
@@ -397,7 +442,7 @@ func parsePprof(data []byte, lim ProfileLimits) (*gpprof.Profile, error) {
 	if err != nil {
 		var lerr error
 		if p, lerr = gpprof.ParseData(data); lerr != nil {
-			return nil, badData("parse pprof: %v (as protobuf: %v)", lerr, err)
+			return nil, BadData("parse pprof: %v (as protobuf: %v)", lerr, err)
 		}
 	}
 	return p, checkPprof(p, lim)
@@ -406,21 +451,21 @@ func parsePprof(data []byte, lim ProfileLimits) (*gpprof.Profile, error) {
 // checkPprof checks that p is whole and within limits.
 func checkPprof(p *gpprof.Profile, lim ProfileLimits) error {
 	if len(p.SampleType) == 0 {
-		return badData("pprof has no sample types")
+		return BadData("pprof has no sample types")
 	}
 	if lim.MaxSamples > 0 && len(p.Sample) > lim.MaxSamples {
-		return &InputError{Kind: "too_large", Msg: fmt.Sprintf("pprof has %d samples, over the limit of %d", len(p.Sample), lim.MaxSamples)}
+		return TooLarge("pprof has %d samples, over the limit of %d", len(p.Sample), lim.MaxSamples)
 	}
 	for _, s := range p.Sample {
 		if len(s.Value) != len(p.SampleType) {
-			return badData("pprof sample has %d values for %d sample types", len(s.Value), len(p.SampleType))
+			return BadData("pprof sample has %d values for %d sample types", len(s.Value), len(p.SampleType))
 		}
 		if lim.MaxStackDepth > 0 && len(s.Location) > lim.MaxStackDepth {
-			return &InputError{Kind: "too_large", Msg: fmt.Sprintf("pprof has a stack of %d frames, over the limit of %d", len(s.Location), lim.MaxStackDepth)}
+			return TooLarge("pprof has a stack of %d frames, over the limit of %d", len(s.Location), lim.MaxStackDepth)
 		}
 		for _, l := range s.Location {
 			if l == nil {
-				return badData("pprof sample refers to a missing location")
+				return BadData("pprof sample refers to a missing location")
 			}
 		}
 	}
@@ -602,13 +647,13 @@ func decodeFolded(r *Request, name Name, lim ProfileLimits) (*storage.Input, err
 	}
 	if err != nil {
 		if errors.Is(err, ErrLimitExceeded) {
-			return nil, &InputError{Kind: "too_large", Msg: fmt.Sprintf("%s: %v", cmp.Or(r.Format, "folded"), err)}
+			return nil, TooLarge("%s: %v", cmp.Or(r.Format, "folded"), err)
 		}
-		return nil, badData("%s: %v", cmp.Or(r.Format, "folded"), err)
+		return nil, BadData("%s: %v", cmp.Or(r.Format, "folded"), err)
 	}
 	units, err := ParseUnits(r.Units)
 	if err != nil {
-		return nil, badData("units: %v", err)
+		return nil, BadData("units: %v", err)
 	}
 	typ, scale := foldedType(name.Kind, units, r.SampleRate)
 	p := &gpprof.Profile{
@@ -636,7 +681,7 @@ func decodeFolded(r *Request, name Name, lim ProfileLimits) (*storage.Input, err
 			locs[len(s.Stack)-1-i] = l // pprof stacks are leaf first
 		}
 		if s.Value > math.MaxInt64/scale {
-			return nil, badData("%s: value %d overflows when scaled to nanoseconds at sampleRate %d", cmp.Or(r.Format, "folded"), s.Value, r.SampleRate)
+			return nil, BadData("%s: value %d overflows when scaled to nanoseconds at sampleRate %d", cmp.Or(r.Format, "folded"), s.Value, r.SampleRate)
 		}
 		p.Sample = append(p.Sample, &gpprof.Sample{Location: locs, Value: []int64{s.Value * scale}})
 	}

@@ -31,7 +31,6 @@ package jfr
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"runtime/debug"
 
@@ -59,10 +58,6 @@ var stcNotCumulative = []byte(`{"contentions":{},"delay":{}}`)
 // Hearth's own, which are bugs.
 var panicked func(v any, stack []byte)
 
-func badData(format string, args ...any) error {
-	return &ingest.InputError{Kind: "bad_data", Msg: fmt.Sprintf(format, args...)}
-}
-
 // Requests decodes a recording (gzipped or not) and the labels snapshot
 // that came with it (gzipped or not; nil when there was none) into one
 // request per profile type and series, each a copy of base (name, times,
@@ -77,7 +72,7 @@ func Requests(base *ingest.Request, recording, labelSnapshot []byte) (rs []*inge
 			if panicked != nil {
 				panicked(r, debug.Stack())
 			}
-			rs, err = nil, badData("jfr: malformed recording (the parser failed: %v)", r)
+			rs, err = nil, ingest.BadData("jfr: malformed recording (the parser failed: %v)", r)
 		}
 	}()
 	rec, err := gunzip(recording, "jfr")
@@ -85,7 +80,7 @@ func Requests(base *ingest.Request, recording, labelSnapshot []byte) (rs []*inge
 		return nil, err
 	}
 	if len(rec) == 0 {
-		return nil, badData("jfr: the recording is empty")
+		return nil, ingest.BadData("jfr: the recording is empty")
 	}
 	var snap *labelsSnapshot
 	if len(labelSnapshot) > 0 {
@@ -94,11 +89,11 @@ func Requests(base *ingest.Request, recording, labelSnapshot []byte) (rs []*inge
 			return nil, err
 		}
 		if snap, err = parseLabelsSnapshot(b); err != nil {
-			return nil, badData("jfr labels: %v", err)
+			return nil, ingest.BadData("jfr labels: %v", err)
 		}
 	}
 	if err := checkConstantPools(rec); err != nil {
-		return nil, badData("jfr: %v", err)
+		return nil, ingest.BadData("jfr: %v", err)
 	}
 	rate := base.SampleRate
 	if rate <= 0 {
@@ -106,7 +101,7 @@ func Requests(base *ingest.Request, recording, labelSnapshot []byte) (rs []*inge
 	}
 	c := newConverter(rec, snap, max(1e9/rate, 1))
 	if err := c.run(); err != nil {
-		return nil, badData("jfr: %v", err)
+		return nil, ingest.BadData("jfr: %v", err)
 	}
 	return c.requests(base), nil
 }
@@ -154,16 +149,16 @@ func gunzip(b []byte, what string) ([]byte, error) {
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(b))
 	if err != nil {
-		return nil, badData("%s: decompress: %v", what, err)
+		return nil, ingest.BadData("%s: decompress: %v", what, err)
 	}
 	var buf bytes.Buffer
 	buf.Grow(4 * len(b))
 	n, err := io.Copy(&buf, io.LimitReader(zr, MaxRecordingBytes+1))
 	if err != nil {
-		return nil, badData("%s: decompress: %v", what, err)
+		return nil, ingest.BadData("%s: decompress: %v", what, err)
 	}
 	if n > MaxRecordingBytes {
-		return nil, &ingest.InputError{Kind: "too_large", Msg: fmt.Sprintf("%s: decompresses to more than %d bytes", what, MaxRecordingBytes)}
+		return nil, ingest.TooLarge("%s: decompresses to more than %d bytes", what, MaxRecordingBytes)
 	}
 	return buf.Bytes(), nil
 }

@@ -263,8 +263,8 @@ func TestRequestsRefusesMalformedInput(t *testing.T) {
 	} {
 		_, err := Requests(&ingest.Request{Name: "x"}, in[0], in[1])
 		var ie *ingest.InputError
-		if !errors.As(err, &ie) || ie.Kind != "bad_data" {
-			t.Errorf("%s: err = %v, want bad_data", name, err)
+		if !errors.As(err, &ie) || ie.Reason != ingest.ReasonBadData {
+			t.Errorf("%s: err = %v, want %v", name, err, ingest.ReasonBadData)
 		}
 	}
 }

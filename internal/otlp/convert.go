@@ -176,19 +176,9 @@ func newConverter(dict pprofile.ProfilesDictionary, lim Limits) *converter {
 	}
 }
 
-// badData is an *ingest.InputError of kind bad_data, so that the caller
-// reports every refusal the same way as Hearth's other ways in.
-func badData(format string, args ...any) error {
-	return &ingest.InputError{Kind: "bad_data", Msg: fmt.Sprintf(format, args...)}
-}
-
-func tooLarge(format string, args ...any) error {
-	return &ingest.InputError{Kind: "too_large", Msg: fmt.Sprintf(format, args...)}
-}
-
 func (c *converter) str(i int32, what string) (string, error) {
 	if i < 0 || int(i) >= c.strs.Len() {
-		return "", badData("%s: string index %d is out of range (the string table has %d entries)", what, i, c.strs.Len())
+		return "", ingest.BadData("%s: string index %d is out of range (the string table has %d entries)", what, i, c.strs.Len())
 	}
 	return c.strs.At(int(i)), nil
 }
@@ -330,7 +320,7 @@ func (c *converter) convertScope(out []Converted, ps pprofile.ProfilesSlice, ser
 		}
 		st, err := c.valueType(op.SampleType(), "sample type")
 		if err == nil && st.Type == "" {
-			err = badData("sample type has no name")
+			err = ingest.BadData("sample type has no name")
 		}
 		if err != nil {
 			out = append(out, Converted{Where: []string{m.where}, Err: err})
@@ -423,7 +413,7 @@ func (c *converter) convertGroup(out []Converted, members []*member, series labe
 			}
 			v := &p.Sample[i].Value[k]
 			if ss.value > 0 && *v > math.MaxInt64-ss.value || ss.value < 0 && *v < math.MinInt64-ss.value {
-				return append(out, Converted{Where: where, Err: badData("values of one stack overflow int64")})
+				return append(out, Converted{Where: where, Err: ingest.BadData("values of one stack overflow int64")})
 			}
 			*v += ss.value
 		}
@@ -445,7 +435,7 @@ func (pc *profileConverter) header(op pprofile.Profile) ([]sampleLabel, error) {
 	p.Period = op.Period()
 	t, d := uint64(op.Time()), op.DurationNano()
 	if t > math.MaxInt64 || d > math.MaxInt64-t {
-		return nil, badData("time %d with duration %d is past the year 2262", t, d)
+		return nil, ingest.BadData("time %d with duration %d is past the year 2262", t, d)
 	}
 	p.TimeNanos, p.DurationNanos = int64(t), int64(d)
 	// Profile attributes describe every sample of the profile (a request
@@ -471,7 +461,7 @@ func (pc *profileConverter) stage(m *member) error {
 	c := pc.c
 	n := m.op.Samples().Len()
 	if c.lim.MaxSamples > 0 && c.samples+n > c.lim.MaxSamples {
-		return tooLarge("%d samples would take the request over its limit of %d samples", n, c.lim.MaxSamples)
+		return ingest.TooLarge("%d samples would take the request over its limit of %d samples", n, c.lim.MaxSamples)
 	}
 	c.samples += n
 	m.staged = make([]stagedSample, n)
@@ -503,7 +493,7 @@ func (pc *profileConverter) checkSample(os pprofile.Sample) error {
 	}
 	c.frames += len(locs)
 	if c.lim.MaxFrames > 0 && c.frames > c.lim.MaxFrames {
-		return tooLarge("the request's stacks hold more than %d frames", c.lim.MaxFrames)
+		return ingest.TooLarge("the request's stacks hold more than %d frames", c.lim.MaxFrames)
 	}
 	for i, ai := range os.AttributeIndices().All() {
 		if _, err := c.attribute(ai); err != nil {
@@ -570,16 +560,16 @@ func sampleValue(os pprofile.Sample) (int64, error) {
 	case vals.Len() == 0 && ts.Len() == 0:
 		// Proto 1.9 numbered Sample.values 2, which 1.10 reads as
 		// attribute_indices: such a sample arrives without values.
-		return 0, badData("sample has neither values nor timestamps (a sender on OTLP profiles of opentelemetry-proto 1.9 or older sends its values in a field that 1.10 reads as attribute indices)")
+		return 0, ingest.BadData("sample has neither values nor timestamps (a sender on OTLP profiles of opentelemetry-proto 1.9 or older sends its values in a field that 1.10 reads as attribute indices)")
 	case vals.Len() == 0:
 		return int64(ts.Len()), nil
 	case ts.Len() > 0 && ts.Len() != vals.Len():
-		return 0, badData("sample has %d values but %d timestamps", vals.Len(), ts.Len())
+		return 0, ingest.BadData("sample has %d values but %d timestamps", vals.Len(), ts.Len())
 	}
 	var sum int64
 	for _, v := range vals.All() {
 		if v > 0 && sum > math.MaxInt64-v || v < 0 && sum < math.MinInt64-v {
-			return 0, badData("sample values overflow int64")
+			return 0, ingest.BadData("sample values overflow int64")
 		}
 		sum += v
 	}
@@ -614,7 +604,7 @@ func (c *converter) attribute(i int32) (sampleLabel, error) {
 	}
 	tab := c.dict.AttributeTable()
 	if i < 0 || int(i) >= tab.Len() {
-		return sampleLabel{}, badData("attribute index %d is out of range (the attribute table has %d entries)", i, tab.Len())
+		return sampleLabel{}, ingest.BadData("attribute index %d is out of range (the attribute table has %d entries)", i, tab.Len())
 	}
 	kv := tab.At(int(i))
 	key, err := c.str(kv.KeyStrindex(), fmt.Sprintf("attribute %d key", i))
@@ -655,7 +645,7 @@ func (c *converter) link(i int32) ([2]string, error) {
 	}
 	tab := c.dict.LinkTable()
 	if i < 0 || int(i) >= tab.Len() {
-		return [2]string{}, badData("link index %d is out of range (the link table has %d entries)", i, tab.Len())
+		return [2]string{}, ingest.BadData("link index %d is out of range (the link table has %d entries)", i, tab.Len())
 	}
 	l := tab.At(int(i))
 	var ids [2]string
@@ -678,7 +668,7 @@ func (pc *profileConverter) stack(i int32) ([]*gpprof.Location, error) {
 	}
 	tab := pc.c.dict.StackTable()
 	if i < 0 || int(i) >= tab.Len() {
-		return nil, badData("stack index %d is out of range (the stack table has %d entries)", i, tab.Len())
+		return nil, ingest.BadData("stack index %d is out of range (the stack table has %d entries)", i, tab.Len())
 	}
 	idx := tab.At(int(i)).LocationIndices()
 	locs := make([]*gpprof.Location, idx.Len())
@@ -699,7 +689,7 @@ func (pc *profileConverter) location(i int32) (*gpprof.Location, error) {
 	}
 	tab := pc.c.dict.LocationTable()
 	if i < 0 || int(i) >= tab.Len() {
-		return nil, badData("location index %d is out of range (the location table has %d entries)", i, tab.Len())
+		return nil, ingest.BadData("location index %d is out of range (the location table has %d entries)", i, tab.Len())
 	}
 	ol := tab.At(int(i))
 	l := &gpprof.Location{ID: uint64(len(pc.p.Location) + 1), Address: ol.Address()}
@@ -732,7 +722,7 @@ func (pc *profileConverter) function(i int32) (*gpprof.Function, error) {
 	}
 	tab := pc.c.dict.FunctionTable()
 	if i < 0 || int(i) >= tab.Len() {
-		return nil, badData("function index %d is out of range (the function table has %d entries)", i, tab.Len())
+		return nil, ingest.BadData("function index %d is out of range (the function table has %d entries)", i, tab.Len())
 	}
 	of := tab.At(int(i))
 	what := fmt.Sprintf("function %d", i)
@@ -761,7 +751,7 @@ func (pc *profileConverter) mapping(i int32) (*gpprof.Mapping, error) {
 	c := pc.c
 	tab := c.dict.MappingTable()
 	if i < 0 || int(i) >= tab.Len() {
-		return nil, badData("mapping index %d is out of range (the mapping table has %d entries)", i, tab.Len())
+		return nil, ingest.BadData("mapping index %d is out of range (the mapping table has %d entries)", i, tab.Len())
 	}
 	om := tab.At(int(i))
 	file, err := c.str(om.FilenameStrindex(), fmt.Sprintf("mapping %d filename", i))
@@ -791,7 +781,7 @@ func (c *converter) buildID(om pprofile.Mapping) (string, error) {
 	tab := c.dict.AttributeTable()
 	for _, ai := range om.AttributeIndices().All() {
 		if ai < 0 || int(ai) >= tab.Len() {
-			return "", badData("attribute index %d is out of range (the attribute table has %d entries)", ai, tab.Len())
+			return "", ingest.BadData("attribute index %d is out of range (the attribute table has %d entries)", ai, tab.Len())
 		}
 		kv := tab.At(int(ai))
 		key, err := c.str(kv.KeyStrindex(), fmt.Sprintf("attribute %d key", ai))

@@ -161,35 +161,35 @@ func TestConvertRefusals(t *testing.T) {
 		name   string
 		break_ func(pd pprofile.Profiles)
 		msg    string
-		kind   string
+		reason ingest.Reason
 	}{
-		{"stack index", func(pd pprofile.Profiles) { cpuProfile(pd).Samples().At(0).SetStackIndex(-1) }, "stack index -1 is out of range", "bad_data"},
+		{"stack index", func(pd pprofile.Profiles) { cpuProfile(pd).Samples().At(0).SetStackIndex(-1) }, "stack index -1 is out of range", ingest.ReasonBadData},
 		{"location index", func(pd pprofile.Profiles) {
 			pd.Dictionary().StackTable().At(1).LocationIndices().Append(1000)
-		}, "stack 1, frame 3: location index 1000 is out of range", "bad_data"},
+		}, "stack 1, frame 3: location index 1000 is out of range", ingest.ReasonBadData},
 		{"function index", func(pd pprofile.Profiles) {
 			pd.Dictionary().LocationTable().At(1).Lines().At(0).SetFunctionIndex(77)
-		}, "line 0: function index 77 is out of range", "bad_data"},
+		}, "line 0: function index 77 is out of range", ingest.ReasonBadData},
 		{"function name", func(pd pprofile.Profiles) {
 			pd.Dictionary().FunctionTable().At(1).SetNameStrindex(5000)
-		}, "function 1 name: string index 5000 is out of range", "bad_data"},
-		{"mapping index", func(pd pprofile.Profiles) { pd.Dictionary().LocationTable().At(1).SetMappingIndex(9) }, "mapping index 9 is out of range", "bad_data"},
-		{"mapping file", func(pd pprofile.Profiles) { pd.Dictionary().MappingTable().At(1).SetFilenameStrindex(-3) }, "mapping 1 filename: string index -3", "bad_data"},
-		{"attribute index", func(pd pprofile.Profiles) { cpuProfile(pd).Samples().At(1).AttributeIndices().Append(400) }, "sample 1: attribute 1: attribute index 400 is out of range", "bad_data"},
-		{"attribute key", func(pd pprofile.Profiles) { pd.Dictionary().AttributeTable().At(2).SetKeyStrindex(300) }, "attribute 2 key: string index 300", "bad_data"},
-		{"link index", func(pd pprofile.Profiles) { cpuProfile(pd).Samples().At(0).SetLinkIndex(12) }, "link index 12 is out of range", "bad_data"},
-		{"period type", func(pd pprofile.Profiles) { cpuProfile(pd).PeriodType().SetUnitStrindex(1 << 20) }, "period type unit: string index 1048576", "bad_data"},
-		{"sample type", func(pd pprofile.Profiles) { cpuProfile(pd).SampleType().SetTypeStrindex(0) }, "sample type has no name", "bad_data"},
+		}, "function 1 name: string index 5000 is out of range", ingest.ReasonBadData},
+		{"mapping index", func(pd pprofile.Profiles) { pd.Dictionary().LocationTable().At(1).SetMappingIndex(9) }, "mapping index 9 is out of range", ingest.ReasonBadData},
+		{"mapping file", func(pd pprofile.Profiles) { pd.Dictionary().MappingTable().At(1).SetFilenameStrindex(-3) }, "mapping 1 filename: string index -3", ingest.ReasonBadData},
+		{"attribute index", func(pd pprofile.Profiles) { cpuProfile(pd).Samples().At(1).AttributeIndices().Append(400) }, "sample 1: attribute 1: attribute index 400 is out of range", ingest.ReasonBadData},
+		{"attribute key", func(pd pprofile.Profiles) { pd.Dictionary().AttributeTable().At(2).SetKeyStrindex(300) }, "attribute 2 key: string index 300", ingest.ReasonBadData},
+		{"link index", func(pd pprofile.Profiles) { cpuProfile(pd).Samples().At(0).SetLinkIndex(12) }, "link index 12 is out of range", ingest.ReasonBadData},
+		{"period type", func(pd pprofile.Profiles) { cpuProfile(pd).PeriodType().SetUnitStrindex(1 << 20) }, "period type unit: string index 1048576", ingest.ReasonBadData},
+		{"sample type", func(pd pprofile.Profiles) { cpuProfile(pd).SampleType().SetTypeStrindex(0) }, "sample type has no name", ingest.ReasonBadData},
 		{"values and timestamps", func(pd pprofile.Profiles) {
 			cpuProfile(pd).Samples().At(2).TimestampsUnixNano().Append(1)
-		}, "sample 2: sample has 2 values but 3 timestamps", "bad_data"},
+		}, "sample 2: sample has 2 values but 3 timestamps", ingest.ReasonBadData},
 		{"no values", func(pd pprofile.Profiles) {
 			cpuProfile(pd).Samples().At(1).Values().FromRaw(nil)
-		}, "neither values nor timestamps", "bad_data"},
+		}, "neither values nor timestamps", ingest.ReasonBadData},
 		{"overflow", func(pd pprofile.Profiles) {
 			cpuProfile(pd).Samples().At(2).Values().FromRaw([]int64{1 << 62, 1 << 62})
-		}, "sample values overflow int64", "bad_data"},
-		{"time", func(pd pprofile.Profiles) { cpuProfile(pd).SetTime(pcommon.Timestamp(1 << 63)) }, "past the year 2262", "bad_data"},
+		}, "sample values overflow int64", ingest.ReasonBadData},
+		{"time", func(pd pprofile.Profiles) { cpuProfile(pd).SetTime(pcommon.Timestamp(1 << 63)) }, "past the year 2262", ingest.ReasonBadData},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pd := exampleProfiles()
@@ -200,8 +200,8 @@ func TestConvertRefusals(t *testing.T) {
 				if cv.Err != nil {
 					refused++
 					var ie *ingest.InputError
-					if !errors.As(cv.Err, &ie) || ie.Kind != tc.kind {
-						t.Errorf("refusal %v is not an input error of kind %s", cv.Err, tc.kind)
+					if !errors.As(cv.Err, &ie) || ie.Reason != tc.reason {
+						t.Errorf("refusal %v is not an input error of reason %v", cv.Err, tc.reason)
 					}
 					if !strings.Contains(cv.Err.Error(), tc.msg) {
 						t.Errorf("refusal %q lacks %q", cv.Err, tc.msg)
@@ -247,8 +247,8 @@ func TestConvertLimits(t *testing.T) {
 			}
 			if cv.Err != nil {
 				var ie *ingest.InputError
-				if !errors.As(cv.Err, &ie) || ie.Kind != "too_large" {
-					t.Errorf("%+v: refusal %v is not too_large", tc.lim, cv.Err)
+				if !errors.As(cv.Err, &ie) || ie.Reason != ingest.ReasonTooLarge {
+					t.Errorf("%+v: refusal %v is not %v", tc.lim, cv.Err, ingest.ReasonTooLarge)
 				}
 				errs = append(errs, cv.Err.Error())
 			}

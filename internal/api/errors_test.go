@@ -1,0 +1,31 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/hearth-profiler/hearth/internal/ingest"
+)
+
+// TestErrorStatusOfRefusals: each reason of an ingest refusal has its
+// status, and its name is the error type that clients match on.
+func TestErrorStatusOfRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		err       error
+		status    int
+		errorType string
+	}{
+		{ingest.BadData("x"), http.StatusBadRequest, "bad_data"},
+		{ingest.Unsupported("x"), http.StatusUnsupportedMediaType, "unsupported"},
+		{fmt.Errorf("wrapped: %w", ingest.TooLarge("x")), http.StatusRequestEntityTooLarge, "too_large"},
+		{&ingest.InputError{Reason: 99, Msg: "x"}, http.StatusBadRequest, "bad_data"},
+		{&http.MaxBytesError{Limit: 1}, http.StatusRequestEntityTooLarge, "too_large"},
+		{badRequest("x"), http.StatusBadRequest, "bad_data"},
+	} {
+		status, typ := errorStatus(tc.err)
+		if status != tc.status || typ != tc.errorType {
+			t.Errorf("errorStatus(%v) = %d %s, want %d %s", tc.err, status, typ, tc.status, tc.errorType)
+		}
+	}
+}
