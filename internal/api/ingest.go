@@ -136,7 +136,7 @@ func (a *API) ingestJFR(ctx context.Context, tenant string, base *ingest.Request
 		if ie, ok := errors.AsType[*ingest.InputError](e); ok && len(msgs) == 0 {
 			first = ie.Reason
 		}
-		msgs = append(msgs, fmt.Sprintf("%s %s: %v", rs[i].Kind, rs[i].Labels, e))
+		msgs = append(msgs, fmt.Sprintf("%s %s: %v", rs[i].NameKind, rs[i].Labels, e))
 	}
 	if len(msgs) == 0 {
 		return ingestResult{Accepted: true}, nil

@@ -341,7 +341,7 @@ func TestIngestJFRPartlyRefused(t *testing.T) {
 	largest, most := "", 0
 	for _, r := range rs {
 		if n := len(r.Parsed.Sample); n > most {
-			largest, most = r.Kind, n
+			largest, most = r.NameKind, n
 		}
 	}
 	s := profiletest.OpenStore(t)

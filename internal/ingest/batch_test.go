@@ -3,8 +3,10 @@ package ingest_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +25,7 @@ func TestEncodeRequestsRoundTrip(t *testing.T) {
 	rs := []*ingest.Request{
 		{Name: "a.cpu{x=1}", Format: "pprof", From: 1, Until: 2, SampleRate: 100, Profile: []byte("p")},
 		{Format: "pprof", From: -5, Profile: []byte{1, 2, 3}, PrevProfile: []byte{4},
-			Labels: labels.FromStrings("service_name", "b", "job", "j"), Kind: "block",
+			Labels: labels.FromStrings("service_name", "b", "job", "j"), NameKind: "alloc_space", Contention: ingest.ContentionBlock,
 			SampleTypes: []string{"contentions", "delay"}, DropFirst: true, ProfileTime: true},
 	}
 	got, err := ingest.DecodeRequests(ingest.EncodeRequests(rs))
@@ -188,4 +190,78 @@ func TestProfileTime(t *testing.T) {
 	s.DB.Close()
 	s = profiletest.OpenStoreIn(t, dir)
 	check("replayed")
+}
+
+// replayedTypes replays payload and describes each input by its labels,
+// types and flags.
+func replayedTypes(t *testing.T, payload []byte) string {
+	t.Helper()
+	ins, err := ingest.Replay(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	for _, in := range ins {
+		fmt.Fprintf(&sb, "%s %v %v %v\n", in.Labels, in.Types, in.Cumulative, in.DropFirst)
+	}
+	return sb.String()
+}
+
+// TestReplayPayloadV2: testdata/payload-v2.bin was logged by Hearth before
+// the request's kind was split into NameKind and Contention, from requests
+// as push (block), scrape (mutex), JFR (a lock profile, and a CPU kind, each
+// under a name whose kind says block_count) and a folded upload with a kind
+// would log them; payload-v2.replayed is what that Hearth replayed from it.
+// It must replay the same now, and so must the same requests logged as
+// today's ways in make them.
+func TestReplayPayloadV2(t *testing.T) {
+	old, err := os.ReadFile("testdata/payload-v2.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("testdata/payload-v2.replayed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old[0] != 2 {
+		t.Fatalf("fixture is version %d, want 2", old[0])
+	}
+	if got := replayedTypes(t, old); got != string(want) {
+		t.Fatalf("v2 payload replays as\n%s\nwant\n%s", got, want)
+	}
+	rs, err := ingest.DecodeRequests(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, r := range rs {
+		if r.Contention != ingest.ContentionUnknown {
+			t.Errorf("v2 request %s decodes with contention %v, want none", r.Labels, r.Contention)
+		}
+		kinds = append(kinds, r.NameKind)
+	}
+	if d := cmp.Diff([]string{"block", "mutex", "mutex", "process_cpu", "alloc_space"}, kinds); d != "" {
+		t.Fatalf("v2 kinds as NameKind (-want +got):\n%s", d)
+	}
+	if got := replayedTypes(t, ingest.EncodeRequests(rs)); got != string(want) {
+		t.Fatalf("v2 requests logged again replay as\n%s\nwant\n%s", got, want)
+	}
+	// The requests as push, scrape and JFR make them now.
+	rs[0].NameKind, rs[0].Contention = "", ingest.ContentionBlock
+	rs[1].NameKind, rs[1].Contention = "", ingest.ContentionMutex
+	rs[2].Contention = ingest.ContentionMutex
+	now := ingest.EncodeRequests(rs)
+	if now[0] != 3 {
+		t.Fatalf("payload version %d, want 3", now[0])
+	}
+	if got := replayedTypes(t, now); got != string(want) {
+		t.Fatalf("today's requests replay as\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestDecodeRequestsUnknownContention(t *testing.T) {
+	b := ingest.EncodeRequest(&ingest.Request{Format: "pprof", Profile: []byte("p"), Contention: 9})
+	if _, err := ingest.DecodeRequests(b); err == nil || !strings.Contains(err.Error(), "contention 9") {
+		t.Fatalf("err = %v, want one naming contention 9", err)
+	}
 }

@@ -1,9 +1,12 @@
 package ingest
 
 import (
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/hearth-profiler/hearth/internal/labels"
 )
 
@@ -93,6 +96,31 @@ func FuzzParseSampleTypeConfig(f *testing.F) {
 			if name == "" || e == nil {
 				t.Fatalf("ParseSampleTypeConfig(%q): entry %q is %v", data, name, e)
 			}
+		}
+	})
+}
+
+// FuzzDecodeRequests: a logged payload that decodes logs again as the same
+// requests, whatever version it was.
+func FuzzDecodeRequests(f *testing.F) {
+	r := &Request{Name: "a.cpu{x=1}", Format: "folded", From: 1, Profile: []byte("a;b 1")}
+	f.Add(EncodeRequest(r))
+	f.Add(EncodeRequests([]*Request{r, {Format: "pprof", Profile: []byte{1}, Labels: labels.FromStrings("service_name", "s"),
+		NameKind: "cpu", Contention: ContentionBlock, SampleTypes: []string{"delay"}, DropFirst: true}}))
+	if old, err := os.ReadFile("testdata/payload-v2.bin"); err == nil {
+		f.Add(old)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rs, err := DecodeRequests(b)
+		if err != nil {
+			return
+		}
+		again, err := DecodeRequests(EncodeRequests(rs))
+		if err != nil {
+			t.Fatalf("decode re-encoded: %v", err)
+		}
+		if d := cmp.Diff(rs, again, cmp.Comparer(labels.Labels.Equal), cmpopts.EquateEmpty()); d != "" {
+			t.Fatalf("round trip (-first +second):\n%s", d)
 		}
 	})
 }

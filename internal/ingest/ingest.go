@@ -119,10 +119,20 @@ type Request struct {
 	// the same name. A request with no Name takes its application from
 	// the service_name label, which it must then have.
 	Labels labels.Labels
-	// Kind overrides the profile kind of Name ("block_count", "cpu"...):
-	// it names pprof contention profiles, which say nothing of whether
-	// they came from mutexes or blocking.
-	Kind string
+	// NameKind, when not empty, replaces the kind that Name's suffix gives
+	// (Name.Kind): a Pyroscope profile kind such as "cpu", "itimer" or
+	// "alloc_space", which types a folded or lines profile. A pprof
+	// profile names its own sample types; of the kinds, only the
+	// contention ones (mutex_count, block_duration...) type it. JFR
+	// uploads set it to Pyroscope's name of each of their profiles
+	// ("process_cpu", "memory"...), so that the upload's name, which
+	// stands for several profiles, types none of them.
+	NameKind string
+	// Contention says which of Go's contention profiles a pprof profile
+	// is, where the way in knows it (the push API's __name__, a scrape
+	// endpoint); it wins over the kind of Name and NameKind. Folded and
+	// lines profiles ignore it.
+	Contention Contention
 	// SampleTypes, when not empty, keeps only these pprof sample types.
 	SampleTypes []string
 	// DropFirst stores only the baseline of a cumulative series that has
@@ -137,6 +147,53 @@ type Request struct {
 	// JFR); Profile is then left empty and Ingest fills it with Parsed's
 	// pprof encoding for the log.
 	Parsed *gpprof.Profile
+}
+
+// Contention is which of Go's two contention profiles a pprof profile is.
+// The runtime writes the mutex and the block profile alike (sample types
+// contentions and delay), so the profile itself does not say.
+type Contention uint8
+
+// The contentions.
+const (
+	// ContentionUnknown leaves it to the sample_type_config's display
+	// names and to the kind of the request's name.
+	ContentionUnknown Contention = iota
+	// ContentionMutex is the mutex profile: time waited on locks, counted
+	// where they were released.
+	ContentionMutex
+	// ContentionBlock is the block profile: time blocked on
+	// synchronization primitives, counted where the wait was.
+	ContentionBlock
+
+	numContentions
+)
+
+// String returns "mutex", "block" or "" for ContentionUnknown.
+func (c Contention) String() string {
+	switch c {
+	case ContentionUnknown:
+		return ""
+	case ContentionMutex:
+		return "mutex"
+	case ContentionBlock:
+		return "block"
+	}
+	return fmt.Sprintf("Contention(%d)", uint8(c))
+}
+
+// ContentionOf returns the contention that a profile kind names: mutex,
+// mutex_count and mutex_duration are ContentionMutex, block, block_count
+// and block_duration ContentionBlock, and every other kind
+// ContentionUnknown.
+func ContentionOf(kind string) Contention {
+	switch kind {
+	case "mutex", "mutex_count", "mutex_duration":
+		return ContentionMutex
+	case "block", "block_count", "block_duration":
+		return ContentionBlock
+	}
+	return ContentionUnknown
 }
 
 // Ingester decodes pushes and stores them.
@@ -332,7 +389,7 @@ func Decode(r *Request, lim ProfileLimits, now time.Time) ([]*storage.Input, err
 	return []*storage.Input{in}, nil
 }
 
-// requestName parses r.Name and adds r.Labels and r.Kind.
+// requestName parses r.Name and adds r.Labels and r.NameKind.
 func requestName(r *Request) (Name, error) {
 	var name Name
 	if r.Name == "" && r.Labels.Len() > 0 {
@@ -352,8 +409,8 @@ func requestName(r *Request) (Name, error) {
 			name.Labels = b.Labels()
 		}
 	}
-	if r.Kind != "" {
-		name.Kind = r.Kind
+	if r.NameKind != "" {
+		name.Kind = r.NameKind
 	}
 	return name, nil
 }
@@ -387,7 +444,7 @@ func decodePprof(r *Request, name Name, stc SampleTypeConfig, lim ProfileLimits)
 	}
 	in := &storage.Input{Profile: p, NumericSampleLabel: keepSampleLabel}
 	for _, st := range p.SampleType {
-		typ := typeOf(p, st, name.Kind, stc)
+		typ := typeOf(p, st, name.Kind, r.Contention, stc)
 		if len(r.SampleTypes) > 0 && !slices.Contains(r.SampleTypes, st.Type) {
 			typ = profile.Type{}
 		}
@@ -540,8 +597,9 @@ func moveCorrelationLabels(ls labels.Labels, p *gpprof.Profile) labels.Labels {
 	return b.Labels()
 }
 
-// typeOf names the profile type of one pprof sample type.
-func typeOf(p *gpprof.Profile, st *gpprof.ValueType, kind string, stc SampleTypeConfig) profile.Type {
+// typeOf names the profile type of one pprof sample type, of a profile
+// whose name has the given kind and whose way in says c.
+func typeOf(p *gpprof.Profile, st *gpprof.ValueType, kind string, c Contention, stc SampleTypeConfig) profile.Type {
 	t := profile.Type{SampleType: st.Type, SampleUnit: st.Unit}
 	if p.PeriodType != nil {
 		t.PeriodType, t.PeriodUnit = p.PeriodType.Type, p.PeriodType.Unit
@@ -550,10 +608,13 @@ func typeOf(p *gpprof.Profile, st *gpprof.ValueType, kind string, stc SampleType
 	if e := stc.lookup(st.Type); e != nil {
 		display = e.DisplayName
 	}
+	if c == ContentionUnknown {
+		c = ContentionOf(kind)
+	}
 	switch {
-	case strings.HasPrefix(display, "mutex_") || kind == "mutex" || kind == "mutex_count" || kind == "mutex_duration":
+	case strings.HasPrefix(display, "mutex_") || c == ContentionMutex:
 		t.Name = "mutex"
-	case strings.HasPrefix(display, "block_") || kind == "block" || kind == "block_count" || kind == "block_duration":
+	case strings.HasPrefix(display, "block_") || c == ContentionBlock:
 		t.Name = "block"
 	case t.PeriodType == "cpu" || st.Type == "cpu":
 		t.Name = "process_cpu"
@@ -691,14 +752,20 @@ func decodeFolded(r *Request, name Name, lim ProfileLimits) (*storage.Input, err
 // Logged payloads start with a version byte. Version 1 is one request of
 // the Pyroscope API's fields; version 2 is a batch of requests, each with
 // the fields that later ways in added (labels, kind, sample types).
+// Version 3 is version 2 with the kind split in two: NameKind where
+// version 2 had the kind, then a Contention byte. Version 2's kind meant
+// both and is read as NameKind alone, which types every profile as the
+// kind did: the contention is read out of it (ContentionOf), and it
+// replaces the kind of the name as it did.
 const (
 	payloadV1 = 1
 	payloadV2 = 2
+	payloadV3 = 3
 )
 
 // EncodeRequest serializes r for the write-ahead log.
 func EncodeRequest(r *Request) []byte {
-	if r.Labels.Len() == 0 && r.Kind == "" && len(r.SampleTypes) == 0 && !r.DropFirst && !r.ProfileTime {
+	if r.Labels.Len() == 0 && r.NameKind == "" && r.Contention == ContentionUnknown && len(r.SampleTypes) == 0 && !r.DropFirst && !r.ProfileTime {
 		return appendRequestV1(make([]byte, 0, encodedSize(r)+1), r)
 	}
 	return EncodeRequests([]*Request{r})
@@ -711,7 +778,7 @@ func EncodeRequests(rs []*Request) []byte {
 		n += encodedSize(r) + 64
 	}
 	b := make([]byte, 0, n)
-	b = append(b, payloadV2)
+	b = append(b, payloadV3)
 	b = binary.AppendUvarint(b, uint64(len(rs)))
 	for _, r := range rs {
 		b = appendRequestFields(b, r)
@@ -720,7 +787,8 @@ func EncodeRequests(rs []*Request) []byte {
 			b = appendString(b, l.Name)
 			b = appendString(b, l.Value)
 		})
-		b = appendString(b, r.Kind)
+		b = appendString(b, r.NameKind)
+		b = append(b, byte(r.Contention))
 		b = binary.AppendUvarint(b, uint64(len(r.SampleTypes)))
 		for _, st := range r.SampleTypes {
 			b = appendString(b, st)
@@ -815,7 +883,8 @@ func (p payloadReader) fields(r *Request) error {
 	return nil
 }
 
-func (p payloadReader) v2(r *Request) error {
+// batched reads one request of a version 2 or 3 batch.
+func (p payloadReader) batched(version byte, r *Request) error {
 	if err := p.fields(r); err != nil {
 		return err
 	}
@@ -833,8 +902,17 @@ func (p payloadReader) v2(r *Request) error {
 		}
 	}
 	r.Labels = labels.New(ls...)
-	if r.Kind, err = p.string(); err != nil {
+	if r.NameKind, err = p.string(); err != nil {
 		return err
+	}
+	if version >= payloadV3 {
+		c, err := p.rd.ReadByte()
+		if err != nil {
+			return errTruncated
+		}
+		if r.Contention = Contention(c); r.Contention >= numContentions {
+			return fmt.Errorf("logged request: unknown contention %d", c)
+		}
 	}
 	if n, err = p.count(); err != nil {
 		return err
@@ -868,7 +946,7 @@ func DecodeRequests(b []byte) ([]*Request, error) {
 			return nil, err
 		}
 		return []*Request{r}, nil
-	case payloadV2:
+	case payloadV2, payloadV3:
 		n, err := p.count()
 		if err != nil {
 			return nil, err
@@ -876,7 +954,7 @@ func DecodeRequests(b []byte) ([]*Request, error) {
 		rs := make([]*Request, n)
 		for i := range rs {
 			rs[i] = &Request{}
-			if err := p.v2(rs[i]); err != nil {
+			if err := p.batched(b[0], rs[i]); err != nil {
 				return nil, err
 			}
 		}

@@ -32,7 +32,7 @@ const (
 
 // kindSpec names the profile of a kind as Pyroscope names it.
 type kindSpec struct {
-	// name is Pyroscope's __name__ of the profile, and the ingest kind.
+	// name is Pyroscope's __name__ of the profile, and its NameKind.
 	name        string
 	sampleTypes [][2]string // type, unit
 	periodType  [2]string   // type, unit; empty for none

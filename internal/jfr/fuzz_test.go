@@ -59,11 +59,11 @@ func FuzzJFR(f *testing.F) {
 		}
 		for _, r := range rs {
 			if err := r.Parsed.CheckValid(); err != nil {
-				t.Fatalf("%s: invalid profile: %v", r.Kind, err)
+				t.Fatalf("%s: invalid profile: %v", r.NameKind, err)
 			}
 			var buf bytes.Buffer
 			if err := r.Parsed.Write(&buf); err != nil {
-				t.Fatalf("%s: %v", r.Kind, err)
+				t.Fatalf("%s: %v", r.NameKind, err)
 			}
 		}
 	}

@@ -18,9 +18,10 @@
 //	profiler.Malloc                    malloc_objects:malloc_objects:count:: (and malloc_bytes)
 //
 // The last two differ from Pyroscope's names (memory:live:count:objects:count,
-// memory:malloc_objects:count::): the requests do say "memory" in Kind, but
-// the ingest path takes the kind only to tell mutex from block and names
-// other types by their period or sample type.
+// memory:malloc_objects:count::): the requests do say "memory" in NameKind,
+// but the ingest path names pprof types by their period or sample type. The
+// lock profiles say which they are in Contention: both hold contentions and
+// delay.
 //
 // CPU and wall samples are worth the sampling period of the upload
 // (1e9/sampleRate nanoseconds each); lock delays are converted from the
@@ -129,11 +130,14 @@ func (c *converter) requests(base *ingest.Request) []*ingest.Request {
 			Units:           base.Units,
 			AggregationType: base.AggregationType,
 			Labels:          ls,
-			Kind:            kindSpecs[b.kind].name,
+			NameKind:        kindSpecs[b.kind].name,
 			Parsed:          p,
 		}
-		if b.kind == kindLock || b.kind == kindPark {
-			r.SampleTypeConfig = stcNotCumulative
+		switch b.kind {
+		case kindLock:
+			r.SampleTypeConfig, r.Contention = stcNotCumulative, ingest.ContentionMutex
+		case kindPark:
+			r.SampleTypeConfig, r.Contention = stcNotCumulative, ingest.ContentionBlock
 		}
 		out = append(out, r)
 	}

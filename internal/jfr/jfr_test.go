@@ -96,18 +96,18 @@ func TestDemoRecording(t *testing.T) {
 	}
 	byKind := map[string]*ingest.Request{}
 	for _, r := range rs {
-		if byKind[r.Kind] != nil {
-			t.Errorf("two profiles of kind %s", r.Kind)
+		if byKind[r.NameKind] != nil {
+			t.Errorf("two profiles of kind %s", r.NameKind)
 		}
-		byKind[r.Kind] = r
+		byKind[r.NameKind] = r
 		if r.Name != base.Name || r.From != base.From || r.Until != base.Until || r.SpyName != "javaspy" || r.Format != "pprof" {
-			t.Errorf("%s: request %+v does not carry the upload's fields", r.Kind, r)
+			t.Errorf("%s: request %+v does not carry the upload's fields", r.NameKind, r)
 		}
 		if r.Labels.Len() != 0 {
-			t.Errorf("%s: labels %s, want none (the JDK sets no event setting and no contexts)", r.Kind, r.Labels)
+			t.Errorf("%s: labels %s, want none (the JDK sets no event setting and no contexts)", r.NameKind, r.Labels)
 		}
 		if err := r.Parsed.CheckValid(); err != nil {
-			t.Errorf("%s: %v", r.Kind, err)
+			t.Errorf("%s: %v", r.NameKind, err)
 		}
 	}
 	const period = int64(1e9 / 100)

@@ -143,7 +143,7 @@ func TestMatchesJFRParser(t *testing.T) {
 				for _, st := range r.Parsed.SampleType {
 					sts = append(sts, st.Type+"__"+st.Unit)
 				}
-				key := r.Kind + "_" + strings.Join(sts, " ")
+				key := r.NameKind + "_" + strings.Join(sts, " ")
 				byType[key] = append(byType[key], r.Parsed)
 			}
 			expected, _ := filepath.Glob(filepath.Join(dir, name+"_[0-9]*_expected_collapsed.txt.gz"))

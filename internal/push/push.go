@@ -9,8 +9,8 @@
 // Labels are read the way Pyroscope's distributor and ingester read them:
 //
 //   - __name__ is the profile name (process_cpu, memory, mutex, block,
-//     goroutine...). "mutex" and "block" become the request's kind, since a
-//     Go contention profile does not say which of the two it is; other names
+//     goroutine...). "mutex" and "block" become the request's Contention, since
+//     a Go contention profile does not say which of the two it is; other names
 //     are left to the sample types, which name them the same way.
 //   - service_name defaults to "unspecified" when absent or empty.
 //   - __delta__="false" says the client already turned cumulative values into
@@ -247,8 +247,8 @@ func describe(seriesList []*pushv1.RawProfileSeries, a at) string {
 
 // seriesInfo is what the labels of one pushed series say.
 type seriesInfo struct {
-	labels labels.Labels
-	kind   string
+	labels     labels.Labels
+	contention ingest.Contention
 	// serverDelta says that cumulative memory types become deltas here.
 	serverDelta bool
 }
@@ -288,7 +288,7 @@ func readSeries(pairs []*typesv1.LabelPair) (seriesInfo, error) {
 	}
 	info.labels = ls
 	if name == "mutex" || name == "block" {
-		info.kind = name
+		info.contention = ingest.ContentionOf(name)
 	}
 	info.serverDelta = delta != "false" && name == "memory"
 	return info, nil
@@ -313,7 +313,7 @@ func (info seriesInfo) request(raw []byte) *ingest.Request {
 		Format:           "pprof",
 		Profile:          raw,
 		Labels:           info.labels,
-		Kind:             info.kind,
+		Contention:       info.contention,
 		SampleTypeConfig: stcNoneCumulative,
 	}
 	if info.serverDelta {

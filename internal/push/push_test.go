@@ -25,6 +25,7 @@ import (
 	"github.com/grafana/pyroscope/api/gen/proto/go/push/v1/pushv1connect"
 	typesv1 "github.com/grafana/pyroscope/api/gen/proto/go/types/v1"
 
+	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/profiletest"
 	"github.com/hearth-profiler/hearth/internal/query"
 	"github.com/hearth-profiler/hearth/internal/storage"
@@ -486,24 +487,24 @@ func TestReadSeries(t *testing.T) {
 	for _, tc := range []struct {
 		pairs  []string
 		labels string
-		kind   string
+		cont   ingest.Contention
 		delta  bool
 	}{
-		{[]string{"__name__", "memory", "service_name", "a"}, `{service_name="a"}`, "", true},
-		{[]string{"__name__", "memory", "service_name", "a", "__delta__", "false"}, `{service_name="a"}`, "", false},
-		{[]string{"__name__", "memory", "service_name", "a", "__delta__", "true"}, `{service_name="a"}`, "", true},
-		{[]string{"__name__", "mutex", "job", "j"}, `{job="j", service_name="unspecified"}`, "mutex", false},
-		{[]string{"__name__", "block", "service_name", ""}, `{service_name="unspecified"}`, "block", false},
-		{[]string{"__name__", "goroutine", "service_name", "g", "__session_id__", "1"}, `{service_name="g"}`, "", false},
-		{nil, `{service_name="unspecified"}`, "", false},
+		{[]string{"__name__", "memory", "service_name", "a"}, `{service_name="a"}`, ingest.ContentionUnknown, true},
+		{[]string{"__name__", "memory", "service_name", "a", "__delta__", "false"}, `{service_name="a"}`, ingest.ContentionUnknown, false},
+		{[]string{"__name__", "memory", "service_name", "a", "__delta__", "true"}, `{service_name="a"}`, ingest.ContentionUnknown, true},
+		{[]string{"__name__", "mutex", "job", "j"}, `{job="j", service_name="unspecified"}`, ingest.ContentionMutex, false},
+		{[]string{"__name__", "block", "service_name", ""}, `{service_name="unspecified"}`, ingest.ContentionBlock, false},
+		{[]string{"__name__", "goroutine", "service_name", "g", "__session_id__", "1"}, `{service_name="g"}`, ingest.ContentionUnknown, false},
+		{nil, `{service_name="unspecified"}`, ingest.ContentionUnknown, false},
 	} {
 		info, err := readSeries(newPushRequest(series{labels: tc.pairs}).Series[0].Labels)
 		if err != nil {
 			t.Errorf("%v: %v", tc.pairs, err)
 			continue
 		}
-		if info.labels.String() != tc.labels || info.kind != tc.kind || info.serverDelta != tc.delta {
-			t.Errorf("%v: labels %s kind %q delta %v; want %s %q %v", tc.pairs, info.labels, info.kind, info.serverDelta, tc.labels, tc.kind, tc.delta)
+		if info.labels.String() != tc.labels || info.contention != tc.cont || info.serverDelta != tc.delta {
+			t.Errorf("%v: labels %s contention %q delta %v; want %s %q %v", tc.pairs, info.labels, info.contention, info.serverDelta, tc.labels, tc.cont, tc.delta)
 		}
 		if err := info.labels.Validate(); err != nil {
 			t.Errorf("%v: series labels do not validate: %v", tc.pairs, err)

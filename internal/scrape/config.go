@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/config"
 	yaml "go.yaml.in/yaml/v2"
 
+	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/labels"
 	"github.com/hearth-profiler/hearth/internal/tenant"
 )
@@ -162,7 +163,9 @@ type PprofConfig struct {
 	// KeepSampleType keeps only these sample types of the profile.
 	KeepSampleType []SampleTypeFilter `yaml:"keep_sample_type,omitempty"`
 	// Kind tells Hearth what a contention profile measures: "mutex" or
-	// "block" (Go's pprof format does not say).
+	// "block" (Go's pprof format does not say). Pyroscope's kinds
+	// mutex_count, mutex_duration, block_count and block_duration say the
+	// same; other kinds are accepted and change nothing.
 	Kind string `yaml:"kind,omitempty"`
 }
 
@@ -177,10 +180,11 @@ type Endpoint struct {
 	Name string
 	// Path is the request path, path_prefix included, with any query
 	// written in the configuration.
-	Path        string
-	Delta       bool
-	Seconds     int
-	Kind        string
+	Path    string
+	Delta   bool
+	Seconds int
+	// Contention is what Kind says of a contention profile.
+	Contention  ingest.Contention
 	SampleTypes []string
 }
 
@@ -605,7 +609,7 @@ func (sc *ScrapeConfig) resolveEndpoint(name string, pp *PprofConfig) (*Endpoint
 	}
 	return &Endpoint{
 		Name: name, Path: sc.ProfilingConfig.PathPrefix + pp.Path,
-		Delta: *pp.Delta, Seconds: pp.Seconds, Kind: pp.Kind, SampleTypes: types,
+		Delta: *pp.Delta, Seconds: pp.Seconds, Contention: ingest.ContentionOf(pp.Kind), SampleTypes: types,
 	}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hearth-profiler/hearth/internal/ingest"
 	yaml "go.yaml.in/yaml/v2"
 )
 
@@ -41,8 +42,8 @@ scrape_configs:
 		{Name: "memory", Path: "/debug/pprof/heap", SampleTypes: []string{"inuse_objects", "inuse_space"}},
 		{Name: "allocs", Path: "/debug/pprof/allocs", Delta: true, SampleTypes: []string{"alloc_objects", "alloc_space"}},
 		{Name: "goroutine", Path: "/debug/pprof/goroutine"},
-		{Name: "mutex", Path: "/debug/pprof/mutex", Delta: true, Kind: "mutex"},
-		{Name: "block", Path: "/debug/pprof/block", Delta: true, Kind: "block"},
+		{Name: "mutex", Path: "/debug/pprof/mutex", Delta: true, Contention: ingest.ContentionMutex},
+		{Name: "block", Path: "/debug/pprof/block", Delta: true, Contention: ingest.ContentionBlock},
 	}
 	if diff := cmp.Diff(want, sc.Endpoints()); diff != "" {
 		t.Errorf("endpoints (-want +got):\n%s", diff)
@@ -98,7 +99,7 @@ scrape_configs:
 		{Name: "memory", Path: "/admin/debug/pprof/heap", SampleTypes: []string{"inuse_space"}},
 		{Name: "allocs", Path: "/admin/debug/pprof/allocs", Delta: true, SampleTypes: []string{"alloc_objects", "alloc_space"}},
 		{Name: "goroutine", Path: "/admin/debug/pprof/goroutine"},
-		{Name: "delta_block", Path: "/admin/debug/pprof/delta_block", Kind: "block"},
+		{Name: "delta_block", Path: "/admin/debug/pprof/delta_block", Contention: ingest.ContentionBlock},
 		{Name: "fgprof", Path: "/admin/debug/fgprof?format=pprof", Seconds: 5},
 	}
 	if diff := cmp.Diff(want, sc.Endpoints()); diff != "" {

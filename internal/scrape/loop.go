@@ -41,7 +41,7 @@ type loopSpec struct {
 	Tenant      string
 	BodyLimit   int64
 	Labels      string
-	Kind        string
+	Contention  ingest.Contention
 	SampleTypes []string
 	Delta       bool
 	STC         string
@@ -112,7 +112,7 @@ func newLoopSpec(sc *ScrapeConfig, t *target, ep Endpoint, clientFP string) loop
 		Job: sc.JobName, Target: t.key, Endpoint: ep.Name, URL: u.String(),
 		Interval: time.Duration(sc.ScrapeInterval), Timeout: timeout,
 		Tenant: sc.Tenant, BodyLimit: int64(sc.BodySizeLimit),
-		Labels: t.series.String(), Kind: ep.Kind, SampleTypes: ep.SampleTypes,
+		Labels: t.series.String(), Contention: ep.Contention, SampleTypes: ep.SampleTypes,
 		Delta: ep.Delta, STC: string(sampleTypeConfig(sc, ep)), Client: clientFP,
 	}
 }
@@ -283,7 +283,7 @@ func (l *loop) store(ctx context.Context, start, end time.Time, body []byte) err
 		Until:            end.UnixNano(),
 		Profile:          body,
 		Labels:           l.target.series,
-		Kind:             l.spec.Kind,
+		Contention:       l.spec.Contention,
 		SampleTypes:      l.spec.SampleTypes,
 		DropFirst:        l.spec.Delta,
 		SampleTypeConfig: l.stc,
