@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 
@@ -167,5 +168,24 @@ func FuzzOpenSamples(f *testing.F) {
 	f.Add(writeTestSamples(f))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = readAllSamples(b)
+	})
+}
+
+// FuzzDecodeRecord: a write-ahead log record that decodes, old framing or
+// new, frames again as the same type, tenant and payload.
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add(encodeRecord(recordProfiles, "anonymous", []byte("payload")))
+	f.Add(encodeRecord(recordEvents, "", nil))
+	f.Add(oldRecord("team.a", []byte{0xff, 0x00, 1}))
+	f.Add([]byte{0xff, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		typ, tenantID, payload, err := decodeRecord(b)
+		if err != nil {
+			return
+		}
+		typ2, tenantID2, payload2, err := decodeRecord(encodeRecord(typ, tenantID, payload))
+		if err != nil || typ2 != typ || tenantID2 != tenantID || !bytes.Equal(payload2, payload) {
+			t.Fatalf("re-framed record decodes as %v, %q, % x, %v; want %v, %q, % x", typ2, tenantID2, payload2, err, typ, tenantID, payload)
+		}
 	})
 }

@@ -30,7 +30,7 @@ type Input struct {
 	DropFirst bool
 }
 
-// Append logs payload and stores the inputs decoded from it under tenantID.
+// Append logs payload, as a profiles record, and stores the inputs decoded from it under tenantID.
 // When it returns nil, the write survives a crash.
 func (db *DB) Append(ctx context.Context, tenantID string, payload []byte, inputs []*Input) error {
 	if err := ctx.Err(); err != nil {
@@ -41,7 +41,7 @@ func (db *DB) Append(ctx context.Context, tenantID string, payload []byte, input
 	defer t.mu.Unlock()
 	// Logging under the tenant lock keeps the log in the order in which
 	// profiles were applied, which cumulative deltas depend on.
-	if err := db.wal.Log(encodeRecord(tenantID, payload)); err != nil {
+	if err := db.wal.Log(encodeRecord(recordProfiles, tenantID, payload)); err != nil {
 		return fmt.Errorf("log write: %w", err)
 	}
 	for _, in := range inputs {

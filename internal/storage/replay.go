@@ -6,6 +6,11 @@ import "fmt"
 // are skipped; those from there up to the segment of its newest block are
 // in blocks already and only rebuild the delta state (a crash came between
 // a block and its checkpoint); the rest go into the head.
+//
+// A record of a type this version does not know fails the replay, and so
+// Open: it was written by a newer Hearth, and its types to come (events,
+// deletions) would be lost, or deleted data brought back, if it were
+// skipped, for good once a head cut truncated the log beneath it.
 func (db *DB) replay() error {
 	blockSeg := map[string]int{}
 	for id, t := range db.tenants {
@@ -15,11 +20,7 @@ func (db *DB) replay() error {
 	}
 	scratch := map[string]*head{}
 	n, skipped := 0, 0
-	err := db.wal.Replay(0, func(seg int, rec []byte) error {
-		tenantID, payload, err := decodeRecord(rec)
-		if err != nil {
-			return err
-		}
+	profiles := func(seg, i int, tenantID string, payload []byte) error {
 		t := db.tenant(tenantID)
 		if seg < t.cpSegment {
 			skipped++
@@ -27,7 +28,7 @@ func (db *DB) replay() error {
 		}
 		inputs, err := db.opts.Decode(payload)
 		if err != nil {
-			return fmt.Errorf("decode wal record %d: %w", n, err)
+			return fmt.Errorf("decode wal record %d: %w", i, err)
 		}
 		h := t.head
 		if seg < blockSeg[tenantID] {
@@ -44,6 +45,22 @@ func (db *DB) replay() error {
 		}
 		n++
 		return nil
+	}
+	lastSeg, i := -1, 0 // i numbers the records of segment lastSeg from 0
+	err := db.wal.Replay(0, func(seg int, rec []byte) error {
+		if seg != lastSeg {
+			lastSeg, i = seg, 0
+		}
+		defer func() { i++ }()
+		typ, tenantID, payload, err := decodeRecord(rec)
+		if err != nil {
+			return fmt.Errorf("wal record %d: %w", i, err)
+		}
+		switch typ {
+		case recordProfiles:
+			return profiles(seg, i, tenantID, payload)
+		}
+		return fmt.Errorf("wal record %d: this version of Hearth does not read records of type %v; was the log written by a newer one?", i, typ)
 	})
 	if err != nil {
 		return err
