@@ -220,6 +220,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer wg.Done()
 		s.db.Run(bg) // cuts heads into blocks, compacts, applies retention
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		releaseMemory(bg, 10*time.Second, s.db.Appends)
+	}()
 	if s.cfg.SelfProfileInterval > 0 {
 		wg.Add(1)
 		go func() {

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"time"
 )
 
@@ -23,7 +22,6 @@ func (db *DB) Run(ctx context.Context) error {
 	defer cutTick.Stop()
 	compactTick := time.NewTicker(db.opts.CompactInterval)
 	defer compactTick.Stop()
-	var lastAppends, releasedAt int64 = 0, 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -32,16 +30,6 @@ func (db *DB) Run(ctx context.Context) error {
 			if err := db.cutHeads(ctx, false); err != nil && !errors.Is(err, errClosed) {
 				db.cutFailures.Add(1)
 				db.logger.Error("cut heads", "err", err)
-			}
-			// Once writes pause for a whole tick, hand the memory that
-			// ingest used back to the system, so that a resting server is
-			// not held at its peak. Doing it during ingest would only cost
-			// CPU: the memory would be faulted straight back in.
-			if n := db.appends.Load(); n == lastAppends && n != releasedAt {
-				debug.FreeOSMemory()
-				releasedAt = n
-			} else {
-				lastAppends = n
 			}
 		case <-db.cutSoon:
 			if err := db.cutHeads(ctx, false); err != nil && !errors.Is(err, errClosed) {
