@@ -6,23 +6,28 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
+	"path"
 	"slices"
 
 	"github.com/hearth-profiler/hearth/internal/labels"
+	"github.com/hearth-profiler/hearth/internal/storage/bucket"
 )
 
-// A block is an immutable folder of one tenant's profiles over a time
-// range (docs/storage-format.md):
+// A block is an immutable set of objects in the bucket, holding one
+// tenant's profiles over a time range (docs/storage-format.md):
 //
-//	meta.json        what the block holds, written last
-//	index.bin        series labels, and per profile: time, row count, total
-//	symbols.bin      symbol tables, stack tree and per-sample label sets
-//	samples.parquet  sample rows sorted by series, time, stack
+//	<tenant>/blocks/<id>/
+//	  meta.json        what the block holds, uploaded last
+//	  index.bin        series labels, and per profile: time, row count, total
+//	  symbols.bin      symbol tables, stack tree and per-sample label sets
+//	  samples.parquet  sample rows sorted by series, time, stack
 //
-// An open block keeps its symbols and index in memory (about 24 bytes per
-// profile plus the symbol tables) and reads samples from disk per query.
+// A block exists once its meta.json does, and stops existing when its
+// meta.json is deleted, first; a block directory without meta.json is
+// debris of an interrupted upload or deletion. An open block keeps its
+// symbols and index in memory (about 24 bytes per profile plus the symbol
+// tables) and reads samples from the bucket per query.
 
 const (
 	metaFile    = "meta.json"
@@ -31,8 +36,9 @@ const (
 	samplesFile = "samples.parquet"
 
 	blockVersion = 1
-	// tmpSuffix marks directories that are being written or deleted; Open
-	// removes them.
+	// tmpSuffix marks a file being replaced (the checkpoint), and the
+	// block directories that Hearth wrote or deleted under a temporary
+	// name before blocks went through a bucket; Open removes both.
 	tmpSuffix = ".tmp"
 )
 
@@ -89,8 +95,19 @@ func decodeMeta(b []byte) (*blockMeta, error) {
 	return &m, nil
 }
 
-func readMeta(dir string) (*blockMeta, error) {
-	b, err := os.ReadFile(filepath.Join(dir, metaFile))
+// getObject reads a whole object.
+func getObject(ctx context.Context, bkt bucket.Bucket, name string) ([]byte, error) {
+	rc, err := bkt.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// readMeta reads the meta.json of the block in the bucket directory dir.
+func readMeta(ctx context.Context, bkt bucket.Bucket, dir string) (*blockMeta, error) {
+	b, err := getObject(ctx, bkt, dir+metaFile)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +117,7 @@ func readMeta(dir string) (*blockMeta, error) {
 // block is an open block. It is immutable and safe for concurrent use
 // until close.
 type block struct {
-	dir  string
+	dir  string // its bucket directory, "<tenant>/blocks/<id>/"
 	meta blockMeta
 
 	syms        *Symbols
@@ -109,49 +126,42 @@ type block struct {
 	seriesNames map[string]struct{}
 	ix          *blockIndex
 
-	f  *os.File
+	r  bucket.ReaderAt // samples.parquet
 	sr *samplesReader
 }
 
-// openBlock opens the block in dir, reading its symbols and index into
-// memory and checking that they agree with the samples.
-func openBlock(dir string) (b *block, err error) {
-	meta, err := readMeta(dir)
-	if err != nil {
-		return nil, err
-	}
-	if filepath.Base(dir) != meta.ID {
+// openBlock opens the block in the bucket directory dir, whose meta.json
+// holds meta, reading its symbols and index into memory and checking that
+// they agree with the samples.
+func openBlock(ctx context.Context, bkt bucket.Bucket, dir string, meta *blockMeta) (b *block, err error) {
+	if path.Base(dir) != meta.ID {
 		return nil, fmt.Errorf("block in %s says its ID is %s", dir, meta.ID)
 	}
 	b = &block{dir: dir, meta: *meta}
-	raw, err := os.ReadFile(filepath.Join(dir, symbolsFile))
+	raw, err := getObject(ctx, bkt, dir+symbolsFile)
 	if err != nil {
 		return nil, err
 	}
 	if b.syms, b.sets, err = DecodeSymbols(raw); err != nil {
 		return nil, err
 	}
-	raw, err = os.ReadFile(filepath.Join(dir, indexFile))
+	raw, err = getObject(ctx, bkt, dir+indexFile)
 	if err != nil {
 		return nil, err
 	}
 	if b.ix, err = decodeIndex(raw); err != nil {
 		return nil, err
 	}
-	b.f, err = os.Open(filepath.Join(dir, samplesFile))
+	b.r, err = bkt.ReaderAt(ctx, dir+samplesFile)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			b.f.Close()
+			b.r.Close()
 		}
 	}()
-	st, err := b.f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if b.sr, err = openSamples(b.f, st.Size()); err != nil {
+	if b.sr, err = openSamples(b.r, b.r.Size()); err != nil {
 		return nil, fmt.Errorf("open samples: %w", err)
 	}
 	if b.sr.numRows() != b.ix.numRows() {
@@ -168,7 +178,7 @@ func openBlock(dir string) (b *block, err error) {
 	return b, nil
 }
 
-func (b *block) close() error { return b.f.Close() }
+func (b *block) close() error { return b.r.Close() }
 
 func (b *block) overlaps(start, end int64) bool {
 	return b.meta.MinT < end && b.meta.MaxT >= start

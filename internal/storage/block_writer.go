@@ -1,40 +1,62 @@
 package storage
 
 import (
+	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 	"slices"
 
 	"github.com/hearth-profiler/hearth/internal/labels"
+	"github.com/hearth-profiler/hearth/internal/storage/bucket"
 )
 
-// blockWriter writes one block into a temporary directory, series by
-// series in label order, and makes it visible with a rename once every file
-// is on disk: a crash never leaves a partial block under its ID.
+// blockWriter uploads one block, series by series in label order:
+// samples.parquet while the series come, then symbols.bin and index.bin,
+// and meta.json last, which makes the block exist. A crash or an error
+// before that leaves objects without meta.json, which are not a block:
+// abort deletes them, and so does Open if abort could not.
+//
+// The samples stream into the bucket through a pipe rather than being
+// staged in a local file and uploaded from it: on a local Dir that would
+// write every block twice, and a retry rewrites the block from its source
+// (a frozen head, or source blocks that stay until the new block exists)
+// rather than from a staged copy, so there is nothing a staging directory
+// would save. The price is that the writer runs at the pace of the upload.
 type blockWriter struct {
-	blocksDir, id, tmp string
-	sw                 *samplesWriter
-	ix                 blockIndex
-	minT, maxT         int64
+	ctx context.Context
+	bkt bucket.Bucket
+	dir string // the block's bucket directory, "<tenant>/blocks/<id>/"
+	id  string
+
+	sw       *samplesWriter
+	pw       *io.PipeWriter
+	uploaded chan error // the samples upload's result; nil once received
+
+	ix         blockIndex
+	minT, maxT int64
 }
 
-func newBlockWriter(blocksDir, id string) (*blockWriter, error) {
-	tmp := filepath.Join(blocksDir, id+tmpSuffix)
-	if err := os.RemoveAll(tmp); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return nil, err
-	}
-	sw, err := newSamplesWriter(filepath.Join(tmp, samplesFile))
-	if err != nil {
-		os.RemoveAll(tmp)
-		return nil, err
-	}
-	return &blockWriter{blocksDir: blocksDir, id: id, tmp: tmp, sw: sw, minT: 1<<63 - 1, maxT: -1 << 63}, nil
+// errAborted stops the samples upload of a block that is given up.
+var errAborted = errors.New("block write aborted")
+
+func newBlockWriter(ctx context.Context, bkt bucket.Bucket, blocksDir, id string) *blockWriter {
+	w := &blockWriter{ctx: ctx, bkt: bkt, dir: blocksDir + id + "/", id: id,
+		uploaded: make(chan error, 1), minT: 1<<63 - 1, maxT: -1 << 63}
+	pr, pw := io.Pipe()
+	w.pw = pw
+	w.sw = newSamplesWriter(pw)
+	go func() {
+		err := bkt.Upload(ctx, w.dir+samplesFile, pr)
+		// An upload that stopped reading early must fail the writes
+		// still to come rather than block them.
+		pr.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
+		w.uploaded <- err
+	}()
+	return w
 }
 
 // addSeries writes one series. Series come in label order; profiles in time
@@ -52,7 +74,7 @@ func (w *blockWriter) addSeries(lbls labels.Labels, profiles []memProfile) error
 	for i := range profiles {
 		mp := &profiles[i]
 		if err := w.sw.add(id, mp); err != nil {
-			return err
+			return fmt.Errorf("write samples: %w", err)
 		}
 		var total int64
 		for _, v := range mp.values {
@@ -67,36 +89,37 @@ func (w *blockWriter) addSeries(lbls labels.Labels, profiles []memProfile) error
 	return nil
 }
 
-// finish writes the symbol tables, index and meta.json, syncs everything
-// and renames the block into place.
+// finish uploads the rest of the block, meta.json last.
 func (w *blockWriter) finish(syms *Symbols, sets []labels.Labels, comp blockCompaction, walSegment int) (*blockMeta, error) {
-	if err := w.sw.close(); err != nil {
+	samplesBytes, err := w.sw.close()
+	if err != nil {
 		return nil, fmt.Errorf("write samples: %w", err)
 	}
-	w.sw = nil
+	w.pw.Close()
+	err = <-w.uploaded
+	w.uploaded = nil
+	if err != nil {
+		return nil, err
+	}
 	symb, err := AppendSymbols(nil, syms, sets)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileSync(filepath.Join(w.tmp, symbolsFile), symb); err != nil {
+	if err := w.bkt.Upload(w.ctx, w.dir+symbolsFile, bytes.NewReader(symb)); err != nil {
 		return nil, err
 	}
 	idxb, err := appendIndex(nil, &w.ix)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileSync(filepath.Join(w.tmp, indexFile), idxb); err != nil {
-		return nil, err
-	}
-	st, err := os.Stat(filepath.Join(w.tmp, samplesFile))
-	if err != nil {
+	if err := w.bkt.Upload(w.ctx, w.dir+indexFile, bytes.NewReader(idxb)); err != nil {
 		return nil, err
 	}
 	meta := &blockMeta{
 		ID: w.id, Version: blockVersion, MinT: w.minT, MaxT: w.maxT,
 		Stats: blockStats{
 			Series: int64(len(w.ix.series)), Profiles: int64(len(w.ix.ts)),
-			Samples: w.ix.numRows(), Bytes: st.Size() + int64(len(symb)) + int64(len(idxb)),
+			Samples: w.ix.numRows(), Bytes: samplesBytes + int64(len(symb)) + int64(len(idxb)),
 		},
 		Compaction: comp,
 		WALSegment: walSegment,
@@ -108,36 +131,34 @@ func (w *blockWriter) finish(syms *Symbols, sets []labels.Labels, comp blockComp
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileSync(filepath.Join(w.tmp, metaFile), append(mb, '\n')); err != nil {
-		return nil, err
-	}
-	if err := syncDir(w.tmp); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(w.tmp, filepath.Join(w.blocksDir, w.id)); err != nil {
-		return nil, err
-	}
-	if err := syncDir(w.blocksDir); err != nil {
+	if err := w.bkt.Upload(w.ctx, w.dir+metaFile, bytes.NewReader(append(mb, '\n'))); err != nil {
 		return nil, err
 	}
 	return meta, nil
 }
 
-// abort removes what was written.
-func (w *blockWriter) abort() {
-	if w.sw != nil {
-		w.sw.abort()
+// abort stops the samples upload and deletes what was uploaded. It is
+// called with the block not yet in existence, or with its meta.json
+// uploaded by an Upload that reported an error (an object store can
+// store an object and then fail to say so): deleteBlock takes meta.json
+// first either way.
+func (w *blockWriter) abort() error {
+	if w.uploaded != nil {
+		w.pw.CloseWithError(errAborted)
+		<-w.uploaded
+		w.uploaded = nil
 	}
-	os.RemoveAll(w.tmp)
+	// The write may have failed because its context was cancelled; the
+	// clean-up must still run.
+	return deleteBlock(context.WithoutCancel(w.ctx), w.bkt, w.dir)
 }
 
-// writeHeadBlock writes the profiles of a frozen head as block id.
-func writeHeadBlock(h *head, blocksDir, id string, walSegment int) (*blockMeta, error) {
-	w, err := newBlockWriter(blocksDir, id)
-	if err != nil {
-		return nil, fmt.Errorf("write block %s: %w", id, err)
-	}
-	meta, err := func() (*blockMeta, error) {
+// writeHeadBlock writes the profiles of a frozen head as block id in the
+// bucket directory blocksDir. When it fails, it returns with the block
+// deleted, or with a non-nil undeleted error if that failed too.
+func writeHeadBlock(ctx context.Context, h *head, bkt bucket.Bucket, blocksDir, id string, walSegment int) (meta *blockMeta, undeleted, err error) {
+	w := newBlockWriter(ctx, bkt, blocksDir, id)
+	meta, err = func() (*blockMeta, error) {
 		series := slices.Clone(h.all)
 		slices.SortFunc(series, func(a, b *memSeries) int { return labels.Compare(a.lbls, b.lbls) })
 		for _, s := range series {
@@ -153,10 +174,9 @@ func writeHeadBlock(h *head, blocksDir, id string, walSegment int) (*blockMeta, 
 		return w.finish(h.syms.snapshot(), h.sampleSets, blockCompaction{Level: 1}, walSegment)
 	}()
 	if err != nil {
-		w.abort()
-		return nil, fmt.Errorf("write block %s: %w", id, err)
+		return nil, w.abort(), fmt.Errorf("write block %s: %w", id, err)
 	}
-	return meta, nil
+	return meta, nil, nil
 }
 
 // sortedRows returns mp with its rows sorted by stack, then sample set,
@@ -202,47 +222,4 @@ func sortedRows(mp memProfile) memProfile {
 		}
 	}
 	return out
-}
-
-// writeFileSync writes data to path and fsyncs it.
-func writeFileSync(path string, data []byte) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// syncDir fsyncs a directory, making renames and creations in it durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// replaceFile writes data to path through a synced temporary file and a
-// rename, so that path holds the old or the new content, never a part.
-func replaceFile(path string, data []byte) error {
-	tmp := path + tmpSuffix
-	if err := writeFileSync(tmp, data); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
 }

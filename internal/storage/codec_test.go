@@ -2,8 +2,6 @@ package storage
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -127,11 +125,8 @@ func TestStableHashes(t *testing.T) {
 // writeTestSamples writes a small samples.parquet and returns its bytes.
 func writeTestSamples(t testing.TB) []byte {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), samplesFile)
-	w, err := newSamplesWriter(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var buf bytes.Buffer
+	w := newSamplesWriter(&buf)
 	for s := range 3 {
 		for k := range 4 {
 			mp := memProfile{ts: t0 + int64(k)*sec, stacks: []uint32{1, 2, 5, 9}, values: []int64{10, 20, 10, int64(k)}}
@@ -143,14 +138,14 @@ func writeTestSamples(t testing.TB) []byte {
 			}
 		}
 	}
-	if err := w.close(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
+	n, err := w.close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	if n != int64(buf.Len()) {
+		t.Fatalf("samples writer counted %d bytes, wrote %d", n, buf.Len())
+	}
+	return buf.Bytes()
 }
 
 // readAllSamples opens and scans all rows of a samples file.

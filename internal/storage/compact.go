@@ -5,12 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/hearth-profiler/hearth/internal/labels"
+	"github.com/hearth-profiler/hearth/internal/storage/bucket"
 )
 
 // Compaction merges a tenant's small blocks into bigger ones. For each of
@@ -20,8 +20,9 @@ import (
 // newer block starts after it), is merged into one block. The new block's
 // symbols are rebuilt by interning each source's tables into fresh ones,
 // which deduplicates them; its samples are rewritten in series, time and
-// stack order. The sources are deleted only once the new block is renamed
-// into place; Open finishes that deletion after a crash.
+// stack order. The sources are deleted only once the new block's meta.json
+// is uploaded; Open finishes that deletion after a crash, and the next
+// Compact after an error.
 
 // Compact runs compaction and retention for every tenant once.
 func (db *DB) Compact(ctx context.Context) error {
@@ -35,7 +36,7 @@ func (db *DB) Compact(ctx context.Context) error {
 		if err := db.compactTenant(ctx, t); err != nil {
 			errs = append(errs, fmt.Errorf("tenant %s: %w", t.id, err))
 		}
-		if err := db.applyRetention(t); err != nil {
+		if err := db.applyRetention(ctx, t); err != nil {
 			errs = append(errs, fmt.Errorf("tenant %s: %w", t.id, err))
 		}
 	}
@@ -43,6 +44,12 @@ func (db *DB) Compact(ctx context.Context) error {
 }
 
 func (db *DB) compactTenant(ctx context.Context, t *tenant) error {
+	// A block left over by a failed compaction may list sources that are
+	// still in use: compacting them again before it is gone would give
+	// two blocks replacing the same sources.
+	if err := db.retryDeletes(ctx, t); err != nil {
+		return fmt.Errorf("compaction waits for deletions: %w", err)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -114,19 +121,24 @@ func floorDiv(a, b int64) int64 {
 func (db *DB) compactBlocks(ctx context.Context, t *tenant, group []*block) error {
 	start := time.Now()
 	id := db.ids.next(db.opts.Now())
-	meta, err := writeCompactedBlock(ctx, group, t.blocksDir(), id)
+	dir := t.blocksDir() + id + "/"
+	meta, undeleted, err := writeCompactedBlock(ctx, group, db.bkt, t.blocksDir(), id)
 	if err != nil {
-		return err
+		if undeleted != nil {
+			t.undeleted = append(t.undeleted, dir)
+		}
+		return errors.Join(err, undeleted)
 	}
-	nb, err := openBlock(filepath.Join(t.blocksDir(), id))
+	nb, err := openBlock(ctx, db.bkt, dir, meta)
 	if err != nil {
 		// Take the block back: left in place it would replace its
 		// sources at the next Open, and the next round would write
 		// another one from the same sources.
-		if rerr := removeBlockDir(t.blocksDir(), id); rerr != nil {
-			db.logger.Error("remove unopenable compacted block", "tenant", t.id, "block", id, "err", rerr)
+		err = fmt.Errorf("open compacted block %s: %w", id, err)
+		if rerr := db.removeBlock(context.WithoutCancel(ctx), t, dir); rerr != nil {
+			err = errors.Join(err, rerr)
 		}
-		return fmt.Errorf("open compacted block %s: %w", id, err)
+		return err
 	}
 	t.blocksMu.Lock()
 	t.blocks = slices.DeleteFunc(t.blocks, func(b *block) bool { return slices.Contains(group, b) })
@@ -138,7 +150,7 @@ func (db *DB) compactBlocks(ctx context.Context, t *tenant, group []*block) erro
 	for i, b := range group {
 		ids[i] = b.meta.ID
 		b.close()
-		if err := removeBlockDir(t.blocksDir(), b.meta.ID); err != nil {
+		if err := db.removeBlock(ctx, t, b.dir); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -148,18 +160,16 @@ func (db *DB) compactBlocks(ctx context.Context, t *tenant, group []*block) erro
 	return errors.Join(errs...)
 }
 
-// writeCompactedBlock writes the merge of srcs as block id.
-func writeCompactedBlock(ctx context.Context, srcs []*block, blocksDir, id string) (*blockMeta, error) {
-	w, err := newBlockWriter(blocksDir, id)
+// writeCompactedBlock writes the merge of srcs as block id in the bucket
+// directory blocksDir. When it fails, it returns with the block deleted,
+// or with a non-nil undeleted error if that failed too.
+func writeCompactedBlock(ctx context.Context, srcs []*block, bkt bucket.Bucket, blocksDir, id string) (meta *blockMeta, undeleted, err error) {
+	w := newBlockWriter(ctx, bkt, blocksDir, id)
+	meta, err = mergeBlocks(ctx, w, srcs)
 	if err != nil {
-		return nil, fmt.Errorf("write block %s: %w", id, err)
+		return nil, w.abort(), fmt.Errorf("write block %s: %w", id, err)
 	}
-	meta, err := mergeBlocks(ctx, w, srcs)
-	if err != nil {
-		w.abort()
-		return nil, fmt.Errorf("write block %s: %w", id, err)
-	}
-	return meta, nil
+	return meta, nil, nil
 }
 
 func mergeBlocks(ctx context.Context, w *blockWriter, srcs []*block) (*blockMeta, error) {

@@ -140,7 +140,7 @@ func TestRetention(t *testing.T) {
 			t.Errorf("block %s ends at %v, before the cutoff", b.meta.ID, timeAt(b.meta.MaxT))
 		}
 	}
-	ents, _ := os.ReadDir(tn.blocksDir())
+	ents, _ := os.ReadDir(filepath.Join(dir, "tenants", "team.a", "blocks"))
 	if len(ents) != 2 {
 		t.Errorf("%d entries in the blocks dir, want 2", len(ents))
 	}

@@ -81,7 +81,7 @@ func (db *DB) cutHeads(ctx context.Context, all bool) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := db.writeFrozen(t); err != nil {
+		if err := db.writeFrozen(ctx, t); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -130,7 +130,13 @@ func (db *DB) freeze(tenants []*tenant, all bool) error {
 
 // writeFrozen writes t's frozen heads as blocks, oldest first: block, then
 // checkpoint, then the block replaces the frozen head in queries.
-func (db *DB) writeFrozen(t *tenant) error {
+func (db *DB) writeFrozen(ctx context.Context, t *tenant) error {
+	if t.failedCut != "" {
+		if err := deleteBlock(ctx, db.bkt, t.failedCut); err != nil {
+			return fmt.Errorf("tenant %s: block of an earlier cut: %w", t.id, err)
+		}
+		t.failedCut = ""
+	}
 	for {
 		t.mu.RLock()
 		var fh *frozenHead
@@ -142,15 +148,16 @@ func (db *DB) writeFrozen(t *tenant) error {
 			return nil
 		}
 		start := time.Now()
-		if err := os.MkdirAll(t.blocksDir(), 0o755); err != nil {
-			return fmt.Errorf("tenant %s: create blocks dir: %w", t.id, err)
-		}
 		id := db.ids.next(db.opts.Now())
-		meta, err := writeHeadBlock(fh.head, t.blocksDir(), id, fh.walSegment)
+		dir := t.blocksDir() + id + "/"
+		meta, undeleted, err := writeHeadBlock(ctx, fh.head, db.bkt, t.blocksDir(), id, fh.walSegment)
 		if err != nil {
-			return fmt.Errorf("tenant %s: %w", t.id, err)
+			if undeleted != nil {
+				t.failedCut = dir
+			}
+			return fmt.Errorf("tenant %s: %w", t.id, errors.Join(err, undeleted))
 		}
-		b, err := openBlock(filepath.Join(t.blocksDir(), id))
+		b, err := openBlock(ctx, db.bkt, dir, meta)
 		if err == nil {
 			err = writeCheckpoint(t, fh.walSegment, fh.delta)
 			if err != nil {
@@ -161,10 +168,12 @@ func (db *DB) writeFrozen(t *tenant) error {
 			// Without its checkpoint the block would be replayed again
 			// after a restart: take it back, keep the frozen head, retry
 			// on the next tick.
-			if rerr := removeBlockDir(t.blocksDir(), id); rerr != nil {
-				db.logger.Error("remove unfinished block", "tenant", t.id, "block", id, "err", rerr)
+			err = fmt.Errorf("tenant %s: block %s: %w", t.id, id, err)
+			if rerr := deleteBlock(context.WithoutCancel(ctx), db.bkt, dir); rerr != nil {
+				t.failedCut = dir
+				err = errors.Join(err, rerr)
 			}
-			return fmt.Errorf("tenant %s: block %s: %w", t.id, id, err)
+			return err
 		}
 		t.blocksMu.Lock()
 		t.mu.Lock()

@@ -1,14 +1,17 @@
 // Package storage keeps profiles: per tenant a head in memory guarded by a
-// write-ahead log, cut by time and size into immutable blocks on disk,
+// write-ahead log on local disk, cut by time and size into immutable blocks
+// in a bucket (package bucket: by default the local directory DIR/tenants),
 // which a compactor merges into bigger ones and retention deletes.
 //
 // Every write is in the log before Append returns, so a client that was told
 // its profile arrived finds it again after kill -9 and a restart: Open
-// replays the log into the head. When a head is cut, its block is written
-// to a temporary directory, synced and renamed into place; only then is the
-// log truncated. Queries fan out to the head, heads being written out, and
-// the blocks that overlap their time range. docs/storage-format.md
-// describes the files and the crash-safety protocol.
+// replays the log into the head. When a head is cut, its block's objects
+// are uploaded, meta.json last, which makes the block exist; only then is
+// the log truncated. Blocks are deleted meta.json first, and Open removes
+// block directories without one. Queries fan out to the head, heads being
+// written out, and the blocks that overlap their time range.
+// docs/storage-format.md describes the files and the crash-safety
+// protocol.
 //
 //	db, err := storage.Open(dir, logger, opts)
 //	go db.Run(ctx) // cuts, compaction, retention
@@ -20,6 +23,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +34,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hearth-profiler/hearth/internal/storage/bucket"
 	"github.com/hearth-profiler/hearth/internal/storage/wal"
 )
 
@@ -40,6 +45,9 @@ type DB struct {
 	opts   Options
 	wal    *wal.WAL
 	ids    idGenerator
+	bkt    bucket.Bucket
+	// ownBucket is set when Open made bkt, and Close closes it.
+	ownBucket bool
 
 	mu      sync.RWMutex
 	tenants map[string]*tenant
@@ -62,7 +70,7 @@ type DB struct {
 // Open opens the store in dir: it cleans up what a crash left behind, opens
 // the blocks, loads each tenant's checkpoint and replays the write-ahead
 // log from there.
-func Open(dir string, logger *slog.Logger, opts Options) (*DB, error) {
+func Open(dir string, logger *slog.Logger, opts Options) (db *DB, err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -70,47 +78,79 @@ func Open(dir string, logger *slog.Logger, opts Options) (*DB, error) {
 		return nil, errors.New("open storage: Options.Decode is required")
 	}
 	opts.setDefaults()
-	db := &DB{dir: dir, logger: logger, opts: opts, tenants: make(map[string]*tenant), cutSoon: make(chan struct{}, 1)}
+	db = &DB{dir: dir, logger: logger, opts: opts, tenants: make(map[string]*tenant), cutSoon: make(chan struct{}, 1)}
 	if err := os.MkdirAll(filepath.Join(dir, "tenants"), 0o755); err != nil {
 		return nil, fmt.Errorf("create tenants dir: %w", err)
 	}
-	if err := db.loadTenants(); err != nil {
-		db.closeBlocks()
+	db.bkt = opts.Bucket
+	if db.bkt == nil {
+		if db.bkt, err = bucket.NewDir(filepath.Join(dir, "tenants")); err != nil {
+			return nil, fmt.Errorf("open bucket: %w", err)
+		}
+		db.ownBucket = true
+	}
+	defer func() {
+		if err != nil {
+			db.closeBlocks()
+			if db.ownBucket {
+				db.bkt.Close()
+			}
+		}
+	}()
+	ctx := context.Background()
+	if err := db.loadTenants(ctx); err != nil {
 		return nil, err
 	}
 	w, err := wal.Open(filepath.Join(dir, "wal"), logger, wal.Options{
 		SegmentBytes: opts.WALSegmentBytes, Sync: opts.WALSync,
 	})
 	if err != nil {
-		db.closeBlocks()
 		return nil, fmt.Errorf("open wal: %w", err)
 	}
 	db.wal = w
 	if err := db.replay(); err != nil {
 		w.Close()
-		db.closeBlocks()
 		return nil, err
 	}
 	return db, nil
 }
 
-// loadTenants opens every tenant's blocks and checkpoint.
-func (db *DB) loadTenants() error {
+// loadTenants opens every tenant's blocks and checkpoint. A tenant is
+// known by its local directory (checkpoint) or its directory in the
+// bucket (blocks); with the default bucket they are one directory.
+func (db *DB) loadTenants(ctx context.Context) error {
+	names := map[string]bool{}
 	ents, err := os.ReadDir(filepath.Join(db.dir, "tenants"))
 	if err != nil {
 		return fmt.Errorf("list tenants: %w", err)
 	}
 	for _, e := range ents {
-		if !e.IsDir() {
-			continue
+		if e.IsDir() {
+			names[e.Name()] = true
 		}
-		id, err := parseTenantDirName(e.Name())
+	}
+	err = db.bkt.Iter(ctx, "", func(name string) error {
+		if n, ok := strings.CutSuffix(name, "/"); ok {
+			names[n] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list tenants in bucket %s: %w", db.bkt.Name(), err)
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	for _, name := range sorted {
+		id, err := parseTenantDirName(name)
 		if err != nil {
-			db.logger.Warn("skipping unknown directory in tenants", "dir", e.Name())
+			db.logger.Warn("skipping unknown directory in tenants", "dir", name)
 			continue
 		}
 		t := newTenant(db.dir, id)
-		if err := db.loadBlocks(t); err != nil {
+		if err := db.loadBlocks(ctx, t); err != nil {
 			return err
 		}
 		raw, err := os.ReadFile(filepath.Join(t.dir, checkpointFile))
@@ -131,36 +171,53 @@ func (db *DB) loadTenants() error {
 }
 
 // loadBlocks opens a tenant's blocks after removing what a crash left:
-// temporary directories, and the sources of a compacted block that was
+// block directories without meta.json (an upload or a deletion cut
+// short), directories of the temporary names Hearth used before blocks
+// went through a bucket, and the sources of a compacted block that was
 // written but whose sources were not all deleted yet.
-func (db *DB) loadBlocks(t *tenant) error {
+func (db *DB) loadBlocks(ctx context.Context, t *tenant) error {
 	bdir := t.blocksDir()
-	ents, err := os.ReadDir(bdir)
-	if errors.Is(err, os.ErrNotExist) {
+	var ids, leftovers []string
+	err := db.bkt.Iter(ctx, bdir, func(name string) error {
+		rel := strings.TrimPrefix(name, bdir)
+		id, isDir := strings.CutSuffix(rel, "/")
+		switch {
+		case isDir && strings.HasSuffix(id, tmpSuffix):
+			leftovers = append(leftovers, name)
+		case !isDir:
+			db.logger.Warn("skipping unknown entry in blocks", "tenant", t.id, "block", rel)
+		default:
+			if _, err := parseID(id); err != nil {
+				db.logger.Warn("skipping unknown entry in blocks", "tenant", t.id, "block", rel)
+				return nil
+			}
+			ids = append(ids, id)
+		}
 		return nil
-	}
+	})
 	if err != nil {
 		return fmt.Errorf("tenant %s: list blocks: %w", t.id, err)
 	}
+	for _, dir := range leftovers {
+		db.logger.Info("removing leftover temporary block", "tenant", t.id, "block", strings.TrimPrefix(dir, bdir))
+		if err := deleteAll(ctx, db.bkt, dir); err != nil {
+			return fmt.Errorf("tenant %s: remove %s: %w", t.id, dir, err)
+		}
+	}
 	metas := map[string]*blockMeta{}
-	for _, e := range ents {
-		name := e.Name()
-		if strings.HasSuffix(name, tmpSuffix) {
-			db.logger.Info("removing leftover temporary block", "tenant", t.id, "block", name)
-			if err := os.RemoveAll(filepath.Join(bdir, name)); err != nil {
-				return fmt.Errorf("tenant %s: remove %s: %w", t.id, name, err)
+	for _, id := range ids {
+		m, err := readMeta(ctx, db.bkt, bdir+id+"/")
+		if db.bkt.IsObjNotFoundErr(err) {
+			db.logger.Info("removing block without meta.json", "tenant", t.id, "block", id)
+			if err := deleteBlock(ctx, db.bkt, bdir+id+"/"); err != nil {
+				return fmt.Errorf("tenant %s: %w", t.id, err)
 			}
 			continue
 		}
-		if _, err := parseID(name); err != nil || !e.IsDir() {
-			db.logger.Warn("skipping unknown entry in blocks", "tenant", t.id, "block", name)
-			continue
-		}
-		m, err := readMeta(filepath.Join(bdir, name))
 		if err != nil {
-			return fmt.Errorf("tenant %s: block %s: %w", t.id, name, err)
+			return fmt.Errorf("tenant %s: block %s: %w", t.id, id, err)
 		}
-		metas[name] = m
+		metas[id] = m
 	}
 	replaced := map[string]bool{}
 	for _, m := range metas {
@@ -168,43 +225,25 @@ func (db *DB) loadBlocks(t *tenant) error {
 			replaced[src] = true
 		}
 	}
-	ids := make([]string, 0, len(metas))
-	for id := range metas {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
 	for _, id := range ids {
+		m := metas[id]
+		if m == nil {
+			continue
+		}
 		if replaced[id] {
 			db.logger.Info("removing block replaced by compaction", "tenant", t.id, "block", id)
-			if err := removeBlockDir(bdir, id); err != nil {
+			if err := deleteBlock(ctx, db.bkt, bdir+id+"/"); err != nil {
 				return fmt.Errorf("tenant %s: %w", t.id, err)
 			}
 			continue
 		}
-		b, err := openBlock(filepath.Join(bdir, id))
+		b, err := openBlock(ctx, db.bkt, bdir+id+"/", m)
 		if err != nil {
 			return fmt.Errorf("tenant %s: open block %s: %w", t.id, id, err)
 		}
 		t.blocks = append(t.blocks, b)
 	}
 	sortBlocks(t.blocks)
-	return nil
-}
-
-// removeBlockDir deletes a block: first a rename out of the block
-// namespace, so that a crash mid-delete leaves a temporary directory rather
-// than a partial block.
-func removeBlockDir(bdir, id string) error {
-	tmp := filepath.Join(bdir, id+tmpSuffix)
-	if err := os.Rename(filepath.Join(bdir, id), tmp); err != nil {
-		return fmt.Errorf("remove block %s: %w", id, err)
-	}
-	if err := syncDir(bdir); err != nil {
-		return fmt.Errorf("remove block %s: %w", id, err)
-	}
-	if err := os.RemoveAll(tmp); err != nil {
-		return fmt.Errorf("remove block %s: %w", id, err)
-	}
 	return nil
 }
 
@@ -220,6 +259,9 @@ func (db *DB) Close() error {
 	db.closed = true
 	err := db.wal.Close()
 	db.closeBlocks()
+	if db.ownBucket {
+		err = errors.Join(err, db.bkt.Close())
+	}
 	return err
 }
 

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"testing"
 
@@ -77,10 +78,7 @@ func FuzzDecodeIndex(f *testing.F) {
 	db := openDB(f, dir, testOptions())
 	loadTestData(f, db, 0, 3, nil)
 	h := db.lookupTenant("anonymous").head
-	w, err := newBlockWriter(dir, "01ARZ3NDEKTSV4RRFFQ69G5FAV")
-	if err != nil {
-		f.Fatal(err)
-	}
+	w := newBlockWriter(context.Background(), db.bkt, "anonymous/blocks/", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
 	for _, s := range h.all {
 		if len(w.ix.series) > 0 && !(w.ix.series[len(w.ix.series)-1].lbls.String() < s.lbls.String()) {
 			continue
@@ -93,7 +91,9 @@ func FuzzDecodeIndex(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	w.abort()
+	if err := w.abort(); err != nil {
+		f.Fatal(err)
+	}
 	db.Close()
 	f.Add(raw)
 	f.Add(bodyOf(f, raw, indexMagic))

@@ -1,6 +1,10 @@
 package storage
 
-import "time"
+import (
+	"time"
+
+	"github.com/hearth-profiler/hearth/internal/storage/bucket"
+)
 
 // Options configure a DB. Zero durations and sizes take the defaults of
 // DefaultOptions, except Retention, where zero keeps data forever.
@@ -36,6 +40,10 @@ type Options struct {
 	Retention time.Duration
 	// Now is the wall clock, for tests; nil means time.Now.
 	Now func() time.Time
+	// Bucket holds the blocks. Nil means a bucket.Dir at DIR/tenants,
+	// where blocks have always been kept. The DB uses it from Open to
+	// Close, and does not close a Bucket it was given.
+	Bucket bucket.Bucket
 }
 
 // DefaultOptions returns the options of a plain server, without Decode.

@@ -1,14 +1,16 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"slices"
 )
 
 // applyRetention deletes t's blocks whose newest profile is older than
-// now - Options.Retention. They leave the query path first, then their
-// directories go (renamed out of the block namespace, then removed).
-func (db *DB) applyRetention(t *tenant) error {
+// now - Options.Retention. They leave the query path first, then the
+// bucket (meta.json first); a deletion that fails is retried by the next
+// Compact.
+func (db *DB) applyRetention(ctx context.Context, t *tenant) error {
 	if db.opts.Retention <= 0 {
 		return nil
 	}
@@ -26,7 +28,7 @@ func (db *DB) applyRetention(t *tenant) error {
 	var errs []error
 	for _, b := range old {
 		b.close()
-		if err := removeBlockDir(t.blocksDir(), b.meta.ID); err != nil {
+		if err := db.removeBlock(ctx, t, b.dir); err != nil {
 			errs = append(errs, err)
 			continue
 		}

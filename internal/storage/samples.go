@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -51,26 +50,37 @@ const (
 
 // samplesWriter streams sample rows into samples.parquet.
 type samplesWriter struct {
-	f    *os.File
+	cw   countingWriter
 	bw   *bufio.Writer
 	pw   *parquet.GenericWriter[sampleRow]
 	buf  []sampleRow
 	rows int64
 }
 
-func newSamplesWriter(path string) (*samplesWriter, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	pw := parquet.NewGenericWriter[sampleRow](bw,
+// newSamplesWriter writes samples.parquet to w.
+func newSamplesWriter(w io.Writer) *samplesWriter {
+	sw := &samplesWriter{cw: countingWriter{w: w}}
+	sw.bw = bufio.NewWriterSize(&sw.cw, 1<<20)
+	sw.pw = parquet.NewGenericWriter[sampleRow](sw.bw,
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedBetterCompression}),
 		parquet.MaxRowsPerRowGroup(samplesRowGroupRows),
 		parquet.PageBufferSize(samplesPageBytes),
 		parquet.CreatedBy("hearth", "1", ""),
 	)
-	return &samplesWriter{f: f, bw: bw, pw: pw}, nil
+	return sw
+}
+
+// countingWriter counts what goes through it: the file's size, known
+// before it is anywhere it could be measured.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // add writes the rows of one profile of series.
@@ -98,8 +108,9 @@ func (w *samplesWriter) flushBuf() error {
 	return err
 }
 
-// close finishes the file and fsyncs it.
-func (w *samplesWriter) close() error {
+// close finishes the file and returns its size. The underlying writer
+// stays open.
+func (w *samplesWriter) close() (int64, error) {
 	err := w.flushBuf()
 	if err == nil {
 		err = w.pw.Close()
@@ -107,17 +118,8 @@ func (w *samplesWriter) close() error {
 	if err == nil {
 		err = w.bw.Flush()
 	}
-	if err == nil {
-		err = w.f.Sync()
-	}
-	if cerr := w.f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return w.cw.n, err
 }
-
-// abort closes the file after a failure.
-func (w *samplesWriter) abort() { w.f.Close() }
 
 // samplesReader reads row ranges of an open samples.parquet. It is safe
 // for concurrent use: every scan has its own page readers.

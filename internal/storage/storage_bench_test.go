@@ -12,6 +12,7 @@ import (
 
 	"github.com/hearth-profiler/hearth/internal/labels"
 	"github.com/hearth-profiler/hearth/internal/profile"
+	"github.com/hearth-profiler/hearth/internal/storage/bucket"
 )
 
 // Benchmarks over the real Go CPU profiles of the benchmark corpus,
@@ -67,13 +68,18 @@ func BenchmarkWriteBlock(b *testing.B) {
 			t := newTenant(b.TempDir(), "bench")
 			fillHead(b, t, ps, 0, n)
 			dir := b.TempDir()
+			bkt, err := bucket.NewDir(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
 			var ids idGenerator
 			var meta *blockMeta
 			b.ReportAllocs()
 			for b.Loop() {
 				id := ids.next(time.Now())
 				var err error
-				if meta, err = writeHeadBlock(t.head, dir, id, 1); err != nil {
+				if meta, _, err = writeHeadBlock(ctx, t.head, bkt, "", id, 1); err != nil {
 					b.Fatal(err)
 				}
 				if err := os.RemoveAll(filepath.Join(dir, id)); err != nil {
@@ -107,7 +113,7 @@ func dayBlock(b *testing.B) (string, *blockMeta, int64) {
 	}
 	var rows int64
 	for _, blk := range t.blocks[:24] {
-		hourly += dirBytes(b, blk.dir)
+		hourly += dirBytes(b, filepath.Join(dir, "tenants", filepath.FromSlash(blk.dir)))
 		rows += blk.meta.Stats.Samples
 	}
 	if err := db.Compact(context.Background()); err != nil {

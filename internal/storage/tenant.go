@@ -12,7 +12,7 @@ import (
 // tenant is one tenant's data. Lock order: blocksMu, then mu.
 type tenant struct {
 	id  string
-	dir string // DIR/tenants/<escaped id>
+	dir string // DIR/tenants/<escaped id>, for its local state
 
 	mu         sync.RWMutex
 	head       *head
@@ -28,6 +28,15 @@ type tenant struct {
 	// cpSegment is the log segment of the tenant's checkpoint file: its
 	// records below it are in blocks. Guarded by DB.maintMu.
 	cpSegment int
+
+	// undeleted are the bucket directories of blocks out of the query
+	// path (compaction sources, expired blocks, a compacted block taken
+	// back) whose deletion failed; Compact retries them before compacting
+	// again. failedCut is the block of a failed cut that could not be
+	// deleted: it may hold the frozen head's profiles, so the head is not
+	// written again before it is gone. Guarded by DB.maintMu.
+	undeleted []string
+	failedCut string
 }
 
 // frozenHead is a head that was cut and waits for its block: it stays
@@ -43,7 +52,11 @@ func newTenant(dir, id string) *tenant {
 		head: newHead(), delta: make(map[uint64]*deltaState)}
 }
 
-func (t *tenant) blocksDir() string { return filepath.Join(t.dir, "blocks") }
+// blocksDir is the bucket directory of t's blocks. It is the same path
+// relative to the bucket root as t.dir is to DIR/tenants, so that the
+// default bucket, a Dir at DIR/tenants, finds blocks where Hearth always
+// kept them.
+func (t *tenant) blocksDir() string { return tenantDirName(t.id) + "/blocks/" }
 
 func (db *DB) tenant(id string) *tenant {
 	db.mu.RLock()
