@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"slices"
 
@@ -102,6 +103,18 @@ func getObject(ctx context.Context, bkt bucket.Bucket, name string) ([]byte, err
 		return nil, err
 	}
 	defer rc.Close()
+	// A local file knows its size: read it into one buffer of that size,
+	// as os.ReadFile does, rather than growing one (symbol tables are
+	// hundreds of KB, read for every block at Open).
+	if st, ok := rc.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		if fi, err := st.Stat(); err == nil && fi.Size() > 0 {
+			buf := make([]byte, fi.Size())
+			if _, err := io.ReadFull(rc, buf); err != nil {
+				return nil, err
+			}
+			return buf, nil
+		}
+	}
 	return io.ReadAll(rc)
 }
 
