@@ -70,7 +70,7 @@ type DB struct {
 // Open opens the store in dir: it cleans up what a crash left behind, opens
 // the blocks, loads each tenant's checkpoint and replays the write-ahead
 // log from there.
-func Open(dir string, logger *slog.Logger, opts Options) (db *DB, err error) {
+func Open(dir string, logger *slog.Logger, opts Options) (_ *DB, err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -78,7 +78,9 @@ func Open(dir string, logger *slog.Logger, opts Options) (db *DB, err error) {
 		return nil, errors.New("open storage: Options.Decode is required")
 	}
 	opts.setDefaults()
-	db = &DB{dir: dir, logger: logger, opts: opts, tenants: make(map[string]*tenant), cutSoon: make(chan struct{}, 1)}
+	// db is not the named result: the deferred clean-up below needs it
+	// after a failed return has set the result to nil.
+	db := &DB{dir: dir, logger: logger, opts: opts, tenants: make(map[string]*tenant), cutSoon: make(chan struct{}, 1)}
 	if err := os.MkdirAll(filepath.Join(dir, "tenants"), 0o755); err != nil {
 		return nil, fmt.Errorf("create tenants dir: %w", err)
 	}
