@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"path"
 	"slices"
 
@@ -197,8 +198,8 @@ func (b *block) overlaps(start, end int64) bool {
 	return b.meta.MinT < end && b.meta.MaxT >= start
 }
 
-func (b *block) plan(ms []*labels.Matcher) plan {
-	return makePlan(ms, b.sampleNames, b.seriesNames, b.sets)
+func (b *block) plan(p SelectParams) plan {
+	return makePlan(p.Matchers, p.sampleNames, b.seriesNames, b.sets)
 }
 
 func (s *indexSeries) overlaps(start, end int64) bool {
@@ -258,7 +259,7 @@ func (b *block) checkBatch(bt *sampleBatch) error {
 func (b *block) hasSets() bool { return len(b.sets) > 1 }
 
 func (b *block) selectStacks(ctx context.Context, p SelectParams) ([]*StackValues, error) {
-	pl := b.plan(p.Matchers)
+	pl := b.plan(p)
 	var keep []bool
 	if p.Keep != nil {
 		keep = p.Keep(b.syms)
@@ -312,7 +313,7 @@ func (b *block) selectStacks(ctx context.Context, p SelectParams) ([]*StackValue
 }
 
 func (b *block) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoints, error) {
-	pl := b.plan(p.Matchers)
+	pl := b.plan(p)
 	var keep []bool
 	if p.Keep != nil {
 		keep = p.Keep(b.syms)
@@ -376,8 +377,8 @@ func (b *block) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoint
 	return out, nil
 }
 
-func (b *block) matchSeries(start, end int64, ms []*labels.Matcher, out map[uint64][]labels.Labels) {
-	pl := b.plan(ms)
+func (b *block) matchSeries(p SelectParams, out map[uint64][]labels.Labels) {
+	start, end, pl := p.Start, p.End, b.plan(p)
 	for i := range b.ix.series {
 		s := &b.ix.series[i]
 		if s.overlaps(start, end) && labels.MatchLabels(s.lbls, pl.series...) {
@@ -386,8 +387,8 @@ func (b *block) matchSeries(start, end int64, ms []*labels.Matcher, out map[uint
 	}
 }
 
-func (b *block) labelNames(start, end int64, ms []*labels.Matcher, names map[string]struct{}) {
-	pl := b.plan(ms)
+func (b *block) labelNames(p SelectParams, names map[string]struct{}) {
+	start, end, pl := p.Start, p.End, b.plan(p)
 	found := false
 	for i := range b.ix.series {
 		s := &b.ix.series[i]
@@ -397,15 +398,14 @@ func (b *block) labelNames(start, end int64, ms []*labels.Matcher, names map[str
 		}
 	}
 	if found {
-		for n := range b.sampleNames {
-			names[n] = struct{}{}
-		}
+		// The tenant's per-sample names, as matchers see them.
+		maps.Copy(names, p.sampleNames)
 	}
 }
 
-func (b *block) labelValues(name string, start, end int64, ms []*labels.Matcher, vals map[string]struct{}) {
-	pl := b.plan(ms)
-	if isSampleLabel(name, b.sampleNames, b.seriesNames) {
+func (b *block) labelValues(name string, p SelectParams, vals map[string]struct{}) {
+	start, end, pl := p.Start, p.End, b.plan(p)
+	if isSampleLabel(name, p.sampleNames, b.seriesNames) {
 		sampleValues(name, b.sets, pl, vals)
 		return
 	}

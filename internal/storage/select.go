@@ -21,6 +21,12 @@ type SelectParams struct {
 	// Keep, when set, is called once per symbol table and says per stack
 	// node whether samples on that stack count. Stack filters use it.
 	Keep func(*Symbols) []bool
+
+	// sampleNames are the per-sample label names of all the tenant's
+	// data, set by the DB before it fans out: whether a matcher selects
+	// samples must not depend on how the data is split between heads and
+	// blocks.
+	sampleNames map[string]struct{}
 }
 
 // StackValues are the merged values of one profile type per stack of one
@@ -60,9 +66,9 @@ type source interface {
 	overlaps(start, end int64) bool
 	selectStacks(ctx context.Context, p SelectParams) ([]*StackValues, error)
 	selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoints, error)
-	matchSeries(start, end int64, ms []*labels.Matcher, out map[uint64][]labels.Labels)
-	labelNames(start, end int64, ms []*labels.Matcher, out map[string]struct{})
-	labelValues(name string, start, end int64, ms []*labels.Matcher, out map[string]struct{})
+	matchSeries(p SelectParams, out map[uint64][]labels.Labels)
+	labelNames(p SelectParams, out map[string]struct{})
+	labelValues(name string, p SelectParams, out map[string]struct{})
 }
 
 // snapshot returns a view of the tables as they are now, without the
@@ -84,8 +90,10 @@ type plan struct {
 }
 
 // makePlan splits ms into series and per-sample matchers: a name that is a
-// per-sample label in the source and no series label there selects
-// samples.
+// per-sample label in the tenant's data (sampleNames) and no series label
+// in the source selects samples. A source without that per-sample label
+// then matches its samples as if the label were empty, as a source that
+// has it does for its samples without it.
 func makePlan(ms []*labels.Matcher, sampleNames, seriesNames map[string]struct{}, sets []labels.Labels) plan {
 	var p plan
 	for _, m := range ms {
@@ -120,13 +128,22 @@ func sampleValues(name string, sets []labels.Labels, pl plan, out map[string]str
 }
 
 // sources returns the tenant's frozen heads and blocks that overlap
-// [start, end), after running f on the live head, when it overlaps, under
-// the tenant's read lock. The caller holds
-// t.blocksMu.RLock, which keeps frozen heads and blocks from being closed.
-func (t *tenant) sources(start, end int64, f func(h *head) error) ([]source, error) {
+// [p.Start, p.End), after running f on the live head, when it overlaps,
+// under the tenant's read lock. It sets p.sampleNames from every head and
+// block first. The caller holds t.blocksMu.RLock, which keeps frozen heads
+// and blocks from being closed.
+func (t *tenant) sources(p *SelectParams, f func(h *head) error) ([]source, error) {
+	start, end := p.Start, p.End
 	t.mu.RLock()
 	h := t.head
 	frozen := slices.Clone(t.frozen)
+	p.sampleNames = maps.Clone(h.sampleNames)
+	for _, fh := range frozen {
+		maps.Copy(p.sampleNames, fh.head.sampleNames)
+	}
+	for _, b := range t.blocks {
+		maps.Copy(p.sampleNames, b.sampleNames)
+	}
 	var err error
 	if h.overlaps(start, end) {
 		err = f(h)
@@ -160,7 +177,7 @@ func (db *DB) SelectStacks(ctx context.Context, tenantID string, p SelectParams)
 	t.blocksMu.RLock()
 	defer t.blocksMu.RUnlock()
 	var out []*StackValues
-	srcs, err := t.sources(p.Start, p.End, func(h *head) error {
+	srcs, err := t.sources(&p, func(h *head) error {
 		svs, err := h.selectStacks(ctx, p)
 		out = append(out, svs...)
 		return err
@@ -190,7 +207,7 @@ func (db *DB) SelectSeries(ctx context.Context, tenantID string, p SelectParams)
 	t.blocksMu.RLock()
 	defer t.blocksMu.RUnlock()
 	var all []SeriesPoints
-	srcs, err := t.sources(p.Start, p.End, func(h *head) error {
+	srcs, err := t.sources(&p, func(h *head) error {
 		sps, err := h.selectSeries(ctx, p)
 		all = append(all, sps...)
 		return err
@@ -238,12 +255,13 @@ func (db *DB) Series(ctx context.Context, tenantID string, start, end int64, ms 
 	t.blocksMu.RLock()
 	defer t.blocksMu.RUnlock()
 	set := map[uint64][]labels.Labels{}
-	srcs, _ := t.sources(start, end, func(h *head) error {
-		h.matchSeries(start, end, ms, set)
+	p := SelectParams{Start: start, End: end, Matchers: ms}
+	srcs, _ := t.sources(&p, func(h *head) error {
+		h.matchSeries(p, set)
 		return nil
 	})
 	for _, s := range srcs {
-		s.matchSeries(start, end, ms, set)
+		s.matchSeries(p, set)
 	}
 	var out []labels.Labels
 	for _, ls := range set {
@@ -274,12 +292,13 @@ func (db *DB) LabelNames(ctx context.Context, tenantID string, start, end int64,
 	t.blocksMu.RLock()
 	defer t.blocksMu.RUnlock()
 	names := map[string]struct{}{}
-	srcs, _ := t.sources(start, end, func(h *head) error {
-		h.labelNames(start, end, ms, names)
+	p := SelectParams{Start: start, End: end, Matchers: ms}
+	srcs, _ := t.sources(&p, func(h *head) error {
+		h.labelNames(p, names)
 		return nil
 	})
 	for _, s := range srcs {
-		s.labelNames(start, end, ms, names)
+		s.labelNames(p, names)
 	}
 	return slices.Sorted(maps.Keys(names)), nil
 }
@@ -294,12 +313,13 @@ func (db *DB) LabelValues(ctx context.Context, tenantID, name string, start, end
 	t.blocksMu.RLock()
 	defer t.blocksMu.RUnlock()
 	vals := map[string]struct{}{}
-	srcs, _ := t.sources(start, end, func(h *head) error {
-		h.labelValues(name, start, end, ms, vals)
+	p := SelectParams{Start: start, End: end, Matchers: ms}
+	srcs, _ := t.sources(&p, func(h *head) error {
+		h.labelValues(name, p, vals)
 		return nil
 	})
 	for _, s := range srcs {
-		s.labelValues(name, start, end, ms, vals)
+		s.labelValues(name, p, vals)
 	}
 	return slices.Sorted(maps.Keys(vals)), nil
 }
@@ -307,8 +327,8 @@ func (db *DB) LabelValues(ctx context.Context, tenantID, name string, start, end
 // The head as a source. The live head is read under its tenant's read
 // lock; a frozen head is immutable.
 
-func (h *head) plan(ms []*labels.Matcher) plan {
-	return makePlan(ms, h.sampleNames, h.seriesNames, h.sampleSets)
+func (h *head) plan(p SelectParams) plan {
+	return makePlan(p.Matchers, p.sampleNames, h.seriesNames, h.sampleSets)
 }
 
 func (h *head) overlaps(start, end int64) bool {
@@ -323,7 +343,7 @@ func (h *head) selectStacks(ctx context.Context, p SelectParams) ([]*StackValues
 	if !h.overlaps(p.Start, p.End) {
 		return nil, nil
 	}
-	pl := h.plan(p.Matchers)
+	pl := h.plan(p)
 	syms := h.syms.snapshot()
 	var keep []bool
 	if p.Keep != nil {
@@ -428,7 +448,7 @@ func (h *head) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoints
 	if !h.overlaps(p.Start, p.End) {
 		return nil, nil
 	}
-	pl := h.plan(p.Matchers)
+	pl := h.plan(p)
 	var keep []bool
 	if p.Keep != nil {
 		keep = p.Keep(h.syms.snapshot())
@@ -454,8 +474,8 @@ func (h *head) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoints
 	return out, nil
 }
 
-func (h *head) matchSeries(start, end int64, ms []*labels.Matcher, out map[uint64][]labels.Labels) {
-	pl := h.plan(ms)
+func (h *head) matchSeries(p SelectParams, out map[uint64][]labels.Labels) {
+	start, end, pl := p.Start, p.End, h.plan(p)
 	for _, s := range h.all {
 		if s.overlaps(start, end) && labels.MatchLabels(s.lbls, pl.series...) {
 			addSeries(out, s.lbls)
@@ -463,8 +483,8 @@ func (h *head) matchSeries(start, end int64, ms []*labels.Matcher, out map[uint6
 	}
 }
 
-func (h *head) labelNames(start, end int64, ms []*labels.Matcher, names map[string]struct{}) {
-	pl := h.plan(ms)
+func (h *head) labelNames(p SelectParams, names map[string]struct{}) {
+	start, end, pl := p.Start, p.End, h.plan(p)
 	found := false
 	for _, s := range h.all {
 		if s.overlaps(start, end) && labels.MatchLabels(s.lbls, pl.series...) {
@@ -473,15 +493,14 @@ func (h *head) labelNames(start, end int64, ms []*labels.Matcher, names map[stri
 		}
 	}
 	if found {
-		for n := range h.sampleNames {
-			names[n] = struct{}{}
-		}
+		// The tenant's per-sample names, as matchers see them.
+		maps.Copy(names, p.sampleNames)
 	}
 }
 
-func (h *head) labelValues(name string, start, end int64, ms []*labels.Matcher, vals map[string]struct{}) {
-	pl := h.plan(ms)
-	if isSampleLabel(name, h.sampleNames, h.seriesNames) {
+func (h *head) labelValues(name string, p SelectParams, vals map[string]struct{}) {
+	start, end, pl := p.Start, p.End, h.plan(p)
+	if isSampleLabel(name, p.sampleNames, h.seriesNames) {
 		sampleValues(name, h.sampleSets, pl, vals)
 		return
 	}
