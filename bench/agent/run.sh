@@ -19,7 +19,7 @@ sh -c 'while :; do :; done' & B1=$!
 sh -c 'while :; do :; done' & B2=$!
 SLEEPERS=()
 for _ in $(seq 1 46); do sleep 1000 & SLEEPERS+=($!); done
-trap 'kill $B1 $B2 "${SLEEPERS[@]}" $SRV 2>/dev/null; rm -rf "$DATA"' EXIT
+trap 'kill $B1 $B2 "${SLEEPERS[@]}" $SRV 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA"' EXIT
 sleep 1
 echo "processes on the host: $(ls /proc | grep -c '^[0-9]')"
 TCK=$(getconf CLK_TCK)

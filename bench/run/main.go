@@ -19,9 +19,7 @@ import (
 	"debug/buildinfo"
 	"flag"
 	"fmt"
-	"io/fs"
 	"log"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,14 +122,14 @@ type result struct {
 
 	Memory memory `json:"memory"`
 
-	Flush          flushInfo  `json:"flush"`
-	DiskAfterFlush *diskUsage `json:"disk_after_flush,omitempty"`
-	Disk           diskUsage  `json:"disk"` // after the SIGTERM shutdown
+	Flush          hearthproc.FlushInfo `json:"flush"`
+	DiskAfterFlush *diskUsage           `json:"disk_after_flush,omitempty"`
+	Disk           diskUsage            `json:"disk"` // after the SIGTERM shutdown
 
-	ShutdownSeconds       float64       `json:"shutdown_s"`
-	RestartToReadySeconds float64       `json:"restart_to_ready_s"`
-	Queries               []queryResult `json:"queries"`
-	Notes                 []string      `json:"notes,omitempty"`
+	ShutdownSeconds       float64                  `json:"shutdown_s"`
+	RestartToReadySeconds float64                  `json:"restart_to_ready_s"`
+	Queries               []hearthproc.QueryResult `json:"queries"`
+	Notes                 []string                 `json:"notes,omitempty"`
 }
 
 type machine struct {
@@ -179,12 +177,6 @@ type memory struct {
 	RestCPUSeconds    float64 `json:"server_cpu_s_at_rest"` // background work during the rest
 	RestartMiB        float64 `json:"rss_after_restart_MiB"`
 	PeakQueriesMiB    float64 `json:"rss_peak_queries_MiB"`
-}
-
-type flushInfo struct {
-	Method  string  `json:"method"` // "endpoint" or "shutdown"
-	Status  int     `json:"endpoint_status,omitempty"`
-	Seconds float64 `json:"endpoint_s,omitempty"`
 }
 
 func run(cfg config) (*result, error) {
@@ -297,12 +289,13 @@ func run(cfg config) (*result, error) {
 	}
 
 	// Flush, then disk.
-	res.Flush = flush(addr, cfg.flushPath)
+	res.Flush = hearthproc.Flush(addr, cfg.flushPath)
 	if res.Flush.Method == "endpoint" {
-		d, err := measureDisk(dataDir)
+		disk, err := hearthproc.MeasureDisk(dataDir)
 		if err != nil {
 			return res, err
 		}
+		d := diskUsage{Disk: disk}
 		d.per(res.IngestTotal)
 		res.DiskAfterFlush = &d
 	} else {
@@ -315,9 +308,11 @@ func run(cfg config) (*result, error) {
 		return res, err
 	}
 	res.ShutdownSeconds = shutdown.Seconds()
-	if res.Disk, err = measureDisk(dataDir); err != nil {
+	disk, err := hearthproc.MeasureDisk(dataDir)
+	if err != nil {
 		return res, err
 	}
+	res.Disk = diskUsage{Disk: disk}
 	res.Disk.per(res.IngestTotal)
 	if res.Disk.Blocks == 0 {
 		res.Notes = append(res.Notes, "no blocks on disk after shutdown: the data is only in the write-ahead log, so disk figures are the log's and the restart replays it")
@@ -342,10 +337,10 @@ func run(cfg config) (*result, error) {
 			}
 			rss = hearthproc.SampleRSS(srv.PID(), 100*time.Millisecond)
 		}
-		q := runQuery(addr, srv.PID(), qc, cfg.repeats)
+		q := hearthproc.RunQuery(addr, srv.PID(), qc, cfg.repeats)
 		q.StartToReadySeconds = ready.Seconds()
 		res.Queries = append(res.Queries, q)
-		log.Printf("query %s: cold %.1f ms, warm %.1f ms", qc.name, q.ColdMs, q.WarmMedianMs)
+		log.Printf("query %s: cold %.1f ms, warm %.1f ms", qc.Name, q.ColdMs, q.WarmMedianMs)
 		if cfg.restartPerQuery || i == len(cases)-1 {
 			qpeak = max(qpeak, rss.Close())
 			if _, err := srv.Stop(5 * time.Minute); err != nil {
@@ -367,77 +362,15 @@ func run(cfg config) (*result, error) {
 	return res, nil
 }
 
-// flush asks the server to cut its heads into blocks now.
-func flush(addr, path string) flushInfo {
-	t0 := time.Now()
-	resp, err := http.Post("http://"+addr+path, "", nil)
-	if err != nil {
-		return flushInfo{Method: "shutdown"}
-	}
-	resp.Body.Close()
-	fi := flushInfo{Status: resp.StatusCode, Seconds: time.Since(t0).Seconds(), Method: "shutdown"}
-	if resp.StatusCode/100 == 2 {
-		fi.Method = "endpoint"
-	}
-	return fi
-}
-
-// diskUsage is the bytes under the data directory.
+// diskUsage is the bytes under the data directory, and per stored figure
+// (see bench/README.md).
 type diskUsage struct {
-	AllBytes    int64 `json:"all_bytes"`
-	BlocksBytes int64 `json:"blocks_bytes"` // under a directory named blocks
-	WALBytes    int64 `json:"wal_bytes"`    // under a directory named wal
-	Blocks      int   `json:"blocks"`       // directories directly under a blocks directory
-	Files       int   `json:"files"`
-	// Per stored figure; see bench/README.md.
+	hearthproc.Disk
 	BlocksBytesPerRow      float64 `json:"blocks_bytes_per_sample_row"`
 	AllBytesPerRow         float64 `json:"all_bytes_per_sample_row"`
 	BlocksBytesPerStackRow float64 `json:"blocks_bytes_per_stack_row"`
 	AllBytesPerStackRow    float64 `json:"all_bytes_per_stack_row"`
 	AllBytesPerProfile     float64 `json:"all_bytes_per_profile"`
-}
-
-func measureDisk(dir string) (diskUsage, error) {
-	var d diskUsage
-	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		parts := strings.Split(filepath.ToSlash(rel), "/")
-		if e.IsDir() {
-			if len(parts) >= 2 && parts[len(parts)-2] == "blocks" {
-				d.Blocks++
-			}
-			return nil
-		}
-		info, err := e.Info()
-		if err != nil {
-			return err
-		}
-		d.Files++
-		d.AllBytes += info.Size()
-		switch {
-		case containsDir(parts, "blocks"):
-			d.BlocksBytes += info.Size()
-		case containsDir(parts, "wal"):
-			d.WALBytes += info.Size()
-		}
-		return nil
-	})
-	if err != nil {
-		return d, fmt.Errorf("measure %s: %w", dir, err)
-	}
-	return d, nil
-}
-
-func containsDir(parts []string, name string) bool {
-	for _, p := range parts[:len(parts)-1] {
-		if p == name {
-			return true
-		}
-	}
-	return false
 }
 
 // per divides the bytes by what was stored.

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"text/tabwriter"
+
+	"github.com/hearth-profiler/hearth/bench/internal/hearthproc"
 )
 
 func writeJSON(path string, res *result) error {
@@ -105,7 +107,7 @@ func diskRows(row func(string, string, ...any), name string, d *diskUsage) {
 		d.BlocksBytesPerRow, d.AllBytesPerRow, d.BlocksBytesPerStackRow, d.AllBytesPerStackRow, d.AllBytesPerProfile)
 }
 
-func flushLabel(f flushInfo) string {
+func flushLabel(f hearthproc.FlushInfo) string {
 	if f.Method == "endpoint" {
 		return fmt.Sprintf("admin endpoint, %.3f s", f.Seconds)
 	}
