@@ -23,7 +23,7 @@ type Options struct {
 	// time) is cut too. Default 1h.
 	BlockDuration time.Duration
 	// MaxHeadBytes is the estimated sample memory of one tenant's head
-	// after which it is cut. Default 256 MiB.
+	// after which it is cut. Default 128 MiB.
 	MaxHeadBytes int64
 	// CheckInterval is how often Run looks for heads to cut. Default 10s.
 	CheckInterval time.Duration
