@@ -11,10 +11,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"os/signal"
 	"regexp"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -130,19 +128,9 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	// A SIGHUP meant for a server on the same host (which re-reads its
 	// configuration on one) must not end the agent, whose default action
 	// it would be: the agent has no file to re-read, so it says so.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				logger.Info("SIGHUP ignored: the agent has no configuration file; restart it to change its flags")
-			}
-		}
-	}()
+	defer onHangup(ctx, func() {
+		logger.Info("SIGHUP ignored: the agent has no configuration file; restart it to change its flags")
+	})()
 	sampler, err := newSampler(bpf.Options{
 		FrequencyHz:     cfg.FrequencyHz,
 		StackMapEntries: *stackEntries,

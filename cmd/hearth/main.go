@@ -79,6 +79,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
+// onHangup calls f on every SIGHUP until ctx is done or the returned stop
+// is called; the signal then takes its default action again.
+func onHangup(ctx context.Context, f func()) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			case <-hup:
+				f()
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
+}
+
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }

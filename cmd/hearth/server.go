@@ -5,9 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/hearth-profiler/hearth/internal/server"
 )
@@ -58,19 +55,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// SIGHUP re-reads the configuration, as Prometheus does.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				_ = s.Reload() // logs its own error; the old configuration stays
-			}
-		}
-	}()
+	// SIGHUP re-reads the configuration, as Prometheus does. Reload logs
+	// its own error, and the old configuration stays.
+	defer onHangup(ctx, func() { _ = s.Reload() })()
 	return s.Run(ctx)
 }
