@@ -129,6 +129,8 @@ var (
 		"Failed attempts to cut heads into blocks, retried.", nil, nil)
 	descCompactFailures = prometheus.NewDesc("hearth_storage_compaction_failures_total",
 		"Failed runs of compaction and retention, retried.", nil, nil)
+	descQuarantined = prometheus.NewDesc("hearth_storage_quarantined_total",
+		"Blocks and checkpoints that failed their checks at start and were moved to a quarantine folder.", nil, nil)
 
 	descScrapes = prometheus.NewDesc("hearth_scrape_scrapes_total",
 		"Scrapes finished, failed ones included.", nil, nil)
@@ -147,7 +149,7 @@ func (c serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descIngestStored, descIngestBytes, descIngestRefused, descIngestFailed,
 		descTenants, descHeadSeries, descHeadSamples, descHeadBytes, descBlocks, descBlockSamples, descBlockBytes,
-		descOldestBlock, descAppends, descCutFailures, descCompactFailures,
+		descOldestBlock, descAppends, descCutFailures, descCompactFailures, descQuarantined,
 		descScrapes, descScrapeFailures, descScrapeBytes, descScrapeTargets,
 	} {
 		ch <- d
@@ -183,6 +185,7 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descAppends, float64(ds.Appends))
 	counter(descCutFailures, float64(ds.CutFailures))
 	counter(descCompactFailures, float64(ds.CompactFailures))
+	counter(descQuarantined, float64(ds.Quarantined))
 
 	ss := c.s.scrape.Stats()
 	counter(descScrapes, float64(ss.Scrapes))

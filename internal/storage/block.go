@@ -147,11 +147,13 @@ type block struct {
 // openBlock opens the block in the bucket directory dir, whose meta.json
 // holds meta, reading its symbols and index into memory and checking that
 // they agree with the samples.
-func openBlock(ctx context.Context, bkt bucket.Bucket, dir string, meta *blockMeta) (b *block, err error) {
+func openBlock(ctx context.Context, bkt bucket.Bucket, dir string, meta *blockMeta) (_ *block, err error) {
 	if path.Base(dir) != meta.ID {
 		return nil, fmt.Errorf("block in %s says its ID is %s", dir, meta.ID)
 	}
-	b = &block{dir: dir, meta: *meta}
+	// b is not the named result: the deferred close below needs it after
+	// a failed return has set the result to nil.
+	b := &block{dir: dir, meta: *meta}
 	raw, err := getObject(ctx, bkt, dir+symbolsFile)
 	if err != nil {
 		return nil, err

@@ -65,6 +65,8 @@ type DB struct {
 	appends atomic.Int64
 	// cutFailures and compactFailures count failed runs of Run's work.
 	cutFailures, compactFailures atomic.Int64
+	// quarantined counts the files moved aside as damaged.
+	quarantined atomic.Int64
 }
 
 // Open opens the store in dir: it cleans up what a crash left behind, opens
@@ -156,15 +158,16 @@ func (db *DB) loadTenants(ctx context.Context) error {
 			return err
 		}
 		raw, err := os.ReadFile(filepath.Join(t.dir, checkpointFile))
-		switch {
-		case err == nil:
-			cp, err := decodeCheckpoint(raw)
-			if err != nil {
-				return fmt.Errorf("tenant %s: %w", id, err)
+		if err == nil {
+			var cp *checkpoint
+			if cp, err = decodeCheckpoint(raw); err == nil {
+				t.cpSegment, t.delta = cp.walSegment, cp.delta
 			}
-			t.cpSegment, t.delta = cp.walSegment, cp.delta
-		case !errors.Is(err, os.ErrNotExist):
-			return fmt.Errorf("tenant %s: read checkpoint: %w", id, err)
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			if qerr := db.quarantineCheckpoint(t, err); qerr != nil {
+				return fmt.Errorf("tenant %s: damaged checkpoint (%v) not moved aside: %w", id, err, qerr)
+			}
 		}
 		os.Remove(filepath.Join(t.dir, checkpointFile+tmpSuffix))
 		db.tenants[id] = t
@@ -217,36 +220,69 @@ func (db *DB) loadBlocks(ctx context.Context, t *tenant) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("tenant %s: block %s: %w", t.id, id, err)
+			if !damaged(err) {
+				return fmt.Errorf("tenant %s: block %s: %w", t.id, id, err)
+			}
+			if qerr := db.quarantineBlock(ctx, t, id, err); qerr != nil {
+				db.logger.Error("damaged block left in place, unread", "tenant", t.id, "block", id, "err", qerr)
+			}
+			continue
 		}
 		metas[id] = m
 	}
-	replaced := map[string]bool{}
-	for _, m := range metas {
-		for _, src := range m.Compaction.Sources {
-			replaced[src] = true
-		}
-	}
+	// Every block is opened before any is deleted as replaced by
+	// compaction: a compacted block that turns out damaged must not take
+	// its sources with it.
+	opened := map[string]*block{}
 	for _, id := range ids {
 		m := metas[id]
 		if m == nil {
 			continue
 		}
-		if replaced[id] {
-			db.logger.Info("removing block replaced by compaction", "tenant", t.id, "block", id)
-			if err := deleteBlock(ctx, db.bkt, bdir+id+"/"); err != nil {
-				return fmt.Errorf("tenant %s: %w", t.id, err)
+		b, err := openBlock(ctx, db.bkt, bdir+id+"/", m)
+		if err != nil {
+			if !damaged(err) {
+				closeAll(opened)
+				return fmt.Errorf("tenant %s: open block %s: %w", t.id, id, err)
+			}
+			if qerr := db.quarantineBlock(ctx, t, id, err); qerr != nil {
+				db.logger.Error("damaged block left in place, unread", "tenant", t.id, "block", id, "err", qerr)
 			}
 			continue
 		}
-		b, err := openBlock(ctx, db.bkt, bdir+id+"/", m)
-		if err != nil {
-			return fmt.Errorf("tenant %s: open block %s: %w", t.id, id, err)
+		opened[id] = b
+	}
+	replaced := map[string]bool{}
+	for _, b := range opened {
+		for _, src := range b.meta.Compaction.Sources {
+			replaced[src] = true
+		}
+	}
+	for _, id := range ids {
+		b := opened[id]
+		if b == nil {
+			continue
+		}
+		if replaced[id] {
+			b.close()
+			db.logger.Info("removing block replaced by compaction", "tenant", t.id, "block", id)
+			if err := deleteBlock(ctx, db.bkt, bdir+id+"/"); err != nil {
+				delete(opened, id)
+				closeAll(opened)
+				return fmt.Errorf("tenant %s: %w", t.id, err)
+			}
+			continue
 		}
 		t.blocks = append(t.blocks, b)
 	}
 	sortBlocks(t.blocks)
 	return nil
+}
+
+func closeAll(bs map[string]*block) {
+	for _, b := range bs {
+		b.close()
+	}
 }
 
 // Close waits for maintenance in progress, then closes the log and the

@@ -21,6 +21,9 @@ type Stats struct {
 	// CutFailures and CompactFailures count runs of Run's cuts and of
 	// its compaction and retention that failed (and were retried).
 	CutFailures, CompactFailures int64
+	// Quarantined counts the blocks and checkpoints that failed their
+	// checks when the store opened and were moved aside.
+	Quarantined int64
 }
 
 // Appends counts Append calls that stored something, without the locks
@@ -41,6 +44,7 @@ func (db *DB) Stats() Stats {
 		Appends:         db.appends.Load(),
 		CutFailures:     db.cutFailures.Load(),
 		CompactFailures: db.compactFailures.Load(),
+		Quarantined:     db.quarantined.Load(),
 	}
 	var oldest int64
 	for _, t := range tenants {
