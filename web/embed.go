@@ -13,8 +13,10 @@ import (
 //go:embed static
 var static embed.FS
 
-// Handler serves the UI. Paths that name no file get index.html, so that
-// links into the UI work.
+// Handler serves the UI. A path that names no file is 404: the UI keeps
+// its state in the query string (/?query=...), so no deep path is a link
+// into it, and a mistyped API or admin path should say so rather than
+// answer with a page.
 func Handler() http.Handler {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
@@ -29,7 +31,8 @@ func Handler() http.Handler {
 		}
 		if r.URL.Path != "/" {
 			if _, err := fs.Stat(sub, r.URL.Path[1:]); err != nil {
-				r.URL.Path = "/"
+				http.Error(w, "404 page not found: the UI is at /, the API under /api/v1/ (docs/api.md)", http.StatusNotFound)
+				return
 			}
 		}
 		w.Header().Set("Cache-Control", "no-cache")

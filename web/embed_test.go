@@ -15,7 +15,8 @@ func TestHandler(t *testing.T) {
 		"/":                  `<script type="module" src="app.js">`,
 		"/app.js":            "window.__hearth",
 		"/flame.js":          "export class FlameGraph",
-		"/some/deep/link?x=": `<script type="module" src="app.js">`,
+		"/?query=cpu%7B%7D":  `<script type="module" src="app.js">`,
+		"/targets.html":      `targets.js`,
 	} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {
@@ -25,6 +26,17 @@ func TestHandler(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
 			t.Errorf("GET %s: %d, body lacks %q", path, resp.StatusCode, want)
+		}
+	}
+	// Paths that name no file are not the UI.
+	for _, path := range []string{"/some/deep/link?x=", "/nope", "/debug/nope", "/api/v2/query"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, resp.StatusCode)
 		}
 	}
 	resp, err := http.Post(srv.URL+"/", "text/plain", nil)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hearth-profiler/hearth/internal/query"
 )
@@ -140,7 +142,7 @@ func printFlame(w io.Writer, fg *query.FlameGraph) error {
 		_, err := fmt.Fprintln(w, "no samples match the selector in this time range")
 		return err
 	}
-	fmt.Fprintf(w, "%s  total %s\n", fg.ProfileType, formatValue(fg.Total, fg.Unit))
+	fmt.Fprintf(w, "%s  total %s\n", printable(fg.ProfileType), formatValue(fg.Total, fg.Unit))
 	if fg.Truncated {
 		fmt.Fprintf(w, "(showing %d of %d nodes; the rest are folded into %q)\n", fg.MaxNodes, fg.NumNodes, query.OtherName)
 	}
@@ -150,7 +152,7 @@ func printFlame(w io.Writer, fg *query.FlameGraph) error {
 		if fg.Total != 0 {
 			share = 100 * float64(n.Total) / float64(fg.Total)
 		}
-		fmt.Fprintf(w, "%6.2f%% %12s  %s%s\n", share, formatValue(n.Total, fg.Unit), strings.Repeat("  ", depth), n.Name)
+		fmt.Fprintf(w, "%6.2f%% %12s  %s%s\n", share, formatValue(n.Total, fg.Unit), strings.Repeat("  ", depth), printable(n.Name))
 		for _, c := range n.Children {
 			walk(c, depth+1)
 		}
@@ -168,11 +170,11 @@ func printTop(w io.Writer, t *query.Top) error {
 		_, err := fmt.Fprintln(w, "no samples match the selector in this time range")
 		return err
 	}
-	fmt.Fprintf(w, "%s  total %s\n", t.ProfileType, formatValue(t.Total, t.Unit))
+	fmt.Fprintf(w, "%s  total %s\n", printable(t.ProfileType), formatValue(t.Total, t.Unit))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "self\tself%\ttotal\ttotal%\t\tfunction")
 	for _, e := range t.Entries {
-		fmt.Fprintf(tw, "%s\t%.2f%%\t%s\t%.2f%%\t\t%s\n", formatValue(e.Self, t.Unit), 100*e.SelfShare, formatValue(e.Total, t.Unit), 100*e.TotalShare, e.Name)
+		fmt.Fprintf(tw, "%s\t%.2f%%\t%s\t%.2f%%\t\t%s\n", formatValue(e.Self, t.Unit), 100*e.SelfShare, formatValue(e.Total, t.Unit), 100*e.TotalShare, printable(e.Name))
 	}
 	return tw.Flush()
 }
@@ -221,4 +223,29 @@ func formatValue(v int64, unit string) string {
 		return fmt.Sprintf("%dB", v)
 	}
 	return strconv.FormatInt(v, 10)
+}
+
+// printable escapes control characters and bytes that are not UTF-8, so
+// that a function name, which comes from whoever sent the profile, cannot
+// move the cursor, recolour or retitle the terminal it is printed to.
+func printable(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsControl(r) && r < 0x100:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case unicode.IsControl(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
