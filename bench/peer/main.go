@@ -12,14 +12,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -47,8 +51,12 @@ type loadgenResult struct {
 
 // result is every figure of a run.
 type result struct {
-	Command           string                   `json:"command"`
-	Workers           int                      `json:"workers"`
+	Command      string `json:"command"`
+	Workers      int    `json:"workers"`
+	QueryClients int    `json:"query_clients"`
+	// QueryMs are the wall times of the query clients' flame graphs that
+	// came back 200 with data while the load generator ran.
+	QueryMs           []float64                `json:"query_ms,omitempty"`
 	Loadgen           loadgenResult            `json:"loadgen"`
 	StartEmptySeconds float64                  `json:"start_empty_s"`
 	ServerCPUPerMs    float64                  `json:"server_cpu_ms_per_ingest"`
@@ -69,6 +77,7 @@ func main() {
 	n := flag.Int("n", 5000, "ingests, as the peer's figures")
 	workers := flag.Int("workers", 4, "concurrent clients, as the peer's figures")
 	repeats := flag.Int("repeats", 5, "calls of each query after the first")
+	queryClients := flag.Int("query-clients", 0, "clients drawing flame graphs of everything sent so far, one after another, while the load generator sends")
 	jsonPath := flag.String("json", "/tmp/hearth-peer.json", "write every figure here as JSON")
 	flag.Parse()
 	if *hearth == "" || *loadgen == "" {
@@ -77,7 +86,7 @@ func main() {
 	}
 	log.SetFlags(log.Ltime)
 	log.SetPrefix("peer: ")
-	res, err := run(*hearth, *loadgen, *n, *workers, *repeats)
+	res, err := run(*hearth, *loadgen, *n, *workers, *repeats, *queryClients)
 	if res != nil {
 		out, _ := json.MarshalIndent(res, "", "  ")
 		if werr := os.WriteFile(*jsonPath, out, 0o644); werr != nil {
@@ -90,8 +99,8 @@ func main() {
 	}
 }
 
-func run(hearth, loadgen string, n, workers, repeats int) (*result, error) {
-	res := &result{Command: fmt.Sprint(os.Args), Workers: workers}
+func run(hearth, loadgen string, n, workers, repeats, queryClients int) (*result, error) {
+	res := &result{Command: fmt.Sprint(os.Args), Workers: workers, QueryClients: queryClients}
 	work, err := os.MkdirTemp("", "hearth-peer-")
 	if err != nil {
 		return nil, err
@@ -115,12 +124,31 @@ func run(hearth, loadgen string, n, workers, repeats int) (*result, error) {
 	res.StartEmptySeconds = ready.Seconds()
 
 	lgJSON := filepath.Join(work, "loadgen.json")
-	log.Printf("load generator: %d ingests, %d clients", n, workers)
-	cmd := exec.Command("go", "run", "./loadgen", "-url", "http://"+addr, "-corpus", "corpus",
+	log.Printf("load generator: %d ingests, %d clients, %d query clients", n, workers, queryClients)
+	// The load generator's own default base, given so that the query
+	// clients know the range.
+	base := time.Now().Unix()/10*10 - 1200
+	cmd := exec.Command("go", "run", "./loadgen", "-url", "http://"+addr, "-corpus", "corpus", "-base", strconv.FormatInt(base, 10),
 		"-n", strconv.Itoa(n), "-workers", strconv.Itoa(workers), "-pid", strconv.Itoa(srv.PID()), "-json", lgJSON)
 	cmd.Dir = loadgen
 	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
+	// Building the load generator takes a while; the query clients start
+	// with the sending, when the first profile is stored.
+	stop := make(chan struct{})
+	var queried chan []float64
+	if queryClients > 0 {
+		queried = make(chan []float64, queryClients)
+		params := url.Values{"query": {`cpu{env="bench"}`}, "from": {strconv.FormatInt(base, 10)}, "until": {strconv.FormatInt(base+3600, 10)}}
+		for range queryClients {
+			go func() { queried <- queryLoop(addr, params, stop) }()
+		}
+	}
+	err = cmd.Run()
+	close(stop)
+	for range queryClients {
+		res.QueryMs = append(res.QueryMs, <-queried...)
+	}
+	if err != nil {
 		return res, fmt.Errorf("load generator in %s: %w", loadgen, err)
 	}
 	raw, err := os.ReadFile(lgJSON)
@@ -178,6 +206,34 @@ func run(hearth, loadgen string, n, workers, repeats int) (*result, error) {
 	return res, err
 }
 
+// queryLoop draws flame graphs one after another until stop is closed, and
+// returns the wall time of each that answered with data.
+func queryLoop(addr string, params url.Values, stop <-chan struct{}) []float64 {
+	client := &http.Client{Timeout: time.Minute}
+	u := "http://" + addr + "/api/v1/query/flamegraph?" + params.Encode()
+	var out []float64
+	for {
+		select {
+		case <-stop:
+			return out
+		default:
+		}
+		t0 := time.Now()
+		resp, err := client.Get(u)
+		if err != nil {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`"total":`)) && !bytes.Contains(body, []byte(`"total":0`)) {
+			out = append(out, float64(time.Since(t0).Microseconds())/1000)
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
 func cloneWith(v url.Values, key, value string) url.Values {
 	out := url.Values{}
 	for k, vs := range v {
@@ -193,6 +249,15 @@ func printTable(r *result) {
 	fmt.Printf("  server CPU per ingest   %.2f ms\n", r.ServerCPUPerMs)
 	fmt.Printf("  throughput              %.0f ingests/s, %.1f MB/s\n", lg.IngestsPerSec, lg.PayloadMBPerSec)
 	fmt.Printf("  latency p50 / p99       %.1f / %.1f ms\n", lg.P50Ms, lg.P99Ms)
+	if r.QueryClients > 0 {
+		qs := slices.Clone(r.QueryMs)
+		slices.Sort(qs)
+		med := 0.0
+		if len(qs) > 0 {
+			med = qs[len(qs)/2]
+		}
+		fmt.Printf("  meanwhile               %d flame graphs of everything sent so far by %d clients, median %.1f ms\n", len(qs), r.QueryClients, med)
+	}
 	fmt.Printf("  RSS before / peak / after %.0f / %.0f / %.0f MiB\n", lg.RSSBeforeMB, lg.PeakRSSMB, lg.RSSAfterMB)
 	fmt.Printf("  disk after flush        %d bytes in blocks, %.2f bytes per sample row (%d rows sent)\n", r.Disk.BlocksBytes, r.BytesPerSampleRow, lg.SamplesSent)
 	for _, q := range r.Queries {

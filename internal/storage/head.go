@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"maps"
 	"strings"
 
 	"github.com/hearth-profiler/hearth/internal/labels"
@@ -54,6 +55,32 @@ func newHead() *head {
 		minT:         1<<63 - 1,
 		maxT:         -1 << 63,
 	}
+}
+
+// view returns a copy of the head as it is now, for a query to read
+// without the tenant's lock: appends only add to the slices and tables it
+// shares with the head (the samples of a profile, the profiles of a
+// series, the symbols, the label sets) and never change what is there, so
+// the copy stays valid, and unchanged, while writes go on. The maps that
+// appends do change are copied. The caller holds the tenant's read lock.
+func (h *head) view() *head {
+	v := &head{
+		syms:        h.syms.snapshot(),
+		all:         make([]*memSeries, len(h.all)),
+		sampleSets:  h.sampleSets[:len(h.sampleSets):len(h.sampleSets)],
+		sampleNames: maps.Clone(h.sampleNames),
+		seriesNames: maps.Clone(h.seriesNames),
+		minT:        h.minT,
+		maxT:        h.maxT,
+		samples:     h.samples,
+		bytes:       h.bytes,
+	}
+	series := make([]memSeries, len(h.all))
+	for i, s := range h.all {
+		series[i] = memSeries{id: s.id, lbls: s.lbls, profiles: s.profiles[:len(s.profiles):len(s.profiles)], minT: s.minT, maxT: s.maxT}
+		v.all[i] = &series[i]
+	}
+	return v
 }
 
 func (h *head) getOrCreate(lbls labels.Labels) *memSeries {

@@ -127,13 +127,15 @@ func sampleValues(name string, sets []labels.Labels, pl plan, out map[string]str
 	}
 }
 
-// sources returns the tenant's frozen heads and blocks that overlap
-// [p.Start, p.End), after running f on the live head, when it overlaps,
-// under the tenant's read lock. It sets p.sampleNames from every head and
-// block first. The caller holds t.blocksMu.RLock, which keeps frozen heads
-// and blocks from being closed.
-func (t *tenant) sources(p *SelectParams, f func(h *head) error) ([]source, error) {
+// sources returns what of the tenant overlaps [p.Start, p.End): a view of
+// the live head, frozen heads and blocks. It sets p.sampleNames from every
+// head and block. The tenant's lock is held only to take the view: the
+// query then reads without it, so that writes do not wait for queries.
+// The caller holds t.blocksMu.RLock, which keeps frozen heads and blocks
+// from being closed.
+func (t *tenant) sources(p *SelectParams) []source {
 	start, end := p.Start, p.End
+	var out []source
 	t.mu.RLock()
 	h := t.head
 	frozen := slices.Clone(t.frozen)
@@ -144,15 +146,10 @@ func (t *tenant) sources(p *SelectParams, f func(h *head) error) ([]source, erro
 	for _, b := range t.blocks {
 		maps.Copy(p.sampleNames, b.sampleNames)
 	}
-	var err error
 	if h.overlaps(start, end) {
-		err = f(h)
+		out = append(out, h.view())
 	}
 	t.mu.RUnlock()
-	if err != nil {
-		return nil, err
-	}
-	var out []source
 	for _, fh := range frozen {
 		if fh.head.overlaps(start, end) {
 			out = append(out, fh.head)
@@ -163,7 +160,7 @@ func (t *tenant) sources(p *SelectParams, f func(h *head) error) ([]source, erro
 			out = append(out, b)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // SelectStacks merges the selected samples per profile type and source:
@@ -177,15 +174,7 @@ func (db *DB) SelectStacks(ctx context.Context, tenantID string, p SelectParams)
 	t.blocksMu.RLock()
 	defer t.blocksMu.RUnlock()
 	var out []*StackValues
-	srcs, err := t.sources(&p, func(h *head) error {
-		svs, err := h.selectStacks(ctx, p)
-		out = append(out, svs...)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range srcs {
+	for _, s := range t.sources(&p) {
 		svs, err := s.selectStacks(ctx, p)
 		if err != nil {
 			return nil, err
@@ -207,15 +196,7 @@ func (db *DB) SelectSeries(ctx context.Context, tenantID string, p SelectParams)
 	t.blocksMu.RLock()
 	defer t.blocksMu.RUnlock()
 	var all []SeriesPoints
-	srcs, err := t.sources(&p, func(h *head) error {
-		sps, err := h.selectSeries(ctx, p)
-		all = append(all, sps...)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range srcs {
+	for _, s := range t.sources(&p) {
 		sps, err := s.selectSeries(ctx, p)
 		if err != nil {
 			return nil, err
@@ -256,11 +237,7 @@ func (db *DB) Series(ctx context.Context, tenantID string, start, end int64, ms 
 	defer t.blocksMu.RUnlock()
 	set := map[uint64][]labels.Labels{}
 	p := SelectParams{Start: start, End: end, Matchers: ms}
-	srcs, _ := t.sources(&p, func(h *head) error {
-		h.matchSeries(p, set)
-		return nil
-	})
-	for _, s := range srcs {
+	for _, s := range t.sources(&p) {
 		s.matchSeries(p, set)
 	}
 	var out []labels.Labels
@@ -293,11 +270,7 @@ func (db *DB) LabelNames(ctx context.Context, tenantID string, start, end int64,
 	defer t.blocksMu.RUnlock()
 	names := map[string]struct{}{}
 	p := SelectParams{Start: start, End: end, Matchers: ms}
-	srcs, _ := t.sources(&p, func(h *head) error {
-		h.labelNames(p, names)
-		return nil
-	})
-	for _, s := range srcs {
+	for _, s := range t.sources(&p) {
 		s.labelNames(p, names)
 	}
 	return slices.Sorted(maps.Keys(names)), nil
@@ -314,11 +287,7 @@ func (db *DB) LabelValues(ctx context.Context, tenantID, name string, start, end
 	defer t.blocksMu.RUnlock()
 	vals := map[string]struct{}{}
 	p := SelectParams{Start: start, End: end, Matchers: ms}
-	srcs, _ := t.sources(&p, func(h *head) error {
-		h.labelValues(name, p, vals)
-		return nil
-	})
-	for _, s := range srcs {
+	for _, s := range t.sources(&p) {
 		s.labelValues(name, p, vals)
 	}
 	return slices.Sorted(maps.Keys(vals)), nil
