@@ -105,9 +105,14 @@ func errorStatus(err error) (int, string) {
 	var pe *parser.ParseError
 	var be *query.BadRequestError
 	var mbe *http.MaxBytesError
+	var se *ingest.StorageError
 	switch {
 	case errors.As(err, &ae):
 		return ae.status, ae.typ
+	case errors.As(err, &se):
+		// Nothing was stored and the client may send it again: the same
+		// answer as push.v1's unavailable and OTLP's 503.
+		return http.StatusServiceUnavailable, "unavailable"
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, ingest.ReasonTooLarge.String()
 	case errors.As(err, &ie):
@@ -143,10 +148,14 @@ func writeError(w http.ResponseWriter, status int, typ, msg string) {
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, typ := errorStatus(err)
-	if status >= 500 {
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", strconv.Itoa(int(ingest.RetryAfter/time.Second)))
+	}
+	_, stored := errors.AsType[*ingest.StorageError](err)
+	if status >= 500 && !stored { // the ingest path logs storage failures, rate-limited
 		a.logger.Error("request failed", "path", r.URL.Path, "err", err)
 	} else {
-		a.logger.Debug("request refused", "path", r.URL.Path, "status", status, "err", err)
+		a.logger.Debug("request not served", "path", r.URL.Path, "status", status, "err", err)
 	}
 	writeError(w, status, typ, err.Error())
 }

@@ -205,6 +205,7 @@ type Ingester struct {
 
 	stored, storedBytes, failed atomic.Uint64
 	refused                     [numReasons + 1]atomic.Uint64 // by Reason, then other
+	failureLog                  logLimiter
 }
 
 // otherRefusal is the Stats.Refused key of a refusal that is not an
@@ -273,7 +274,8 @@ func New(db *storage.DB, limits ProfileLimits, logger *slog.Logger) *Ingester {
 }
 
 // Ingest validates and decodes r and stores it for tenant. An *InputError
-// says the input was refused; nothing of it was stored.
+// says the input was refused; nothing of it was stored. A *StorageError
+// says storage failed and the client may retry.
 func (ig *Ingester) Ingest(ctx context.Context, tenant string, r *Request) error {
 	err := ig.ingest(ctx, tenant, r)
 	if _, refused := errors.AsType[*InputError](err); refused {
@@ -292,13 +294,16 @@ func (ig *Ingester) ingest(ctx context.Context, tenant string, r *Request) error
 	if err != nil {
 		return err
 	}
-	return ig.db.Append(ctx, tenant, EncodeRequest(r), inputs)
+	if err := ig.db.Append(ctx, tenant, EncodeRequest(r), inputs); err != nil {
+		return ig.storageFailed(tenant, 1, err)
+	}
+	return nil
 }
 
 // IngestBatch stores every request of rs that decodes, in one log record,
 // and says for each request why it was refused (nil when it was stored).
-// A non-nil error means that nothing was stored: the log write failed or
-// the context ended.
+// A non-nil error means that nothing was stored: the log write failed (a
+// *StorageError) or the context ended.
 func (ig *Ingester) IngestBatch(ctx context.Context, tenant string, rs []*Request) (refused []error, err error) {
 	refused = make([]error, len(rs))
 	var ok []*Request
@@ -322,6 +327,7 @@ func (ig *Ingester) IngestBatch(ctx context.Context, tenant string, rs []*Reques
 		return refused, nil
 	}
 	if err := ig.db.Append(ctx, tenant, EncodeRequests(ok), inputs); err != nil {
+		err = ig.storageFailed(tenant, len(ok), err)
 		ig.count(rs, refused, err)
 		return nil, err
 	}

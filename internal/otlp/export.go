@@ -82,7 +82,9 @@ func (e *exporter) export(ctx context.Context, tenant string, pd pprofile.Profil
 	if len(reqs) > 0 {
 		refused, err := e.ing.IngestBatch(ctx, tenant, reqs)
 		if err != nil {
-			e.opts.Logger.Error("OTLP profiles not stored", "tenant", tenant, "profiles", len(reqs), "err", err)
+			// The ingest path logs storage failures, at most once in a
+			// while: a full disk fails every export.
+			e.opts.Logger.Debug("OTLP profiles not stored", "tenant", tenant, "profiles", len(reqs), "err", err)
 			return resp, &storageError{err}
 		}
 		for i, err := range refused {

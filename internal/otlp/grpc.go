@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"time"
 
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -63,7 +62,7 @@ func (g *grpcServer) Export(ctx context.Context, req pprofileotlp.ExportRequest)
 		// Unavailable is retryable for OTLP exporters; RetryInfo says
 		// how long to wait, as Retry-After does over HTTP.
 		st := status.New(codes.Unavailable, "profiles not stored, retry later: "+se.err.Error())
-		if withRetry, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(RetryAfterSeconds * time.Second)}); derr == nil {
+		if withRetry, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(ingest.RetryAfter)}); derr == nil {
 			st = withRetry
 		}
 		return resp, st.Err()

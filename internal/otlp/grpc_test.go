@@ -161,8 +161,8 @@ func TestExportGRPCStorageFailure(t *testing.T) {
 			delay = ri.RetryDelay.AsDuration()
 		}
 	}
-	if delay != RetryAfterSeconds*time.Second {
-		t.Errorf("RetryInfo delay %v, want %v", delay, RetryAfterSeconds*time.Second)
+	if delay != time.Duration(RetryAfterSeconds)*time.Second {
+		t.Errorf("RetryInfo delay %v, want %v", delay, time.Duration(RetryAfterSeconds)*time.Second)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
@@ -38,9 +39,8 @@ const (
 )
 
 // RetryAfterSeconds is what a 503 asks the client to wait before sending
-// again: long enough for a full disk or a slow log device to catch up,
-// short enough that an exporter's queue does not overflow.
-const RetryAfterSeconds = 5
+// again: ingest.RetryAfter, as on every way in.
+const RetryAfterSeconds = int(ingest.RetryAfter / time.Second)
 
 // Handler serves OTLP/HTTP profile exports (ExportProfilesServiceRequest
 // as protobuf or JSON, optionally gzipped) and stores them through an

@@ -37,6 +37,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	pushv1 "github.com/grafana/pyroscope/api/gen/proto/go/push/v1"
@@ -191,8 +192,12 @@ func (h *handler) storageError(err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, err)
 	}
-	h.logger.Error("store pushed profiles", "err", err)
-	return connect.NewError(connect.CodeUnavailable, fmt.Errorf("store profiles: %w", err))
+	// The ingest path has logged the failure, at most once in a while: a
+	// full disk fails every push.
+	h.logger.Debug("store pushed profiles", "err", err)
+	cerr := connect.NewError(connect.CodeUnavailable, fmt.Errorf("profiles not stored, retry later: %w", err))
+	cerr.Meta().Set("Retry-After", strconv.Itoa(int(ingest.RetryAfter/time.Second)))
+	return cerr
 }
 
 // maxListedRefusals bounds how many refusals one error message names.
