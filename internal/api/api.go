@@ -109,6 +109,8 @@ func errorStatus(err error) (int, string) {
 	switch {
 	case errors.As(err, &ae):
 		return ae.status, ae.typ
+	case errors.As(err, new(*ingest.BusyError)):
+		return http.StatusTooManyRequests, "busy"
 	case errors.As(err, &se):
 		// Nothing was stored and the client may send it again: the same
 		// answer as push.v1's unavailable and OTLP's 503.

@@ -23,6 +23,7 @@ func TestErrorStatusOfRefusals(t *testing.T) {
 		{&ingest.InputError{Reason: 99, Msg: "x"}, http.StatusBadRequest, "bad_data"},
 		{&http.MaxBytesError{Limit: 1}, http.StatusRequestEntityTooLarge, "too_large"},
 		{badRequest("x"), http.StatusBadRequest, "bad_data"},
+		{fmt.Errorf("read body: %w", &ingest.BusyError{Max: 1}), http.StatusTooManyRequests, "busy"},
 		{fmt.Errorf("ingest: %w", &ingest.StorageError{Err: errors.New("no space left on device")}), http.StatusServiceUnavailable, "unavailable"},
 	} {
 		status, typ := errorStatus(tc.err)

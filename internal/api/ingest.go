@@ -59,11 +59,17 @@ func (a *API) ingest(r *http.Request) (any, error) {
 		}
 		req.SampleRate = n
 	}
+	// The body and what it decompresses to count against the in-flight
+	// bound until the request is done: past it, the request is refused
+	// busy rather than held in memory beside the others.
+	ctx, lease := a.ing.Lease(r.Context())
+	defer lease.Release()
+	in := ingest.LeasedReader(r.Body, lease)
 	ct := r.Header.Get("Content-Type")
 	mt, params, _ := mime.ParseMediaType(ct)
 	var up jfrUpload
 	if mt == "multipart/form-data" {
-		if err := readMultipart(r.Body, params["boundary"], req, &up); err != nil {
+		if err := readMultipart(in, params["boundary"], req, &up); err != nil {
 			return nil, err
 		}
 		switch {
@@ -73,7 +79,7 @@ func (a *API) ingest(r *http.Request) (any, error) {
 			req.Format = "pprof"
 		}
 	} else {
-		body, err := io.ReadAll(r.Body)
+		body, err := io.ReadAll(in)
 		if err != nil {
 			return nil, fmt.Errorf("read body: %w", err)
 		}
@@ -86,12 +92,12 @@ func (a *API) ingest(r *http.Request) (any, error) {
 		}
 	}
 	if strings.EqualFold(req.Format, "jfr") {
-		return a.ingestJFR(r.Context(), tenant, req, up)
+		return a.ingestJFR(ctx, tenant, req, up)
 	}
 	if len(req.Profile) == 0 {
 		return nil, badRequest("the request has no profile: send it as the body or as the multipart field \"profile\"")
 	}
-	if err := a.ing.Ingest(r.Context(), tenant, req); err != nil {
+	if err := a.ing.Ingest(ctx, tenant, req); err != nil {
 		return nil, err
 	}
 	return ingestResult{Accepted: true}, nil
@@ -113,7 +119,7 @@ func (a *API) ingestJFR(ctx context.Context, tenant string, base *ingest.Request
 	if len(up.recording) == 0 {
 		return nil, badRequest("the request has no recording: send it as the body or as the multipart field \"jfr\"")
 	}
-	rs, err := jfr.Requests(base, up.recording, up.labels)
+	rs, err := jfr.RequestsWithin(ctx, base, up.recording, up.labels, a.ing.Limits().MaxDecompressedBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -160,16 +166,14 @@ func readMultipart(body io.Reader, boundary string, req *ingest.Request, up *jfr
 			return nil
 		}
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
+			if passThrough(err) {
 				return err
 			}
 			return badRequest("read multipart body: %v", err)
 		}
 		data, err := io.ReadAll(part)
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
+			if passThrough(err) {
 				return err
 			}
 			return badRequest("read multipart field %q: %v", part.FormName(), err)
@@ -187,4 +191,13 @@ func readMultipart(body io.Reader, boundary string, req *ingest.Request, up *jfr
 			up.labels = data
 		}
 	}
+}
+
+// passThrough says whether an error of reading the body is the server's
+// limits speaking (413, 429), to be answered as such rather than as a
+// malformed body.
+func passThrough(err error) bool {
+	_, tooLarge := errors.AsType[*http.MaxBytesError](err)
+	_, busy := errors.AsType[*ingest.BusyError](err)
+	return tooLarge || busy
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"slices"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	gpprof "github.com/google/pprof/profile"
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/hearth-profiler/hearth/internal/labels"
 	"github.com/hearth-profiler/hearth/internal/profile"
@@ -91,13 +89,16 @@ type ProfileLimits struct {
 	MaxStackDepth int
 	// MaxLabels is the most series labels one profile may carry.
 	MaxLabels int
+	// MaxDecompressedBytes is the most bytes a gzipped profile may
+	// decompress to; 0 means the limit replay has always used (512 MiB).
+	MaxDecompressedBytes int64
 }
 
 // DefaultProfileLimits are generous for real profilers: Go keeps at most
 // 128 frames per stack (Java deeper), and a 10 s CPU profile of a busy
 // service holds a few thousand distinct samples.
 func DefaultProfileLimits() ProfileLimits {
-	return ProfileLimits{MaxSamples: 1_000_000, MaxStackDepth: 4096, MaxLabels: 64}
+	return ProfileLimits{MaxSamples: 1_000_000, MaxStackDepth: 4096, MaxLabels: 64, MaxDecompressedBytes: DefaultMaxDecompressedBytes}
 }
 
 // Request is one push in the shape of the Pyroscope ingest API, free of
@@ -206,6 +207,7 @@ type Ingester struct {
 	stored, storedBytes, failed atomic.Uint64
 	refused                     [numReasons + 1]atomic.Uint64 // by Reason, then other
 	failureLog                  logLimiter
+	budget                      *Budget // nil: no in-flight bound
 }
 
 // otherRefusal is the Stats.Refused key of a refusal that is not an
@@ -258,7 +260,9 @@ func (ig *Ingester) countOne(r *Request, why, err error) {
 		}
 		ig.refused[k].Add(1)
 	case err != nil:
-		ig.failed.Add(1)
+		if _, busy := errors.AsType[*BusyError](err); !busy { // the Budget counts those
+			ig.failed.Add(1)
+		}
 	default:
 		ig.stored.Add(1)
 		ig.storedBytes.Add(uint64(len(r.Profile) + len(r.PrevProfile)))
@@ -273,9 +277,30 @@ func New(db *storage.DB, limits ProfileLimits, logger *slog.Logger) *Ingester {
 	return &Ingester{db: db, limits: limits, logger: logger, now: time.Now}
 }
 
+// LimitInflight bounds the bytes that requests being decoded hold at once
+// (see Lease); max <= 0 bounds nothing. Call it before the first request.
+func (ig *Ingester) LimitInflight(max int64) { ig.budget = NewBudget(max) }
+
+// Limits returns the limits ig checks.
+func (ig *Ingester) Limits() ProfileLimits { return ig.limits }
+
+// Lease returns an empty share of the in-flight budget for one request,
+// and ctx carrying it: the ingest path counts what it decompresses for
+// the request in it, and the caller counts the body it reads (see
+// LeasedReader). The caller releases it when the request is done.
+func (ig *Ingester) Lease(ctx context.Context) (context.Context, *Lease) {
+	l := ig.budget.Lease()
+	return WithLease(ctx, l), l
+}
+
+// Inflight returns the bytes that requests being decoded hold now, and the
+// requests refused with a *BusyError since LimitInflight.
+func (ig *Ingester) Inflight() (bytes int64, refused uint64) { return ig.budget.InUse() }
+
 // Ingest validates and decodes r and stores it for tenant. An *InputError
 // says the input was refused; nothing of it was stored. A *StorageError
-// says storage failed and the client may retry.
+// says storage failed, a *BusyError that the server is busy: the client
+// may retry.
 func (ig *Ingester) Ingest(ctx context.Context, tenant string, r *Request) error {
 	err := ig.ingest(ctx, tenant, r)
 	if _, refused := errors.AsType[*InputError](err); refused {
@@ -290,7 +315,7 @@ func (ig *Ingester) ingest(ctx context.Context, tenant string, r *Request) error
 	if err := encodeParsed(r); err != nil {
 		return err
 	}
-	inputs, err := Decode(r, ig.limits, ig.now())
+	inputs, err := decode(r, ig.limits, ig.now(), LeaseOf(ctx))
 	if err != nil {
 		return err
 	}
@@ -309,12 +334,17 @@ func (ig *Ingester) IngestBatch(ctx context.Context, tenant string, rs []*Reques
 	var ok []*Request
 	var inputs []*storage.Input
 	now := ig.now()
+	lease := LeaseOf(ctx)
 	for i, r := range rs {
 		if err := encodeParsed(r); err != nil {
 			refused[i] = err
 			continue
 		}
-		in, err := Decode(r, ig.limits, now)
+		in, err := decode(r, ig.limits, now, lease)
+		if _, busy := errors.AsType[*BusyError](err); busy {
+			// Not the profile's fault: the whole batch waits.
+			return nil, err
+		}
 		if err != nil {
 			refused[i] = err
 			continue
@@ -357,6 +387,11 @@ func encodeParsed(r *Request) error {
 // Decode turns a request into the inputs storage takes. It fills a missing
 // From with now, in r itself, so that the logged request is deterministic.
 func Decode(r *Request, lim ProfileLimits, now time.Time) ([]*storage.Input, error) {
+	return decode(r, lim, now, nil)
+}
+
+// decode is Decode counting what it decompresses in lease (nil: nowhere).
+func decode(r *Request, lim ProfileLimits, now time.Time, lease *Lease) ([]*storage.Input, error) {
 	name, err := requestName(r)
 	if err != nil {
 		return nil, err
@@ -379,7 +414,7 @@ func Decode(r *Request, lim ProfileLimits, now time.Time) ([]*storage.Input, err
 	var in *storage.Input
 	switch strings.ToLower(r.Format) {
 	case "pprof":
-		in, err = decodePprof(r, name, stc, lim)
+		in, err = decodePprof(r, name, stc, lim, lease)
 	case "", "folded", "lines":
 		in, err = decodeFolded(r, name, lim)
 	case "trie", "tree", "jfr", "speedscope":
@@ -421,7 +456,7 @@ func requestName(r *Request) (Name, error) {
 	return name, nil
 }
 
-func decodePprof(r *Request, name Name, stc SampleTypeConfig, lim ProfileLimits) (*storage.Input, error) {
+func decodePprof(r *Request, name Name, stc SampleTypeConfig, lim ProfileLimits, lease *Lease) (*storage.Input, error) {
 	if len(r.Profile) == 0 && r.Parsed == nil {
 		return nil, BadData("profile is empty")
 	}
@@ -431,13 +466,13 @@ func decodePprof(r *Request, name Name, stc SampleTypeConfig, lim ProfileLimits)
 		p = r.Parsed
 		err = checkPprof(p, lim)
 	} else {
-		p, err = parsePprof(r.Profile, lim)
+		p, err = parsePprof(r.Profile, lim, lease, "profile")
 	}
 	if err != nil {
 		return nil, err
 	}
 	if len(r.PrevProfile) > 0 {
-		prev, err := parsePprof(r.PrevProfile, lim)
+		prev, err := parsePprof(r.PrevProfile, lim, lease, "profile")
 		if err != nil {
 			return nil, fmt.Errorf("prev_profile: %w", err)
 		}
@@ -467,37 +502,18 @@ func decodePprof(r *Request, name Name, stc SampleTypeConfig, lim ProfileLimits)
 	return in, nil
 }
 
-// maxDecompressedBytes bounds a gunzipped profile, so that a small
-// compressed body cannot expand without limit.
-const maxDecompressedBytes = 512 << 20
-
-// gunzip decompresses data when it is gzipped. klauspost's decoder is
-// about twice as fast as compress/gzip, which google/pprof would use.
-func gunzip(data []byte) ([]byte, error) {
-	if len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
-		return data, nil
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return nil, BadData("decompress profile: %v", err)
-	}
-	var buf bytes.Buffer
-	buf.Grow(4 * len(data))
-	n, err := io.Copy(&buf, io.LimitReader(zr, maxDecompressedBytes+1))
-	if err != nil {
-		return nil, BadData("decompress profile: %v", err)
-	}
-	if n > maxDecompressedBytes {
-		return nil, TooLarge("profile decompresses to more than %d bytes", maxDecompressedBytes)
-	}
-	return buf.Bytes(), nil
-}
-
 // parsePprof parses any encoding google/pprof reads and checks limits.
-func parsePprof(data []byte, lim ProfileLimits) (*gpprof.Profile, error) {
-	data, err := gunzip(data)
+func parsePprof(data []byte, lim ProfileLimits, lease *Lease, what string) (*gpprof.Profile, error) {
+	// klauspost's decoder is about twice as fast as compress/gzip, which
+	// google/pprof would use.
+	data, err := Gunzip(data, lim.MaxDecompressedBytes, lease, what)
 	if err != nil {
 		return nil, err
+	}
+	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
+		// google/pprof's parser would gunzip it again, with no bound at
+		// all: a bomb inside a gzip of the right size.
+		return nil, BadData("%s: gzipped twice", what)
 	}
 	// Protobuf, what every current profiler writes, goes through Hearth's
 	// own decoder; the legacy text and binary formats through google/pprof.

@@ -32,7 +32,7 @@ func panicSite(stack []byte) string {
 // panic it contains must come from the third-party parser, not from Hearth.
 func FuzzJFR(f *testing.F) {
 	rec, _ := demo(f)
-	plain, err := gunzip(rec, "seed")
+	plain, err := ingest.Gunzip(rec, ingest.DefaultMaxDecompressedBytes, nil, "seed")
 	if err != nil {
 		f.Fatal(err)
 	}

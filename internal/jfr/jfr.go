@@ -31,11 +31,8 @@
 package jfr
 
 import (
-	"bytes"
-	"io"
+	"context"
 	"runtime/debug"
-
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/labels"
@@ -44,10 +41,6 @@ import (
 // DefaultSampleRate is the sampling rate, in Hz, of an upload that gives
 // none: Pyroscope's default, and the Java SDK's (a 10 ms interval).
 const DefaultSampleRate = 100
-
-// MaxRecordingBytes bounds a recording or labels snapshot after
-// decompression. A 10 s recording of a busy JVM is a few MiB.
-const MaxRecordingBytes = 256 << 20
 
 // stcNotCumulative says that JFR's lock profiles count events of the
 // recording only: the ingest path would otherwise take contentions and delay
@@ -67,7 +60,18 @@ var panicked func(v any, stack []byte)
 //
 // The JFR parser is third-party code reading untrusted bytes: a panic in it
 // is recovered and reported as malformed input.
+//
+// Decompression is bounded by ingest.DefaultMaxDecompressedBytes; servers
+// use RequestsWithin.
 func Requests(base *ingest.Request, recording, labelSnapshot []byte) (rs []*ingest.Request, err error) {
+	return RequestsWithin(context.Background(), base, recording, labelSnapshot, ingest.DefaultMaxDecompressedBytes)
+}
+
+// RequestsWithin is Requests with the recording and the labels snapshot
+// decompressing to at most maxBytes together (the ingest path's one
+// decompression limit), and what they decompress to counted in the lease
+// of ctx (ingest.LeaseOf).
+func RequestsWithin(ctx context.Context, base *ingest.Request, recording, labelSnapshot []byte, maxBytes int64) (rs []*ingest.Request, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if panicked != nil {
@@ -76,7 +80,8 @@ func Requests(base *ingest.Request, recording, labelSnapshot []byte) (rs []*inge
 			rs, err = nil, ingest.BadData("jfr: malformed recording (the parser failed: %v)", r)
 		}
 	}()
-	rec, err := gunzip(recording, "jfr")
+	lease := ingest.LeaseOf(ctx)
+	rec, err := ingest.Gunzip(recording, maxBytes, lease, "jfr recording")
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +90,13 @@ func Requests(base *ingest.Request, recording, labelSnapshot []byte) (rs []*inge
 	}
 	var snap *labelsSnapshot
 	if len(labelSnapshot) > 0 {
-		b, err := gunzip(labelSnapshot, "labels")
+		// What is left of the limit: one request decompresses to at most
+		// maxBytes in all.
+		left := maxBytes - int64(len(rec))
+		if left <= 0 {
+			return nil, ingest.DecompressedTooLarge("jfr recording and labels", maxBytes)
+		}
+		b, err := ingest.Gunzip(labelSnapshot, left, lease, "jfr labels")
 		if err != nil {
 			return nil, err
 		}
@@ -142,27 +153,4 @@ func (c *converter) requests(base *ingest.Request) []*ingest.Request {
 		out = append(out, r)
 	}
 	return out
-}
-
-// gunzip decompresses b when it starts with the gzip magic bytes: the Java
-// SDK gzips the recording and the labels unless told not to, without
-// saying so in a header.
-func gunzip(b []byte, what string) ([]byte, error) {
-	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
-		return b, nil
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, ingest.BadData("%s: decompress: %v", what, err)
-	}
-	var buf bytes.Buffer
-	buf.Grow(4 * len(b))
-	n, err := io.Copy(&buf, io.LimitReader(zr, MaxRecordingBytes+1))
-	if err != nil {
-		return nil, ingest.BadData("%s: decompress: %v", what, err)
-	}
-	if n > MaxRecordingBytes {
-		return nil, ingest.TooLarge("%s: decompresses to more than %d bytes", what, MaxRecordingBytes)
-	}
-	return buf.Bytes(), nil
 }

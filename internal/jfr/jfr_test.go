@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"maps"
 	"os"
@@ -269,9 +270,49 @@ func TestRequestsRefusesMalformedInput(t *testing.T) {
 	}
 }
 
+// TestRequestsDecompressionLimit: a recording or a labels snapshot that
+// decompresses past the limit is refused as too large, naming the limit
+// and the flag, and the two together count against one limit.
+func TestRequestsDecompressionLimit(t *testing.T) {
+	const limit = 1 << 20
+	bomb := gzipOf(t, make([]byte, limit+1))
+	rec, _ := demo(t)
+	plain := gunzipTest(t, rec)
+	for name, in := range map[string][2][]byte{
+		"recording":             {bomb, nil},
+		"labels":                {rec, bomb},
+		"recording with labels": {rec, gzipOf(t, make([]byte, limit-len(plain)+1))},
+	} {
+		_, err := RequestsWithin(context.Background(), &ingest.Request{Name: "x"}, in[0], in[1], limit)
+		ie, ok := errors.AsType[*ingest.InputError](err)
+		if !ok || ie.Reason != ingest.ReasonTooLarge || !strings.Contains(err.Error(), ingest.FlagMaxDecompressedBytes) {
+			t.Errorf("%s: err = %v, want too large naming %s", name, err, ingest.FlagMaxDecompressedBytes)
+		}
+	}
+	if len(plain) >= limit {
+		t.Fatalf("demo recording is %d bytes, over the test's limit", len(plain))
+	}
+	if _, err := RequestsWithin(context.Background(), &ingest.Request{Name: "x"}, rec, nil, limit); err != nil {
+		t.Errorf("recording within the limit: %v", err)
+	}
+}
+
+func gzipOf(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 func gunzipTest(t *testing.T, b []byte) []byte {
 	t.Helper()
-	out, err := gunzip(b, "test")
+	out, err := ingest.Gunzip(b, ingest.DefaultMaxDecompressedBytes, nil, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
