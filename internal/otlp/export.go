@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -18,6 +19,9 @@ type Options struct {
 	// larger bodies get 413. Zero means DefaultMaxBodyBytes. gRPC messages
 	// are bounded by the grpc.Server's own MaxRecvMsgSize.
 	MaxBodyBytes int64
+	// MaxDecompressedBytes bounds what a gzipped HTTP body decompresses
+	// to; larger get 413. Zero means ingest.DefaultMaxDecompressedBytes.
+	MaxDecompressedBytes int64
 	// Limits bound what one request may expand to; zero fields take
 	// DefaultLimits.
 	Limits Limits
@@ -32,6 +36,9 @@ const DefaultMaxBodyBytes = 16 << 20
 func (o Options) withDefaults() Options {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxDecompressedBytes <= 0 {
+		o.MaxDecompressedBytes = ingest.DefaultMaxDecompressedBytes
 	}
 	def := DefaultLimits()
 	if o.Limits.MaxSamples <= 0 {
@@ -81,6 +88,9 @@ func (e *exporter) export(ctx context.Context, tenant string, pd pprofile.Profil
 	}
 	if len(reqs) > 0 {
 		refused, err := e.ing.IngestBatch(ctx, tenant, reqs)
+		if _, busy := errors.AsType[*ingest.BusyError](err); busy {
+			return resp, err
+		}
 		if err != nil {
 			// The ingest path logs storage failures, at most once in a
 			// while: a full disk fails every export.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -56,8 +57,23 @@ func (g *grpcServer) Export(ctx context.Context, req pprofileotlp.ExportRequest)
 	if err != nil {
 		return pprofileotlp.NewExportResponse(), status.Error(codes.InvalidArgument, err.Error())
 	}
-	resp, err := g.exp.export(ctx, ten, req.Profiles())
+	// grpc-go has read and decoded the message (within MaxRecvMsgSize);
+	// it counts against the in-flight bound from here, with what its
+	// profiles decompress to.
+	ctx, lease := g.exp.ing.Lease(ctx)
+	defer lease.Release()
+	var sizer pprofile.ProtoMarshaler
+	err = lease.Grow(int64(sizer.ProfilesSize(req.Profiles())))
+	var resp pprofileotlp.ExportResponse
+	if err == nil {
+		resp, err = g.exp.export(ctx, ten, req.Profiles())
+	} else {
+		resp = pprofileotlp.NewExportResponse()
+	}
 	var se *storageError
+	if be, ok := errors.AsType[*ingest.BusyError](err); ok {
+		return resp, status.Error(codes.ResourceExhausted, be.Error())
+	}
 	if errors.As(err, &se) {
 		// Unavailable is retryable for OTLP exporters; RetryInfo says
 		// how long to wait, as Retry-After does over HTTP.

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
@@ -91,7 +90,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var he *httpError
 		var se *storageError
+		var be *ingest.BusyError
 		switch {
+		case errors.As(err, &be):
+			w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+			writeStatus(w, ct, http.StatusTooManyRequests, codes.ResourceExhausted, be.Error())
 		case errors.As(err, &se):
 			w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
 			writeStatus(w, ct, http.StatusServiceUnavailable, codes.Unavailable, "profiles not stored, retry later: "+se.err.Error())
@@ -133,7 +136,9 @@ func (h *Handler) serve(r *http.Request, ct string) (pprofileotlp.ExportResponse
 	if err != nil {
 		return none, httpErrorf(http.StatusBadRequest, "%v", err)
 	}
-	body, err := h.readBody(r)
+	ctx, lease := h.exp.ing.Lease(r.Context())
+	defer lease.Release()
+	body, err := h.readBody(r, lease)
 	if err != nil {
 		return none, err
 	}
@@ -146,12 +151,13 @@ func (h *Handler) serve(r *http.Request, ct string) (pprofileotlp.ExportResponse
 	if err != nil {
 		return none, httpErrorf(http.StatusBadRequest, "decode OTLP ExportProfilesServiceRequest (%s): %v", ct, err)
 	}
-	return h.exp.export(r.Context(), ten, req.Profiles())
+	return h.exp.export(ctx, ten, req.Profiles())
 }
 
 // readBody reads the request body, gunzipped when it says so, within the
-// body limit before and after decompression.
-func (h *Handler) readBody(r *http.Request) ([]byte, error) {
+// body limit before decompression and the decompression limit after, and
+// counts both in lease.
+func (h *Handler) readBody(r *http.Request, lease *ingest.Lease) ([]byte, error) {
 	limit := h.exp.opts.MaxBodyBytes
 	if r.ContentLength > limit {
 		return nil, httpErrorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is over the limit of %d", r.ContentLength, limit)
@@ -160,7 +166,10 @@ func (h *Handler) readBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength))
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	n, err := buf.ReadFrom(io.LimitReader(ingest.LeasedReader(r.Body, lease), limit+1))
+	if _, busy := errors.AsType[*ingest.BusyError](err); busy {
+		return nil, err
+	}
 	if err != nil {
 		return nil, httpErrorf(http.StatusBadRequest, "read request body: %v", err)
 	}
@@ -171,20 +180,15 @@ func (h *Handler) readBody(r *http.Request) ([]byte, error) {
 	case "", "identity":
 		return buf.Bytes(), nil
 	case "gzip":
-		zr, err := gzip.NewReader(&buf)
-		if err != nil {
-			return nil, httpErrorf(http.StatusBadRequest, "gunzip request body: %v", err)
+		out, err := ingest.GunzipReader(&buf, int(4*n), h.exp.opts.MaxDecompressedBytes, lease, "request body")
+		if ie, ok := errors.AsType[*ingest.InputError](err); ok {
+			status := http.StatusBadRequest
+			if ie.Reason == ingest.ReasonTooLarge {
+				status = http.StatusRequestEntityTooLarge
+			}
+			return nil, httpErrorf(status, "%v", ie)
 		}
-		var out bytes.Buffer
-		out.Grow(int(min(4*n, limit)))
-		m, err := out.ReadFrom(io.LimitReader(zr, limit+1))
-		if err != nil {
-			return nil, httpErrorf(http.StatusBadRequest, "gunzip request body: %v", err)
-		}
-		if m > limit {
-			return nil, httpErrorf(http.StatusRequestEntityTooLarge, "request body decompresses to more than the limit of %d bytes", limit)
-		}
-		return out.Bytes(), nil
+		return out, err
 	default:
 		return nil, httpErrorf(http.StatusUnsupportedMediaType, "unsupported Content-Encoding %q: send gzip or none", enc)
 	}

@@ -191,6 +191,7 @@ func TestExportHTTPBadInput(t *testing.T) {
 		msg     string     // in the message
 		stored  bool       // whether anything is stored
 		maxBody int64      // Options.MaxBodyBytes
+		maxDec  int64      // Options.MaxDecompressedBytes
 		chunked bool       // send without Content-Length
 		checkFn func(t *testing.T, s *testServer, body []byte)
 	}{
@@ -201,8 +202,8 @@ func TestExportHTTPBadInput(t *testing.T) {
 		{name: "GET", method: http.MethodGet, ct: contentProtobuf, status: 405, msg: "not allowed"},
 		{name: "body over the limit", ct: contentProtobuf, body: bytes.Repeat([]byte{0}, 4<<10), maxBody: 2 << 10, status: 413, code: codes.ResourceExhausted, msg: "over the limit"},
 		{name: "chunked body over the limit", ct: contentProtobuf, body: bytes.Repeat([]byte{0}, 4<<10), maxBody: 2 << 10, chunked: true, status: 413, code: codes.ResourceExhausted, msg: "over the limit"},
-		{name: "gzip over the limit once decompressed", ct: contentProtobuf, header: http.Header{"Content-Encoding": {"gzip"}}, body: bomb, maxBody: 2 << 10, status: 413, code: codes.ResourceExhausted, msg: "decompresses to more than"},
-		{name: "not gzip", ct: contentProtobuf, header: http.Header{"Content-Encoding": {"gzip"}}, body: example, status: 400, code: codes.InvalidArgument, msg: "gunzip"},
+		{name: "gzip over the limit once decompressed", ct: contentProtobuf, header: http.Header{"Content-Encoding": {"gzip"}}, body: bomb, maxBody: 2 << 10, maxDec: 4 << 10, status: 413, code: codes.ResourceExhausted, msg: "decompresses to more than 4096 bytes, the limit that --limits.max-decompressed-bytes sets"},
+		{name: "not gzip", ct: contentProtobuf, header: http.Header{"Content-Encoding": {"gzip"}}, body: example, status: 400, code: codes.InvalidArgument, msg: "request body: decompress"},
 		{name: "unknown content encoding", ct: contentJSON, header: http.Header{"Content-Encoding": {"br"}}, body: []byte("{}"), status: 415, code: codes.Unimplemented, msg: "Content-Encoding"},
 		{name: "unsupported development version", ct: contentProtobuf, header: http.Header{VersionHeader: {"2"}}, body: example, status: 400, code: codes.InvalidArgument, msg: "supported version is 1"},
 		{name: "bad tenant", ct: contentProtobuf, header: http.Header{"X-Scope-OrgID": {"../etc"}}, body: example, status: 400, code: codes.InvalidArgument, msg: "invalid tenant"},
@@ -246,7 +247,7 @@ func TestExportHTTPBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := newTestServer(t, Options{MaxBodyBytes: tc.maxBody})
+			s := newTestServer(t, Options{MaxBodyBytes: tc.maxBody, MaxDecompressedBytes: tc.maxDec})
 			method := cmpOr(tc.method, http.MethodPost)
 			var in io.Reader = bytes.NewReader(tc.body)
 			if tc.chunked {

@@ -43,6 +43,7 @@ import (
 	pushv1 "github.com/grafana/pyroscope/api/gen/proto/go/push/v1"
 	"github.com/grafana/pyroscope/api/gen/proto/go/push/v1/pushv1connect"
 	typesv1 "github.com/grafana/pyroscope/api/gen/proto/go/types/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/labels"
@@ -138,6 +139,14 @@ func (h *handler) Push(ctx context.Context, req *connect.Request[pushv1.PushRequ
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, err)
 	}
+	// connect-go has read and decoded the message (within the read
+	// limit); it counts against the in-flight bound from here, with what
+	// its profiles decompress to.
+	ctx, lease := h.ing.Lease(ctx)
+	defer lease.Release()
+	if err := lease.Grow(int64(proto.Size(req.Msg))); err != nil {
+		return nil, busyError(err)
+	}
 	seriesList := req.Msg.GetSeries()
 	var (
 		rs       []*ingest.Request
@@ -163,6 +172,9 @@ func (h *handler) Push(ctx context.Context, req *connect.Request[pushv1.PushRequ
 	}
 	if len(rs) > 0 {
 		refused, err := h.ing.IngestBatch(ctx, tenantID, rs)
+		if _, busy := errors.AsType[*ingest.BusyError](err); busy {
+			return nil, busyError(err)
+		}
 		if err != nil {
 			return nil, h.storageError(err)
 		}
@@ -196,6 +208,14 @@ func (h *handler) storageError(err error) error {
 	// full disk fails every push.
 	h.logger.Debug("store pushed profiles", "err", err)
 	cerr := connect.NewError(connect.CodeUnavailable, fmt.Errorf("profiles not stored, retry later: %w", err))
+	cerr.Meta().Set("Retry-After", strconv.Itoa(int(ingest.RetryAfter/time.Second)))
+	return cerr
+}
+
+// busyError is the answer to a push over the in-flight bound: resource
+// exhausted, which Alloy retries, and when.
+func busyError(err error) error {
+	cerr := connect.NewError(connect.CodeResourceExhausted, err)
 	cerr.Meta().Set("Retry-After", strconv.Itoa(int(ingest.RetryAfter/time.Second)))
 	return cerr
 }
