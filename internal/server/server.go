@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 
 	"github.com/hearth-profiler/hearth/internal/api"
@@ -35,8 +36,24 @@ type Config struct {
 	ListenAddr   string
 	DataDir      string
 	MaxBodyBytes int64
-	Limits       ingest.ProfileLimits
-	WALSync      bool
+	// Limits bound one profile; Limits.MaxDecompressedBytes also bounds
+	// every decompression of a request (gzipped bodies, profiles, JFR
+	// recordings and labels, gRPC and Connect messages).
+	Limits ingest.ProfileLimits
+	// MaxInflightBytes bounds the bytes held by requests being decoded;
+	// past it, requests are refused with 429 / resource exhausted. 0
+	// bounds nothing.
+	MaxInflightBytes int64
+	// MaxConnections bounds the open connections of the HTTP listener;
+	// more wait in the kernel's backlog. 0 bounds nothing.
+	MaxConnections int
+	// ReadTimeout bounds reading one request, body included, so that a
+	// client trickling bytes cannot hold a connection (and its memory)
+	// for ever; IdleTimeout bounds a kept-alive connection with no
+	// request; WriteTimeout bounds serving one request, answer included,
+	// and must leave room for a query's time.
+	ReadTimeout, IdleTimeout, WriteTimeout time.Duration
+	WALSync                                bool
 	// Retention is how long profiles are kept; 0 keeps them forever.
 	Retention time.Duration
 	// BlockDuration is the span of data a head holds before it is cut
@@ -56,10 +73,23 @@ type Config struct {
 // DefaultConfig is the configuration of a plain `hearth server`.
 func DefaultConfig() Config {
 	return Config{
-		ListenAddr:          ":4040",
-		DataDir:             "./data",
-		MaxBodyBytes:        16 << 20,
-		Limits:              ingest.DefaultProfileLimits(),
+		ListenAddr:   ":4040",
+		DataDir:      "./data",
+		MaxBodyBytes: 16 << 20,
+		Limits:       ingest.DefaultProfileLimits(),
+		// 16 requests decompressing to the 64 MiB limit at once, or many
+		// more ordinary ones: with what parsing adds, about 1 GiB at
+		// worst, where eight gzip bombs used to take 11 GiB.
+		MaxInflightBytes: 256 << 20,
+		// Far below the default limit of open files that Go raises
+		// itself to on Linux, leaving room for the blocks and the log.
+		MaxConnections: 4096,
+		// A 16 MiB body at 1 Mbit/s takes about 2 minutes.
+		ReadTimeout: 2 * time.Minute,
+		IdleTimeout: 2 * time.Minute,
+		// The query timeout (2 minutes) and time to write the answer; a
+		// 30 s CPU profile of /debug/pprof fits too.
+		WriteTimeout:        3 * time.Minute,
 		Retention:           storage.DefaultOptions().Retention,
 		BlockDuration:       storage.DefaultOptions().BlockDuration,
 		SelfProfileInterval: 10 * time.Second,
@@ -100,6 +130,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, logger: logger, db: db, mux: http.NewServeMux()}
 	s.ing = ingest.New(db, cfg.Limits, logger.With("component", "ingest"))
+	s.ing.LimitInflight(cfg.MaxInflightBytes)
 	s.scrape = scrape.NewManager(s.ing, logger, scrape.Options{})
 	if err := s.Reload(); err != nil {
 		db.Close()
@@ -107,12 +138,24 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	a := api.New(s.ing, query.NewEngine(db), api.Options{MaxBodyBytes: cfg.MaxBodyBytes}, logger.With("component", "api"))
 	a.Register(s.mux)
-	otlpOpts := otlp.Options{MaxBodyBytes: cfg.MaxBodyBytes, Logger: logger.With("component", "otlp")}
+	maxDecompressed := cfg.Limits.MaxDecompressedBytes
+	if maxDecompressed <= 0 {
+		maxDecompressed = ingest.DefaultMaxDecompressedBytes
+	}
+	otlpOpts := otlp.Options{MaxBodyBytes: cfg.MaxBodyBytes, MaxDecompressedBytes: maxDecompressed, Logger: logger.With("component", "otlp")}
 	otlp.NewHandler(s.ing, otlpOpts).Register(s.mux)
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.MaxBodyBytes)))
+	// gRPC bounds a message after decompression only, so the
+	// decompression limit is its limit; a message that is not compressed
+	// is held to the body limit on the main port (below), not on 4317.
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(int(maxDecompressed)))
 	pprofileotlp.RegisterGRPCServer(s.grpc, otlp.NewGRPCServer(s.ing, otlpOpts))
-	pushPath, pushHandler := push.NewHandler(s.ing, logger.With("component", "push"), push.WithMaxMessageBytes(int(cfg.MaxBodyBytes)))
-	s.mux.Handle(pushPath, pushHandler)
+	// connect-go bounds a message after decompression, streaming; the
+	// body limit bounds it before.
+	pushPath, pushHandler := push.NewHandler(s.ing, logger.With("component", "push"), push.WithMaxMessageBytes(int(maxDecompressed)))
+	s.mux.Handle(pushPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes)
+		pushHandler.ServeHTTP(w, r)
+	}))
 	s.mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ready\n"))
 	})
@@ -206,7 +249,22 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve is Run on a listener the caller opened.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: min(10*time.Second, s.cfg.ReadTimeout),
+		ReadTimeout:       s.cfg.ReadTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+	}
+	if s.cfg.ReadTimeout <= 0 {
+		srv.ReadHeaderTimeout = 10 * time.Second
+	}
+	if s.cfg.MaxConnections > 0 {
+		// Past the limit, Accept waits for a connection to close (the
+		// idle and read timeouts see to that) instead of taking file
+		// descriptors until none is left for the log and blocks.
+		ln = netutil.LimitListener(ln, s.cfg.MaxConnections)
+	}
 	// Cleartext HTTP/2 beside HTTP/1.1, for gRPC clients of the push and
 	// OTLP services on the same port.
 	srv.Protocols = new(http.Protocols)

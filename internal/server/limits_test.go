@@ -1,0 +1,208 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/hearth-profiler/hearth/internal/server"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
+)
+
+// serve starts a server of cfg on a free port and returns its base URL.
+func serve(t *testing.T, cfg server.Config) string {
+	t.Helper()
+	cfg.DataDir = t.TempDir()
+	cfg.SelfProfileInterval = 0
+	cfg.OTLPGRPCAddr = ""
+	s, err := server.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func post(t *testing.T, url string, body []byte) int {
+	t.Helper()
+	resp, err := http.Post(url, "application/octet-stream", bytes.NewReader(body))
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestManyBombsAtOnce: gzip bombs sent together with valid profiles are
+// refused (413 over the decompression limit, 429 over the in-flight
+// bound), the heap stays within a bound far below what the bombs would
+// take, and valid profiles sent afterwards are stored.
+func TestManyBombsAtOnce(t *testing.T) {
+	cfg := server.DefaultConfig()
+	cfg.MaxInflightBytes = 64 << 20
+	base := serve(t, cfg)
+
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	zero := make([]byte, 1<<20)
+	for range 256 { // 256 MiB inside, as in the report
+		zw.Write(zero)
+	}
+	zw.Close()
+	bomb := zb.Bytes()
+	valid, err := os.ReadFile(testfiles.CorpusCPU(t)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	const bombs, valids = 16, 16
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for i := range bombs + valids {
+		wg.Go(func() {
+			body, name := bomb, "bomb.cpu"
+			if i%2 == 1 {
+				body, name = valid, "valid.cpu"
+			}
+			code := post(t, base+"/ingest?format=pprof&name="+name, body)
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-sampled
+	grew := int64(peak.Load()) - int64(before.HeapInuse)
+	t.Logf("answers %v; heap in use grew by at most %d MiB", codes, grew>>20)
+	if codes[http.StatusRequestEntityTooLarge]+codes[http.StatusTooManyRequests] < bombs {
+		t.Errorf("answers %v: want every bomb refused with 413 or 429", codes)
+	}
+	// 16 bombs each held to 64 MiB of output would be 1 GiB and more;
+	// the in-flight bound keeps one or two at once.
+	const bound = 400 << 20
+	if grew > bound {
+		t.Errorf("heap grew by %d MiB under the bombs, over %d MiB", grew>>20, bound>>20)
+	}
+	for i := range 4 {
+		if code := post(t, base+fmt.Sprintf("/ingest?format=pprof&name=after%d.cpu", i), valid); code != http.StatusOK {
+			t.Errorf("valid profile after the bombs: status %d, want 200", code)
+		}
+	}
+}
+
+// TestSlowBodyIsCut: a client trickling a body gets its connection closed
+// once the read timeout has passed, rather than holding it for ever.
+func TestSlowBodyIsCut(t *testing.T) {
+	cfg := server.DefaultConfig()
+	cfg.ReadTimeout = 300 * time.Millisecond
+	base := serve(t, cfg)
+	conn, err := net.Dial("tcp", base[len("http://"):])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /ingest?name=slow.cpu HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		io.Copy(io.Discard, conn) // the answer, if any, then EOF
+	}()
+	// Long after the timeout, a byte every 50 ms: without the timeout,
+	// the connection would outlive the loop.
+	for range 200 {
+		select {
+		case <-closed:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		conn.Write([]byte("a"))
+	}
+	t.Fatal("connection trickling a body still open after 10 s, with a read timeout of 300 ms")
+}
+
+// TestConnectionLimit: idle connections up to the limit do not keep a new
+// request out for good: they are closed after the timeout, and the new
+// one is served.
+func TestConnectionLimit(t *testing.T) {
+	cfg := server.DefaultConfig()
+	cfg.MaxConnections = 2
+	cfg.ReadTimeout = 300 * time.Millisecond
+	cfg.IdleTimeout = 300 * time.Millisecond
+	base := serve(t, cfg)
+	var idle []net.Conn
+	for range cfg.MaxConnections {
+		c, err := net.Dial("tcp", base[len("http://"):])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	// The idle connections are accepted (the listener counts them) before
+	// the request below dials: prove it by waiting for the server to close
+	// one, which it can do only after accepting it.
+	c := &http.Client{Timeout: 20 * time.Second}
+	resp, err := c.Get(base + "/ready")
+	if err != nil {
+		t.Fatalf("request beyond the connection limit: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("status %d, want 200", resp.StatusCode)
+	}
+	for _, ic := range idle {
+		ic.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := bufio.NewReader(ic).ReadByte(); err == nil {
+			t.Error("idle connection got an answer; want it closed")
+		}
+	}
+}
