@@ -1,25 +1,47 @@
 // Package wal is Hearth's write-ahead log: an append-only sequence of
-// numbered segment files holding length-prefixed, checksummed records.
+// numbered segment files holding framed, checksummed records.
 //
 // A record is on disk (in the kernel's page cache) when Log returns, so it
 // survives the process being killed; with Options.Sync it is also fsynced and
-// survives a power cut. A torn record at the tail of the last segment, the
-// trace of a crash mid-write, is cut off on Open: it was never acknowledged.
+// survives a power cut.
 //
-// Record framing, little endian:
+// Record framing, little endian, as written since this version:
+//
+//	magic "HWL1" | length uint32 | crc32c(length, payload) uint32 | payload [length]byte
+//
+// Segments written before hold records without the magic, whose checksum
+// covers the payload only:
 //
 //	length uint32 | crc32c(payload) uint32 | payload [length]byte
+//
+// Both still replay. The magic's bytes, read as a length, are above
+// MaxRecordBytes, so no record of the old framing starts with them: a
+// segment that starts with the magic is of the new framing.
+//
+// A write that fails (no space, I/O error, short write, failed fsync) is
+// undone before anything else is appended: the segment is truncated back to
+// the end of its last whole record, or, should that fail too, never written
+// again (the next record goes to a new segment). So a record that Log
+// acknowledged never follows garbage, and Log returns an error wrapping
+// ErrWrite.
+//
+// On Open, a torn record at the tail of the last segment, with nothing valid
+// after it (the trace of a crash mid-write; it was never acknowledged), is
+// cut off, after a copy of it is kept in the corrupt/ directory beside the
+// segments. Replay resynchronises after damage anywhere else: it skips to the
+// next offset where a whole record checks out, so a damaged stretch costs the
+// records in it only. The damaged bytes are copied to
+// corrupt/<segment>-<offset> and a warning names them; the segment itself is
+// left as it is.
 //
 // A WAL is safe for concurrent use.
 package wal
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -32,7 +54,42 @@ import (
 // replay allocate without limit.
 const MaxRecordBytes = 256 << 20
 
+// ErrWrite is wrapped by the error of a Log (or Cut) that could not write or
+// sync the log. The record was not logged; what the failed write left in the
+// segment was removed, or the segment was abandoned, so later records are
+// unaffected. Callers can retry once the cause (typically a full disk) is
+// gone.
+var ErrWrite = errors.New("wal write failed")
+
+// ErrClosed is returned by Log and Cut after Close.
+var ErrClosed = errors.New("wal is closed")
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// File is the part of an open segment file that the WAL writes through.
+// Write must append (the WAL relies on a write after Truncate landing at
+// the new end), as an *os.File opened with O_APPEND does.
+type File interface {
+	Write(p []byte) (int, error)
+	Sync() error
+	Truncate(size int64) error
+	Close() error
+}
+
+// FS creates segment files. It is a seam for tests, which inject failures
+// into writes; reads and directory listings go to the os package.
+type FS interface {
+	// Create creates the file at path, which must not exist, for appending.
+	Create(path string) (File, error)
+}
+
+// OSFS is the FS of the operating system, the default.
+type OSFS struct{}
+
+// Create implements FS.
+func (OSFS) Create(path string) (File, error) {
+	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o644)
+}
 
 // Options tune a WAL.
 type Options struct {
@@ -40,6 +97,8 @@ type Options struct {
 	SegmentBytes int64
 	// Sync fsyncs every record before Log returns.
 	Sync bool
+	// FS creates segment files; nil is OSFS.
+	FS FS
 }
 
 // WAL is an open write-ahead log in one directory.
@@ -48,21 +107,28 @@ type WAL struct {
 	opts   Options
 	logger *slog.Logger
 
-	mu      sync.Mutex
-	seg     *os.File
+	mu sync.Mutex
+	// seg is the segment being written. It is nil after Close, and after a
+	// failed write whose segment was abandoned and no new one could be
+	// created: the next Log creates one.
+	seg     File
+	closed  bool
 	segNum  int
-	segSize int64
-	hdr     []byte
+	segSize int64 // end of the last whole record in seg
+	buf     []byte
 }
 
-// Open opens or creates the log in dir. It repairs a torn tail and starts a
-// new segment for writing after the existing ones.
+// Open opens or creates the log in dir. It cuts a torn tail off the last
+// segment and starts a new segment for writing after the existing ones.
 func Open(dir string, logger *slog.Logger, opts Options) (*WAL, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = 128 << 20
+	}
+	if opts.FS == nil {
+		opts.FS = OSFS{}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create wal dir: %w", err)
@@ -74,7 +140,7 @@ func Open(dir string, logger *slog.Logger, opts Options) (*WAL, error) {
 	}
 	if len(segs) > 0 {
 		last := segs[len(segs)-1]
-		if err := repair(w.segPath(last), logger); err != nil {
+		if err := w.cutTornTail(last); err != nil {
 			return nil, err
 		}
 		w.segNum = last
@@ -105,6 +171,8 @@ func (w *WAL) Segments() ([]int, error) {
 	return out, nil
 }
 
+// nextSegment syncs and closes the current segment, if any, and creates the
+// next one.
 func (w *WAL) nextSegment() error {
 	if w.seg != nil {
 		if err := w.seg.Sync(); err != nil {
@@ -113,9 +181,12 @@ func (w *WAL) nextSegment() error {
 		if err := w.seg.Close(); err != nil {
 			return fmt.Errorf("close wal segment %d: %w", w.segNum, err)
 		}
+		w.seg = nil
 	}
+	// The number moves on even if the creation fails, so that a retry
+	// never meets a file that a failed attempt left behind.
 	w.segNum++
-	f, err := os.OpenFile(w.segPath(w.segNum), os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o644)
+	f, err := w.opts.FS.Create(w.segPath(w.segNum))
 	if err != nil {
 		return fmt.Errorf("create wal segment %d: %w", w.segNum, err)
 	}
@@ -124,42 +195,73 @@ func (w *WAL) nextSegment() error {
 }
 
 // Log appends one record. When it returns nil the record is durable against
-// a crash of this process.
+// a crash of this process. An error wrapping ErrWrite means the record was
+// not logged and the log is as it was before the call.
 func (w *WAL) Log(payload []byte) error {
 	if len(payload) > MaxRecordBytes {
 		return fmt.Errorf("wal record of %d bytes is over the limit of %d", len(payload), MaxRecordBytes)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.seg == nil {
-		return errors.New("wal is closed")
+	if w.closed {
+		return ErrClosed
 	}
-	if w.segSize > 0 && w.segSize+int64(len(payload))+8 > w.opts.SegmentBytes {
+	if w.seg == nil || (w.segSize > 0 && w.segSize+int64(len(payload))+headerBytes > w.opts.SegmentBytes) {
 		if err := w.nextSegment(); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", ErrWrite, err)
 		}
 	}
 	// One write call per record: header and payload together, so that a
 	// kill between two writes cannot leave a header without its payload
 	// in the middle of the file.
-	buf := append(w.hdr[:0], 0, 0, 0, 0, 0, 0, 0, 0)
-	binary.LittleEndian.PutUint32(buf[0:], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(buf[4:], crc32.Checksum(payload, castagnoli))
-	buf = append(buf, payload...)
-	w.hdr = buf[:0]
-	if cap(w.hdr) > 4<<20 {
-		w.hdr = nil
+	buf := appendRecord(w.buf[:0], payload)
+	if cap(buf) <= 4<<20 {
+		w.buf = buf[:0]
 	}
-	if _, err := w.seg.Write(buf); err != nil {
-		return fmt.Errorf("write wal segment %d: %w", w.segNum, err)
+	n, err := w.seg.Write(buf)
+	if err == nil && n < len(buf) {
+		err = fmt.Errorf("short write of %d bytes of %d", n, len(buf))
 	}
-	w.segSize += int64(len(buf))
+	if err != nil {
+		return w.undo(fmt.Errorf("write wal segment %d: %w", w.segNum, err), false)
+	}
 	if w.opts.Sync {
 		if err := w.seg.Sync(); err != nil {
-			return fmt.Errorf("sync wal segment %d: %w", w.segNum, err)
+			// After a failed fsync the kernel may have dropped the
+			// segment's dirty pages and will not report it again: the
+			// segment is not written to any more.
+			return w.undo(fmt.Errorf("sync wal segment %d: %w", w.segNum, err), true)
 		}
 	}
+	w.segSize += int64(len(buf))
 	return nil
+}
+
+// undo removes what a failed write left after the last whole record, and
+// returns cause wrapped in ErrWrite. If the truncation fails, or abandon is
+// set, the segment is closed without another write and the next record goes
+// to a new one. w.mu is held.
+func (w *WAL) undo(cause error, abandon bool) error {
+	if err := w.seg.Truncate(w.segSize); err != nil {
+		// The garbage stays where it is, at the end of a segment that
+		// no acknowledged record will follow; replay skips it.
+		cause = fmt.Errorf("%w; truncating it back to %d bytes failed too: %w", cause, w.segSize, err)
+		abandon = true
+	}
+	if !abandon {
+		return fmt.Errorf("%w: %w", ErrWrite, cause)
+	}
+	old := w.segNum
+	if err := w.seg.Close(); err != nil {
+		w.logger.Warn("close abandoned wal segment", "segment", old, "err", err)
+	}
+	w.seg = nil
+	w.logger.Warn("abandoning wal segment after a failed write", "segment", old, "offset", w.segSize, "err", cause)
+	if err := w.nextSegment(); err != nil {
+		// w.seg stays nil: the next Log tries again.
+		cause = fmt.Errorf("%w; starting a new segment failed: %w", cause, err)
+	}
+	return fmt.Errorf("%w: %w", ErrWrite, cause)
 }
 
 // Cut closes the current segment and starts a new one. It returns the number
@@ -167,8 +269,11 @@ func (w *WAL) Log(payload []byte) error {
 func (w *WAL) Cut() (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.closed {
+		return 0, ErrClosed
+	}
 	if err := w.nextSegment(); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w: %w", ErrWrite, err)
 	}
 	return w.segNum, nil
 }
@@ -194,6 +299,10 @@ func (w *WAL) Truncate(n int) error {
 func (w *WAL) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
 	if w.seg == nil {
 		return nil
 	}
@@ -207,7 +316,8 @@ func (w *WAL) Close() error {
 
 // Replay calls fn with every record in segments numbered from first on, in
 // order, with the number of the segment that holds it. The payload is only
-// valid during the call.
+// valid during the call. Damage is skipped, copied aside and logged (see the
+// package doc); only an error reading a segment or one from fn stops it.
 func (w *WAL) Replay(first int, fn func(segment int, payload []byte) error) error {
 	segs, err := w.Segments()
 	if err != nil {
@@ -223,71 +333,92 @@ func (w *WAL) Replay(first int, fn func(segment int, payload []byte) error) erro
 		if current {
 			break
 		}
-		if _, err := readSegment(w.segPath(s), func(rec []byte) error { return fn(s, rec) }); err != nil {
+		err := w.readSegment(s, func(rec []byte) error { return fn(s, rec) }, func(d damage, tail bool) {
+			w.keepDamage(s, d, "skipping damaged wal records")
+		})
+		if err != nil {
 			return fmt.Errorf("replay wal segment %d: %w", s, err)
 		}
 	}
 	return nil
 }
 
-// errTorn marks a record cut short or failing its checksum.
-var errTorn = errors.New("torn record")
-
-// readSegment calls fn per record and returns the offset after the last
-// whole one. A torn record ends the read with errTorn.
-func readSegment(path string, fn func([]byte) error) (int64, error) {
-	f, err := os.Open(path)
+// readSegment reads segment n, calling fn per record and onDamage per
+// damaged stretch, in file order; tail is set for damage that runs to the
+// end of the segment.
+func (w *WAL) readSegment(n int, fn func([]byte) error, onDamage func(d damage, tail bool)) error {
+	f, err := os.Open(w.segPath(n))
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<20)
-	var hdr [8]byte
-	var buf []byte
-	var off int64
-	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			if err == io.EOF {
-				return off, nil
-			}
-			return off, errTorn
-		}
-		n := binary.LittleEndian.Uint32(hdr[0:])
-		sum := binary.LittleEndian.Uint32(hdr[4:])
-		if n > MaxRecordBytes {
-			return off, errTorn
-		}
-		if cap(buf) < int(n) {
-			buf = make([]byte, n)
-		}
-		buf = buf[:n]
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return off, errTorn
-		}
-		if crc32.Checksum(buf, castagnoli) != sum {
-			return off, errTorn
-		}
-		if fn != nil {
-			if err := fn(buf); err != nil {
-				return off, err
-			}
-		}
-		off += 8 + int64(n)
+	fi, err := f.Stat()
+	if err != nil {
+		return err
 	}
+	return scan(f, fi.Size(), fn, func(d damage) { onDamage(d, d.end == fi.Size()) })
 }
 
-// repair cuts a torn tail off the segment at path.
-func repair(path string, logger *slog.Logger) error {
-	off, err := readSegment(path, nil)
-	if err == nil {
+// keepDamage copies the bytes of d in segment n to the corrupt directory and
+// logs that they were lost. A failed copy is logged, not returned: the
+// segment keeps the bytes anyway, and a log that cannot be read whole must
+// still open.
+func (w *WAL) keepDamage(n int, d damage, msg string) string {
+	name := fmt.Sprintf("%08d-%d", n, d.off)
+	path := filepath.Join(w.dir, "corrupt", name)
+	attrs := []any{"segment", n, "offset", d.off, "bytes", d.end - d.off, "copy", path}
+	if err := copyRange(w.segPath(n), d, path); err != nil {
+		attrs = append(attrs, "copyErr", err)
+	}
+	w.logger.Warn(msg, attrs...)
+	return path
+}
+
+func copyRange(segPath string, d damage, dst string) error {
+	f, err := os.Open(segPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	b := make([]byte, d.end-d.off)
+	if _, err := f.ReadAt(b, d.off); err != nil {
+		return fmt.Errorf("read damaged bytes: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}
+
+// cutTornTail cuts damage that runs to the end of segment n, with no whole
+// record after it, off the segment: a crash mid-write leaves it, and that
+// record was never acknowledged. Damage followed by whole records is left
+// for Replay.
+func (w *WAL) cutTornTail(n int) error {
+	var tail *damage
+	err := w.readSegment(n, nil, func(d damage, isTail bool) {
+		if isTail {
+			tail = &d
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("read wal segment %d: %w", n, err)
+	}
+	if tail == nil {
 		return nil
 	}
-	if !errors.Is(err, errTorn) {
-		return fmt.Errorf("read wal segment %s: %w", path, err)
-	}
-	logger.Warn("cutting torn wal tail", "segment", filepath.Base(path), "offset", off)
-	if err := os.Truncate(path, off); err != nil {
-		return fmt.Errorf("truncate wal segment %s: %w", path, err)
+	w.keepDamage(n, *tail, "cutting torn wal tail")
+	if err := os.Truncate(w.segPath(n), tail.off); err != nil {
+		return fmt.Errorf("truncate wal segment %d: %w", n, err)
 	}
 	return nil
+}
+
+// appendRecord appends payload framed as a record to b.
+func appendRecord(b, payload []byte) []byte {
+	b = append(b, magic[:]...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(payload)))
+	sum := crc32.Update(crc32.Checksum(b[len(b)-4:], castagnoli), castagnoli, payload)
+	b = binary.LittleEndian.AppendUint32(b, sum)
+	return append(b, payload...)
 }
