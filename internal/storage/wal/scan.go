@@ -56,7 +56,8 @@ func (s *segReader) at(off int64, n int) ([]byte, error) {
 		return b, nil
 	}
 	if s.win == nil {
-		s.win = make([]byte, windowBytes)
+		// A small segment gets a window of its size.
+		s.win = make([]byte, min(int64(windowBytes), s.size))
 	}
 	s.win = s.win[:min(int64(windowBytes), s.size-off)]
 	s.winOff = off
