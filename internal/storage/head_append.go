@@ -2,12 +2,14 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	gpprof "github.com/google/pprof/profile"
 
 	"github.com/hearth-profiler/hearth/internal/labels"
 	"github.com/hearth-profiler/hearth/internal/profile"
+	"github.com/hearth-profiler/hearth/internal/storage/wal"
 )
 
 // Input is one profile ready to store.
@@ -30,8 +32,16 @@ type Input struct {
 	DropFirst bool
 }
 
+// ErrUnavailable is wrapped by the error of an Append that could not log its
+// write: the disk is full or failing (wal.ErrWrite, also wrapped), or the
+// store is closed (wal.ErrClosed). Nothing was stored, the log is as it was,
+// and the same write may succeed later: an HTTP server answers it with 503.
+var ErrUnavailable = errors.New("storage unavailable")
+
 // Append logs payload, as a profiles record, and stores the inputs decoded from it under tenantID.
-// When it returns nil, the write survives a crash.
+// When it returns nil, the write survives a crash. An error that wraps
+// ErrUnavailable (test it with errors.Is) means the write was not logged,
+// nor stored, and may be retried.
 func (db *DB) Append(ctx context.Context, tenantID string, payload []byte, inputs []*Input) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -42,6 +52,9 @@ func (db *DB) Append(ctx context.Context, tenantID string, payload []byte, input
 	// Logging under the tenant lock keeps the log in the order in which
 	// profiles were applied, which cumulative deltas depend on.
 	if err := db.wal.Log(encodeRecord(recordProfiles, tenantID, payload)); err != nil {
+		if errors.Is(err, wal.ErrWrite) || errors.Is(err, wal.ErrClosed) {
+			return fmt.Errorf("%w: log write: %w", ErrUnavailable, err)
+		}
 		return fmt.Errorf("log write: %w", err)
 	}
 	for _, in := range inputs {
