@@ -128,8 +128,9 @@ func (s *segReader) recordAt(off int64, allowOld bool) (payload []byte, next int
 		if len(h) < headerBytes {
 			return nil, 0, nil
 		}
-		var lenBytes [4]byte
-		copy(lenBytes[:], h[4:8])
+		// The length's share of the checksum is taken now: h is only
+		// valid until the next read.
+		lenSum := crc32.Checksum(h[4:8], castagnoli)
 		n := binary.LittleEndian.Uint32(h[4:])
 		sum := binary.LittleEndian.Uint32(h[8:])
 		if n > MaxRecordBytes {
@@ -139,7 +140,7 @@ func (s *segReader) recordAt(off int64, allowOld bool) (payload []byte, next int
 		if err != nil || p == nil {
 			return nil, 0, err
 		}
-		if crc32.Update(crc32.Checksum(lenBytes[:], castagnoli), castagnoli, p) != sum {
+		if crc32.Update(lenSum, castagnoli, p) != sum {
 			return nil, 0, nil
 		}
 		return p, off + headerBytes + int64(n), nil
