@@ -2,12 +2,17 @@ package wal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -251,6 +256,50 @@ func TestOldFraming(t *testing.T) {
 		t.Fatalf("replay of a damaged old segment (-want +got):\n%s", d)
 	}
 	if !strings.Contains(logs.String(), "offset=321 bytes=15") {
+		t.Fatalf("damage not named:\n%s", logs)
+	}
+}
+
+// TestResyncOldFramingPartialRecord is the damage the failed writes of
+// earlier versions left in users' logs: the unfinished record of a write
+// that ran out of space (profile bytes, random-looking), then whole records
+// appended after it, in a large segment of the old framing. Every whole
+// record replays, and finding the next one does not checksum the rest of
+// the segment at each offset of the damage.
+func TestResyncOldFramingPartialRecord(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	record := func(n int) ([]byte, []byte) {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(rng.Uint32())
+		}
+		r := binary.LittleEndian.AppendUint32(nil, uint32(n))
+		r = binary.LittleEndian.AppendUint32(r, crc32.Checksum(p, castagnoli))
+		return p, append(r, p...)
+	}
+	var seg []byte
+	var want []string
+	for i := range 400 {
+		p, r := record(64 << 10)
+		if i == 1 {
+			seg = append(seg, r[:40<<10]...) // the failed write
+			continue
+		}
+		seg = append(seg, r...)
+		want = append(want, string(p))
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(segFile(dir, 1), seg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	w, logs := openLogged(t, dir)
+	got := payloads(replayAll(t, w, 0))
+	t.Logf("open and replay of a %d MiB segment: %v", len(seg)>>20, time.Since(start))
+	if len(got) != len(want) || !slices.Equal(got, want) {
+		t.Fatalf("replayed %d records, want the %d whole ones", len(got), len(want))
+	}
+	if !strings.Contains(logs.String(), fmt.Sprintf("offset=%d bytes=%d", 8+64<<10, 40<<10)) {
 		t.Fatalf("damage not named:\n%s", logs)
 	}
 }

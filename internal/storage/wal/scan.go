@@ -34,6 +34,7 @@ type segReader struct {
 	win    []byte
 	winOff int64
 	big    []byte // for a range larger than the window
+	peek   [oldHeaderBytes]byte
 }
 
 // at returns the n bytes at off, valid until the next call, or nil if they
@@ -86,7 +87,7 @@ func scan(r io.ReaderAt, size int64, fn func([]byte) error, onDamage func(damage
 	allowOld := first != nil && !bytes.Equal(first, magic[:])
 	var off int64
 	for off < size {
-		p, next, err := s.recordAt(off, allowOld)
+		p, next, err := s.recordAt(off, allowOld, false)
 		if err != nil {
 			return err
 		}
@@ -112,8 +113,9 @@ func scan(r io.ReaderAt, size int64, fn func([]byte) error, onDamage func(damage
 }
 
 // recordAt returns the payload of the whole record at off and the offset
-// after it, or a next of 0 if there is none.
-func (s *segReader) recordAt(off int64, allowOld bool) (payload []byte, next int64, err error) {
+// after it, or a next of 0 if there is none. resyncing says that off is a
+// candidate after damage.
+func (s *segReader) recordAt(off int64, allowOld, resyncing bool) (payload []byte, next int64, err error) {
 	h, err := s.at(off, headerBytes)
 	if err != nil {
 		return nil, 0, err
@@ -154,8 +156,21 @@ func (s *segReader) recordAt(off int64, allowOld bool) (payload []byte, next int
 	// framing's checks (the crc32c of nothing is 0), a zero-filled stretch
 	// is a common trace of a power cut, and Hearth never logged an empty
 	// record.
-	if n == 0 || n > MaxRecordBytes {
+	if n == 0 || n > MaxRecordBytes || off+oldHeaderBytes+int64(n) > s.size {
 		return nil, 0, nil
+	}
+	if resyncing {
+		// Damage in an old segment is often the unfinished record of a
+		// failed write: profile bytes, where one offset in tens reads as
+		// a length that fits, and checksumming that many bytes at each
+		// would make the search quadratic. A candidate must also be
+		// followed by the end of the segment or a plausible header,
+		// which leaves one in thousands to checksum. The cost: a whole
+		// record directly followed by more damage is taken for damage
+		// too (its bytes are in the copy kept of the damage).
+		if ok, err := s.plausibleAfter(off + oldHeaderBytes + int64(n)); err != nil || !ok {
+			return nil, 0, err
+		}
 	}
 	p, err := s.at(off+oldHeaderBytes, int(n))
 	if err != nil || p == nil {
@@ -167,14 +182,33 @@ func (s *segReader) recordAt(off int64, allowOld bool) (payload []byte, next int
 	return p, off + oldHeaderBytes + int64(n), nil
 }
 
+// plausibleAfter reports whether off, the end of a candidate record in the
+// old framing, is the end of the segment or holds the start of a record:
+// the magic, or an old header whose length fits in the segment. It reads
+// through its own buffer, leaving the window where the search is.
+func (s *segReader) plausibleAfter(off int64) (bool, error) {
+	if off == s.size {
+		return true, nil
+	}
+	if off+oldHeaderBytes > s.size {
+		return false, nil
+	}
+	if _, err := s.r.ReadAt(s.peek[:], off); err != nil {
+		return false, fmt.Errorf("read %d bytes at %d: %w", len(s.peek), off, err)
+	}
+	if bytes.Equal(s.peek[:len(magic)], magic[:]) {
+		return true, nil
+	}
+	n := int64(binary.LittleEndian.Uint32(s.peek[:]))
+	return n > 0 && off+oldHeaderBytes+n <= s.size, nil
+}
+
 // resync returns the first offset from off on where a whole record starts,
 // or the segment's size if there is none.
 //
 // In the current framing only offsets holding the magic are tried, so this
 // costs a read of the damaged stretch. In the old framing every offset is
-// tried; one whose first bytes read as a plausible length costs a checksum
-// of that many bytes, so a long damaged stretch in a large old segment can
-// take a while (it is bounded by the segment's size squared).
+// tried, see recordAt.
 func (s *segReader) resync(off int64, allowOld bool) (int64, error) {
 	for off < s.size {
 		cand := off
@@ -187,7 +221,7 @@ func (s *segReader) resync(off int64, allowOld bool) (int64, error) {
 				return s.size, nil
 			}
 		}
-		_, next, err := s.recordAt(cand, allowOld)
+		_, next, err := s.recordAt(cand, allowOld, true)
 		if err != nil {
 			return 0, err
 		}
