@@ -178,10 +178,13 @@ func (w *WAL) nextSegment() error {
 		if err := w.seg.Sync(); err != nil {
 			return fmt.Errorf("sync wal segment %d: %w", w.segNum, err)
 		}
-		if err := w.seg.Close(); err != nil {
+		err := w.seg.Close()
+		// Closed or not, the file is not written again: on an error
+		// the next Log or Cut starts the next segment.
+		w.seg = nil
+		if err != nil {
 			return fmt.Errorf("close wal segment %d: %w", w.segNum, err)
 		}
-		w.seg = nil
 	}
 	// The number moves on even if the creation fails, so that a retry
 	// never meets a file that a failed attempt left behind.
