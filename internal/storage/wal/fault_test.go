@@ -119,7 +119,7 @@ func checkReplay(t *testing.T, dir string, acked []string) {
 	}
 }
 
-var enospc = fmt.Errorf("write: %w", syscall.ENOSPC)
+var errNoSpace = fmt.Errorf("write: %w", syscall.ENOSPC)
 
 // TestWriteFailures runs each failure mode, then more writes, then a crash:
 // every record whose Log returned nil replays once, in order, and none whose
@@ -130,16 +130,16 @@ func TestWriteFailures(t *testing.T) {
 		arm  func(fs *faultFS)
 		sync bool
 	}{
-		{"ENOSPC mid-record", func(fs *faultFS) { fs.writeErr, fs.short = enospc, 30 }, false},
-		{"ENOSPC in the header", func(fs *faultFS) { fs.writeErr, fs.short = enospc, 5 }, false},
+		{"ENOSPC mid-record", func(fs *faultFS) { fs.writeErr, fs.short = errNoSpace, 30 }, false},
+		{"ENOSPC in the header", func(fs *faultFS) { fs.writeErr, fs.short = errNoSpace, 5 }, false},
 		{"EIO", func(fs *faultFS) { fs.writeErr = syscall.EIO }, false},
 		{"short write without error", func(fs *faultFS) { fs.writeErr, fs.short = nil, 0 }, false},
 		{"fsync", func(fs *faultFS) { fs.syncErr = syscall.EIO }, true},
 		{"ENOSPC, then truncate fails", func(fs *faultFS) {
-			fs.writeErr, fs.short, fs.truncErr = enospc, 30, syscall.EIO
+			fs.writeErr, fs.short, fs.truncErr = errNoSpace, 30, syscall.EIO
 		}, false},
 		{"ENOSPC, truncate and new segment fail", func(fs *faultFS) {
-			fs.writeErr, fs.short, fs.truncErr, fs.createErr = enospc, 30, syscall.EIO, enospc
+			fs.writeErr, fs.short, fs.truncErr, fs.createErr = errNoSpace, 30, syscall.EIO, errNoSpace
 		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -223,13 +223,13 @@ func TestWriteFailuresRandom(t *testing.T) {
 				}
 				continue
 			case r < 4:
-				fs.writeErr, fs.short = enospc, rng.IntN(80)
+				fs.writeErr, fs.short = errNoSpace, rng.IntN(80)
 			case r < 5:
 				fs.writeErr, fs.short = syscall.EIO, 0
 			case r < 6 && opts.Sync:
 				fs.syncErr = syscall.EIO
 			case r < 7:
-				fs.createErr = enospc
+				fs.createErr = errNoSpace
 			}
 			if rng.IntN(4) == 0 && fs.writeErr != nil {
 				// A fault in the undo too. (Not with a failed
