@@ -106,6 +106,10 @@ var (
 		"Profiles refused as bad input, by reason (bad_data, unsupported, too_large, other).", []string{"reason"}, nil)
 	descIngestFailed = prometheus.NewDesc("hearth_ingest_profiles_failed_total",
 		"Profiles not stored because storage failed; the client was told to retry.", nil, nil)
+	descIngestInflight = prometheus.NewDesc("hearth_ingest_inflight_bytes",
+		"Bytes held by ingest requests being decoded, against --limits.max-inflight-bytes.", nil, nil)
+	descIngestBusy = prometheus.NewDesc("hearth_ingest_busy_total",
+		"Ingest requests refused because --limits.max-inflight-bytes was reached (429, resource_exhausted); the client was told to retry.", nil, nil)
 
 	descTenants = prometheus.NewDesc("hearth_storage_tenants",
 		"Tenants with data.", nil, nil)
@@ -147,7 +151,7 @@ type serverCollector struct{ s *Server }
 
 func (c serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descIngestStored, descIngestBytes, descIngestRefused, descIngestFailed,
+		descIngestStored, descIngestBytes, descIngestRefused, descIngestFailed, descIngestInflight, descIngestBusy,
 		descTenants, descHeadSeries, descHeadSamples, descHeadBytes, descBlocks, descBlockSamples, descBlockBytes,
 		descOldestBlock, descAppends, descCutFailures, descCompactFailures, descQuarantined,
 		descScrapes, descScrapeFailures, descScrapeBytes, descScrapeTargets,
@@ -170,6 +174,9 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descIngestRefused, float64(v), k)
 	}
 	counter(descIngestFailed, float64(is.Failed))
+	inflight, busy := c.s.ing.Inflight()
+	gauge(descIngestInflight, float64(inflight))
+	counter(descIngestBusy, float64(busy))
 
 	ds := c.s.db.Stats()
 	gauge(descTenants, float64(ds.Tenants))
