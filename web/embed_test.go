@@ -12,11 +12,11 @@ func TestHandler(t *testing.T) {
 	srv := httptest.NewServer(Handler())
 	defer srv.Close()
 	for path, want := range map[string]string{
-		"/":                  `<script type="module" src="app.js">`,
-		"/app.js":            "window.__hearth",
-		"/flame.js":          "export class FlameGraph",
-		"/?query=cpu%7B%7D":  `<script type="module" src="app.js">`,
-		"/targets.html":      `targets.js`,
+		"/":                 `<script type="module" src="app.js">`,
+		"/app.js":           "window.__hearth",
+		"/flame.js":         "export class FlameGraph",
+		"/?query=cpu%7B%7D": `<script type="module" src="app.js">`,
+		"/targets.html":     `targets.js`,
 	} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {

@@ -8,7 +8,7 @@
 // of Hearth: give the directory that holds them (loadgen/ and corpus/).
 //
 //	go build -o /tmp/hearth ./cmd/hearth
-//	go run ./bench/peer -hearth /tmp/hearth -loadgen ../shared/bench
+//	go run ./bench/peer -hearth /tmp/hearth -loadgen DIR
 package main
 
 import (

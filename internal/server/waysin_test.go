@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -29,28 +29,7 @@ import (
 // its one port: OTLP over HTTP and over gRPC (cleartext HTTP/2), and
 // Pyroscope's push.v1 over Connect, each with its real client code.
 func TestWaysIn(t *testing.T) {
-	cfg := server.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.SelfProfileInterval = 0
-	cfg.OTLPGRPCAddr = ""
-	s, err := server.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	base := "http://" + ln.Addr().String()
+	base := serve(t, server.DefaultConfig())
 
 	payload, err := os.ReadFile(testfiles.Path(t, "internal/otlp/testdata/export-proto-v1.10.0.pb"))
 	if err != nil {
@@ -67,7 +46,7 @@ func TestWaysIn(t *testing.T) {
 	}
 	// OTLP/gRPC on the HTTP port, under another tenant so that both
 	// arrivals can be told apart.
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(strings.TrimPrefix(base, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
