@@ -38,6 +38,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.Limits.MaxSamples, "limits.max-samples", cfg.Limits.MaxSamples, "most samples in one ingested profile")
 	fs.IntVar(&cfg.Limits.MaxStackDepth, "limits.max-stack-depth", cfg.Limits.MaxStackDepth, "most frames in one stack")
 	fs.IntVar(&cfg.Limits.MaxLabels, "limits.max-labels", cfg.Limits.MaxLabels, "most series labels on one profile")
+	fs.IntVar(&cfg.Limits.MaxLabelNameLength, "limits.max-label-name-length", cfg.Limits.MaxLabelNameLength, "longest series label name, in bytes")
+	fs.IntVar(&cfg.Limits.MaxLabelValueLength, "limits.max-label-value-length", cfg.Limits.MaxLabelValueLength, "longest series label value, in bytes")
 	fs.Var(durationFlag{&cfg.Retention}, "retention", "how long profiles are kept, e.g. 30d; 0 keeps them forever")
 	fs.DurationVar(&cfg.BlockDuration, "storage.block-duration", cfg.BlockDuration, "span of data kept in memory before it is cut into a block on disk")
 	fs.BoolVar(&cfg.WALSync, "wal.fsync", cfg.WALSync, "fsync the write-ahead log on every write (survives power loss; slower)")

@@ -89,6 +89,10 @@ type ProfileLimits struct {
 	MaxStackDepth int
 	// MaxLabels is the most series labels one profile may carry.
 	MaxLabels int
+	// MaxLabelNameLength and MaxLabelValueLength bound each series
+	// label's name and value, in bytes: every series' labels are kept in
+	// memory and in every block's index, so one huge value costs in each.
+	MaxLabelNameLength, MaxLabelValueLength int
 	// MaxDecompressedBytes is the most bytes a gzipped profile may
 	// decompress to; 0 means the limit replay has always used (512 MiB).
 	MaxDecompressedBytes int64
@@ -98,7 +102,8 @@ type ProfileLimits struct {
 // 128 frames per stack (Java deeper), and a 10 s CPU profile of a busy
 // service holds a few thousand distinct samples.
 func DefaultProfileLimits() ProfileLimits {
-	return ProfileLimits{MaxSamples: 1_000_000, MaxStackDepth: 4096, MaxLabels: 64, MaxDecompressedBytes: DefaultMaxDecompressedBytes}
+	return ProfileLimits{MaxSamples: 1_000_000, MaxStackDepth: 4096, MaxLabels: 64,
+		MaxLabelNameLength: 1024, MaxLabelValueLength: 2048, MaxDecompressedBytes: DefaultMaxDecompressedBytes}
 }
 
 // Request is one push in the shape of the Pyroscope ingest API, free of
@@ -398,6 +403,9 @@ func decode(r *Request, lim ProfileLimits, now time.Time, lease *Lease) ([]*stor
 	}
 	if lim.MaxLabels > 0 && name.Labels.Len() > lim.MaxLabels {
 		return nil, TooLarge("name: %d labels is over the limit of %d", name.Labels.Len(), lim.MaxLabels)
+	}
+	if err := lim.checkLabelLengths(name.Labels); err != nil {
+		return nil, err
 	}
 	if err := name.Labels.Validate(); err != nil {
 		return nil, BadData("name: %v", err)
@@ -1002,4 +1010,20 @@ func Replay(payload []byte) ([]*storage.Input, error) {
 		out = append(out, in...)
 	}
 	return out, nil
+}
+
+// checkLabelLengths refuses a label name or value over its limit; zero
+// limits check nothing.
+func (lim ProfileLimits) checkLabelLengths(ls labels.Labels) error {
+	var err error
+	ls.Range(func(l labels.Label) {
+		switch {
+		case err != nil:
+		case lim.MaxLabelNameLength > 0 && len(l.Name) > lim.MaxLabelNameLength:
+			err = TooLarge("label name %.40q...: %d bytes is over the limit of %d (--limits.max-label-name-length)", l.Name, len(l.Name), lim.MaxLabelNameLength)
+		case lim.MaxLabelValueLength > 0 && len(l.Value) > lim.MaxLabelValueLength:
+			err = TooLarge("label %s: a value of %d bytes is over the limit of %d (--limits.max-label-value-length)", l.Name, len(l.Value), lim.MaxLabelValueLength)
+		}
+	})
+	return err
 }
