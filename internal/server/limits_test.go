@@ -172,14 +172,14 @@ func TestSlowBodyIsCut(t *testing.T) {
 	t.Fatal("connection trickling a body still open after 10 s, with a read timeout of 300 ms")
 }
 
-// TestConnectionLimit: idle connections up to the limit do not keep a new
-// request out for good: they are closed after the timeout, and the new
-// one is served.
+// TestConnectionLimit: with --limits.max-connections held by idle
+// connections, a new request waits rather than being served; once they
+// close, it is served; and the server closes idle connections itself.
 func TestConnectionLimit(t *testing.T) {
 	cfg := server.DefaultConfig()
 	cfg.MaxConnections = 2
-	cfg.ReadTimeout = 300 * time.Millisecond
-	cfg.IdleTimeout = 300 * time.Millisecond
+	cfg.ReadTimeout = 3 * time.Second
+	cfg.IdleTimeout = 3 * time.Second
 	base := serve(t, cfg)
 	var idle []net.Conn
 	for range cfg.MaxConnections {
@@ -190,22 +190,28 @@ func TestConnectionLimit(t *testing.T) {
 		defer c.Close()
 		idle = append(idle, c)
 	}
-	// The idle connections are accepted (the listener counts them) before
-	// the request below dials: prove it by waiting for the server to close
-	// one, which it can do only after accepting it.
-	c := &http.Client{Timeout: 20 * time.Second}
-	resp, err := c.Get(base + "/ready")
-	if err != nil {
-		t.Fatalf("request beyond the connection limit: %v", err)
+	// Let the server accept them: the limit counts accepted connections.
+	time.Sleep(200 * time.Millisecond)
+	short := &http.Client{Timeout: 500 * time.Millisecond}
+	if resp, err := short.Get(base + "/ready"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a request beyond the connection limit was served (%d) while the limit was held", resp.StatusCode)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("status %d, want 200", resp.StatusCode)
-	}
+	// The server closes idle connections after its read timeout, which
+	// frees the limit.
 	for _, ic := range idle {
 		ic.SetReadDeadline(time.Now().Add(10 * time.Second))
 		if _, err := bufio.NewReader(ic).ReadByte(); err == nil {
 			t.Error("idle connection got an answer; want it closed")
 		}
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(base + "/ready")
+	if err != nil {
+		t.Fatalf("request after the idle connections closed: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("status %d, want 200", resp.StatusCode)
 	}
 }
