@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/hearth-profiler/hearth/internal/server"
 )
@@ -59,12 +60,15 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s, err := server.New(cfg, logger)
-	if err != nil {
-		return err
-	}
 	// SIGHUP re-reads the configuration, as Prometheus does. Reload logs
-	// its own error, and the old configuration stays.
-	defer onHangup(ctx, func() { _ = s.Reload() })()
-	return s.Run(ctx)
+	// its own error, and the old configuration stays. It is caught from
+	// the start, so that a SIGHUP during replay does not end the process;
+	// until the storage is open there is nothing to reload.
+	var running atomic.Pointer[server.Server]
+	defer onHangup(ctx, func() {
+		if s := running.Load(); s != nil {
+			_ = s.Reload()
+		}
+	})()
+	return server.Start(ctx, cfg, logger, running.Store)
 }

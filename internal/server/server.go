@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
@@ -232,44 +233,133 @@ func (s *Server) Handler() http.Handler {
 // Run serves on cfg.ListenAddr until ctx is done, then shuts down cleanly:
 // requests in flight finish, and the log is synced and closed.
 func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
+	ln, err := s.listen()
 	if err != nil {
 		s.Close()
-		return fmt.Errorf("listen on %s: %w", s.cfg.ListenAddr, err)
-	}
-	if s.cfg.OTLPGRPCAddr != "" {
-		if s.grpcLn, err = net.Listen("tcp", s.cfg.OTLPGRPCAddr); err != nil {
-			ln.Close()
-			s.Close()
-			return fmt.Errorf("listen for OTLP gRPC on %s (--otlp.grpc.listen; empty turns it off): %w", s.cfg.OTLPGRPCAddr, err)
-		}
+		return err
 	}
 	return s.Serve(ctx, ln)
 }
 
+// Start listens on cfg.ListenAddr before it opens the storage, so that
+// while the write-ahead log replays, /ready answers 503 and every other
+// route 503 with Retry-After instead of refusing connections: an
+// orchestrator sees a live process that is not ready yet. Once the
+// storage is open, opened is called with the server (to hook signals to
+// it) and the server serves until ctx is done, as Run does.
+func Start(ctx context.Context, cfg Config, logger *slog.Logger, opened func(*Server)) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	}
+	gate := &startGate{}
+	srv := newHTTPServer(cfg, gate)
+	ln = limitListener(cfg, ln)
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("listening; not ready until the storage is open", "addr", ln.Addr().String(), "data", cfg.DataDir)
+	beforeOpen()
+	s, err := New(cfg, logger)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	if ctx.Err() != nil {
+		srv.Close()
+		return s.Close()
+	}
+	if cfg.OTLPGRPCAddr != "" {
+		if s.grpcLn, err = net.Listen("tcp", cfg.OTLPGRPCAddr); err != nil {
+			srv.Close()
+			s.Close()
+			return fmt.Errorf("listen for OTLP gRPC on %s (--otlp.grpc.listen; empty turns it off): %w", cfg.OTLPGRPCAddr, err)
+		}
+	}
+	if opened != nil {
+		opened(s)
+	}
+	h := s.Handler()
+	gate.h.Store(&h)
+	return s.serve(ctx, srv, ln, errc)
+}
+
+// beforeOpen lets tests hold Start between listening and opening the
+// storage, as a long replay does.
+var beforeOpen = func() {}
+
+// startGate answers for a server whose storage is still opening, then
+// hands every request to the real handler.
+type startGate struct {
+	h atomic.Pointer[http.Handler]
+}
+
+func (g *startGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := g.h.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, "not ready: opening storage and replaying the write-ahead log", http.StatusServiceUnavailable)
+}
+
+func (s *Server) listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", s.cfg.ListenAddr, err)
+	}
+	if s.cfg.OTLPGRPCAddr != "" {
+		if s.grpcLn, err = net.Listen("tcp", s.cfg.OTLPGRPCAddr); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("listen for OTLP gRPC on %s (--otlp.grpc.listen; empty turns it off): %w", s.cfg.OTLPGRPCAddr, err)
+		}
+	}
+	return ln, nil
+}
+
 // Serve is Run on a listener the caller opened.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := newHTTPServer(s.cfg, s.Handler())
+	ln = limitListener(s.cfg, ln)
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	return s.serve(ctx, srv, ln, errc)
+}
+
+func newHTTPServer(cfg Config, h http.Handler) *http.Server {
 	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: min(10*time.Second, s.cfg.ReadTimeout),
-		ReadTimeout:       s.cfg.ReadTimeout,
-		IdleTimeout:       s.cfg.IdleTimeout,
-		WriteTimeout:      s.cfg.WriteTimeout,
+		Handler:           h,
+		ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout),
+		ReadTimeout:       cfg.ReadTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
 	}
-	if s.cfg.ReadTimeout <= 0 {
+	if cfg.ReadTimeout <= 0 {
 		srv.ReadHeaderTimeout = 10 * time.Second
-	}
-	if s.cfg.MaxConnections > 0 {
-		// Past the limit, Accept waits for a connection to close (the
-		// idle and read timeouts see to that) instead of taking file
-		// descriptors until none is left for the log and blocks.
-		ln = netutil.LimitListener(ln, s.cfg.MaxConnections)
 	}
 	// Cleartext HTTP/2 beside HTTP/1.1, for gRPC clients of the push and
 	// OTLP services on the same port.
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
+	return srv
+}
+
+func limitListener(cfg Config, ln net.Listener) net.Listener {
+	if cfg.MaxConnections > 0 {
+		// Past the limit, Accept waits for a connection to close (the
+		// idle and read timeouts see to that) instead of taking file
+		// descriptors until none is left for the log and blocks.
+		ln = netutil.LimitListener(ln, cfg.MaxConnections)
+	}
+	return ln
+}
+
+// serve runs the background work beside srv, which already serves ln and
+// reports its end on errc, until ctx is done or srv fails.
+func (s *Server) serve(ctx context.Context, srv *http.Server, ln net.Listener, errc chan error) error {
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
@@ -297,8 +387,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer wg.Done()
 		_ = s.scrape.Run(bg)
 	}()
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
 	if s.grpcLn != nil {
 		go func() { errc <- s.grpc.Serve(s.grpcLn) }()
 		s.logger.Info("listening for OTLP gRPC", "addr", s.grpcLn.Addr().String())
