@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hearth-profiler/hearth/bench/internal/hearthproc"
@@ -78,6 +79,7 @@ func main() {
 	workers := flag.Int("workers", 4, "concurrent clients, as the peer's figures")
 	repeats := flag.Int("repeats", 5, "calls of each query after the first")
 	queryClients := flag.Int("query-clients", 0, "clients drawing flame graphs of everything sent so far, one after another, while the load generator sends")
+	serverArgs := flag.String("server-args", "", "more flags of hearth server, separated by spaces (e.g. --query.cpu-share=1)")
 	jsonPath := flag.String("json", "/tmp/hearth-peer.json", "write every figure here as JSON")
 	flag.Parse()
 	if *hearth == "" || *loadgen == "" {
@@ -86,7 +88,7 @@ func main() {
 	}
 	log.SetFlags(log.Ltime)
 	log.SetPrefix("peer: ")
-	res, err := run(*hearth, *loadgen, *n, *workers, *repeats, *queryClients)
+	res, err := run(*hearth, *loadgen, *n, *workers, *repeats, *queryClients, strings.Fields(*serverArgs))
 	if res != nil {
 		out, _ := json.MarshalIndent(res, "", "  ")
 		if werr := os.WriteFile(*jsonPath, out, 0o644); werr != nil {
@@ -99,7 +101,7 @@ func main() {
 	}
 }
 
-func run(hearth, loadgen string, n, workers, repeats, queryClients int) (*result, error) {
+func run(hearth, loadgen string, n, workers, repeats, queryClients int, serverArgs []string) (*result, error) {
 	res := &result{Command: fmt.Sprint(os.Args), Workers: workers, QueryClients: queryClients}
 	work, err := os.MkdirTemp("", "hearth-peer-")
 	if err != nil {
@@ -111,7 +113,7 @@ func run(hearth, loadgen string, n, workers, repeats, queryClients int) (*result
 		return nil, err
 	}
 	dataDir := filepath.Join(work, "data")
-	cfg := hearthproc.Config{Binary: hearth, Addr: addr, DataDir: dataDir, LogPath: filepath.Join(work, "server.log"), ReadyTimeout: 5 * time.Minute}
+	cfg := hearthproc.Config{Binary: hearth, Addr: addr, DataDir: dataDir, LogPath: filepath.Join(work, "server.log"), ReadyTimeout: 5 * time.Minute, Args: serverArgs}
 	srv, ready, err := hearthproc.Start(cfg)
 	if err != nil {
 		return nil, err

@@ -22,6 +22,7 @@ var layers = []struct {
 	{"internal/query", []string{"internal/api", "internal/server", "internal/ingest"}},
 	{"internal/labels", []string{""}},
 	{"internal/profile", []string{""}},
+	{"internal/priority", []string{""}},
 }
 
 const module = "github.com/hearth-profiler/hearth/"

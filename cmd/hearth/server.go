@@ -46,6 +46,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.BoolVar(&cfg.WALSync, "wal.fsync", cfg.WALSync, "fsync the write-ahead log on every write (survives power loss; slower)")
 	fs.DurationVar(&cfg.SelfProfileInterval, "self-profile.interval", cfg.SelfProfileInterval, "window of Hearth's own profiles; 0 turns self-profiling off")
 	fs.StringVar(&cfg.OTLPGRPCAddr, "otlp.grpc.listen", cfg.OTLPGRPCAddr, "address for OTLP gRPC (ProfilesService/Export); empty serves it only on --listen, over cleartext HTTP/2")
+	fs.Float64Var(&cfg.QueryCPUShare, "query.cpu-share", cfg.QueryCPUShare, "share of the CPUs (0 to 1) that queries may use while profiles arrive, so that queries never stall ingest; 1: no holding back")
 	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "YAML file with scrape_configs; re-read on SIGHUP and POST /-/reload")
 	logLevel := fs.String("log.level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log.format", "text", "text or json")
@@ -55,6 +56,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	if cfg.QueryCPUShare <= 0 {
+		return fmt.Errorf("--query.cpu-share %v: want a share above 0 (1 holds queries back never)", cfg.QueryCPUShare)
 	}
 	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {

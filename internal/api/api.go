@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/priority"
 	"github.com/hearth-profiler/hearth/internal/query"
 	"github.com/hearth-profiler/hearth/internal/query/parser"
 	"github.com/hearth-profiler/hearth/internal/tenant"
@@ -34,6 +35,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// QueryTimeout bounds one query.
 	QueryTimeout time.Duration
+	// Governor holds queries to their share of the CPU while profiles
+	// arrive; nil holds nothing back.
+	Governor *priority.Governor
 }
 
 // API holds the handlers.
@@ -167,7 +171,7 @@ func (a *API) wrap(h func(*http.Request) (any, error)) http.HandlerFunc {
 		r.Body = http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes)
 		ctx, cancel := context.WithTimeout(r.Context(), a.opts.QueryTimeout)
 		defer cancel()
-		data, err := h(r.WithContext(ctx))
+		data, err := h(r.WithContext(priority.With(ctx, a.opts.Governor)))
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -306,7 +310,7 @@ func (a *API) diff(r *http.Request) (any, error) {
 func (a *API) pprof(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), a.opts.QueryTimeout)
 	defer cancel()
-	r = r.WithContext(ctx)
+	r = r.WithContext(priority.With(ctx, a.opts.Governor))
 	q, err := a.queryRequest(r, "")
 	if err == nil {
 		err = requireQuery(q, "query")

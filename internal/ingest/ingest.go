@@ -17,6 +17,7 @@ import (
 	gpprof "github.com/google/pprof/profile"
 
 	"github.com/hearth-profiler/hearth/internal/labels"
+	"github.com/hearth-profiler/hearth/internal/priority"
 	"github.com/hearth-profiler/hearth/internal/profile"
 	"github.com/hearth-profiler/hearth/internal/storage"
 )
@@ -213,6 +214,7 @@ type Ingester struct {
 	refused                     [numReasons + 1]atomic.Uint64 // by Reason, then other
 	failureLog                  logLimiter
 	budget                      *Budget // nil: no in-flight bound
+	foreground                  *priority.Governor
 }
 
 // otherRefusal is the Stats.Refused key of a refusal that is not an
@@ -282,6 +284,11 @@ func New(db *storage.DB, limits ProfileLimits, logger *slog.Logger) *Ingester {
 	return &Ingester{db: db, limits: limits, logger: logger, now: time.Now}
 }
 
+// Prioritize makes every request that takes a lease tell g that writes
+// are arriving, so that g holds queries back for them. Call it before the
+// first request.
+func (ig *Ingester) Prioritize(g *priority.Governor) { ig.foreground = g }
+
 // LimitInflight bounds the bytes that requests being decoded hold at once
 // (see Lease); max <= 0 bounds nothing. Call it before the first request.
 func (ig *Ingester) LimitInflight(max int64) { ig.budget = NewBudget(max) }
@@ -294,6 +301,7 @@ func (ig *Ingester) Limits() ProfileLimits { return ig.limits }
 // the request in it, and the caller counts the body it reads (see
 // LeasedReader). The caller releases it when the request is done.
 func (ig *Ingester) Lease(ctx context.Context) (context.Context, *Lease) {
+	ig.foreground.Mark()
 	l := ig.budget.Lease()
 	return WithLease(ctx, l), l
 }

@@ -144,7 +144,9 @@ func (e *Engine) buildTree(ctx context.Context, r Request, cols int, col int, t 
 		hide = &regexpMatcher{r.Filter.Hide}
 	}
 	for _, sv := range svs {
-		t.add(col, sv, hide)
+		if err := t.add(ctx, col, sv, hide); err != nil {
+			return "", err
+		}
 	}
 	return typ, nil
 }

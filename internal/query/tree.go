@@ -3,10 +3,12 @@ package query
 import (
 	"cmp"
 	"container/heap"
+	"context"
 	"path"
 	"slices"
 	"strconv"
 
+	"github.com/hearth-profiler/hearth/internal/priority"
 	"github.com/hearth-profiler/hearth/internal/storage"
 )
 
@@ -79,7 +81,7 @@ func (t *tree) childOf(parent, name uint32) uint32 {
 }
 
 // add merges one symbol table's values per stack into column col.
-func (t *tree) add(col int, sv *storage.StackValues, hide *regexpMatcher) {
+func (t *tree) add(ctx context.Context, col int, sv *storage.StackValues, hide *regexpMatcher) error {
 	s := sv.Syms
 	n := len(sv.Values)
 	vals := sv.Values
@@ -102,9 +104,13 @@ func (t *tree) add(col int, sv *storage.StackValues, hide *regexpMatcher) {
 	}
 	fnode := make([]uint32, n)
 	nameCache := make(map[uint64]uint32)
+	meter := priority.NewMeter(ctx, stepStacks)
 	for i := 1; i < n; i++ {
 		if !need[i] {
 			continue
+		}
+		if err := meter.Add(1); err != nil {
+			return err
 		}
 		cur := fnode[s.StackParent[i]]
 		loc := s.StackLoc[i]
@@ -122,7 +128,12 @@ func (t *tree) add(col int, sv *storage.StackValues, hide *regexpMatcher) {
 			t.self[int(cur)*t.cols+col] += v
 		}
 	}
+	return nil
 }
+
+// stepStacks is how many stacks a tree takes in between two accounts of
+// its work to the priority governor.
+const stepStacks = 1024
 
 func (t *tree) frame(parent uint32, s *storage.Symbols, loc uint32, line storage.Line, hide *regexpMatcher, cache map[uint64]uint32) uint32 {
 	key := uint64(line.Function)<<32 | uint64(loc)

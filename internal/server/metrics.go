@@ -110,6 +110,8 @@ var (
 		"Bytes held by ingest requests being decoded, against --limits.max-inflight-bytes.", nil, nil)
 	descIngestBusy = prometheus.NewDesc("hearth_ingest_busy_total",
 		"Ingest requests refused because --limits.max-inflight-bytes was reached (429, resource_exhausted); the client was told to retry.", nil, nil)
+	descQueryWait = prometheus.NewDesc("hearth_query_priority_wait_seconds_total",
+		"Time queries waited so that profiles arriving meanwhile had the CPU (--query.cpu-share).", nil, nil)
 
 	descTenants = prometheus.NewDesc("hearth_storage_tenants",
 		"Tenants with data.", nil, nil)
@@ -151,7 +153,7 @@ type serverCollector struct{ s *Server }
 
 func (c serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descIngestStored, descIngestBytes, descIngestRefused, descIngestFailed, descIngestInflight, descIngestBusy,
+		descIngestStored, descIngestBytes, descIngestRefused, descIngestFailed, descIngestInflight, descIngestBusy, descQueryWait,
 		descTenants, descHeadSeries, descHeadSamples, descHeadBytes, descBlocks, descBlockSamples, descBlockBytes,
 		descOldestBlock, descAppends, descCutFailures, descCompactFailures, descQuarantined,
 		descScrapes, descScrapeFailures, descScrapeBytes, descScrapeTargets,
@@ -177,6 +179,7 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 	inflight, busy := c.s.ing.Inflight()
 	gauge(descIngestInflight, float64(inflight))
 	counter(descIngestBusy, float64(busy))
+	counter(descQueryWait, c.s.gov.Waited().Seconds())
 
 	ds := c.s.db.Stats()
 	gauge(descTenants, float64(ds.Tenants))

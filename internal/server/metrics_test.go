@@ -81,6 +81,7 @@ func TestMetrics(t *testing.T) {
 		{"hearth_ingest_profiles_failed_total", nil, 0},
 		{"hearth_ingest_inflight_bytes", nil, 0},
 		{"hearth_ingest_busy_total", nil, 0},
+		{"hearth_query_priority_wait_seconds_total", nil, 0},
 		{"hearth_storage_quarantined_total", nil, 0},
 		{"hearth_storage_tenants", nil, 1},
 		{"hearth_storage_blocks", nil, 1},

@@ -24,6 +24,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/api"
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/otlp"
+	"github.com/hearth-profiler/hearth/internal/priority"
 	"github.com/hearth-profiler/hearth/internal/push"
 	"github.com/hearth-profiler/hearth/internal/query"
 	"github.com/hearth-profiler/hearth/internal/scrape"
@@ -66,6 +67,9 @@ type Config struct {
 	// OTLPGRPCAddr is where OTLP's gRPC ProfilesService listens (4317 by
 	// OTLP's convention); "" serves it only on ListenAddr.
 	OTLPGRPCAddr string
+	// QueryCPUShare is the share of the CPUs (0 to 1) that queries may use
+	// while profiles arrive; 1 or more holds queries back never.
+	QueryCPUShare float64
 	// ConfigFile is the YAML file with scrape_configs; "" scrapes nothing.
 	// It is read again on Reload (SIGHUP, POST /-/reload).
 	ConfigFile string
@@ -95,6 +99,9 @@ func DefaultConfig() Config {
 		BlockDuration:       storage.DefaultOptions().BlockDuration,
 		SelfProfileInterval: 10 * time.Second,
 		OTLPGRPCAddr:        ":4317",
+		// Measured with bench/peer -query-clients 4 on 2 cores: see the
+		// README's "Queries beside ingest".
+		QueryCPUShare: 0.25,
 	}
 }
 
@@ -109,6 +116,7 @@ type Server struct {
 	grpc    *grpc.Server
 	grpcLn  net.Listener // nil: OTLP gRPC only on the main port
 	metrics *metrics
+	gov     *priority.Governor // holds queries back for ingest
 
 	reloadMu sync.Mutex // one reload at a time
 }
@@ -132,12 +140,15 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, logger: logger, db: db, mux: http.NewServeMux()}
 	s.ing = ingest.New(db, cfg.Limits, logger.With("component", "ingest"))
 	s.ing.LimitInflight(cfg.MaxInflightBytes)
+	gov := priority.New(cfg.QueryCPUShare)
+	s.gov = gov
+	s.ing.Prioritize(gov)
 	s.scrape = scrape.NewManager(s.ing, logger, scrape.Options{})
 	if err := s.Reload(); err != nil {
 		db.Close()
 		return nil, err
 	}
-	a := api.New(s.ing, query.NewEngine(db), api.Options{MaxBodyBytes: cfg.MaxBodyBytes}, logger.With("component", "api"))
+	a := api.New(s.ing, query.NewEngine(db), api.Options{MaxBodyBytes: cfg.MaxBodyBytes, Governor: gov}, logger.With("component", "api"))
 	a.Register(s.mux)
 	maxDecompressed := cfg.Limits.MaxDecompressedBytes
 	if maxDecompressed <= 0 {

@@ -13,6 +13,7 @@ import (
 	"slices"
 
 	"github.com/hearth-profiler/hearth/internal/labels"
+	"github.com/hearth-profiler/hearth/internal/priority"
 	"github.com/hearth-profiler/hearth/internal/storage/bucket"
 )
 
@@ -269,6 +270,7 @@ func (b *block) selectStacks(ctx context.Context, p SelectParams) ([]*StackValue
 	byType := map[string]*StackValues{}
 	sc := b.sr.newScanner(b.hasSets(), false)
 	defer sc.close()
+	meter := priority.NewMeter(ctx, stepSamples)
 	for si := range b.ix.series {
 		s := &b.ix.series[si]
 		if !s.overlaps(p.Start, p.End) || !labels.MatchLabels(s.lbls, pl.series...) {
@@ -289,6 +291,9 @@ func (b *block) selectStacks(ctx context.Context, p SelectParams) ([]*StackValue
 		}
 		err := b.scanProfiles(sc, i, j, func(_ int, bt *sampleBatch) error {
 			if err := b.checkBatch(bt); err != nil {
+				return err
+			}
+			if err := meter.Add(len(bt.stacks)); err != nil {
 				return err
 			}
 			if bt.sets == nil && keep == nil && pl.setOK == nil {

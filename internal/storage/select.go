@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/hearth-profiler/hearth/internal/labels"
+	"github.com/hearth-profiler/hearth/internal/priority"
 )
 
 // SelectParams say which samples a query reads.
@@ -308,6 +309,10 @@ func (s *memSeries) overlaps(start, end int64) bool {
 	return len(s.profiles) > 0 && s.minT < end && s.maxT >= start
 }
 
+// stepSamples is how many samples a query merges between two accounts of
+// its work to the priority governor: about 10-50 µs of work.
+const stepSamples = 8192
+
 func (h *head) selectStacks(ctx context.Context, p SelectParams) ([]*StackValues, error) {
 	if !h.overlaps(p.Start, p.End) {
 		return nil, nil
@@ -319,6 +324,7 @@ func (h *head) selectStacks(ctx context.Context, p SelectParams) ([]*StackValues
 		keep = p.Keep(syms)
 	}
 	byType := map[string]*StackValues{}
+	meter := priority.NewMeter(ctx, stepSamples)
 	for i, s := range h.all {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -339,6 +345,9 @@ func (h *head) selectStacks(ctx context.Context, p SelectParams) ([]*StackValues
 				continue
 			}
 			mergeProfile(sv, &mp, keep, pl)
+			if err := meter.Add(len(mp.stacks)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return sortedByType(byType), nil

@@ -28,6 +28,8 @@ type Config struct {
 	// another server on the default port.
 	OTLPGRPCAddr string
 	ReadyTimeout time.Duration // longest wait for GET /ready to answer 200
+	// Args are more flags of `hearth server`, after the ones above.
+	Args []string
 }
 
 // Server is a hearth server process started by Start.
@@ -59,8 +61,9 @@ func Start(cfg Config) (*Server, time.Duration, error) {
 	}
 	defer logFile.Close() // the child holds its own descriptor
 	s := &Server{Addr: cfg.Addr, LogPath: cfg.LogPath, exited: make(chan struct{})}
-	s.cmd = exec.Command(cfg.Binary, "server", "--listen", cfg.Addr, "--data", cfg.DataDir,
-		"--self-profile.interval", "0", "--otlp.grpc.listen="+cfg.OTLPGRPCAddr)
+	args := append([]string{"server", "--listen", cfg.Addr, "--data", cfg.DataDir,
+		"--self-profile.interval", "0", "--otlp.grpc.listen=" + cfg.OTLPGRPCAddr}, cfg.Args...)
+	s.cmd = exec.Command(cfg.Binary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	start := time.Now()
 	if err := s.cmd.Start(); err != nil {
