@@ -303,3 +303,44 @@ func TestResyncOldFramingPartialRecord(t *testing.T) {
 		t.Fatalf("damage not named:\n%s", logs)
 	}
 }
+
+// TestPruneDamaged checks that copies of damaged bytes are removed once
+// older than KeepDamaged, when the log opens and when it is truncated,
+// and that younger ones stay.
+func TestPruneDamaged(t *testing.T) {
+	dir := t.TempDir()
+	cdir := filepath.Join(dir, "corrupt")
+	if err := os.MkdirAll(cdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old, young := filepath.Join(cdir, "00000001-10"), filepath.Join(cdir, "00000002-20")
+	for _, p := range []string{old, young} {
+		if err := os.WriteFile(p, []byte("damaged"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	aged := time.Now().Add(-DefaultKeepDamaged - time.Hour)
+	if err := os.Chtimes(old, aged, aged); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Open(dir, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("copy older than KeepDamaged still there after Open (stat: %v)", err)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Errorf("young copy removed: %v", err)
+	}
+	if err := os.Chtimes(young, aged, aged); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Truncate(1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(young); !os.IsNotExist(err) {
+		t.Errorf("copy older than KeepDamaged still there after Truncate (stat: %v)", err)
+	}
+}

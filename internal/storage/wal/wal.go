@@ -48,6 +48,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // MaxRecordBytes bounds one record, so that a corrupt length cannot make
@@ -99,7 +100,15 @@ type Options struct {
 	Sync bool
 	// FS creates segment files; nil is OSFS.
 	FS FS
+	// KeepDamaged is how long copies of damaged bytes stay in corrupt/
+	// for someone to look at; 0 is DefaultKeepDamaged. Older copies are
+	// removed when the log opens and when it is truncated, so that a disk
+	// that keeps failing does not fill with them.
+	KeepDamaged time.Duration
 }
+
+// DefaultKeepDamaged is how long copies of damaged records are kept.
+const DefaultKeepDamaged = 14 * 24 * time.Hour
 
 // WAL is an open write-ahead log in one directory.
 type WAL struct {
@@ -130,10 +139,14 @@ func Open(dir string, logger *slog.Logger, opts Options) (*WAL, error) {
 	if opts.FS == nil {
 		opts.FS = OSFS{}
 	}
+	if opts.KeepDamaged <= 0 {
+		opts.KeepDamaged = DefaultKeepDamaged
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create wal dir: %w", err)
 	}
 	w := &WAL{dir: dir, opts: opts, logger: logger}
+	w.pruneDamaged(time.Now())
 	segs, err := w.Segments()
 	if err != nil {
 		return nil, err
@@ -295,7 +308,30 @@ func (w *WAL) Truncate(n int) error {
 			return fmt.Errorf("remove wal segment %d: %w", s, err)
 		}
 	}
+	w.pruneDamaged(time.Now())
 	return nil
+}
+
+// pruneDamaged removes copies of damaged bytes older than KeepDamaged. A
+// copy it cannot remove is logged and left; it costs space, not data.
+func (w *WAL) pruneDamaged(now time.Time) {
+	dir := filepath.Join(w.dir, "corrupt")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return // none kept yet
+	}
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil || fi.IsDir() || now.Sub(fi.ModTime()) < w.opts.KeepDamaged {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if err := os.Remove(path); err != nil {
+			w.logger.Warn("remove old copy of damaged wal bytes", "path", path, "err", err)
+			continue
+		}
+		w.logger.Info("removed old copy of damaged wal bytes", "path", path, "age", now.Sub(fi.ModTime()).Round(time.Hour))
+	}
 }
 
 // Close syncs and closes the log.
