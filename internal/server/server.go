@@ -399,7 +399,8 @@ func (s *Server) serve(ctx context.Context, srv *http.Server, ln net.Listener, e
 		_ = s.scrape.Run(bg)
 	}()
 	if s.grpcLn != nil {
-		go func() { errc <- s.grpc.Serve(s.grpcLn) }()
+		// The OTLP gRPC port holds file descriptors as the main one does.
+		go func() { errc <- s.grpc.Serve(limitListener(s.cfg, s.grpcLn)) }()
 		s.logger.Info("listening for OTLP gRPC", "addr", s.grpcLn.Addr().String())
 	}
 	s.logger.Info("listening", "addr", ln.Addr().String(), "data", s.cfg.DataDir)
