@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -301,11 +302,18 @@ func (p *pusher) send(ctx context.Context, batch []*pushItem) error {
 }
 
 // refusedCount reads how many profiles of a batch the server refused from
-// its answer, "N of M profiles refused ..." from Hearth; any other answer
-// counts the whole batch.
+// its answer: Hearth says so in the Hearth-Refused-Profiles metadata (and,
+// before that existed, in its message, "N of M profiles refused ...");
+// any other answer counts the whole batch.
 func refusedCount(err error, batch int) int {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
+		return batch
+	}
+	if v := ce.Meta().Get(refusedHeader); v != "" {
+		if n, perr := strconv.Atoi(v); perr == nil && n >= 0 && n <= batch {
+			return n
+		}
 		return batch
 	}
 	var n, total int
@@ -314,6 +322,10 @@ func refusedCount(err error, batch int) int {
 	}
 	return batch
 }
+
+// refusedHeader is push.RefusedHeader; the agent does not import the
+// server's packages.
+const refusedHeader = "Hearth-Refused-Profiles"
 
 // backoff is the wait before retry attempt (1, 2, ...): exponential from
 // lo up to hi, with the upper half jittered so that the agents of many

@@ -3,12 +3,14 @@ package agent
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/hearth-profiler/hearth/internal/labels"
 	"github.com/hearth-profiler/hearth/internal/server"
 )
@@ -259,6 +261,32 @@ func TestBackoff(t *testing.T) {
 			if d := backoff(attempt, lo, hi); d < want/2 || d > want {
 				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", attempt, d, want/2, want)
 			}
+		}
+	}
+}
+
+func TestRefusedCount(t *testing.T) {
+	withMeta := func(msg, refused string) error {
+		ce := connect.NewError(connect.CodeInvalidArgument, errors.New(msg))
+		if refused != "" {
+			ce.Meta().Set("Hearth-Refused-Profiles", refused)
+		}
+		return ce
+	}
+	for _, c := range []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"metadata", withMeta("anything", "2"), 2},
+		{"metadata wins over the message", withMeta("1 of 5 profiles refused", "3"), 3},
+		{"metadata out of range", withMeta("", "9"), 5},
+		{"message of an older server", withMeta("1 of 5 profiles refused (the others were stored): x", ""), 1},
+		{"message for another batch size", withMeta("1 of 4 profiles refused", ""), 5},
+		{"not a connect error", errors.New("1 of 5 profiles refused"), 5},
+	} {
+		if got := refusedCount(c.err, 5); got != c.want {
+			t.Errorf("%s: refusedCount = %d; want %d", c.name, got, c.want)
 		}
 	}
 }

@@ -190,7 +190,9 @@ func (h *handler) Push(ctx context.Context, req *connect.Request[pushv1.PushRequ
 		})
 		err := refusalError(seriesList, refusals, total)
 		h.logger.Debug("pushed profiles refused", "tenant", tenantID, "err", err)
-		return nil, connect.NewError(connect.CodeInvalidArgument, err)
+		ce := connect.NewError(connect.CodeInvalidArgument, err)
+		ce.Meta().Set(RefusedHeader, strconv.Itoa(len(refusals)))
+		return nil, ce
 	}
 	return connect.NewResponse(&pushv1.PushResponse{}), nil
 }
@@ -222,6 +224,11 @@ func busyError(err error) error {
 
 // maxListedRefusals bounds how many refusals one error message names.
 const maxListedRefusals = 5
+
+// RefusedHeader is the metadata key of a refusal that says how many
+// profiles of the request were refused; the others were stored. Clients
+// read it to count rather than parse the message, which is for people.
+const RefusedHeader = "Hearth-Refused-Profiles"
 
 // refusalError names the refused profiles, with the labels and IDs the
 // client sent, and the reasons.

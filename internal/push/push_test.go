@@ -398,6 +398,9 @@ func TestPushRefusesBadSeriesStoresTheRest(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code() != connect.CodeInvalidArgument {
 		t.Fatalf("err = %v, want InvalidArgument", err)
 	}
+	if got := ce.Meta().Get(RefusedHeader); got != "3" {
+		t.Errorf("%s = %q; want 3", RefusedHeader, got)
+	}
 	msg := ce.Message()
 	for _, want := range []string{
 		"3 of 5 profiles refused (the others were stored)",
