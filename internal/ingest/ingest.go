@@ -306,6 +306,11 @@ func (ig *Ingester) Lease(ctx context.Context) (context.Context, *Lease) {
 	return WithLease(ctx, l), l
 }
 
+// Budget returns the in-flight budget of LimitInflight (nil: no bound),
+// for ways in whose libraries decompress before the ingest path sees the
+// request.
+func (ig *Ingester) Budget() *Budget { return ig.budget }
+
 // Inflight returns the bytes that requests being decoded hold now, and the
 // requests refused with a *BusyError since LimitInflight.
 func (ig *Ingester) Inflight() (bytes int64, refused uint64) { return ig.budget.InUse() }

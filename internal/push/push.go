@@ -117,8 +117,10 @@ func NewHandler(ing *ingest.Ingester, logger *slog.Logger, opts ...Option) (stri
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	budget := ing.Budget()
 	return pushv1connect.NewPusherServiceHandler(&handler{ing: ing, logger: logger},
-		connect.WithReadMaxBytes(o.maxMessageBytes))
+		connect.WithReadMaxBytes(o.maxMessageBytes),
+		connect.WithCompression("gzip", func() connect.Decompressor { return newLeasedGzip(budget) }, newGzipWriter))
 }
 
 // at is where a profile is in a request: sample j of series i.
