@@ -231,9 +231,8 @@ func TestWriteFailuresRandom(t *testing.T) {
 			case r < 7:
 				fs.createErr = errNoSpace
 			}
-			if rng.IntN(4) == 0 && fs.writeErr != nil {
-				// A fault in the undo too. (Not with a failed
-				// fsync: see TestSyncAndTruncateFail.)
+			if rng.IntN(4) == 0 && (fs.writeErr != nil || fs.syncErr != nil) {
+				// A fault in the undo too.
 				fs.truncErr = syscall.EIO
 			}
 			p := fmt.Sprintf("s%d op%d %x", seed, op, rng.Uint64()>>(rng.IntN(64)))
@@ -256,10 +255,10 @@ func TestWriteFailuresRandom(t *testing.T) {
 	t.Logf("%d schedules, %d failed writes, in %v", schedules, failed, time.Since(start))
 }
 
-// TestSyncAndTruncateFail documents the one double fault that Log cannot
-// undo: the record was written whole, its fsync failed, and truncating it
-// away failed too. The segment is abandoned, so later records are safe,
-// but the whole unacknowledged record stays in it and replays.
+// TestSyncAndTruncateFail is the double fault: the record was written
+// whole, its fsync failed, and truncating it away failed too. The segment
+// is abandoned for later records, and sealed where its last acknowledged
+// record ends, so the refused record does not replay either.
 func TestSyncAndTruncateFail(t *testing.T) {
 	dir := t.TempDir()
 	fs := &faultFS{}
@@ -281,5 +280,11 @@ func TestSyncAndTruncateFail(t *testing.T) {
 	if segs, _ := w.Segments(); !slices.Equal(segs, []int{1, 2}) {
 		t.Fatalf("segments %v, want the failed one abandoned for a second", segs)
 	}
-	checkReplay(t, dir, []string{"a", "b", "c"})
+	checkReplay(t, dir, []string{"a", "c"})
+	if err := w.Truncate(2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(w.sealPath(1)); !os.IsNotExist(err) {
+		t.Errorf("seal of a removed segment still there (stat: %v)", err)
+	}
 }

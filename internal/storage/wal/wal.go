@@ -47,6 +47,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -166,6 +167,55 @@ func Open(dir string, logger *slog.Logger, opts Options) (*WAL, error) {
 
 func (w *WAL) segPath(n int) string { return filepath.Join(w.dir, fmt.Sprintf("%08d", n)) }
 
+// sealPath is the file that says where the records of segment n end, when
+// bytes after them could not be removed.
+func (w *WAL) sealPath(n int) string { return w.segPath(n) + ".end" }
+
+// seal records that segment n's records end at size, durably: written to
+// a temporary file, synced, renamed, and the directory synced.
+func (w *WAL) seal(n int, size int64) error {
+	path := w.sealPath(n)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(strconv.FormatInt(size, 10) + "\n")
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	d, err := os.Open(w.dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// sealedSize returns where the records of segment n end if it was sealed.
+func (w *WAL) sealedSize(n int) (int64, bool) {
+	b, err := os.ReadFile(w.sealPath(n))
+	if err != nil {
+		return 0, false
+	}
+	size, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || size < 0 {
+		w.logger.Warn("ignoring unreadable wal seal", "path", w.sealPath(n), "err", err)
+		return 0, false
+	}
+	return size, true
+}
+
 // Segments lists the segment numbers present, in order.
 func (w *WAL) Segments() ([]int, error) {
 	ents, err := os.ReadDir(w.dir)
@@ -259,10 +309,16 @@ func (w *WAL) Log(payload []byte) error {
 // to a new one. w.mu is held.
 func (w *WAL) undo(cause error, abandon bool) error {
 	if err := w.seg.Truncate(w.segSize); err != nil {
-		// The garbage stays where it is, at the end of a segment that
-		// no acknowledged record will follow; replay skips it.
 		cause = fmt.Errorf("%w; truncating it back to %d bytes failed too: %w", cause, w.segSize, err)
 		abandon = true
+		// What the failed write left may be a whole record (its fsync
+		// failed after the write): replay would store what the client
+		// was told was not stored. A seal beside the segment says where
+		// its records end; replay reads no further.
+		if serr := w.seal(w.segNum, w.segSize); serr != nil {
+			w.logger.Error("seal wal segment after a failed write: the refused record may replay after a restart",
+				"segment", w.segNum, "offset", w.segSize, "err", serr)
+		}
 	}
 	if !abandon {
 		return fmt.Errorf("%w: %w", ErrWrite, cause)
@@ -306,6 +362,9 @@ func (w *WAL) Truncate(n int) error {
 		}
 		if err := os.Remove(w.segPath(s)); err != nil {
 			return fmt.Errorf("remove wal segment %d: %w", s, err)
+		}
+		if err := os.Remove(w.sealPath(s)); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove seal of wal segment %d: %w", s, err)
 		}
 	}
 	w.pruneDamaged(time.Now())
@@ -395,7 +454,13 @@ func (w *WAL) readSegment(n int, fn func([]byte) error, onDamage func(d damage, 
 	if err != nil {
 		return err
 	}
-	return scan(f, fi.Size(), fn, func(d damage) { onDamage(d, d.end == fi.Size()) })
+	size := fi.Size()
+	if end, ok := w.sealedSize(n); ok && end < size {
+		w.logger.Warn("wal segment sealed after a failed write: ignoring the bytes after its last record",
+			"segment", n, "offset", end, "bytes", size-end)
+		size = end
+	}
+	return scan(f, size, fn, func(d damage) { onDamage(d, d.end == size) })
 }
 
 // keepDamage copies the bytes of d in segment n to the corrupt directory and
