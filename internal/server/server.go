@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
 	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/hearth-profiler/hearth/internal/api"
 	"github.com/hearth-profiler/hearth/internal/ingest"
@@ -30,6 +32,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/scrape"
 	"github.com/hearth-profiler/hearth/internal/selfprofile"
 	"github.com/hearth-profiler/hearth/internal/storage"
+	"github.com/hearth-profiler/hearth/internal/tlsconfig"
 	"github.com/hearth-profiler/hearth/web"
 )
 
@@ -73,6 +76,9 @@ type Config struct {
 	// ConfigFile is the YAML file with scrape_configs; "" scrapes nothing.
 	// It is read again on Reload (SIGHUP, POST /-/reload).
 	ConfigFile string
+	// TLS, when its files are set, serves HTTPS (HTTP/1.1 and HTTP/2)
+	// on ListenAddr and TLS on OTLPGRPCAddr, instead of cleartext.
+	TLS tlsconfig.Server
 }
 
 // DefaultConfig is the configuration of a plain `hearth server`.
@@ -115,6 +121,7 @@ type Server struct {
 	scrape  *scrape.Manager
 	grpc    *grpc.Server
 	grpcLn  net.Listener // nil: OTLP gRPC only on the main port
+	tls     *tls.Config  // nil: cleartext
 	metrics *metrics
 	gov     *priority.Governor // holds queries back for ingest
 
@@ -126,6 +133,21 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// Before storage: a wrong file fails at once, without replaying the
+	// log first.
+	tlsCfg, err := loadTLS(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	return newServer(cfg, logger, tlsCfg)
+}
+
+func loadTLS(cfg Config, logger *slog.Logger) (*tls.Config, error) {
+	return cfg.TLS.Config(logger.With("component", "tls"))
+}
+
+// newServer is New with the TLS configuration loaded (nil: cleartext).
+func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config) (*Server, error) {
 	opts := storage.DefaultOptions()
 	opts.Decode = ingest.Replay
 	opts.WALSync = cfg.WALSync
@@ -137,7 +159,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open storage in %s: %w", cfg.DataDir, err)
 	}
-	s := &Server{cfg: cfg, logger: logger, db: db, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, logger: logger, db: db, mux: http.NewServeMux(), tls: tlsCfg}
 	s.ing = ingest.New(db, cfg.Limits, logger.With("component", "ingest"))
 	s.ing.LimitInflight(cfg.MaxInflightBytes)
 	gov := priority.New(cfg.QueryCPUShare)
@@ -159,7 +181,12 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	// gRPC bounds a message after decompression only, so the
 	// decompression limit is its limit; a message that is not compressed
 	// is held to the body limit on the main port (below), not on 4317.
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(int(maxDecompressed)))
+	grpcOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(int(maxDecompressed))}
+	if tlsCfg != nil {
+		// For the OTLP port; on the main port the HTTP server does TLS.
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	s.grpc = grpc.NewServer(grpcOpts...)
 	pprofileotlp.RegisterGRPCServer(s.grpc, otlp.NewGRPCServer(s.ing, otlpOpts))
 	// connect-go bounds a message after decompression, streaming; the
 	// body limit bounds it before.
@@ -228,7 +255,7 @@ func (s *Server) Reload() error {
 }
 
 // Handler serves every route, and OTLP gRPC calls that arrive over
-// cleartext HTTP/2 on the same port.
+// HTTP/2 on the same port.
 func (s *Server) Handler() http.Handler {
 	grpcH, muxH := s.metrics.instrument("grpc", s.grpc), s.metrics.instrument("", s.mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -262,18 +289,24 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger, opened func(*Se
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// Before listening: a wrong file fails the start, and while the log
+	// replays, /ready is answered over TLS already.
+	tlsCfg, err := loadTLS(cfg, logger)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
 	gate := &startGate{}
-	srv := newHTTPServer(cfg, gate)
+	srv := newHTTPServer(cfg, gate, tlsCfg, logger)
 	ln = limitListener(cfg, ln)
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("listening; not ready until the storage is open", "addr", ln.Addr().String(), "data", cfg.DataDir)
+	go func() { errc <- serveHTTP(srv, ln) }()
+	logger.Info("listening; not ready until the storage is open", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "data", cfg.DataDir)
 	beforeOpen()
-	s, err := New(cfg, logger)
+	s, err := newServer(cfg, logger, tlsCfg)
 	if err != nil {
 		srv.Close()
 		return err
@@ -332,14 +365,25 @@ func (s *Server) listen() (net.Listener, error) {
 
 // Serve is Run on a listener the caller opened.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := newHTTPServer(s.cfg, s.Handler())
+	srv := newHTTPServer(s.cfg, s.Handler(), s.tls, s.logger)
 	ln = limitListener(s.cfg, ln)
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- serveHTTP(srv, ln) }()
 	return s.serve(ctx, srv, ln, errc)
 }
 
-func newHTTPServer(cfg Config, h http.Handler) *http.Server {
+// serveHTTP serves ln with srv, over TLS when srv has a TLS
+// configuration.
+func serveHTTP(srv *http.Server, ln net.Listener) error {
+	if srv.TLSConfig != nil {
+		return srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig
+	}
+	return srv.Serve(ln)
+}
+
+// newHTTPServer returns the HTTP server of h, with TLS when tlsCfg is
+// not nil.
+func newHTTPServer(cfg Config, h http.Handler, tlsCfg *tls.Config, logger *slog.Logger) *http.Server {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout),
@@ -350,11 +394,20 @@ func newHTTPServer(cfg Config, h http.Handler) *http.Server {
 	if cfg.ReadTimeout <= 0 {
 		srv.ReadHeaderTimeout = 10 * time.Second
 	}
-	// Cleartext HTTP/2 beside HTTP/1.1, for gRPC clients of the push and
-	// OTLP services on the same port.
+	// HTTP/2 beside HTTP/1.1, for gRPC clients of the push and OTLP
+	// services on the same port: negotiated by ALPN over TLS, cleartext
+	// (h2c) otherwise.
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetUnencryptedHTTP2(true)
+	if tlsCfg != nil {
+		srv.Protocols.SetHTTP2(true)
+		srv.TLSConfig = tlsCfg
+		// Failed handshakes (a client without a certificate, a scanner)
+		// are logged by the HTTP server through this.
+		srv.ErrorLog = slog.NewLogLogger(logger.With("component", "http").Handler(), slog.LevelWarn)
+	} else {
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
 	return srv
 }
 
@@ -401,9 +454,9 @@ func (s *Server) serve(ctx context.Context, srv *http.Server, ln net.Listener, e
 	if s.grpcLn != nil {
 		// The OTLP gRPC port holds file descriptors as the main one does.
 		go func() { errc <- s.grpc.Serve(limitListener(s.cfg, s.grpcLn)) }()
-		s.logger.Info("listening for OTLP gRPC", "addr", s.grpcLn.Addr().String())
+		s.logger.Info("listening for OTLP gRPC", "addr", s.grpcLn.Addr().String(), "tls", s.tls != nil)
 	}
-	s.logger.Info("listening", "addr", ln.Addr().String(), "data", s.cfg.DataDir)
+	s.logger.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "client_certificates", s.tls != nil && s.tls.ClientCAs != nil, "data", s.cfg.DataDir)
 	var serveErr error
 	select {
 	case <-ctx.Done():
