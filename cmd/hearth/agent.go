@@ -84,7 +84,10 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	excludePID := fs.String("exclude-pid", "", "leave out these process IDs, comma-separated")
 	lbls := fs.String("labels", "", "labels added to every series, 'env=prod,region=eu'")
 	fs.StringVar(&cfg.Tenant, "tenant", "", "tenant ID (X-Scope-OrgID)")
-	tokenFile := fs.String("bearer-token-file", "", "file holding a bearer token sent with every push")
+	var cf clientFlags
+	cf.register(fs)
+	fs.Lookup("token-file").Usage += "; read again before every push, so it can be rotated"
+	fs.StringVar(&cf.tokenFile, "bearer-token-file", "", "older name of --token-file")
 	fs.Int64Var(&cfg.MaxBufferBytes, "max-buffer-bytes", cfg.MaxBufferBytes, "profiles kept in memory while the server is away; beyond, the oldest are dropped")
 	fs.IntVar(&cfg.MaxProcesses, "max-processes", cfg.MaxProcesses, "most processes tracked at once")
 	fs.IntVar(&cfg.MaxStacks, "max-stacks", cfg.MaxStacks, "most distinct stacks per interval, over all processes")
@@ -107,7 +110,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
-	if err := agentFlags(&cfg, *serviceEnv, *includeComm, *excludeComm, *includeCgroup, *excludeCgroup, *includePID, *excludePID, *lbls, *tokenFile); err != nil {
+	if err := agentFlags(&cfg, *serviceEnv, *includeComm, *excludeComm, *includeCgroup, *excludeCgroup, *includePID, *excludePID, *lbls); err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
@@ -124,6 +127,17 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return err
+	}
+	// The token file is read before every push and the client
+	// certificate's files checked on handshakes, so that both can be
+	// rotated under a running agent.
+	tok, tr, err := cf.transport(cfg.Server, logger.With("component", "push"))
+	if err != nil {
+		return err
+	}
+	cfg.HTTPClient = &http.Client{Transport: tr}
+	if tok != nil {
+		cfg.Token = tok.Token
 	}
 	// A SIGHUP meant for a server on the same host (which re-reads its
 	// configuration on one) must not end the agent, whose default action
@@ -197,7 +211,7 @@ func serveAgentHTTP(addr string, a *agent.Agent, logger *slog.Logger) (stop func
 
 // agentFlags puts the flags that need parsing into cfg, naming the flag in
 // any error.
-func agentFlags(cfg *agent.Config, serviceEnv, includeComm, excludeComm, includeCgroup, excludeCgroup, includePID, excludePID, lbls, tokenFile string) error {
+func agentFlags(cfg *agent.Config, serviceEnv, includeComm, excludeComm, includeCgroup, excludeCgroup, includePID, excludePID, lbls string) error {
 	cfg.ServiceNameEnv = nil
 	for n := range strings.SplitSeq(serviceEnv, ",") {
 		if n = strings.TrimSpace(n); n != "" {
@@ -231,15 +245,6 @@ func agentFlags(cfg *agent.Config, serviceEnv, includeComm, excludeComm, include
 	}
 	if cfg.Labels, err = parseLabelFlag(lbls); err != nil {
 		return fmt.Errorf("--labels: %w", err)
-	}
-	if tokenFile != "" {
-		b, err := os.ReadFile(tokenFile)
-		if err != nil {
-			return fmt.Errorf("--bearer-token-file: %w", err)
-		}
-		if cfg.BearerToken = strings.TrimSpace(string(b)); cfg.BearerToken == "" {
-			return fmt.Errorf("--bearer-token-file: %s is empty", tokenFile)
-		}
 	}
 	return nil
 }

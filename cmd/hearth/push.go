@@ -23,6 +23,8 @@ func runPush(ctx context.Context, args []string, stdout io.Writer) error {
 	server := fs.String("server", "http://localhost:4040", "Hearth server URL")
 	lbls := fs.String("labels", "", "series labels, 'service_name=x,env=y' (service_name is required)")
 	tenant := fs.String("tenant", "", "tenant ID (X-Scope-OrgID)")
+	var cf clientFlags
+	cf.register(fs)
 	timeout := fs.Duration("timeout", time.Minute, "timeout per file")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: hearth push FILE... --server URL --labels 'service_name=x,env=y'")
@@ -43,7 +45,7 @@ func runPush(ctx context.Context, args []string, stdout io.Writer) error {
 	if svc == "" {
 		return fmt.Errorf("--labels must set service_name, e.g. --labels 'service_name=api'")
 	}
-	c, err := newClient(*server, *tenant, *timeout)
+	c, err := newClient(*server, *tenant, *timeout, &cf)
 	if err != nil {
 		return err
 	}

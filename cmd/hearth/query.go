@@ -27,6 +27,8 @@ func runQuery(ctx context.Context, args []string, stdout io.Writer) error {
 	output := fs.String("output", "flame", "flame, top, series, pprof or json")
 	out := fs.String("o", "", "write to this file instead of standard output")
 	tenant := fs.String("tenant", "", "tenant ID (X-Scope-OrgID)")
+	var cf clientFlags
+	cf.register(fs)
 	maxNodes := fs.Int("max-nodes", 0, "flame graph size (default: server's)")
 	limit := fs.Int("limit", 20, "rows of the top table; 0 for all")
 	sortBy := fs.String("sort", "self", "top table order: self, total or name")
@@ -47,7 +49,7 @@ func runQuery(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(pos) != 1 {
 		return fmt.Errorf("want one query expression, got %d arguments: usage: hearth query EXPR --output flame", len(pos))
 	}
-	c, err := newClient(*server, *tenant, *timeout)
+	c, err := newClient(*server, *tenant, *timeout, &cf)
 	if err != nil {
 		return err
 	}

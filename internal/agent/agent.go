@@ -56,6 +56,10 @@ type Config struct {
 	Tenant string
 	// BearerToken is sent as "Authorization: Bearer ..."; "" sends none.
 	BearerToken string
+	// Token, when set, gives the token of each push instead of
+	// BearerToken, so that a token that is replaced (a file rotated) is
+	// picked up.
+	Token func() string
 	// MaxProcesses bounds the processes tracked at once; samples of more
 	// are dropped and counted.
 	MaxProcesses int
@@ -303,6 +307,7 @@ func New(cfg Config, sampler Sampler, sym Symbolizer, logger *slog.Logger) (*Age
 		server:         strings.TrimRight(cfg.Server, "/"),
 		tenant:         cfg.Tenant,
 		bearerToken:    cfg.BearerToken,
+		token:          cfg.Token,
 		maxBufferBytes: cfg.MaxBufferBytes,
 		timeout:        cfg.PushTimeout,
 		retryMin:       cfg.RetryMin,

@@ -68,6 +68,7 @@ type pusherOptions struct {
 	server         string
 	tenant         string
 	bearerToken    string
+	token          func() string // when set, wins over bearerToken
 	maxBufferBytes int64
 	timeout        time.Duration // per request
 	retryMin       time.Duration
@@ -267,7 +268,20 @@ func (p *pusher) loop(ctx context.Context, untilEmpty bool) {
 			queuedBytes := p.queuedBytes
 			p.mu.Unlock()
 			wait := backoff(attempt, p.opts.retryMin, p.opts.retryMax)
-			p.logger.Warn("push failed; retrying", "err", err, "attempt", attempt, "retry_in", wait, "bytes", queuedBytes)
+			// A token refused is retried too: the token file may be
+			// replaced meanwhile, and the profiles wait in the buffer.
+			switch code {
+			case connect.CodeUnauthenticated:
+				why := "the server did not accept the token: it is unknown, expired or mistyped"
+				if p.token() == "" {
+					why = "the server needs a token and none was sent: give it with --token-file FILE or the HEARTH_TOKEN environment variable"
+				}
+				p.logger.Error("push refused; retrying", "why", why, "err", err, "attempt", attempt, "retry_in", wait, "bytes", queuedBytes)
+			case connect.CodePermissionDenied:
+				p.logger.Error("push refused; retrying", "why", "the token is not allowed to push to "+tenantName(p.opts.tenant), "err", err, "attempt", attempt, "retry_in", wait, "bytes", queuedBytes)
+			default:
+				p.logger.Warn("push failed; retrying", "err", err, "attempt", attempt, "retry_in", wait, "bytes", queuedBytes)
+			}
 			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
@@ -289,8 +303,8 @@ func (p *pusher) send(ctx context.Context, batch []*pushItem) error {
 		})
 	}
 	req := connect.NewRequest(msg)
-	if p.opts.bearerToken != "" {
-		req.Header().Set("Authorization", "Bearer "+p.opts.bearerToken)
+	if tok := p.token(); tok != "" {
+		req.Header().Set("Authorization", "Bearer "+tok)
 	}
 	if p.opts.tenant != "" {
 		req.Header().Set("X-Scope-OrgID", p.opts.tenant)
@@ -299,6 +313,14 @@ func (p *pusher) send(ctx context.Context, batch []*pushItem) error {
 	defer cancel()
 	_, err := p.client.Push(ctx, req)
 	return err
+}
+
+// token is the token of the next push; "" sends none.
+func (p *pusher) token() string {
+	if p.opts.token != nil {
+		return p.opts.token()
+	}
+	return p.opts.bearerToken
 }
 
 // refusedCount reads how many profiles of a batch the server refused from
@@ -326,6 +348,13 @@ func refusedCount(err error, batch int) int {
 // refusedHeader is push.RefusedHeader; the agent does not import the
 // server's packages.
 const refusedHeader = "Hearth-Refused-Profiles"
+
+func tenantName(t string) string {
+	if t == "" {
+		return "the default tenant"
+	}
+	return "tenant " + strconv.Quote(t)
+}
 
 // backoff is the wait before retry attempt (1, 2, ...): exponential from
 // lo up to hi, with the upper half jittered so that the agents of many
