@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -404,7 +405,7 @@ func newHTTPServer(cfg Config, h http.Handler, tlsCfg *tls.Config, logger *slog.
 		srv.TLSConfig = tlsCfg
 		// Failed handshakes (a client without a certificate, a scanner)
 		// are logged by the HTTP server through this.
-		srv.ErrorLog = slog.NewLogLogger(logger.With("component", "http").Handler(), slog.LevelWarn)
+		srv.ErrorLog = log.New(httpErrorLog{logger.With("component", "http")}, "", 0)
 	} else {
 		srv.Protocols.SetUnencryptedHTTP2(true)
 	}
@@ -484,6 +485,22 @@ func (s *Server) serve(ctx context.Context, srv *http.Server, ln net.Listener, e
 		return serveErr
 	}
 	return nil
+}
+
+// httpErrorLog carries the HTTP server's own messages, failed TLS
+// handshakes mostly, into the log: at warn level, but at debug for a
+// connection closed before its handshake, which is what a TCP health
+// check or a load balancer's probe does every few seconds.
+type httpErrorLog struct{ logger *slog.Logger }
+
+func (w httpErrorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	level := slog.LevelWarn
+	if strings.HasSuffix(msg, ": EOF") {
+		level = slog.LevelDebug
+	}
+	w.logger.Log(context.Background(), level, msg)
+	return len(p), nil
 }
 
 // Close releases the storage of a server that was never Run.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,10 +33,16 @@ import (
 // address (host:port).
 func serveTLS(t *testing.T, cfg server.Config) string {
 	t.Helper()
+	return serveTLSLog(t, cfg, tlog{t})
+}
+
+// serveTLSLog is serveTLS with the server's log, at debug level, to w.
+func serveTLSLog(t *testing.T, cfg server.Config, w io.Writer) string {
+	t.Helper()
 	cfg.DataDir = t.TempDir()
 	cfg.SelfProfileInterval = 0
 	cfg.OTLPGRPCAddr = ""
-	s, err := server.New(cfg, slog.New(slog.NewTextHandler(tlog{t}, nil)))
+	s, err := server.New(cfg, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,13 +164,20 @@ func exportOTLP(t *testing.T, addr string, creds credentials.TransportCredential
 }
 
 // TestTLSClientCertificates: with a client CA, requests without a client
-// certificate are refused, over HTTP and gRPC, and requests with one are
-// served.
+// certificate are refused, over HTTP and gRPC, and logged as warnings;
+// requests with one are served. A connection closed before its handshake,
+// a TCP probe's, is logged at debug level only.
 func TestTLSClientCertificates(t *testing.T) {
 	ca, certFile, keyFile, caFile := tlsFiles(t)
 	cfg := server.DefaultConfig()
 	cfg.TLS = tlsconfig.Server{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile}
-	addr := serveTLS(t, cfg)
+	var logs syncBuffer
+	addr := serveTLSLog(t, cfg, &logs)
+	probe, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe.Close()
 	clientCert := ca.Client(t, "pusher").TLS(t)
 	get := func(tc *tls.Config) error {
 		tr := &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true}
@@ -187,6 +201,42 @@ func TestTLSClientCertificates(t *testing.T) {
 	if err := exportOTLP(t, addr, credentials.NewTLS(&tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{clientCert}})); err != nil {
 		t.Errorf("gRPC with a client certificate: %v", err)
 	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), ": EOF") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	var warned, probed bool
+	for _, line := range strings.Split(logs.String(), "\n") {
+		switch {
+		case strings.Contains(line, "didn't provide a certificate"):
+			warned = warned || strings.Contains(line, "level=WARN")
+		case strings.Contains(line, "TLS handshake error") && strings.Contains(line, ": EOF"):
+			probed = true
+			if !strings.Contains(line, "level=DEBUG") {
+				t.Errorf("a probe's connection is logged above debug: %s", line)
+			}
+		}
+	}
+	if !warned || !probed {
+		t.Errorf("want a warning for the client without a certificate and a debug line for the probe; log:\n%s", logs.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestTLSRotation replaces the certificate files of a serving server: new
