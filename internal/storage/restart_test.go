@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -165,5 +166,29 @@ func copyFile(t *testing.T, src, dst string) {
 	}
 	if err := os.WriteFile(dst, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTenants lists the tenants with data, from heads and, after a
+// restart, from the blocks on disk.
+func TestTenants(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir, testOptions())
+	if got := db.Tenants(); len(got) != 0 {
+		t.Errorf("Tenants of an empty store = %q", got)
+	}
+	loadTestData(t, db, 0, 4, nil)
+	want := slices.Sorted(slices.Values(testTenants))
+	if got := db.Tenants(); !slices.Equal(got, want) {
+		t.Errorf("Tenants = %q; want %q", got, want)
+	}
+	if err := db.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db = openDB(t, dir, testOptions())
+	defer db.Close()
+	if got := db.Tenants(); !slices.Equal(got, want) {
+		t.Errorf("Tenants after a restart = %q; want %q", got, want)
 	}
 }

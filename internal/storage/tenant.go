@@ -80,6 +80,17 @@ func (db *DB) lookupTenant(id string) *tenant {
 	return db.tenants[id]
 }
 
+// Tenants returns the IDs of the tenants that hold data, in a head or in
+// blocks, sorted.
+func (db *DB) Tenants() []string {
+	ts := db.allTenants()
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.id
+	}
+	return out
+}
+
 // allTenants returns the tenants sorted by ID.
 func (db *DB) allTenants() []*tenant {
 	db.mu.RLock()
