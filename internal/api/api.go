@@ -63,8 +63,14 @@ func New(ing *ingest.Ingester, eng *query.Engine, opts Options, logger *slog.Log
 	return &API{ing: ing, eng: eng, opts: opts, logger: logger, now: time.Now}
 }
 
+// Mux is where routes are registered: an *http.ServeMux, or a wrapper
+// that also records the patterns.
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Register adds the API's routes to mux.
-func (a *API) Register(mux *http.ServeMux) {
+func (a *API) Register(mux Mux) {
 	mux.HandleFunc("POST /ingest", a.wrap(a.ingest))
 	mux.HandleFunc("POST /pyroscope/ingest", a.wrap(a.ingest))
 	for _, m := range []string{"GET", "POST"} {

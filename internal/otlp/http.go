@@ -55,7 +55,7 @@ func NewHandler(ing *ingest.Ingester, opts Options) *Handler {
 
 // Register serves Paths on mux, for every method, so that the handler
 // itself answers 405 to anything but POST.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux interface{ Handle(string, http.Handler) }) {
 	for _, p := range Paths {
 		mux.Handle(p, h)
 	}
