@@ -5,7 +5,6 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -14,6 +13,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/hearth-profiler/hearth/internal/api"
+	"github.com/hearth-profiler/hearth/internal/auth"
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/otlp"
 	"github.com/hearth-profiler/hearth/internal/priority"
@@ -80,6 +81,16 @@ type Config struct {
 	// TLS, when its files are set, serves HTTPS (HTTP/1.1 and HTTP/2)
 	// on ListenAddr and TLS on OTLPGRPCAddr, instead of cleartext.
 	TLS tlsconfig.Server
+	// AuthTokensFile is the YAML file of the tokens that requests must
+	// carry (package auth); "" leaves every route open to anyone. It is
+	// read again on Reload and when it changes.
+	AuthTokensFile string
+	// AuthProtectMetrics makes /metrics need a token with the admin
+	// scope; without it /metrics stays open, as scrapers expect.
+	AuthProtectMetrics bool
+	// AuthPollInterval is how often the tokens file is looked at for
+	// changes; 0 means auth.DefaultPollInterval.
+	AuthPollInterval time.Duration
 }
 
 // DefaultConfig is the configuration of a plain `hearth server`.
@@ -118,16 +129,40 @@ type Server struct {
 	logger  *slog.Logger
 	db      *storage.DB
 	ing     *ingest.Ingester
-	mux     *http.ServeMux
+	mux     *routes
 	scrape  *scrape.Manager
 	grpc    *grpc.Server
 	grpcLn  net.Listener // nil: OTLP gRPC only on the main port
 	tls     *tls.Config  // nil: cleartext
 	metrics *metrics
 	gov     *priority.Governor // holds queries back for ingest
+	// tokenFile holds the tokens requests must carry; nil when
+	// authentication is off.
+	tokenFile *auth.File
+	access    map[string]access // the access of each route; see accessTable
 
 	reloadMu sync.Mutex // one reload at a time
 }
+
+// routes is the server's mux; it remembers the patterns registered, so
+// that each can be given its access and tested.
+type routes struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routes) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *routes) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
+// Patterns returns the patterns of every route of the server's HTTP
+// handler, in the order they were registered.
+func (s *Server) Patterns() []string { return slices.Clone(s.mux.patterns) }
 
 // New opens the storage (replaying its log) and builds the handlers.
 func New(cfg Config, logger *slog.Logger) (*Server, error) {
@@ -160,14 +195,21 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config) (*Server, er
 	if err != nil {
 		return nil, fmt.Errorf("open storage in %s: %w", cfg.DataDir, err)
 	}
-	s := &Server{cfg: cfg, logger: logger, db: db, mux: http.NewServeMux(), tls: tlsCfg}
+	s := &Server{cfg: cfg, logger: logger, db: db, mux: &routes{ServeMux: http.NewServeMux()}, tls: tlsCfg}
+	if cfg.AuthTokensFile != "" {
+		if s.tokenFile, err = auth.OpenFile(cfg.AuthTokensFile, logger.With("component", "auth")); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("--auth.tokens-file: %w", err)
+		}
+	}
+	logAuthMode(logger, s.tokenFile, cfg.AuthProtectMetrics)
 	s.ing = ingest.New(db, cfg.Limits, logger.With("component", "ingest"))
 	s.ing.LimitInflight(cfg.MaxInflightBytes)
 	gov := priority.New(cfg.QueryCPUShare)
 	s.gov = gov
 	s.ing.Prioritize(gov)
 	s.scrape = scrape.NewManager(s.ing, logger, scrape.Options{})
-	if err := s.Reload(); err != nil {
+	if err := s.reloadConfig(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -182,7 +224,8 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config) (*Server, er
 	// gRPC bounds a message after decompression only, so the
 	// decompression limit is its limit; a message that is not compressed
 	// is held to the body limit on the main port (below), not on 4317.
-	grpcOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(int(maxDecompressed))}
+	grpcOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(int(maxDecompressed)),
+		grpc.ChainUnaryInterceptor(s.unaryAuth), grpc.ChainStreamInterceptor(s.streamAuth)}
 	if tlsCfg != nil {
 		// For the OTLP port; on the main port the HTTP server does TLS.
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsCfg)))
@@ -215,10 +258,8 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config) (*Server, er
 		}
 		w.Write([]byte("reloaded\n"))
 	})
-	s.mux.HandleFunc("GET /api/v1/targets", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": s.scrape.TargetsData()})
-	})
+	s.mux.HandleFunc("GET /api/v1/targets", s.serveTargets)
+	s.mux.HandleFunc("GET /api/v1/auth/whoami", s.serveWhoami)
 	s.mux.Handle("/", web.Handler())
 	s.metrics = newMetrics(s)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
@@ -227,13 +268,23 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config) (*Server, er
 	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	s.access = accessTable(pushPath, cfg.AuthProtectMetrics)
 	return s, nil
 }
 
-// Reload reads the configuration file again and applies its scrape
-// configuration: unchanged targets keep scraping, removed ones stop, new
-// ones start. On error the running configuration stays.
+// Reload reads the configuration file and the tokens file again. The
+// scrape configuration is applied: unchanged targets keep scraping,
+// removed ones stop, new ones start. On error the running configuration,
+// or the tokens loaded before, stay.
 func (s *Server) Reload() error {
+	err := s.reloadConfig()
+	if s.tokenFile != nil {
+		err = errors.Join(err, s.tokenFile.Reload())
+	}
+	return err
+}
+
+func (s *Server) reloadConfig() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	cfg := &scrape.Config{}
@@ -258,7 +309,9 @@ func (s *Server) Reload() error {
 // Handler serves every route, and OTLP gRPC calls that arrive over
 // HTTP/2 on the same port.
 func (s *Server) Handler() http.Handler {
-	grpcH, muxH := s.metrics.instrument("grpc", s.grpc), s.metrics.instrument("", s.mux)
+	// gRPC calls are authenticated by the gRPC server's interceptors,
+	// as on its own port.
+	grpcH, muxH := s.metrics.instrument("grpc", s.grpc), s.metrics.instrument("", s.authenticate(s.mux))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") &&
 			strings.HasPrefix(r.URL.Path, "/opentelemetry.") {
@@ -452,6 +505,13 @@ func (s *Server) serve(ctx context.Context, srv *http.Server, ln net.Listener, e
 		defer wg.Done()
 		_ = s.scrape.Run(bg)
 	}()
+	if s.tokenFile != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.tokenFile.Watch(bg, s.cfg.AuthPollInterval)
+		}()
+	}
 	if s.grpcLn != nil {
 		// The OTLP gRPC port holds file descriptors as the main one does.
 		go func() { errc <- s.grpc.Serve(limitListener(s.cfg, s.grpcLn)) }()
