@@ -175,15 +175,34 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newServer(cfg, logger, tlsCfg)
+	tokenFile, err := loadTokens(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	return newServer(cfg, logger, tlsCfg, tokenFile)
 }
 
 func loadTLS(cfg Config, logger *slog.Logger) (*tls.Config, error) {
 	return cfg.TLS.Config(logger.With("component", "tls"))
 }
 
-// newServer is New with the TLS configuration loaded (nil: cleartext).
-func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config) (*Server, error) {
+// loadTokens loads the tokens file, and says at once whether requests
+// need tokens; nil without a file.
+func loadTokens(cfg Config, logger *slog.Logger) (*auth.File, error) {
+	var f *auth.File
+	if cfg.AuthTokensFile != "" {
+		var err error
+		if f, err = auth.OpenFile(cfg.AuthTokensFile, logger.With("component", "auth")); err != nil {
+			return nil, fmt.Errorf("--auth.tokens-file: %w", err)
+		}
+	}
+	logAuthMode(logger, f, cfg.AuthProtectMetrics)
+	return f, nil
+}
+
+// newServer is New with the TLS configuration (nil: cleartext) and the
+// tokens (nil: none required) loaded.
+func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *auth.File) (*Server, error) {
 	opts := storage.DefaultOptions()
 	opts.Decode = ingest.Replay
 	opts.WALSync = cfg.WALSync
@@ -195,14 +214,7 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config) (*Server, er
 	if err != nil {
 		return nil, fmt.Errorf("open storage in %s: %w", cfg.DataDir, err)
 	}
-	s := &Server{cfg: cfg, logger: logger, db: db, mux: &routes{ServeMux: http.NewServeMux()}, tls: tlsCfg}
-	if cfg.AuthTokensFile != "" {
-		if s.tokenFile, err = auth.OpenFile(cfg.AuthTokensFile, logger.With("component", "auth")); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("--auth.tokens-file: %w", err)
-		}
-	}
-	logAuthMode(logger, s.tokenFile, cfg.AuthProtectMetrics)
+	s := &Server{cfg: cfg, logger: logger, db: db, mux: &routes{ServeMux: http.NewServeMux()}, tls: tlsCfg, tokenFile: tokenFile}
 	s.ing = ingest.New(db, cfg.Limits, logger.With("component", "ingest"))
 	s.ing.LimitInflight(cfg.MaxInflightBytes)
 	gov := priority.New(cfg.QueryCPUShare)
@@ -349,6 +361,10 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger, opened func(*Se
 	if err != nil {
 		return err
 	}
+	tokenFile, err := loadTokens(cfg, logger)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
@@ -360,7 +376,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger, opened func(*Se
 	go func() { errc <- serveHTTP(srv, ln) }()
 	logger.Info("listening; not ready until the storage is open", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "data", cfg.DataDir)
 	beforeOpen()
-	s, err := newServer(cfg, logger, tlsCfg)
+	s, err := newServer(cfg, logger, tlsCfg, tokenFile)
 	if err != nil {
 		srv.Close()
 		return err
