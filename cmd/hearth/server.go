@@ -52,6 +52,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.TLS.KeyFile, "tls.key-file", "", "PEM private key of --tls.cert-file")
 	fs.StringVar(&cfg.TLS.ClientCAFile, "tls.client-ca-file", "", "PEM certificates of the authorities that sign client certificates; set, every client must present one")
 	fs.StringVar(&cfg.TLS.MinVersion, "tls.min-version", "1.2", "oldest TLS version accepted: 1.2 or 1.3")
+	fs.StringVar(&cfg.AuthTokensFile, "auth.tokens-file", cfg.AuthTokensFile, "YAML file of the tokens requests must carry (Authorization: Bearer TOKEN); re-read when it changes, on SIGHUP and POST /-/reload; empty: no authentication, anyone who reaches the port reads and writes every tenant")
+	fs.BoolVar(&cfg.AuthProtectMetrics, "auth.protect-metrics", cfg.AuthProtectMetrics, "with --auth.tokens-file, /metrics needs a token with the admin scope")
 	logLevel := fs.String("log.level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log.format", "text", "text or json")
 	pos, err := parseInterleaved(fs, args)
