@@ -124,3 +124,27 @@ func TestScopeNames(t *testing.T) {
 		t.Error("scopes are not independent")
 	}
 }
+
+// TestReadmeExample parses the tokens file the README shows, so that the
+// example a user copies loads.
+func TestReadmeExample(t *testing.T) {
+	readme, err := os.ReadFile(testfiles.Path(t, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "cat > tokens.yaml <<'EOF'\n")
+	if !ok {
+		t.Fatal("the README has no tokens.yaml example")
+	}
+	example, _, ok := strings.Cut(rest, "\nEOF\n")
+	if !ok {
+		t.Fatal("the README's tokens.yaml example does not end")
+	}
+	ts, err := Parse([]byte(example))
+	if err != nil {
+		t.Fatalf("the README's tokens.yaml: %v", err)
+	}
+	if got, want := ts.Names(), []string{"grafana", "ci", "ops"}; !slices.Equal(got, want) {
+		t.Errorf("names = %v; want %v", got, want)
+	}
+}
