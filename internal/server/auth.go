@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -210,12 +211,20 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 }
 
 // writeRefusal answers in the form the client reads: the API's JSON under
-// /api/, Connect's JSON error for push.v1, text elsewhere.
+// /api/, a gRPC status to gRPC clients (push.v1 over gRPC), Connect's JSON
+// error to Connect clients of push.v1, text elsewhere.
 func writeRefusal(w http.ResponseWriter, r *http.Request, ref *refusal) {
 	if ref.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="hearth"`)
 	}
 	switch {
+	case strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc"):
+		// A trailers-only answer: gRPC clients read the status from
+		// these headers, and would report only "HTTP 401" otherwise.
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Grpc-Status", strconv.Itoa(int(ref.grpcCode())))
+		w.Header().Set("Grpc-Message", grpcPercentEncode(ref.msg))
+		w.WriteHeader(http.StatusOK)
 	case strings.HasPrefix(r.URL.Path, "/api/"):
 		typ := map[int]string{http.StatusUnauthorized: "unauthorized", http.StatusForbidden: "forbidden"}[ref.status]
 		if typ == "" {
@@ -224,7 +233,7 @@ func writeRefusal(w http.ResponseWriter, r *http.Request, ref *refusal) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(ref.status)
 		_ = json.NewEncoder(w).Encode(map[string]string{"status": "error", "errorType": typ, "error": ref.msg})
-	case strings.HasPrefix(r.URL.Path, "/push.v1.") && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc"):
+	case strings.HasPrefix(r.URL.Path, "/push.v1."):
 		code := map[int]string{http.StatusUnauthorized: "unauthenticated", http.StatusForbidden: "permission_denied"}[ref.status]
 		if code == "" {
 			code = "invalid_argument"
@@ -235,6 +244,21 @@ func writeRefusal(w http.ResponseWriter, r *http.Request, ref *refusal) {
 	default:
 		http.Error(w, ref.msg, ref.status)
 	}
+}
+
+// grpcPercentEncode encodes a grpc-message value as the gRPC protocol
+// asks: bytes outside printable ASCII, and '%', as %XX.
+func grpcPercentEncode(msg string) string {
+	var b strings.Builder
+	for i := 0; i < len(msg); i++ {
+		c := msg[i]
+		if c < ' ' || c > '~' || c == '%' {
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 // authorizeGRPC does for a gRPC call what authenticate does for an HTTP

@@ -20,6 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+	pushv1 "github.com/grafana/pyroscope/api/gen/proto/go/push/v1"
+	"github.com/grafana/pyroscope/api/gen/proto/go/push/v1/pushv1connect"
+	typesv1 "github.com/grafana/pyroscope/api/gen/proto/go/types/v1"
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -725,5 +729,56 @@ func TestAuthStartsOnlyWithAGoodFile(t *testing.T) {
 	cfg.AuthTokensFile = filepath.Join(t.TempDir(), "missing.yaml")
 	if _, err := server.New(cfg, nil); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("New with a missing tokens file: %v", err)
+	}
+}
+
+// TestAuthPushClients pushes with Pyroscope's generated push.v1 client, in
+// the Connect and the gRPC protocols: a refusal reaches each as its
+// protocol's code, with the reason.
+func TestAuthPushClients(t *testing.T) {
+	as := startAuthServer(t, testTokens, nil)
+	cpu, err := os.ReadFile(testfiles.CorpusCPU(t)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2c := &http.Client{Transport: &http.Transport{Protocols: new(http.Protocols)}}
+	h2c.Transport.(*http.Transport).Protocols.SetUnencryptedHTTP2(true)
+	for _, proto := range []struct {
+		name   string
+		client pushv1connect.PusherServiceClient
+	}{
+		{"Connect", pushv1connect.NewPusherServiceClient(http.DefaultClient, as.base)},
+		{"gRPC", pushv1connect.NewPusherServiceClient(h2c, as.base, connect.WithGRPC())},
+	} {
+		for _, c := range []struct {
+			name, authz string
+			want        connect.Code // 0: success
+			msg         string
+		}{
+			{"no token", "", connect.CodeUnauthenticated, "authentication required"},
+			{"read-only token", bearer(readerToken), connect.CodePermissionDenied, `token "reader" lacks the write scope`},
+			{"write token", bearer(writerToken), 0, ""},
+		} {
+			req := connect.NewRequest(&pushv1.PushRequest{Series: []*pushv1.RawProfileSeries{{
+				Labels:  []*typesv1.LabelPair{{Name: "__name__", Value: "process_cpu"}, {Name: "service_name", Value: "pushed-" + proto.name}},
+				Samples: []*pushv1.RawSample{{RawProfile: cpu}},
+			}}})
+			if c.authz != "" {
+				req.Header().Set("Authorization", c.authz)
+			}
+			_, err := proto.client.Push(context.Background(), req)
+			if c.want == 0 {
+				if err != nil {
+					t.Errorf("%s, %s: %v", proto.name, c.name, err)
+				}
+				continue
+			}
+			if got := connect.CodeOf(err); got != c.want || !strings.Contains(err.Error(), c.msg) {
+				t.Errorf("%s, %s: %v (%s); want %s saying %q", proto.name, c.name, err, got, c.want, c.msg)
+			}
+		}
+	}
+	if got := labelValues(t, as.base, bearer(readerToken), "", "service_name"); !slices.Equal(got, []string{"pushed-Connect", "pushed-gRPC"}) {
+		t.Errorf("team-a's services = %v", got)
 	}
 }
