@@ -34,21 +34,21 @@ func ParseAuthorization(values []string) (Credentials, error) {
 	switch {
 	case strings.EqualFold(scheme, "Bearer"):
 		if rest == "" {
-			return Credentials{}, errors.New("Authorization: Bearer without a token")
+			return Credentials{}, errors.New("bearer authorization without a token")
 		}
 		return Credentials{Token: rest}, nil
 	case strings.EqualFold(scheme, "Basic"):
 		raw, err := base64.StdEncoding.DecodeString(rest)
 		if err != nil {
-			return Credentials{}, errors.New("Authorization: Basic credentials are not base64")
+			return Credentials{}, errors.New("basic auth credentials are not base64")
 		}
 		user, pass, ok := strings.Cut(string(raw), ":")
 		if !ok || pass == "" {
-			return Credentials{}, errors.New("Authorization: Basic without a password; the password is the token")
+			return Credentials{}, errors.New("basic auth without a password; the password is the token")
 		}
 		return Credentials{Token: pass, User: user}, nil
 	}
 	// The scheme is not named: a client that sends the bare token would
 	// see it echoed.
-	return Credentials{}, errors.New("Authorization is neither Bearer nor Basic")
+	return Credentials{}, errors.New("the Authorization header is neither Bearer nor Basic")
 }

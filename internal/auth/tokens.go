@@ -167,7 +167,7 @@ func Parse(data []byte) (*Tokens, error) {
 		return nil, yamlError(err)
 	}
 	if len(f.Tokens) == 0 {
-		return nil, errors.New("no tokens: list at least one under tokens:")
+		return nil, errors.New("no tokens: the tokens list is empty or missing")
 	}
 	ts := &Tokens{byDigest: make(map[[sha256.Size]byte]*Token, len(f.Tokens))}
 	where := make(map[*Token]string, len(f.Tokens))
