@@ -5,8 +5,15 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -288,5 +295,43 @@ func TestRefusedCount(t *testing.T) {
 		if got := refusedCount(c.err, 5); got != c.want {
 			t.Errorf("%s: refusedCount = %d; want %d", c.name, got, c.want)
 		}
+	}
+}
+
+// TestPushWithToken pushes to a server that requires tokens: refused
+// without one and counted as failed (not dropped), stored under the
+// token's tenant once the token is there.
+func TestPushWithToken(t *testing.T) {
+	tokens := filepath.Join(t.TempDir(), "tokens.yaml")
+	if err := os.WriteFile(tokens, []byte(`tokens:
+  - {name: agent, token: agent-secret-1, tenants: [team-a], scopes: [write]}
+  - {name: reader, token: reader-secret-1, tenants: [team-a], scopes: [read]}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServerWith(t, nil, func(c *server.Config) { c.AuthTokensFile = tokens })
+	p := testPusher(t, ts.URL, 1<<20)
+	var token atomic.Value
+	token.Store("")
+	p.opts.token = func() string { return token.Load().(string) }
+	p.enqueue([]*pushItem{newPushItem(labels.FromStrings("service_name", "svc", "pid", "1"), encodeProfile(t, readStack))})
+	runPusher(t, p)
+	waitFor(t, 10*time.Second, "a refused push", func() bool { st, _, _ := p.snapshot(); return st.failed > 0 })
+	if st, queued, _ := p.snapshot(); st.pushed != 0 || st.dropped != 0 || queued == 0 {
+		t.Fatalf("stats %+v, %d queued, without a token; want nothing pushed or dropped, the profile still queued", st, queued)
+	}
+	token.Store("agent-secret-1")
+	waitFor(t, 10*time.Second, "a push with the token", func() bool { st, _, _ := p.snapshot(); return st.pushed == 1 })
+
+	req, _ := http.NewRequest("GET", ts.URL+"/api/v1/series?"+url.Values{"query": {`cpu{service_name="svc"}`}, "from": {"-1h"}, "until": {"now"}}.Encode(), nil)
+	req.Header.Set("Authorization", "Bearer reader-secret-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"service_name":"svc"`) {
+		t.Fatalf("series of team-a with the reader's token: %d %s; want the pushed series", resp.StatusCode, body)
 	}
 }
