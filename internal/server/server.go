@@ -533,7 +533,7 @@ func (s *Server) serve(ctx context.Context, srv *http.Server, ln net.Listener, e
 		go func() { errc <- s.grpc.Serve(limitListener(s.cfg, s.grpcLn)) }()
 		s.logger.Info("listening for OTLP gRPC", "addr", s.grpcLn.Addr().String(), "tls", s.tls != nil)
 	}
-	s.logger.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "client_certificates", s.tls != nil && s.tls.ClientCAs != nil, "data", s.cfg.DataDir)
+	s.logger.Info("ready", "addr", ln.Addr().String(), "tls", s.tls != nil, "client_certificates", s.tls != nil && s.tls.ClientCAs != nil, "data", s.cfg.DataDir)
 	var serveErr error
 	select {
 	case <-ctx.Done():
