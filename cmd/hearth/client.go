@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -46,6 +48,14 @@ func (f *clientFlags) transport(server string, logger *slog.Logger) (*bearer.Sou
 	if err != nil {
 		return nil, nil, err
 	}
+	if tok != nil && exposed(server, f.tls.InsecureSkipVerify) {
+		const warning = "the token is sent in clear text or to a server whose certificate is not checked: anyone on the path can read it; use https:// with a trusted certificate"
+		if logger != nil {
+			logger.Warn(warning, "server", server)
+		} else {
+			fmt.Fprintf(os.Stderr, "warning: %s (%s)\n", warning, server)
+		}
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if tr.TLSClientConfig, err = f.tls.Config(logger); err != nil {
 		return nil, nil, err
@@ -58,6 +68,25 @@ func (f *clientFlags) transport(server string, logger *slog.Logger) (*bearer.Sou
 		}
 	}
 	return tok, ht, nil
+}
+
+// exposed says whether a token sent to server could be read on the way:
+// over plain HTTP to a host other than this machine, or over TLS whose
+// certificate is not verified.
+func exposed(server string, skipVerify bool) bool {
+	u, err := url.Parse(server)
+	if err != nil {
+		return false
+	}
+	if u.Scheme == "https" {
+		return skipVerify
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
 }
 
 // tlsHints adds to a failed request's error the flag that would fix it,
