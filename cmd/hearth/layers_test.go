@@ -20,6 +20,8 @@ var layers = []struct {
 	{"internal/agent", []string{"internal/storage", "internal/query", "internal/api", "internal/server", "internal/ingest"}},
 	{"internal/storage", []string{"internal/api", "internal/query", "internal/server", "internal/ingest", "internal/scrape", "internal/agent"}},
 	{"internal/query", []string{"internal/api", "internal/server", "internal/ingest"}},
+	// Every layer reads the tenants' limits; they read none of it.
+	{"internal/limits", []string{"internal/storage", "internal/query", "internal/api", "internal/server", "internal/ingest", "internal/scrape"}},
 	{"internal/labels", []string{""}},
 	{"internal/profile", []string{""}},
 	{"internal/priority", []string{""}},
