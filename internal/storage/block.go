@@ -283,6 +283,12 @@ func (b *block) selectStacks(ctx context.Context, p SelectParams) ([]*StackValue
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		if p.Scan != nil {
+			a, e := b.ix.rows(i, j)
+			if err := p.Scan(s.lbls, e-a); err != nil {
+				return nil, err
+			}
+		}
 		typ := s.lbls.Get(labels.ProfileType)
 		sv := byType[typ]
 		if sv == nil {
@@ -341,6 +347,16 @@ func (b *block) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoint
 			return nil, err
 		}
 		i, j := b.ix.profileRange(s, p.Start, p.End)
+		if p.Scan != nil {
+			rows := int64(j - i)
+			if filtered {
+				a, e := b.ix.rows(i, j)
+				rows = e - a
+			}
+			if err := p.Scan(s.lbls, rows); err != nil {
+				return nil, err
+			}
+		}
 		sp := SeriesPoints{Labels: s.lbls, Points: make([]Point, 0, j-i)}
 		if !filtered {
 			for k := i; k < j; k++ {

@@ -83,13 +83,21 @@ func (h *head) view() *head {
 	return v
 }
 
-func (h *head) getOrCreate(lbls labels.Labels) *memSeries {
-	hash := lbls.Hash()
-	for _, s := range h.series[hash] {
+// lookup returns the series of lbls, nil when the head has none.
+func (h *head) lookup(lbls labels.Labels) *memSeries {
+	for _, s := range h.series[lbls.Hash()] {
 		if s.lbls.Equal(lbls) {
 			return s
 		}
 	}
+	return nil
+}
+
+func (h *head) getOrCreate(lbls labels.Labels) *memSeries {
+	if s := h.lookup(lbls); s != nil {
+		return s
+	}
+	hash := lbls.Hash()
 	s := &memSeries{id: uint32(len(h.all)), lbls: lbls, minT: 1<<63 - 1, maxT: -1 << 63}
 	lbls.Range(func(l labels.Label) { h.seriesNames[l.Name] = struct{}{} })
 	h.series[hash] = append(h.series[hash], s)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	gpprof "github.com/google/pprof/profile"
 
@@ -38,27 +39,75 @@ type Input struct {
 // and the same write may succeed later: an HTTP server answers it with 503.
 var ErrUnavailable = errors.New("storage unavailable")
 
+// SeriesLimitError refuses inputs that would add series to a tenant's head
+// past its limit (AppendLimited). Nothing of them was logged or stored; the
+// same inputs are taken once the head is cut into a block (it then starts
+// empty) or the limit is raised.
+type SeriesLimitError struct {
+	// Limit is the most series the head may hold, Series those it holds,
+	// and New those the refused inputs would have added.
+	Limit, Series, New int
+}
+
+func (e *SeriesLimitError) Error() string {
+	return fmt.Sprintf("the tenant's head holds %d series, and this profile would add %d, past the limit of %d series", e.Series, e.New, e.Limit)
+}
+
 // Append logs payload, as a profiles record, and stores the inputs decoded from it under tenantID.
 // When it returns nil, the write survives a crash. An error that wraps
 // ErrUnavailable (test it with errors.Is) means the write was not logged,
 // nor stored, and may be retried.
 func (db *DB) Append(ctx context.Context, tenantID string, payload []byte, inputs []*Input) error {
+	_, err := db.AppendLimited(ctx, tenantID, payload, [][]*Input{inputs}, 0, nil)
+	return err
+}
+
+// AppendLimited is Append of groups of inputs, each what one request
+// decoded to, under a limit of maxSeries series in the tenant's head (0:
+// none). A group that would add series past it, counting those that the
+// groups before it add, is refused whole: refused[i] is then a
+// *SeriesLimitError, and the group is neither logged nor stored, while
+// the others are. When some group is refused, the record logged is
+// encode(admitted) instead of payload: the payload of the admitted groups
+// alone, so that replay stores what was stored. When all are refused,
+// nothing is logged. The count and the append happen under the tenant's
+// lock, so that concurrent appends cannot pass the limit together.
+// refused is nil when every group was stored; err is as Append's.
+func (db *DB) AppendLimited(ctx context.Context, tenantID string, payload []byte, groups [][]*Input, maxSeries int, encode func(admitted []bool) []byte) (refused []error, err error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	t := db.tenant(tenantID)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	refused = t.admit(groups, maxSeries)
+	if refused != nil {
+		admitted := make([]bool, len(groups))
+		some := false
+		for i, e := range refused {
+			admitted[i] = e == nil
+			some = some || admitted[i]
+		}
+		if !some {
+			return refused, nil
+		}
+		payload = encode(admitted)
+	}
 	// Logging under the tenant lock keeps the log in the order in which
 	// profiles were applied, which cumulative deltas depend on.
 	if err := db.wal.Log(encodeRecord(recordProfiles, tenantID, payload)); err != nil {
 		if errors.Is(err, wal.ErrWrite) || errors.Is(err, wal.ErrClosed) {
-			return fmt.Errorf("%w: log write: %w", ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: log write: %w", ErrUnavailable, err)
 		}
-		return fmt.Errorf("log write: %w", err)
+		return nil, fmt.Errorf("log write: %w", err)
 	}
-	for _, in := range inputs {
-		t.apply(t.head, in)
+	for i, g := range groups {
+		if refused != nil && refused[i] != nil {
+			continue
+		}
+		for _, in := range g {
+			t.apply(t.head, in)
+		}
 	}
 	if t.head.bytes >= db.opts.MaxHeadBytes {
 		select {
@@ -68,7 +117,75 @@ func (db *DB) Append(ctx context.Context, tenantID string, payload []byte, input
 	}
 	t.lastAppend = db.opts.Now()
 	db.appends.Add(1)
-	return nil
+	return refused, nil
+}
+
+// admit says which groups of inputs the head can take under a limit of
+// maxSeries series: nil when all, else the refusal of each group that it
+// cannot take (nil for those it can). The caller holds t.mu.
+func (t *tenant) admit(groups [][]*Input, maxSeries int) []error {
+	if maxSeries <= 0 {
+		return nil
+	}
+	h := t.head
+	// Most appends are far from the limit: the sample types of the
+	// inputs bound the series they can add, and then nothing is counted.
+	most := 0
+	for _, g := range groups {
+		for _, in := range g {
+			most += len(in.Types)
+		}
+	}
+	if len(h.all)+most <= maxSeries {
+		return nil
+	}
+	var refused []error
+	added := map[uint64][]labels.Labels{} // by the groups admitted
+	n := 0
+	for gi, g := range groups {
+		var mine []labels.Labels
+		for _, in := range g {
+			for ti, typ := range in.Types {
+				if typ.Name == "" || ti >= len(in.Profile.SampleType) {
+					continue
+				}
+				lbls := seriesLabels(in.Labels, typ)
+				if h.lookup(lbls) != nil || inSet(added, lbls) || slices.ContainsFunc(mine, lbls.Equal) {
+					continue
+				}
+				cumulative := ti < len(in.Cumulative) && in.Cumulative[ti]
+				if cumulative && in.DropFirst && t.delta[labelsKey(lbls)] == nil {
+					continue // only sets the baseline (see apply)
+				}
+				mine = append(mine, lbls)
+			}
+		}
+		if len(h.all)+n+len(mine) > maxSeries {
+			if refused == nil {
+				refused = make([]error, len(groups))
+			}
+			refused[gi] = &SeriesLimitError{Limit: maxSeries, Series: len(h.all) + n, New: len(mine)}
+			continue
+		}
+		n += len(mine)
+		for _, ls := range mine {
+			addSeries(added, ls)
+		}
+	}
+	return refused
+}
+
+func inSet(set map[uint64][]labels.Labels, ls labels.Labels) bool {
+	return slices.ContainsFunc(set[ls.Hash()], ls.Equal)
+}
+
+// seriesLabels are the labels of the series that the sample type typ of an
+// input with labels ls is stored in.
+func seriesLabels(ls labels.Labels, typ profile.Type) labels.Labels {
+	var b labels.Builder
+	ls.Range(func(l labels.Label) { b.Set(l.Name, l.Value) })
+	b.Set(labels.ProfileType, typ.String())
+	return b.Labels()
 }
 
 // apply stores one input in h, the tenant's head or a scratch head that
@@ -128,10 +245,7 @@ func (t *tenant) apply(h *head, in *Input) {
 		if typ.Name == "" || ti >= len(p.SampleType) {
 			continue
 		}
-		var b labels.Builder
-		in.Labels.Range(func(l labels.Label) { b.Set(l.Name, l.Value) })
-		b.Set(labels.ProfileType, typ.String())
-		lbls := b.Labels()
+		lbls := seriesLabels(in.Labels, typ)
 		mp := memProfile{ts: p.TimeNanos}
 		n := 0
 		for i, s := range p.Sample {

@@ -22,6 +22,13 @@ type SelectParams struct {
 	// Keep, when set, is called once per symbol table and says per stack
 	// node whether samples on that stack count. Stack filters use it.
 	Keep func(*Symbols) []bool
+	// Scan, when set, is told of each selected series before a source
+	// reads it: its labels and the rows it is about to read (sample rows;
+	// one per profile for SelectSeries without stack or sample filters,
+	// which reads the profiles' totals). An error from it stops the
+	// select, which returns it as is: a query's limits stop it before it
+	// reads past them.
+	Scan func(lbls labels.Labels, rows int64) error
 
 	// sampleNames are the per-sample label names of all the tenant's
 	// data, set by the DB before it fans out: whether a matcher selects
@@ -313,6 +320,24 @@ func (s *memSeries) overlaps(start, end int64) bool {
 // its work to the priority governor: about 10-50 µs of work.
 const stepSamples = 8192
 
+// rows counts what a select reads of s's profiles in [start, end): their
+// sample rows, or with samples false their totals, one per profile.
+func (s *memSeries) rows(start, end int64, samples bool) int64 {
+	var n int64
+	for i := range s.profiles {
+		mp := &s.profiles[i]
+		if mp.ts < start || mp.ts >= end {
+			continue
+		}
+		if samples {
+			n += int64(len(mp.stacks))
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
 func (h *head) selectStacks(ctx context.Context, p SelectParams) ([]*StackValues, error) {
 	if !h.overlaps(p.Start, p.End) {
 		return nil, nil
@@ -333,6 +358,11 @@ func (h *head) selectStacks(ctx context.Context, p SelectParams) ([]*StackValues
 		}
 		if !s.overlaps(p.Start, p.End) || !labels.MatchLabels(s.lbls, pl.series...) {
 			continue
+		}
+		if p.Scan != nil {
+			if err := p.Scan(s.lbls, s.rows(p.Start, p.End, true)); err != nil {
+				return nil, err
+			}
 		}
 		typ := s.lbls.Get(labels.ProfileType)
 		sv := byType[typ]
@@ -438,6 +468,11 @@ func (h *head) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoints
 		}
 		if !s.overlaps(p.Start, p.End) || !labels.MatchLabels(s.lbls, pl.series...) {
 			continue
+		}
+		if p.Scan != nil {
+			if err := p.Scan(s.lbls, s.rows(p.Start, p.End, keep != nil || pl.setOK != nil)); err != nil {
+				return nil, err
+			}
 		}
 		sp := SeriesPoints{Labels: s.lbls}
 		for _, mp := range s.profiles {

@@ -75,3 +75,15 @@ func (db *DB) Stats() Stats {
 	}
 	return st
 }
+
+// HeadSeries returns the series in the live head of tenantID: those that
+// AppendLimited's limit counts. A head cut into a block starts again at 0.
+func (db *DB) HeadSeries(tenantID string) int {
+	t := db.lookupTenant(tenantID)
+	if t == nil {
+		return 0
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.head.all)
+}
