@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/hearth-profiler/hearth/internal/limits"
 )
 
 // FoldedSample is one stack and its value, as decoded from folded or lines
@@ -46,6 +48,9 @@ type FoldedError struct {
 	Line int    // 1-based line number
 	Msg  string // what is wrong with the line
 	Err  error  // ErrLimitExceeded when a limit was passed, else nil
+	// Limit names the tenant limit that was passed (limits.MaxSamples or
+	// limits.MaxStackDepth), "" for any other error.
+	Limit string
 }
 
 // Error formats the error as "line 3: value "x" is not an integer".
@@ -112,7 +117,7 @@ func parseStacks(data []byte, lim Limits, withValue bool) ([]FoldedSample, error
 			l = l[:n-1]
 		}
 		if lim.MaxLineBytes > 0 && len(l) > lim.MaxLineBytes {
-			return nil, &FoldedError{line, fmt.Sprintf("line of %d bytes exceeds MaxLineBytes %d", len(l), lim.MaxLineBytes), ErrLimitExceeded}
+			return nil, &FoldedError{Line: line, Msg: fmt.Sprintf("line of %d bytes exceeds MaxLineBytes %d", len(l), lim.MaxLineBytes), Err: ErrLimitExceeded}
 		}
 		if isBlank(l) {
 			continue
@@ -121,11 +126,11 @@ func parseStacks(data []byte, lim Limits, withValue bool) ([]FoldedSample, error
 		if withValue {
 			sp := bytes.LastIndexByte(l, ' ')
 			if sp < 0 {
-				return nil, &FoldedError{line, `missing value: want "frame;frame VALUE"`, nil}
+				return nil, &FoldedError{Line: line, Msg: `missing value: want "frame;frame VALUE"`}
 			}
 			v, msg := parseFoldedValue(l[sp+1:])
 			if msg != "" {
-				return nil, &FoldedError{line, msg, nil}
+				return nil, &FoldedError{Line: line, Msg: msg}
 			}
 			stack, value = l[:sp], v
 		}
@@ -154,7 +159,7 @@ func (p *stackParser) add(stack []byte, value int64) *FoldedError {
 		return &FoldedError{Msg: "empty stack"}
 	}
 	if p.lim.MaxStackDepth > 0 && depth > p.lim.MaxStackDepth {
-		return &FoldedError{Msg: fmt.Sprintf("stack depth %d exceeds MaxStackDepth %d", depth, p.lim.MaxStackDepth), Err: ErrLimitExceeded}
+		return &FoldedError{Msg: fmt.Sprintf("stack depth %d exceeds MaxStackDepth %d", depth, p.lim.MaxStackDepth), Err: ErrLimitExceeded, Limit: limits.MaxStackDepth}
 	}
 	if value == 0 {
 		return nil
@@ -167,7 +172,7 @@ func (p *stackParser) add(stack []byte, value int64) *FoldedError {
 		return nil
 	}
 	if p.lim.MaxSamples > 0 && len(p.samples) >= p.lim.MaxSamples {
-		return &FoldedError{Msg: fmt.Sprintf("more than MaxSamples %d distinct stacks", p.lim.MaxSamples), Err: ErrLimitExceeded}
+		return &FoldedError{Msg: fmt.Sprintf("more than MaxSamples %d distinct stacks", p.lim.MaxSamples), Err: ErrLimitExceeded, Limit: limits.MaxSamples}
 	}
 	frames := p.alloc(depth)
 	rest := key

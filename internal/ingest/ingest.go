@@ -17,6 +17,7 @@ import (
 	gpprof "github.com/google/pprof/profile"
 
 	"github.com/hearth-profiler/hearth/internal/labels"
+	"github.com/hearth-profiler/hearth/internal/limits"
 	"github.com/hearth-profiler/hearth/internal/priority"
 	"github.com/hearth-profiler/hearth/internal/profile"
 	"github.com/hearth-profiler/hearth/internal/storage"
@@ -29,6 +30,10 @@ type InputError struct {
 	// and error type, and the refusal metric's label.
 	Reason Reason
 	Msg    string
+	// Limit names the tenant's limit that refused the input (a name of
+	// package limits, such as limits.MaxSamples), "" when no limit did:
+	// refusals by a limit are counted by tenant and limit.
+	Limit string
 }
 
 func (e *InputError) Error() string { return e.Msg }
@@ -45,13 +50,19 @@ const (
 	ReasonUnsupported
 	// ReasonTooLarge is input over a limit.
 	ReasonTooLarge
+	// ReasonSeriesLimit is a profile that would add series to a tenant's
+	// head past its limit (limits.MaxSeriesPerTenant). As in Prometheus'
+	// and Mimir's per-tenant series limits, sending it again does not
+	// help until the head is cut or the limit raised, so it is a client
+	// error (HTTP 400), not one to retry.
+	ReasonSeriesLimit
 
 	numReasons
 )
 
 // String names the reason as the API's error type and the label value of
-// hearth_ingest_profiles_refused_total do: bad_data, unsupported or
-// too_large. Both are public, so the names never change.
+// hearth_ingest_profiles_refused_total do: bad_data, unsupported,
+// too_large or series_limit. Both are public, so the names never change.
 func (r Reason) String() string {
 	switch r {
 	case ReasonBadData:
@@ -60,6 +71,8 @@ func (r Reason) String() string {
 		return "unsupported"
 	case ReasonTooLarge:
 		return "too_large"
+	case ReasonSeriesLimit:
+		return "series_limit"
 	}
 	return fmt.Sprintf("Reason(%d)", uint8(r))
 }
@@ -82,6 +95,14 @@ func TooLarge(format string, args ...any) error {
 	return &InputError{Reason: ReasonTooLarge, Msg: fmt.Sprintf(format, args...)}
 }
 
+// overLimit refuses input over the tenant's limit called limit, with the
+// message fmt.Sprintf(format, args...) followed by the limit's names in
+// the configuration file and on the command line.
+func overLimit(limit string, format string, args ...any) error {
+	return &InputError{Reason: ReasonTooLarge, Limit: limit,
+		Msg: fmt.Sprintf(format, args...) + fmt.Sprintf(" (%s)", limit+", "+limits.Flag(limit))}
+}
+
 // ProfileLimits bound one ingested profile.
 type ProfileLimits struct {
 	// MaxSamples is the most samples one profile may hold.
@@ -99,12 +120,24 @@ type ProfileLimits struct {
 	MaxDecompressedBytes int64
 }
 
-// DefaultProfileLimits are generous for real profilers: Go keeps at most
-// 128 frames per stack (Java deeper), and a 10 s CPU profile of a busy
-// service holds a few thousand distinct samples.
+// DefaultProfileLimits are the profile limits of limits.Defaults, with the
+// default decompression limit.
 func DefaultProfileLimits() ProfileLimits {
-	return ProfileLimits{MaxSamples: 1_000_000, MaxStackDepth: 4096, MaxLabels: 64,
-		MaxLabelNameLength: 1024, MaxLabelValueLength: 2048, MaxDecompressedBytes: DefaultMaxDecompressedBytes}
+	return profileLimits(limits.Defaults(), DefaultMaxDecompressedBytes)
+}
+
+// profileLimits are the profile limits of l, with maxDecompressed.
+func profileLimits(l limits.Limits, maxDecompressed int64) ProfileLimits {
+	return ProfileLimits{MaxSamples: l.MaxSamples, MaxStackDepth: l.MaxStackDepth, MaxLabels: l.MaxLabels,
+		MaxLabelNameLength: l.MaxLabelNameLength, MaxLabelValueLength: l.MaxLabelValueLength,
+		MaxDecompressedBytes: maxDecompressed}
+}
+
+// tenantLimits are the tenant limits of the profile limits p, with no
+// other limit.
+func (p ProfileLimits) tenantLimits() limits.Limits {
+	return limits.Limits{MaxSamples: p.MaxSamples, MaxStackDepth: p.MaxStackDepth, MaxLabels: p.MaxLabels,
+		MaxLabelNameLength: p.MaxLabelNameLength, MaxLabelValueLength: p.MaxLabelValueLength}
 }
 
 // Request is one push in the shape of the Pyroscope ingest API, free of
@@ -205,10 +238,16 @@ func ContentionOf(kind string) Contention {
 
 // Ingester decodes pushes and stores them.
 type Ingester struct {
-	db     *storage.DB
-	limits ProfileLimits
-	logger *slog.Logger
-	now    func() time.Time
+	db *storage.DB
+	// limits are the limits of New; their MaxDecompressedBytes bounds
+	// every tenant, the others are the tenants' own unless UseLimits
+	// says otherwise.
+	limits   ProfileLimits
+	tenants  *limits.Overrides
+	refusals *limits.Refusals // nil: not counted
+	rates    tenantRates
+	logger   *slog.Logger
+	now      func() time.Time
 
 	stored, storedBytes, failed atomic.Uint64
 	refused                     [numReasons + 1]atomic.Uint64 // by Reason, then other
@@ -244,26 +283,31 @@ func (ig *Ingester) Stats() Stats {
 	return st
 }
 
-// count adds the outcome of storing rs, whose refusals are refused (nil:
-// none) and whose storage failed with err (nil: stored).
-func (ig *Ingester) count(rs []*Request, refused []error, err error) {
+// count adds the outcome of storing rs for tenant, whose refusals are
+// refused (nil: none) and whose storage failed with err (nil: stored).
+func (ig *Ingester) count(tenant string, rs []*Request, refused []error, err error) {
 	for i, r := range rs {
 		var why error
 		if refused != nil {
 			why = refused[i]
 		}
-		ig.countOne(r, why, err)
+		ig.countOne(tenant, r, why, err)
 	}
 }
 
-// countOne adds the outcome of storing r: refused as bad input (why), not
-// stored (err), or stored.
-func (ig *Ingester) countOne(r *Request, why, err error) {
+// countOne adds the outcome of storing r for tenant: refused as bad input
+// (why), not stored (err), or stored.
+func (ig *Ingester) countOne(tenant string, r *Request, why, err error) {
 	switch {
 	case why != nil:
 		k := numReasons // other
-		if ie, ok := errors.AsType[*InputError](why); ok && ie.Reason < numReasons {
-			k = ie.Reason
+		if ie, ok := errors.AsType[*InputError](why); ok {
+			if ie.Reason < numReasons {
+				k = ie.Reason
+			}
+			if ie.Limit != "" {
+				ig.refusals.Add(tenant, ie.Limit)
+			}
 		}
 		ig.refused[k].Add(1)
 	case err != nil:
@@ -276,12 +320,26 @@ func (ig *Ingester) countOne(r *Request, why, err error) {
 	}
 }
 
-// New returns an ingester writing to db.
-func New(db *storage.DB, limits ProfileLimits, logger *slog.Logger) *Ingester {
+// New returns an ingester writing to db, under lim for every tenant.
+func New(db *storage.DB, lim ProfileLimits, logger *slog.Logger) *Ingester {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Ingester{db: db, limits: limits, logger: logger, now: time.Now}
+	return &Ingester{db: db, limits: lim, tenants: limits.NewOverrides(lim.tenantLimits()), logger: logger, now: time.Now}
+}
+
+// UseLimits makes o the tenants' limits (their profile limits, series
+// and ingest rate; the decompression limit stays New's) and counts
+// refusals by them in r (nil: nowhere). Call it before the first request;
+// o may change afterwards.
+func (ig *Ingester) UseLimits(o *limits.Overrides, r *limits.Refusals) {
+	ig.tenants, ig.refusals = o, r
+}
+
+// tenantLimits returns the limits of tenant, and its profile limits.
+func (ig *Ingester) tenantLimits(tenant string) (limits.Limits, ProfileLimits) {
+	l := ig.tenants.For(tenant)
+	return l, profileLimits(l, ig.limits.MaxDecompressedBytes)
 }
 
 // Prioritize makes every request that takes a lease tell g that writes
@@ -293,7 +351,9 @@ func (ig *Ingester) Prioritize(g *priority.Governor) { ig.foreground = g }
 // (see Lease); max <= 0 bounds nothing. Call it before the first request.
 func (ig *Ingester) LimitInflight(max int64) { ig.budget = NewBudget(max) }
 
-// Limits returns the limits ig checks.
+// Limits returns the limits of New: the decompression limit that ig
+// checks, and the profile limits of tenants when UseLimits was not
+// called.
 func (ig *Ingester) Limits() ProfileLimits { return ig.limits }
 
 // Lease returns an empty share of the in-flight budget for one request,
@@ -322,9 +382,9 @@ func (ig *Ingester) Inflight() (bytes int64, refused uint64) { return ig.budget.
 func (ig *Ingester) Ingest(ctx context.Context, tenant string, r *Request) error {
 	err := ig.ingest(ctx, tenant, r)
 	if _, refused := errors.AsType[*InputError](err); refused {
-		ig.countOne(r, err, nil)
+		ig.countOne(tenant, r, err, nil)
 	} else {
-		ig.countOne(r, nil, err)
+		ig.countOne(tenant, r, nil, err)
 	}
 	return err
 }
@@ -333,14 +393,33 @@ func (ig *Ingester) ingest(ctx context.Context, tenant string, r *Request) error
 	if err := encodeParsed(r); err != nil {
 		return err
 	}
-	inputs, err := decode(r, ig.limits, ig.now(), LeaseOf(ctx))
+	tl, pl := ig.tenantLimits(tenant)
+	inputs, err := decode(r, pl, ig.now(), LeaseOf(ctx))
 	if err != nil {
 		return err
 	}
-	if err := ig.db.Append(ctx, tenant, EncodeRequest(r), inputs); err != nil {
+	payload := EncodeRequest(r)
+	refused, err := ig.db.AppendLimited(ctx, tenant, payload, [][]*storage.Input{inputs}, tl.MaxSeriesPerTenant,
+		func([]bool) []byte { return payload })
+	if err != nil {
 		return ig.storageFailed(tenant, 1, err)
 	}
+	if refused != nil {
+		return seriesLimited(refused[0])
+	}
 	return nil
+}
+
+// seriesLimited turns storage's refusal of a profile over the series
+// limit into an *InputError.
+func seriesLimited(err error) error {
+	se, ok := errors.AsType[*storage.SeriesLimitError](err)
+	if !ok {
+		return err
+	}
+	return &InputError{Reason: ReasonSeriesLimit, Limit: limits.MaxSeriesPerTenant, Msg: fmt.Sprintf(
+		"series limit: the tenant's head holds %d series, and this profile would add %d, past the limit of %d (%s, %s); profiles of the series it holds are still stored",
+		se.Series, se.New, se.Limit, limits.MaxSeriesPerTenant, limits.Flag(limits.MaxSeriesPerTenant))}
 }
 
 // IngestBatch stores every request of rs that decodes, in one log record,
@@ -349,16 +428,17 @@ func (ig *Ingester) ingest(ctx context.Context, tenant string, r *Request) error
 // *StorageError) or the context ended.
 func (ig *Ingester) IngestBatch(ctx context.Context, tenant string, rs []*Request) (refused []error, err error) {
 	refused = make([]error, len(rs))
-	var ok []*Request
-	var inputs []*storage.Input
+	var ok []int // indexes in rs of the requests that decoded
+	var groups [][]*storage.Input
 	now := ig.now()
 	lease := LeaseOf(ctx)
+	tl, pl := ig.tenantLimits(tenant)
 	for i, r := range rs {
 		if err := encodeParsed(r); err != nil {
 			refused[i] = err
 			continue
 		}
-		in, err := decode(r, ig.limits, now, lease)
+		in, err := decode(r, pl, now, lease)
 		if _, busy := errors.AsType[*BusyError](err); busy {
 			// Not the profile's fault: the whole batch waits.
 			return nil, err
@@ -367,19 +447,34 @@ func (ig *Ingester) IngestBatch(ctx context.Context, tenant string, rs []*Reques
 			refused[i] = err
 			continue
 		}
-		ok = append(ok, r)
-		inputs = append(inputs, in...)
+		ok = append(ok, i)
+		groups = append(groups, in)
 	}
 	if len(ok) == 0 {
-		ig.count(rs, refused, nil)
+		ig.count(tenant, rs, refused, nil)
 		return refused, nil
 	}
-	if err := ig.db.Append(ctx, tenant, EncodeRequests(ok), inputs); err != nil {
+	encode := func(admitted []bool) []byte {
+		kept := make([]*Request, 0, len(ok))
+		for k, i := range ok {
+			if admitted == nil || admitted[k] {
+				kept = append(kept, rs[i])
+			}
+		}
+		return EncodeRequests(kept)
+	}
+	limited, err := ig.db.AppendLimited(ctx, tenant, encode(nil), groups, tl.MaxSeriesPerTenant, encode)
+	if err != nil {
 		err = ig.storageFailed(tenant, len(ok), err)
-		ig.count(rs, refused, err)
+		ig.count(tenant, rs, refused, err)
 		return nil, err
 	}
-	ig.count(rs, refused, nil)
+	for k, e := range limited {
+		if e != nil {
+			refused[ok[k]] = seriesLimited(e)
+		}
+	}
+	ig.count(tenant, rs, refused, nil)
 	return refused, nil
 }
 
@@ -415,7 +510,7 @@ func decode(r *Request, lim ProfileLimits, now time.Time, lease *Lease) ([]*stor
 		return nil, err
 	}
 	if lim.MaxLabels > 0 && name.Labels.Len() > lim.MaxLabels {
-		return nil, TooLarge("name: %d labels is over the limit of %d", name.Labels.Len(), lim.MaxLabels)
+		return nil, overLimit(limits.MaxLabels, "name: %d labels is over the limit of %d", name.Labels.Len(), lim.MaxLabels)
 	}
 	if err := lim.checkLabelLengths(name.Labels); err != nil {
 		return nil, err
@@ -554,19 +649,52 @@ func checkPprof(p *gpprof.Profile, lim ProfileLimits) error {
 		return BadData("pprof has no sample types")
 	}
 	if lim.MaxSamples > 0 && len(p.Sample) > lim.MaxSamples {
-		return TooLarge("pprof has %d samples, over the limit of %d", len(p.Sample), lim.MaxSamples)
+		return overLimit(limits.MaxSamples, "pprof has %d samples, over the limit of %d", len(p.Sample), lim.MaxSamples)
 	}
 	for _, s := range p.Sample {
 		if len(s.Value) != len(p.SampleType) {
 			return BadData("pprof sample has %d values for %d sample types", len(s.Value), len(p.SampleType))
 		}
 		if lim.MaxStackDepth > 0 && len(s.Location) > lim.MaxStackDepth {
-			return TooLarge("pprof has a stack of %d frames, over the limit of %d", len(s.Location), lim.MaxStackDepth)
+			return overLimit(limits.MaxStackDepth, "pprof has a stack of %d frames, over the limit of %d", len(s.Location), lim.MaxStackDepth)
 		}
 		for _, l := range s.Location {
 			if l == nil {
 				return BadData("pprof sample refers to a missing location")
 			}
+		}
+		if len(s.Label) > 0 || len(s.NumLabel) > 0 {
+			if err := lim.checkSampleLabels(s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkSampleLabels refuses a per-sample label whose name or value is over
+// its limit, as checkLabelLengths does for series labels: per-sample label
+// sets are kept in the head and in every block too.
+func (lim ProfileLimits) checkSampleLabels(s *gpprof.Sample) error {
+	nameOK := func(k string) error {
+		if lim.MaxLabelNameLength > 0 && len(k) > lim.MaxLabelNameLength {
+			return overLimit(limits.MaxLabelNameLength, "sample label name %.40q...: %d bytes is over the limit of %d", k, len(k), lim.MaxLabelNameLength)
+		}
+		return nil
+	}
+	for k, vs := range s.Label {
+		if err := nameOK(k); err != nil {
+			return err
+		}
+		for _, v := range vs {
+			if lim.MaxLabelValueLength > 0 && len(v) > lim.MaxLabelValueLength {
+				return overLimit(limits.MaxLabelValueLength, "sample label %.40q: a value of %d bytes is over the limit of %d", k, len(v), lim.MaxLabelValueLength)
+			}
+		}
+	}
+	for k := range s.NumLabel {
+		if err := nameOK(k); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -750,6 +878,9 @@ func decodeFolded(r *Request, name Name, lim ProfileLimits) (*storage.Input, err
 		samples, err = ParseFolded(r.Profile, fl)
 	}
 	if err != nil {
+		if fe, ok := errors.AsType[*FoldedError](err); ok && fe.Limit != "" {
+			return nil, overLimit(fe.Limit, "%s: %v", cmp.Or(r.Format, "folded"), err)
+		}
 		if errors.Is(err, ErrLimitExceeded) {
 			return nil, TooLarge("%s: %v", cmp.Or(r.Format, "folded"), err)
 		}
@@ -1033,9 +1164,9 @@ func (lim ProfileLimits) checkLabelLengths(ls labels.Labels) error {
 		switch {
 		case err != nil:
 		case lim.MaxLabelNameLength > 0 && len(l.Name) > lim.MaxLabelNameLength:
-			err = TooLarge("label name %.40q...: %d bytes is over the limit of %d (--limits.max-label-name-length)", l.Name, len(l.Name), lim.MaxLabelNameLength)
+			err = overLimit(limits.MaxLabelNameLength, "label name %.40q...: %d bytes is over the limit of %d", l.Name, len(l.Name), lim.MaxLabelNameLength)
 		case lim.MaxLabelValueLength > 0 && len(l.Value) > lim.MaxLabelValueLength:
-			err = TooLarge("label %s: a value of %d bytes is over the limit of %d (--limits.max-label-value-length)", l.Name, len(l.Value), lim.MaxLabelValueLength)
+			err = overLimit(limits.MaxLabelValueLength, "label %s: a value of %d bytes is over the limit of %d", l.Name, len(l.Value), lim.MaxLabelValueLength)
 		}
 	})
 	return err

@@ -21,8 +21,8 @@ func TestLabelLengthLimits(t *testing.T) {
 	}{
 		{"value at the limit", "k=" + strings.Repeat("v", 32), ""},
 		{"name at the limit", strings.Repeat("n", 16) + "=v", ""},
-		{"value over", "k=" + strings.Repeat("v", 33), "label k: a value of 33 bytes is over the limit of 32 (--limits.max-label-value-length)"},
-		{"name over", strings.Repeat("n", 17) + "=v", "over the limit of 16 (--limits.max-label-name-length)"},
+		{"value over", "k=" + strings.Repeat("v", 33), "label k: a value of 33 bytes is over the limit of 32 (max_label_value_length, --limits.max-label-value-length)"},
+		{"name over", strings.Repeat("n", 17) + "=v", "over the limit of 16 (max_label_name_length, --limits.max-label-name-length)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Decode(folded(c.labels), lim, time.Unix(1700000000, 0))

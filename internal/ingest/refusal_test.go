@@ -14,7 +14,8 @@ func TestReasonNames(t *testing.T) {
 		ReasonBadData:     "bad_data",
 		ReasonUnsupported: "unsupported",
 		ReasonTooLarge:    "too_large",
-		numReasons:        "Reason(3)",
+		ReasonSeriesLimit: "series_limit",
+		numReasons:        "Reason(4)",
 	} {
 		if got := r.String(); got != want {
 			t.Errorf("Reason(%d).String() = %q, want %q", uint8(r), got, want)
@@ -46,9 +47,9 @@ func TestStatsByReason(t *testing.T) {
 		BadData("a"), BadData("b"), TooLarge("c"), Unsupported("d"),
 		errors.New("e"), &InputError{Reason: numReasons + 4, Msg: "f"},
 	} {
-		ig.countOne(&Request{}, why, nil)
+		ig.countOne("t", &Request{}, why, nil)
 	}
-	want := map[string]uint64{"bad_data": 2, "unsupported": 1, "too_large": 1, "other": 2}
+	want := map[string]uint64{"bad_data": 2, "unsupported": 1, "too_large": 1, "series_limit": 0, "other": 2}
 	got := ig.Stats().Refused
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Refused = %v, want %v", got, want)

@@ -217,7 +217,7 @@ func TestExportHTTPBadInput(t *testing.T) {
 			body: encodeExport(t, manyLabels(), false), status: 200, stored: true,
 			checkFn: func(t *testing.T, s *testServer, body []byte) {
 				ps := decodeResponse(t, body, false).PartialSuccess()
-				want := "1 of 2 profiles refused: resource_profiles[1].scope_profiles[0].profiles[0]: name: 73 labels is over the limit of 64"
+				want := "1 of 2 profiles refused: resource_profiles[1].scope_profiles[0].profiles[0]: name: 73 labels is over the limit of 64 (max_labels, --limits.max-labels)"
 				if ps.RejectedProfiles() != 1 || ps.ErrorMessage() != want {
 					t.Errorf("partial success {%d %q}, want {1 %q}", ps.RejectedProfiles(), ps.ErrorMessage(), want)
 				}
