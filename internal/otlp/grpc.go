@@ -63,7 +63,11 @@ func (g *grpcServer) Export(ctx context.Context, req pprofileotlp.ExportRequest)
 	ctx, lease := g.exp.ing.Lease(ctx)
 	defer lease.Release()
 	var sizer pprofile.ProtoMarshaler
-	err = lease.Grow(int64(sizer.ProfilesSize(req.Profiles())))
+	size := int64(sizer.ProfilesSize(req.Profiles()))
+	err = lease.Grow(size)
+	if err == nil {
+		err = g.exp.ing.AdmitBytes(ten, size)
+	}
 	var resp pprofileotlp.ExportResponse
 	if err == nil {
 		resp, err = g.exp.export(ctx, ten, req.Profiles())
@@ -73,6 +77,14 @@ func (g *grpcServer) Export(ctx context.Context, req pprofileotlp.ExportRequest)
 	var se *storageError
 	if be, ok := errors.AsType[*ingest.BusyError](err); ok {
 		return resp, status.Error(codes.ResourceExhausted, be.Error())
+	}
+	if rl, ok := errors.AsType[*ingest.RateLimitedError](err); ok {
+		// RetryInfo tells OTLP exporters when to send again.
+		st := status.New(codes.ResourceExhausted, rl.Error())
+		if withRetry, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(rl.RetryAfter)}); derr == nil {
+			st = withRetry
+		}
+		return resp, st.Err()
 	}
 	if errors.As(err, &se) {
 		// Unavailable is retryable for OTLP exporters; RetryInfo says

@@ -91,10 +91,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var he *httpError
 		var se *storageError
 		var be *ingest.BusyError
+		var rl *ingest.RateLimitedError
 		switch {
 		case errors.As(err, &be):
 			w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
 			writeStatus(w, ct, http.StatusTooManyRequests, codes.ResourceExhausted, be.Error())
+		case errors.As(err, &rl):
+			w.Header().Set("Retry-After", strconv.Itoa(ingest.RetryAfterSeconds(rl.RetryAfter)))
+			writeStatus(w, ct, http.StatusTooManyRequests, codes.ResourceExhausted, rl.Error())
 		case errors.As(err, &se):
 			w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
 			writeStatus(w, ct, http.StatusServiceUnavailable, codes.Unavailable, "profiles not stored, retry later: "+se.err.Error())
@@ -138,7 +142,7 @@ func (h *Handler) serve(r *http.Request, ct string) (pprofileotlp.ExportResponse
 	}
 	ctx, lease := h.exp.ing.Lease(r.Context())
 	defer lease.Release()
-	body, err := h.readBody(r, lease)
+	body, err := h.readBody(r, ten, lease)
 	if err != nil {
 		return none, err
 	}
@@ -156,8 +160,9 @@ func (h *Handler) serve(r *http.Request, ct string) (pprofileotlp.ExportResponse
 
 // readBody reads the request body, gunzipped when it says so, within the
 // body limit before decompression and the decompression limit after, and
-// counts both in lease.
-func (h *Handler) readBody(r *http.Request, lease *ingest.Lease) ([]byte, error) {
+// counts both in lease; the body as sent counts against the ingest rate of
+// tenant ten.
+func (h *Handler) readBody(r *http.Request, ten string, lease *ingest.Lease) ([]byte, error) {
 	limit := h.exp.opts.MaxBodyBytes
 	if r.ContentLength > limit {
 		return nil, httpErrorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is over the limit of %d", r.ContentLength, limit)
@@ -175,6 +180,9 @@ func (h *Handler) readBody(r *http.Request, lease *ingest.Lease) ([]byte, error)
 	}
 	if n > limit {
 		return nil, httpErrorf(http.StatusRequestEntityTooLarge, "request body is over the limit of %d bytes", limit)
+	}
+	if err := h.exp.ing.AdmitBytes(ten, n); err != nil {
+		return nil, err
 	}
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":

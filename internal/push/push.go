@@ -146,8 +146,12 @@ func (h *handler) Push(ctx context.Context, req *connect.Request[pushv1.PushRequ
 	// its profiles decompress to.
 	ctx, lease := h.ing.Lease(ctx)
 	defer lease.Release()
-	if err := lease.Grow(int64(proto.Size(req.Msg))); err != nil {
+	size := int64(proto.Size(req.Msg))
+	if err := lease.Grow(size); err != nil {
 		return nil, busyError(err)
+	}
+	if err := h.ing.AdmitBytes(tenantID, size); err != nil {
+		return nil, rateLimitedError(err)
 	}
 	seriesList := req.Msg.GetSeries()
 	var (
@@ -221,6 +225,18 @@ func (h *handler) storageError(err error) error {
 func busyError(err error) error {
 	cerr := connect.NewError(connect.CodeResourceExhausted, err)
 	cerr.Meta().Set("Retry-After", strconv.Itoa(int(ingest.RetryAfter/time.Second)))
+	return cerr
+}
+
+// rateLimitedError is the answer to a push over the tenant's ingest rate:
+// resource exhausted, with the time its bucket needs.
+func rateLimitedError(err error) error {
+	cerr := connect.NewError(connect.CodeResourceExhausted, err)
+	retry := ingest.RetryAfter
+	if rl, ok := errors.AsType[*ingest.RateLimitedError](err); ok {
+		retry = rl.RetryAfter
+	}
+	cerr.Meta().Set("Retry-After", strconv.Itoa(ingest.RetryAfterSeconds(retry)))
 	return cerr
 }
 
