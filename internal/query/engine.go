@@ -53,9 +53,20 @@ type Request struct {
 	Query      string
 	Start, End time.Time
 	Filter     StackFilter
+	// Limits bound what the query reads; past them it stops with a
+	// *LimitError.
+	Limits Limits
 }
 
+// params returns the storage parameters of r, whose reads count against
+// its own limits.
 func (r Request) params() (storage.SelectParams, *parser.Selector, error) {
+	return r.paramsWithin(newBudget(r.Limits))
+}
+
+// paramsWithin returns the storage parameters of r, whose reads count
+// against b (nil: nothing), which a diff's two sides share.
+func (r Request) paramsWithin(b *budget) (storage.SelectParams, *parser.Selector, error) {
 	sel, err := parser.Parse(r.Query)
 	if err != nil {
 		return storage.SelectParams{}, nil, err
@@ -67,16 +78,20 @@ func (r Request) params() (storage.SelectParams, *parser.Selector, error) {
 	if sel.ProfileType != "" {
 		ms = append(ms, labels.MustNewMatcher(labels.MatchEqual, labels.ProfileType, sel.ProfileType))
 	}
-	return storage.SelectParams{
+	p := storage.SelectParams{
 		Start: r.Start.UnixNano(), End: r.End.UnixNano(),
 		Matchers: ms, Keep: r.Filter.keep(),
-	}, sel, nil
+	}
+	if b != nil {
+		p.Scan = b.scan
+	}
+	return p, sel, nil
 }
 
 // selectOneType selects stacks and checks that they hold one profile type,
 // which every answer but pprof needs.
-func (e *Engine) selectOneType(ctx context.Context, r Request) ([]*storage.StackValues, string, error) {
-	p, sel, err := r.params()
+func (e *Engine) selectOneType(ctx context.Context, r Request, b *budget) ([]*storage.StackValues, string, error) {
+	p, sel, err := r.paramsWithin(b)
 	if err != nil {
 		return nil, "", err
 	}
@@ -134,8 +149,8 @@ type Node struct {
 // DefaultMaxNodes bounds a flame graph when the request does not.
 const DefaultMaxNodes = 2048
 
-func (e *Engine) buildTree(ctx context.Context, r Request, cols int, col int, t *tree) (string, error) {
-	svs, typ, err := e.selectOneType(ctx, r)
+func (e *Engine) buildTree(ctx context.Context, r Request, b *budget, col int, t *tree) (string, error) {
+	svs, typ, err := e.selectOneType(ctx, r, b)
 	if err != nil {
 		return "", err
 	}
@@ -158,7 +173,7 @@ func (e *Engine) FlameGraph(ctx context.Context, r Request, maxNodes int) (*Flam
 		maxNodes = DefaultMaxNodes
 	}
 	t := newTree(1)
-	typ, err := e.buildTree(ctx, r, 1, 0, t)
+	typ, err := e.buildTree(ctx, r, newBudget(r.Limits), 0, t)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +229,7 @@ func (e *Engine) Top(ctx context.Context, r Request, sortBy string, limit int) (
 		return nil, badRequest("sort: unknown column %q, want self, total or name", sortBy)
 	}
 	t := newTree(1)
-	typ, err := e.buildTree(ctx, r, 1, 0, t)
+	typ, err := e.buildTree(ctx, r, newBudget(r.Limits), 0, t)
 	if err != nil {
 		return nil, err
 	}
@@ -315,11 +330,13 @@ func (e *Engine) Diff(ctx context.Context, baseline, comparison Request, maxNode
 		maxNodes = DefaultMaxNodes
 	}
 	t := newTree(2)
-	bt, err := e.buildTree(ctx, baseline, 2, 0, t)
+	// One query: both sides count against the baseline's limits.
+	b := newBudget(baseline.Limits)
+	bt, err := e.buildTree(ctx, baseline, b, 0, t)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
-	ct, err := e.buildTree(ctx, comparison, 2, 1, t)
+	ct, err := e.buildTree(ctx, comparison, b, 1, t)
 	if err != nil {
 		return nil, fmt.Errorf("comparison: %w", err)
 	}

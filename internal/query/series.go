@@ -148,6 +148,9 @@ func (e *Engine) SeriesLabels(ctx context.Context, r Request) ([]map[string]stri
 	if err != nil {
 		return nil, err
 	}
+	if err := r.Limits.checkSeries(len(ls)); err != nil {
+		return nil, err
+	}
 	out := make([]map[string]string, len(ls))
 	for i, l := range ls {
 		out[i] = l.Map()
