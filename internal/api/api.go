@@ -16,7 +16,10 @@ import (
 	"strings"
 	"time"
 
+	gpprof "github.com/google/pprof/profile"
+
 	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/limits"
 	"github.com/hearth-profiler/hearth/internal/priority"
 	"github.com/hearth-profiler/hearth/internal/query"
 	"github.com/hearth-profiler/hearth/internal/query/parser"
@@ -33,20 +36,30 @@ const DefaultTenant = tenant.Default
 type Options struct {
 	// MaxBodyBytes bounds a request body; larger bodies get 413.
 	MaxBodyBytes int64
-	// QueryTimeout bounds one query.
+	// QueryTimeout bounds one ingest request, and one query when Limits
+	// is nil. Zero means 2 minutes.
 	QueryTimeout time.Duration
 	// Governor holds queries to their share of the CPU while profiles
 	// arrive; nil holds nothing back.
 	Governor *priority.Governor
+	// Limits are the tenants' query limits (series, sample rows, time,
+	// concurrency); nil bounds queries by QueryTimeout alone.
+	Limits *limits.Overrides
+	// Refusals counts the queries refused by a limit; nil counts nothing.
+	Refusals *limits.Refusals
 }
 
 // API holds the handlers.
 type API struct {
-	ing    *ingest.Ingester
-	eng    *query.Engine
-	opts   Options
-	logger *slog.Logger
-	now    func() time.Time
+	ing  *ingest.Ingester
+	eng  *query.Engine
+	opts Options
+	gate queryGate
+	// queueWait is how long a query over its tenant's concurrency waits
+	// for a turn: queryQueueWait, shorter in tests.
+	queueWait time.Duration
+	logger    *slog.Logger
+	now       func() time.Time
 }
 
 // New returns the API over an ingester and a query engine.
@@ -60,7 +73,10 @@ func New(ing *ingest.Ingester, eng *query.Engine, opts Options, logger *slog.Log
 	if opts.QueryTimeout <= 0 {
 		opts.QueryTimeout = 2 * time.Minute
 	}
-	return &API{ing: ing, eng: eng, opts: opts, logger: logger, now: time.Now}
+	if opts.Limits == nil {
+		opts.Limits = limits.NewOverrides(limits.Limits{QueryTimeout: opts.QueryTimeout})
+	}
+	return &API{ing: ing, eng: eng, opts: opts, queueWait: queryQueueWait, logger: logger, now: time.Now}
 }
 
 // Mux is where routes are registered: an *http.ServeMux, or a wrapper
@@ -71,18 +87,19 @@ type Mux interface {
 
 // Register adds the API's routes to mux.
 func (a *API) Register(mux Mux) {
-	mux.HandleFunc("POST /ingest", a.wrap(a.ingest))
-	mux.HandleFunc("POST /pyroscope/ingest", a.wrap(a.ingest))
+	ingest := a.wrap(a.withTimeout(a.ingest))
+	mux.HandleFunc("POST /ingest", ingest)
+	mux.HandleFunc("POST /pyroscope/ingest", ingest)
 	for _, m := range []string{"GET", "POST"} {
-		mux.HandleFunc(m+" /api/v1/query/flamegraph", a.wrap(a.flameGraph))
-		mux.HandleFunc(m+" /api/v1/query/top", a.wrap(a.top))
-		mux.HandleFunc(m+" /api/v1/query/series", a.wrap(a.series))
-		mux.HandleFunc(m+" /api/v1/query/diff", a.wrap(a.diff))
+		mux.HandleFunc(m+" /api/v1/query/flamegraph", a.wrap(a.limited(a.flameGraph)))
+		mux.HandleFunc(m+" /api/v1/query/top", a.wrap(a.limited(a.top)))
+		mux.HandleFunc(m+" /api/v1/query/series", a.wrap(a.limited(a.series)))
+		mux.HandleFunc(m+" /api/v1/query/diff", a.wrap(a.limited(a.diff)))
 		mux.HandleFunc(m+" /api/v1/query/pprof", a.pprof)
-		mux.HandleFunc(m+" /api/v1/labels", a.wrap(a.labelNames))
-		mux.HandleFunc(m+" /api/v1/label/{name}/values", a.wrap(a.labelValues))
-		mux.HandleFunc(m+" /api/v1/series", a.wrap(a.seriesList))
-		mux.HandleFunc(m+" /api/v1/profile_types", a.wrap(a.profileTypes))
+		mux.HandleFunc(m+" /api/v1/labels", a.wrap(a.limited(a.labelNames)))
+		mux.HandleFunc(m+" /api/v1/label/{name}/values", a.wrap(a.limited(a.labelValues)))
+		mux.HandleFunc(m+" /api/v1/series", a.wrap(a.limited(a.seriesList)))
+		mux.HandleFunc(m+" /api/v1/profile_types", a.wrap(a.limited(a.profileTypes)))
 	}
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
@@ -119,8 +136,15 @@ func errorStatus(err error) (int, string) {
 	switch {
 	case errors.As(err, &ae):
 		return ae.status, ae.typ
-	case errors.As(err, new(*ingest.BusyError)):
+	case errors.As(err, new(*ingest.BusyError)), errors.As(err, new(*TooManyQueriesError)):
 		return http.StatusTooManyRequests, "busy"
+	case errors.As(err, new(*ingest.RateLimitedError)):
+		return http.StatusTooManyRequests, "rate_limited"
+	case errors.As(err, new(*query.LimitError)), errors.As(err, new(*QueryTimeoutError)):
+		// Understood, but not answered within the tenant's limits:
+		// sending it again as it is would fail again. 422, as
+		// Prometheus and Mimir answer queries over their limits.
+		return http.StatusUnprocessableEntity, "limit"
 	case errors.As(err, &se):
 		// Nothing was stored and the client may send it again: the same
 		// answer as push.v1's unavailable and OTLP's 503.
@@ -133,6 +157,8 @@ func errorStatus(err error) (int, string) {
 			return http.StatusUnsupportedMediaType, ie.Reason.String()
 		case ingest.ReasonTooLarge:
 			return http.StatusRequestEntityTooLarge, ie.Reason.String()
+		case ingest.ReasonSeriesLimit:
+			return http.StatusBadRequest, ie.Reason.String()
 		}
 		return http.StatusBadRequest, ingest.ReasonBadData.String()
 	case errors.As(err, &pe), errors.As(err, &be):
@@ -161,7 +187,7 @@ func writeError(w http.ResponseWriter, status int, typ, msg string) {
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, typ := errorStatus(err)
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", strconv.Itoa(int(ingest.RetryAfter/time.Second)))
+		w.Header().Set("Retry-After", strconv.Itoa(ingest.RetryAfterSeconds(retryAfter(err))))
 	}
 	_, stored := errors.AsType[*ingest.StorageError](err)
 	if status >= 500 && !stored { // the ingest path logs storage failures, rate-limited
@@ -172,12 +198,21 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, status, typ, err.Error())
 }
 
+// retryAfter is how long a client told to retry err should wait.
+func retryAfter(err error) time.Duration {
+	if rl, ok := errors.AsType[*ingest.RateLimitedError](err); ok {
+		return rl.RetryAfter
+	}
+	if _, ok := errors.AsType[*TooManyQueriesError](err); ok {
+		return queryRetryAfter
+	}
+	return ingest.RetryAfter
+}
+
 func (a *API) wrap(h func(*http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes)
-		ctx, cancel := context.WithTimeout(r.Context(), a.opts.QueryTimeout)
-		defer cancel()
-		data, err := h(r.WithContext(priority.With(ctx, a.opts.Governor)))
+		data, err := h(r.WithContext(priority.With(r.Context(), a.opts.Governor)))
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -185,6 +220,72 @@ func (a *API) wrap(h func(*http.Request) (any, error)) http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(response{Status: "success", Data: data})
 	}
+}
+
+// withTimeout bounds h by Options.QueryTimeout.
+func (a *API) withTimeout(h func(*http.Request) (any, error)) func(*http.Request) (any, error) {
+	return func(r *http.Request) (any, error) {
+		ctx, cancel := context.WithTimeout(r.Context(), a.opts.QueryTimeout)
+		defer cancel()
+		return h(r.WithContext(ctx))
+	}
+}
+
+// limited runs the query h under its tenant's limits (see runQuery).
+func (a *API) limited(h func(*http.Request) (any, error)) func(*http.Request) (any, error) {
+	return func(r *http.Request) (data any, err error) {
+		err = a.runQuery(r, func(r *http.Request) error {
+			data, err = h(r)
+			return err
+		})
+		return data, err
+	}
+}
+
+// QueryTimeoutError is a query that ran past its tenant's time limit
+// (limits.QueryTimeout) and was stopped.
+type QueryTimeoutError struct{ Timeout time.Duration }
+
+func (e *QueryTimeoutError) Error() string {
+	return fmt.Sprintf("the query ran longer than %s (%s, %s) and was stopped: narrow the selector or the time range",
+		e.Timeout, limits.QueryTimeout, limits.Flag(limits.QueryTimeout))
+}
+
+// runQuery runs one query of r's tenant once the tenant runs fewer than
+// its concurrency limit, within its time limit, and counts the refusals
+// by a limit. run gets r with the query's context; the series and sample
+// limits come with the query.Request (see queryRequest).
+func (a *API) runQuery(r *http.Request, run func(*http.Request) error) error {
+	tenant, err := tenantOf(r)
+	if err != nil {
+		return err
+	}
+	l := a.opts.Limits.For(tenant)
+	release, err := a.gate.acquire(r.Context(), tenant, l.QueryConcurrency, a.queueWait)
+	if err != nil {
+		if _, busy := errors.AsType[*TooManyQueriesError](err); busy {
+			a.opts.Refusals.Add(tenant, limits.QueryConcurrency)
+		}
+		return err
+	}
+	defer release()
+	ctx := r.Context()
+	if l.QueryTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.QueryTimeout)
+		defer cancel()
+	}
+	err = run(r.WithContext(ctx))
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && r.Context().Err() == nil {
+		// The query's own deadline, not the client's or the server's.
+		err = &QueryTimeoutError{Timeout: l.QueryTimeout}
+	}
+	if _, ok := err.(*QueryTimeoutError); ok {
+		a.opts.Refusals.Add(tenant, limits.QueryTimeout)
+	} else if le, ok := errors.AsType[*query.LimitError](err); ok {
+		a.opts.Refusals.Add(tenant, le.Limit)
+	}
+	return err
 }
 
 func tenantOf(r *http.Request) (string, error) {
@@ -215,7 +316,9 @@ func (a *API) queryRequest(r *http.Request, prefix string) (query.Request, error
 	if err != nil {
 		return query.Request{}, err
 	}
-	return query.Request{Tenant: tenant, Query: r.FormValue(prefix + "query"), Start: from, End: until, Filter: f}, nil
+	l := a.opts.Limits.For(tenant)
+	return query.Request{Tenant: tenant, Query: r.FormValue(prefix + "query"), Start: from, End: until, Filter: f,
+		Limits: query.Limits{MaxSeries: l.QueryMaxSeries, MaxSamples: l.QueryMaxSamples}}, nil
 }
 
 func requireQuery(q query.Request, name string) error {
@@ -314,18 +417,19 @@ func (a *API) diff(r *http.Request) (any, error) {
 
 // pprof writes the merged profile as gzipped protobuf, not JSON.
 func (a *API) pprof(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), a.opts.QueryTimeout)
-	defer cancel()
-	r = r.WithContext(priority.With(ctx, a.opts.Governor))
-	q, err := a.queryRequest(r, "")
-	if err == nil {
-		err = requireQuery(q, "query")
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	p, err := a.eng.Pprof(ctx, q)
+	r = r.WithContext(priority.With(r.Context(), a.opts.Governor))
+	var p *gpprof.Profile
+	err := a.runQuery(r, func(r *http.Request) error {
+		q, err := a.queryRequest(r, "")
+		if err == nil {
+			err = requireQuery(q, "query")
+		}
+		if err != nil {
+			return err
+		}
+		p, err = a.eng.Pprof(r.Context(), q)
+		return err
+	})
 	if err != nil {
 		a.fail(w, r, err)
 		return

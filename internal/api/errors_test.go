@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/query"
 )
 
 // TestErrorStatusOfRefusals: each reason of an ingest refusal has its
@@ -25,6 +27,11 @@ func TestErrorStatusOfRefusals(t *testing.T) {
 		{badRequest("x"), http.StatusBadRequest, "bad_data"},
 		{fmt.Errorf("read body: %w", &ingest.BusyError{Max: 1}), http.StatusTooManyRequests, "busy"},
 		{fmt.Errorf("ingest: %w", &ingest.StorageError{Err: errors.New("no space left on device")}), http.StatusServiceUnavailable, "unavailable"},
+		{&ingest.InputError{Reason: ingest.ReasonSeriesLimit, Msg: "x"}, http.StatusBadRequest, "series_limit"},
+		{&ingest.RateLimitedError{RetryAfter: time.Second}, http.StatusTooManyRequests, "rate_limited"},
+		{fmt.Errorf("baseline: %w", &query.LimitError{}), http.StatusUnprocessableEntity, "limit"},
+		{&QueryTimeoutError{}, http.StatusUnprocessableEntity, "limit"},
+		{&TooManyQueriesError{}, http.StatusTooManyRequests, "busy"},
 	} {
 		status, typ := errorStatus(tc.err)
 		if status != tc.status || typ != tc.errorType {

@@ -64,7 +64,7 @@ func (a *API) ingest(r *http.Request) (any, error) {
 	// busy rather than held in memory beside the others.
 	ctx, lease := a.ing.Lease(r.Context())
 	defer lease.Release()
-	in := ingest.LeasedReader(r.Body, lease)
+	in := &countingReader{r: ingest.LeasedReader(r.Body, lease)}
 	ct := r.Header.Get("Content-Type")
 	mt, params, _ := mime.ParseMediaType(ct)
 	var up jfrUpload
@@ -90,6 +90,11 @@ func (a *API) ingest(r *http.Request) (any, error) {
 		if strings.EqualFold(req.Format, "jfr") {
 			up.recording, req.Profile = body, nil
 		}
+	}
+	// The body as sent counts against the tenant's ingest rate, before
+	// anything is decoded.
+	if err := a.ing.AdmitBytes(tenant, in.n); err != nil {
+		return nil, err
 	}
 	if strings.EqualFold(req.Format, "jfr") {
 		return a.ingestJFR(ctx, tenant, req, up)
@@ -200,4 +205,16 @@ func passThrough(err error) bool {
 	_, tooLarge := errors.AsType[*http.MaxBytesError](err)
 	_, busy := errors.AsType[*ingest.BusyError](err)
 	return tooLarge || busy
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
