@@ -20,6 +20,7 @@ import (
 
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/labels"
+	"github.com/hearth-profiler/hearth/internal/limits"
 	"github.com/hearth-profiler/hearth/internal/tenant"
 )
 
@@ -38,6 +39,11 @@ const (
 type Config struct {
 	Global        GlobalConfig    `yaml:"global,omitempty"`
 	ScrapeConfigs []*ScrapeConfig `yaml:"scrape_configs,omitempty"`
+	// Limits is the limits: section, the tenants' limits that replace
+	// those of the flags; nil when the file has none. The server applies
+	// it; scraping does not read it. It shares the file so that one
+	// reload applies both.
+	Limits *limits.Config `yaml:"limits,omitempty"`
 }
 
 // GlobalConfig holds the defaults of every job.
@@ -269,6 +275,8 @@ var yamlTypeNames = strings.NewReplacer(
 	"in type scrape.ProfilingConfig", "in profiling_config",
 	"in type scrape.PprofConfig", "in a pprof_config endpoint",
 	"in type scrape.SampleTypeFilter", "in keep_sample_type",
+	"in type limits.Config", "in limits",
+	"in type limits.Values", "in limits overrides",
 	// Prometheus' basic_auth, tls_config and oauth2 all decode through a
 	// type named plain.
 	"in type config.plain", "in basic_auth, tls_config or oauth2",
@@ -319,6 +327,11 @@ func (c *Config) Validate() error {
 	}
 	if err := validateLabels(g.ExternalLabels, false); err != nil {
 		return fmt.Errorf("global: external_labels: %w", err)
+	}
+	if c.Limits != nil {
+		if err := c.Limits.Validate(); err != nil {
+			return err
+		}
 	}
 	jobs := make(map[string]int, len(c.ScrapeConfigs))
 	for i, sc := range c.ScrapeConfigs {

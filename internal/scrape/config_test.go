@@ -191,6 +191,11 @@ func TestLoadErrors(t *testing.T) {
 		{"reserved header", "scrape_configs: [{job_name: a, http_headers: {Authorization: {values: [x]}}}]", `job "a": setting header "Authorization" is not allowed`},
 		{"bad size", "global: {body_size_limit: 10XB}", `invalid size "10XB": unknown unit "XB"`},
 		{"negative seconds", "scrape_configs: [{job_name: a, profiling_config: {pprof_config: {process_cpu: {seconds: -1}}}}]", `pprof_config process_cpu: seconds -1 must not be negative`},
+		{"unknown limit", "limits:\n  max_serie_per_tenant: 5", `line 2: unknown field "max_serie_per_tenant" in limits`},
+		{"unknown tenant limit", "limits:\n  overrides:\n    team-a:\n      query_timout: 1m", `line 4: unknown field "query_timout" in limits overrides`},
+		{"negative limit", "limits: {overrides: {team-a: {query_max_series: -1}}}", `limits: overrides: tenant "team-a": query_max_series: -1 is negative`},
+		{"bad tenant", "limits: {overrides: {'a/b': {}}}", `limits: overrides: "a/b" is not a valid tenant ID`},
+		{"limit not a number", "limits: {max_samples: lots}", "line 1: cannot unmarshal !!str `lots` into int"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load([]byte(tc.src))

@@ -2,6 +2,8 @@ package scrape
 
 import (
 	"testing"
+
+	"github.com/hearth-profiler/hearth/internal/limits"
 )
 
 // configSeeds are configurations that exercise every part of the schema.
@@ -63,6 +65,20 @@ scrape_configs:
 	"scrape_configs: [{job_name: a, scrape_interval: 1y2w3d4h5m6s7ms}]",
 	"scrape_configs:\n  - job_name: a\n    static_configs: [{targets: [localhost]}]",
 	"a: &a [*a, *a]\nb: *a",
+	`
+limits:
+  max_samples: 1000
+  max_series_per_tenant: 50000
+  ingest_rate_bytes: 1048576
+  ingest_burst_bytes: 4194304
+  query_timeout: 30s
+  query_concurrency: 4
+  overrides:
+    team-a: {max_series_per_tenant: 0, query_max_series: 10, query_max_samples: 1000000, max_label_value_length: 64}
+    team-b: {ingest_burst_bytes: 0, max_stack_depth: 16, max_labels: 8, max_label_name_length: 32}
+    team-c:
+`,
+	"limits: {overrides: {'a/b': {max_samples: 1}}}",
 }
 
 // FuzzLoadConfig checks that Load never panics, and that what it accepts
@@ -78,6 +94,18 @@ func FuzzLoadConfig(f *testing.F) {
 		}
 		if err := cfg.Validate(); err != nil {
 			t.Fatalf("Load accepted %q, then Validate refused it: %v", data, err)
+		}
+		// The limits a reload would apply: when they resolve, every
+		// tenant's are valid.
+		if tab, err := cfg.Limits.Resolve(limits.Defaults()); err == nil {
+			if err := tab.Defaults.Validate(); err != nil {
+				t.Fatalf("resolved defaults of %q: %v", data, err)
+			}
+			for id, l := range tab.Tenants {
+				if err := l.Validate(); err != nil {
+					t.Fatalf("resolved limits of tenant %q in %q: %v", id, data, err)
+				}
+			}
 		}
 		// The fingerprint decides whether a reload keeps a job's loops:
 		// the same file loaded again, into new pointers and maps, must
