@@ -84,7 +84,7 @@ func (v *Values) Apply(base Limits) Limits {
 // flag could make valid (negative ones). A rate without a burst is found
 // by Resolve, where the flags are known.
 func (c *Config) Validate() error {
-	if err := c.Values.Apply(Limits{}).Validate(); err != nil {
+	if err := c.Values.Apply(Limits{}).nonNegative(); err != nil {
 		return fmt.Errorf("limits: %w", err)
 	}
 	for _, id := range slices.Sorted(maps.Keys(c.Overrides)) {
@@ -94,7 +94,7 @@ func (c *Config) Validate() error {
 		if checked, err := tenant.Check(id); err != nil || checked != id {
 			return fmt.Errorf("limits: overrides: %q is not a valid tenant ID", id)
 		}
-		if err := c.Overrides[id].Apply(Limits{}).Validate(); err != nil {
+		if err := c.Overrides[id].Apply(Limits{}).nonNegative(); err != nil {
 			return fmt.Errorf("limits: overrides: tenant %q: %w", id, err)
 		}
 	}

@@ -106,6 +106,17 @@ func Defaults() Limits {
 // Validate refuses negative limits, and a rate without a burst, which
 // would refuse every request.
 func (l Limits) Validate() error {
+	if err := l.nonNegative(); err != nil {
+		return err
+	}
+	if l.IngestRateBytes > 0 && l.IngestBurstBytes == 0 {
+		return fmt.Errorf("%s is %d but %s is 0, which would refuse every request: set a burst of at least the largest body", IngestRateBytes, l.IngestRateBytes, IngestBurstBytes)
+	}
+	return nil
+}
+
+// nonNegative refuses negative limits.
+func (l Limits) nonNegative() error {
 	for _, f := range []struct {
 		name string
 		v    int64
@@ -119,9 +130,6 @@ func (l Limits) Validate() error {
 		if f.v < 0 {
 			return fmt.Errorf("%s: %d is negative; 0 means no limit", f.name, f.v)
 		}
-	}
-	if l.IngestRateBytes > 0 && l.IngestBurstBytes == 0 {
-		return fmt.Errorf("%s is %d but %s is 0, which would refuse every request: set a burst of at least the largest body", IngestRateBytes, l.IngestRateBytes, IngestBurstBytes)
 	}
 	return nil
 }
