@@ -30,24 +30,34 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.ListenAddr, "listen", cfg.ListenAddr, "address to serve HTTP on")
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory for the write-ahead log and blocks")
 	fs.Int64Var(&cfg.MaxBodyBytes, "limits.max-body-bytes", cfg.MaxBodyBytes, "largest request body accepted; larger gets 413")
-	fs.Int64Var(&cfg.Limits.MaxDecompressedBytes, "limits.max-decompressed-bytes", cfg.Limits.MaxDecompressedBytes, "most bytes one request may decompress to (gzipped bodies, profiles, JFR recordings); more gets 413")
+	fs.Int64Var(&cfg.MaxDecompressedBytes, "limits.max-decompressed-bytes", cfg.MaxDecompressedBytes, "most bytes one request may decompress to (gzipped bodies, profiles, JFR recordings); more gets 413")
 	fs.Int64Var(&cfg.MaxInflightBytes, "limits.max-inflight-bytes", cfg.MaxInflightBytes, "most bytes held by requests being decoded at once; more gets 429 with Retry-After; 0: no limit")
 	fs.IntVar(&cfg.MaxConnections, "limits.max-connections", cfg.MaxConnections, "most open HTTP connections; more wait to be accepted; 0: no limit")
 	fs.DurationVar(&cfg.ReadTimeout, "server.read-timeout", cfg.ReadTimeout, "longest time to read one request, body included; 0: no limit")
 	fs.DurationVar(&cfg.IdleTimeout, "server.idle-timeout", cfg.IdleTimeout, "how long a kept-alive connection may wait for its next request")
 	fs.DurationVar(&cfg.WriteTimeout, "server.write-timeout", cfg.WriteTimeout, "longest time to serve one request, its answer included (queries take up to 2m); 0: no limit")
-	fs.IntVar(&cfg.Limits.MaxSamples, "limits.max-samples", cfg.Limits.MaxSamples, "most samples in one ingested profile")
-	fs.IntVar(&cfg.Limits.MaxStackDepth, "limits.max-stack-depth", cfg.Limits.MaxStackDepth, "most frames in one stack")
-	fs.IntVar(&cfg.Limits.MaxLabels, "limits.max-labels", cfg.Limits.MaxLabels, "most series labels on one profile")
-	fs.IntVar(&cfg.Limits.MaxLabelNameLength, "limits.max-label-name-length", cfg.Limits.MaxLabelNameLength, "longest series label name, in bytes")
-	fs.IntVar(&cfg.Limits.MaxLabelValueLength, "limits.max-label-value-length", cfg.Limits.MaxLabelValueLength, "longest series label value, in bytes")
+	// Tenant limits: the limits: section of --config may change them for
+	// every tenant or for some; 0 turns each off.
+	lim := &cfg.Limits
+	fs.IntVar(&lim.MaxSamples, "limits.max-samples", lim.MaxSamples, "most samples in one ingested profile, per tenant; more gets 413")
+	fs.IntVar(&lim.MaxStackDepth, "limits.max-stack-depth", lim.MaxStackDepth, "most frames in one stack, per tenant; more gets 413")
+	fs.IntVar(&lim.MaxLabels, "limits.max-labels", lim.MaxLabels, "most series labels on one profile, per tenant; more gets 413")
+	fs.IntVar(&lim.MaxLabelNameLength, "limits.max-label-name-length", lim.MaxLabelNameLength, "longest label name (series and per-sample labels), in bytes, per tenant; longer gets 413")
+	fs.IntVar(&lim.MaxLabelValueLength, "limits.max-label-value-length", lim.MaxLabelValueLength, "longest label value (series and per-sample labels), in bytes, per tenant; longer gets 413")
+	fs.IntVar(&lim.MaxSeriesPerTenant, "limits.max-series-per-tenant", lim.MaxSeriesPerTenant, "most series in a tenant's in-memory head; a profile that would add more gets 400, those of existing series are stored")
+	fs.Int64Var(&lim.IngestRateBytes, "limits.ingest-rate-bytes", lim.IngestRateBytes, "bytes per second of request bodies a tenant may send, on average; more gets 429 with Retry-After")
+	fs.Int64Var(&lim.IngestBurstBytes, "limits.ingest-burst-bytes", lim.IngestBurstBytes, "bytes of request bodies a tenant may send at once above --limits.ingest-rate-bytes")
+	fs.IntVar(&lim.QueryMaxSeries, "limits.query-max-series", lim.QueryMaxSeries, "most series one query may read, per tenant; more gets 422")
+	fs.Int64Var(&lim.QueryMaxSamples, "limits.query-max-samples", lim.QueryMaxSamples, "most sample rows one query may read, per tenant; more gets 422")
+	fs.DurationVar(&lim.QueryTimeout, "limits.query-timeout", lim.QueryTimeout, "longest time one query may run, per tenant; longer gets 422")
+	fs.IntVar(&lim.QueryConcurrency, "limits.query-concurrency", lim.QueryConcurrency, "most queries a tenant runs at once; more wait up to 5s, then get 429 with Retry-After")
 	fs.Var(durationFlag{&cfg.Retention}, "retention", "how long profiles are kept, e.g. 30d; 0 keeps them forever")
 	fs.DurationVar(&cfg.BlockDuration, "storage.block-duration", cfg.BlockDuration, "span of data kept in memory before it is cut into a block on disk")
 	fs.BoolVar(&cfg.WALSync, "wal.fsync", cfg.WALSync, "fsync the write-ahead log on every write (survives power loss; slower)")
 	fs.DurationVar(&cfg.SelfProfileInterval, "self-profile.interval", cfg.SelfProfileInterval, "window of Hearth's own profiles; 0 turns self-profiling off")
 	fs.StringVar(&cfg.OTLPGRPCAddr, "otlp.grpc.listen", cfg.OTLPGRPCAddr, "address for OTLP gRPC (ProfilesService/Export), over TLS with --tls.cert-file; empty serves it only on --listen, over HTTP/2")
 	fs.Float64Var(&cfg.QueryCPUShare, "query.cpu-share", cfg.QueryCPUShare, "share of the CPUs (0 to 1) that queries may use while profiles arrive, so that queries never stall ingest; 1: no holding back")
-	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "YAML file with scrape_configs; re-read on SIGHUP and POST /-/reload")
+	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "YAML file with scrape_configs and limits; re-read on SIGHUP and POST /-/reload")
 	fs.StringVar(&cfg.TLS.CertFile, "tls.cert-file", "", "PEM certificate (and intermediates) to serve HTTPS and OTLP gRPC over TLS with; needs --tls.key-file; re-read when it changes")
 	fs.StringVar(&cfg.TLS.KeyFile, "tls.key-file", "", "PEM private key of --tls.cert-file")
 	fs.StringVar(&cfg.TLS.ClientCAFile, "tls.client-ca-file", "", "PEM certificates of the authorities that sign client certificates; set, every client must present one")
@@ -65,6 +75,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if cfg.QueryCPUShare <= 0 {
 		return fmt.Errorf("--query.cpu-share %v: want a share above 0 (1 holds queries back never)", cfg.QueryCPUShare)
+	}
+	if err := cfg.Limits.Validate(); err != nil {
+		return fmt.Errorf("limit flags: %w", err)
 	}
 	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {

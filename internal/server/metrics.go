@@ -113,6 +113,9 @@ var (
 	descQueryWait = prometheus.NewDesc("hearth_query_priority_wait_seconds_total",
 		"Time queries waited so that profiles arriving meanwhile had the CPU (--query.cpu-share).", nil, nil)
 
+	descLimitsRefused = prometheus.NewDesc("hearth_limits_refused_total",
+		"Requests and profiles refused by a tenant's limit, by tenant and limit (its key in the limits: section of the configuration file).", []string{"tenant", "limit"}, nil)
+
 	descTenants = prometheus.NewDesc("hearth_storage_tenants",
 		"Tenants with data.", nil, nil)
 	descHeadSeries = prometheus.NewDesc("hearth_storage_head_series",
@@ -154,6 +157,7 @@ type serverCollector struct{ s *Server }
 func (c serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descIngestStored, descIngestBytes, descIngestRefused, descIngestFailed, descIngestInflight, descIngestBusy, descQueryWait,
+		descLimitsRefused,
 		descTenants, descHeadSeries, descHeadSamples, descHeadBytes, descBlocks, descBlockSamples, descBlockBytes,
 		descOldestBlock, descAppends, descCutFailures, descCompactFailures, descQuarantined,
 		descScrapes, descScrapeFailures, descScrapeBytes, descScrapeTargets,
@@ -180,6 +184,10 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descIngestInflight, float64(inflight))
 	counter(descIngestBusy, float64(busy))
 	counter(descQueryWait, c.s.gov.Waited().Seconds())
+
+	for _, r := range c.s.refusals.All() {
+		counter(descLimitsRefused, float64(r.Count), r.Tenant, r.Limit)
+	}
 
 	ds := c.s.db.Stats()
 	gauge(descTenants, float64(ds.Tenants))

@@ -27,6 +27,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/api"
 	"github.com/hearth-profiler/hearth/internal/auth"
 	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/limits"
 	"github.com/hearth-profiler/hearth/internal/otlp"
 	"github.com/hearth-profiler/hearth/internal/priority"
 	"github.com/hearth-profiler/hearth/internal/push"
@@ -43,10 +44,13 @@ type Config struct {
 	ListenAddr   string
 	DataDir      string
 	MaxBodyBytes int64
-	// Limits bound one profile; Limits.MaxDecompressedBytes also bounds
-	// every decompression of a request (gzipped bodies, profiles, JFR
-	// recordings and labels, gRPC and Connect messages).
-	Limits ingest.ProfileLimits
+	// Limits are every tenant's limits (profiles, series, ingest rate,
+	// queries), unless the limits: section of ConfigFile says otherwise.
+	Limits limits.Limits
+	// MaxDecompressedBytes bounds every decompression of a request
+	// (gzipped bodies, profiles, JFR recordings and labels, gRPC and
+	// Connect messages), for every tenant.
+	MaxDecompressedBytes int64
 	// MaxInflightBytes bounds the bytes held by requests being decoded;
 	// past it, requests are refused with 429 / resource exhausted. 0
 	// bounds nothing.
@@ -99,7 +103,9 @@ func DefaultConfig() Config {
 		ListenAddr:   ":4040",
 		DataDir:      "./data",
 		MaxBodyBytes: 16 << 20,
-		Limits:       ingest.DefaultProfileLimits(),
+		Limits:       limits.Defaults(),
+		// See ingest.DefaultMaxDecompressedBytes.
+		MaxDecompressedBytes: ingest.DefaultMaxDecompressedBytes,
 		// 16 requests decompressing to the 64 MiB limit at once, or many
 		// more ordinary ones: with what parsing adds, about 1 GiB at
 		// worst, where eight gzip bombs used to take 11 GiB.
@@ -140,6 +146,10 @@ type Server struct {
 	// authentication is off.
 	tokenFile *auth.File
 	access    map[string]access // the access of each route; see accessTable
+	// limits are the tenants' limits in force, refusals the requests
+	// and profiles that they refused.
+	limits   *limits.Overrides
+	refusals *limits.Refusals
 
 	reloadMu sync.Mutex // one reload at a time
 }
@@ -203,6 +213,9 @@ func loadTokens(cfg Config, logger *slog.Logger) (*auth.File, error) {
 // newServer is New with the TLS configuration (nil: cleartext) and the
 // tokens (nil: none required) loaded.
 func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *auth.File) (*Server, error) {
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, fmt.Errorf("limits: %w", err)
+	}
 	opts := storage.DefaultOptions()
 	opts.Decode = ingest.Replay
 	opts.WALSync = cfg.WALSync
@@ -214,8 +227,14 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 	if err != nil {
 		return nil, fmt.Errorf("open storage in %s: %w", cfg.DataDir, err)
 	}
-	s := &Server{cfg: cfg, logger: logger, db: db, mux: &routes{ServeMux: http.NewServeMux()}, tls: tlsCfg, tokenFile: tokenFile}
-	s.ing = ingest.New(db, cfg.Limits, logger.With("component", "ingest"))
+	maxDecompressed := cfg.MaxDecompressedBytes
+	if maxDecompressed <= 0 {
+		maxDecompressed = ingest.DefaultMaxDecompressedBytes
+	}
+	s := &Server{cfg: cfg, logger: logger, db: db, mux: &routes{ServeMux: http.NewServeMux()}, tls: tlsCfg, tokenFile: tokenFile,
+		limits: limits.NewOverrides(cfg.Limits), refusals: &limits.Refusals{}}
+	s.ing = ingest.New(db, ingest.ProfileLimits{MaxDecompressedBytes: maxDecompressed}, logger.With("component", "ingest"))
+	s.ing.UseLimits(s.limits, s.refusals)
 	s.ing.LimitInflight(cfg.MaxInflightBytes)
 	gov := priority.New(cfg.QueryCPUShare)
 	s.gov = gov
@@ -225,12 +244,9 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 		db.Close()
 		return nil, err
 	}
-	a := api.New(s.ing, query.NewEngine(db), api.Options{MaxBodyBytes: cfg.MaxBodyBytes, Governor: gov}, logger.With("component", "api"))
+	a := api.New(s.ing, query.NewEngine(db), api.Options{MaxBodyBytes: cfg.MaxBodyBytes, Governor: gov,
+		Limits: s.limits, Refusals: s.refusals}, logger.With("component", "api"))
 	a.Register(s.mux)
-	maxDecompressed := cfg.Limits.MaxDecompressedBytes
-	if maxDecompressed <= 0 {
-		maxDecompressed = ingest.DefaultMaxDecompressedBytes
-	}
 	otlpOpts := otlp.Options{MaxBodyBytes: cfg.MaxBodyBytes, MaxDecompressedBytes: maxDecompressed, Logger: logger.With("component", "otlp")}
 	otlp.NewHandler(s.ing, otlpOpts).Register(s.mux)
 	// gRPC bounds a message after decompression only, so the
@@ -285,9 +301,10 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 }
 
 // Reload reads the configuration file and the tokens file again. The
-// scrape configuration is applied: unchanged targets keep scraping,
-// removed ones stop, new ones start. On error the running configuration,
-// or the tokens loaded before, stay.
+// scrape configuration is applied (unchanged targets keep scraping,
+// removed ones stop, new ones start), and the file's limits, to requests
+// that arrive afterwards. On error the running configuration, limits
+// included, or the tokens loaded before, stay.
 func (s *Server) Reload() error {
 	err := s.reloadConfig()
 	if s.tokenFile != nil {
@@ -307,13 +324,20 @@ func (s *Server) reloadConfig() error {
 			return err
 		}
 	}
+	lim, err := cfg.Limits.Resolve(s.cfg.Limits)
+	if err != nil {
+		err = fmt.Errorf("load %s: %w", s.cfg.ConfigFile, err)
+		s.logger.Error("reload configuration", "file", s.cfg.ConfigFile, "err", err)
+		return err
+	}
 	if err := s.scrape.ApplyConfig(cfg); err != nil {
 		err = fmt.Errorf("apply %s: %w", s.cfg.ConfigFile, err)
 		s.logger.Error("reload configuration", "file", s.cfg.ConfigFile, "err", err)
 		return err
 	}
+	s.limits.Set(lim)
 	if s.cfg.ConfigFile != "" {
-		s.logger.Info("configuration loaded", "file", s.cfg.ConfigFile, "jobs", len(cfg.ScrapeConfigs))
+		s.logger.Info("configuration loaded", "file", s.cfg.ConfigFile, "jobs", len(cfg.ScrapeConfigs), "tenant_limit_overrides", len(lim.Tenants))
 	}
 	return nil
 }
