@@ -103,7 +103,7 @@ var (
 	descIngestBytes = prometheus.NewDesc("hearth_ingest_bytes_total",
 		"Bytes of the profiles stored, as sent.", nil, nil)
 	descIngestRefused = prometheus.NewDesc("hearth_ingest_profiles_refused_total",
-		"Profiles refused as bad input, by reason (bad_data, unsupported, too_large, other).", []string{"reason"}, nil)
+		"Profiles refused as bad input or by a limit, by reason (bad_data, unsupported, too_large, series_limit, other).", []string{"reason"}, nil)
 	descIngestFailed = prometheus.NewDesc("hearth_ingest_profiles_failed_total",
 		"Profiles not stored because storage failed; the client was told to retry.", nil, nil)
 	descIngestInflight = prometheus.NewDesc("hearth_ingest_inflight_bytes",
