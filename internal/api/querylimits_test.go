@@ -143,7 +143,15 @@ func TestQueryConcurrencyHTTP(t *testing.T) {
 		code, _, _ := queryAs(t, base, "/api/v1/query/top", "a")
 		done <- code
 	}()
-	time.Sleep(100 * time.Millisecond)
+	for { // until the query waits for its turn
+		a.gate.mu.Lock()
+		n := len(a.gate.tenants["a"].waiting)
+		a.gate.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
 	release()
 	if code := <-done; code != 200 {
 		t.Errorf("a query let in while it waited: %d, want 200", code)
@@ -183,7 +191,16 @@ func TestQueryGateOrder(t *testing.T) {
 			order <- i
 			release()
 		}()
-		time.Sleep(20 * time.Millisecond) // queue in order
+		// Queue in order: wait until this waiter is in the queue.
+		for {
+			g.mu.Lock()
+			n := len(g.tenants["t"].waiting)
+			g.mu.Unlock()
+			if n == i+1 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 	cancel()
 	if got := <-order; got != -1 {
