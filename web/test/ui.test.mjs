@@ -3,38 +3,16 @@
 // canvas drew through the page's test hook (window.__hearth).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import net from "node:net";
-import { chromium } from "playwright-core";
+import { join } from "node:path";
+import { repo, corpus, freePort, buildHearth, startServer, stopServer, launchBrowser } from "../harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = join(here, "..", "..");
-const corpus = join(repo, "bench", "corpus");
 let server, base, browser, dataDir, binDir;
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
-
-async function waitReady(url) {
-  for (let i = 0; i < 300; i++) {
-    try { if ((await fetch(url + "/ready")).ok) return; } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("hearth server did not become ready");
-}
-
 before(async () => {
-  binDir = mkdtempSync(join(tmpdir(), "hearth-ui-bin-"));
-  const bin = join(binDir, "hearth");
-  execFileSync("go", ["build", "-o", bin, "./cmd/hearth"], { cwd: repo, stdio: "inherit" });
+  const built = buildHearth();
+  binDir = built.dir;
   dataDir = mkdtempSync(join(tmpdir(), "hearth-ui-data-"));
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
@@ -50,8 +28,7 @@ before(async () => {
       { job_name: "gone", static_configs: [{ targets: [`127.0.0.1:${await freePort()}`] }] },
     ],
   }));
-  server = spawn(bin, ["server", "--listen", `127.0.0.1:${port}`, "--data", dataDir, "--self-profile.interval", "0", "--otlp.grpc.listen=", "--config", config], { stdio: "ignore" });
-  await waitReady(base);
+  server = await startServer(built.bin, port, dataDir, ["--config", config]);
   const files = readdirSync(corpus).filter((f) => f.startsWith("cpu-")).sort();
   const now = Math.floor(Date.now() / 1000);
   for (let i = 0; i < 24; i++) {
@@ -61,19 +38,12 @@ before(async () => {
     const r = await fetch(`${base}/ingest?name=${svc}{env=test}&format=pprof&from=${from}&until=${from + 10}`, { method: "POST", body });
     assert.equal(r.status, 200, await r.text());
   }
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
   if (browser) await browser.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once("exit", r));
-    server.kill("SIGTERM"); // the server flushes its head to a block before it exits
-    await exited;
-  }
+  await stopServer(server);
   for (const d of [dataDir, binDir]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
@@ -353,3 +323,4 @@ test("the targets page shows each scrape target's health, and filters", async ()
   assert.deepEqual(errors, []);
   await page.close();
 });
+
