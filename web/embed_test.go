@@ -15,6 +15,7 @@ func TestHandler(t *testing.T) {
 		"/":                 `<script type="module" src="app.js">`,
 		"/app.js":           "window.__hearth",
 		"/flame.js":         "export class FlameGraph",
+		"/session.js":       "export function request",
 		"/?query=cpu%7B%7D": `<script type="module" src="app.js">`,
 		"/targets.html":     `targets.js`,
 	} {

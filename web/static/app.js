@@ -2,6 +2,7 @@ import { FlameGraph, diffTree } from "./flame.js";
 import { SeriesChart } from "./chart.js";
 import { formatValue, percent } from "./format.js";
 import { sandwich, sortTree } from "./sandwich.js";
+import * as session from "./session.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -11,11 +12,12 @@ const state = {
   query: "", from: "now-1h", until: "now", zoom: [], search: "",
   dir: "icicle", sort: "self", filter: "", theme: "", nodes: "", sandwich: "",
   compare: "", cfrom: "", cuntil: "", sides: "", focus: "", ignore: "", group: "",
+  tenant: "",
 };
 
 function readURL() {
   const p = new URLSearchParams(location.search);
-  for (const k of ["query", "from", "until", "search", "dir", "sort", "filter", "theme", "nodes", "sandwich", "compare", "cfrom", "cuntil", "sides", "focus", "ignore", "group"]) {
+  for (const k of ["query", "from", "until", "search", "dir", "sort", "filter", "theme", "nodes", "sandwich", "compare", "cfrom", "cuntil", "sides", "focus", "ignore", "group", "tenant"]) {
     if (p.has(k)) state[k] = p.get(k);
   }
   state.zoom = p.get("zoom") ? p.get("zoom").split("\n") : [];
@@ -32,7 +34,7 @@ function writeURL(push) {
 }
 
 async function api(path, params) {
-  const resp = await fetch(path + "?" + new URLSearchParams(params));
+  const resp = await session.request(path + "?" + new URLSearchParams(params));
   const body = await resp.json().catch(() => ({ status: "error", error: `${resp.status} ${resp.statusText}` }));
   if (body.status !== "success") {
     const err = new Error(body.error || resp.statusText);
@@ -157,8 +159,12 @@ $("b-add").onclick = () => {
   load(true);
 };
 
+// loadGroupLabels offers the label names of the tenant in view, in the
+// chart's group-by and in the filter builder; it runs again when the
+// tenant changes.
 async function loadGroupLabels() {
   const sel = $("group-by");
+  for (const target of [sel, $("b-name")]) target.replaceChildren(target.options[0]);
   try {
     const names = await api("/api/v1/labels", { from: state.from, until: state.until });
     for (const n of names.filter((n) => !n.startsWith("__"))) {
@@ -358,6 +364,11 @@ async function load(push) {
       $("query-error").textContent = e.message;
       $("query-error").hidden = false;
       status.textContent = "";
+    } else if (e.type === "forbidden") {
+      // The token may not read this tenant, or lacks the read scope:
+      // the server's reason says which.
+      status.className = "error";
+      status.textContent = "Not allowed: " + e.message;
     } else {
       status.className = "error";
       status.textContent = "The server could not answer: " + e.message;
@@ -504,11 +515,82 @@ $("theme").onclick = () => {
   chart.draw();
   writeURL(false);
 };
-window.addEventListener("popstate", async () => { readURL(); syncControls(); await load(false); });
+window.addEventListener("popstate", async () => {
+  const tenant = state.tenant;
+  readURL();
+  if (state.tenant !== tenant) await useTenant();
+  syncControls();
+  await load(false);
+});
+
+// The download goes through session.request like every other request: a
+// plain link could carry neither the token nor the tenant.
+$("download").onclick = async (e) => {
+  e.preventDefault();
+  const status = $("status");
+  try {
+    const resp = await session.request($("download").href);
+    if (!resp.ok) throw new Error(await session.errorText(resp));
+    const url = URL.createObjectURL(await resp.blob());
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = $("download").getAttribute("download");
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (err) {
+    status.className = "error";
+    status.textContent = "The download failed: " + err.message;
+  }
+};
+
+// The tenant picker shows when there is more than one tenant to read: the
+// token's, or in a server without tokens those holding data. The choice
+// is in the address (tenant=) and, once there is a choice, always there,
+// so that a copied link shows the same tenant to whoever opens it.
+let who = null;
+function showTenants() {
+  const choices = session.tenantChoices(who, state.tenant);
+  if (!state.tenant && choices.length > 1) state.tenant = who.tenant;
+  const sel = $("tenant");
+  sel.replaceChildren(...choices.map((t) => new Option(t, t)));
+  sel.value = state.tenant || who.tenant;
+  $("tenant-pick").hidden = choices.length < 2;
+  session.showIdentity(who);
+  hook.who = who;
+}
+
+// useTenant makes state.tenant the tenant of the requests to come, and
+// loads what depends on it.
+async function useTenant() {
+  session.setTenant(state.tenant);
+  if (who) $("tenant").value = state.tenant || who.tenant;
+  const targets = document.querySelector('nav.pages a[href^="targets.html"]');
+  targets.href = "targets.html" + (state.tenant ? "?" + new URLSearchParams({ tenant: state.tenant }) : "");
+  await loadTypes();
+  await loadGroupLabels();
+}
+
+$("tenant").onchange = async () => {
+  state.tenant = $("tenant").value;
+  state.zoom = [];
+  state.sandwich = "";
+  await useTenant();
+  syncControls();
+  await load(true);
+};
 
 readURL();
 syncControls();
-await loadTypes();
-await loadGroupLabels();
+try {
+  who = await session.whoami();
+} catch (e) {
+  who = { auth: false, name: "", tenants: [], scopes: [], tenant: "" };
+  $("status").className = "error";
+  $("status").textContent = "The server could not say who this is: " + e.message;
+}
+showTenants();
+// Signing in again (the token was revoked, say) may change the tenants.
+session.onSignIn(async () => { who = await session.whoami(); showTenants(); session.setTenant(state.tenant); });
+await useTenant();
 syncControls();
 await load(false);

@@ -1,9 +1,14 @@
 // The Targets page: what `hearth server --config` scrapes and how each
 // scrape went, as GET /api/v1/targets reports it, refreshed every few
 // seconds.
+import * as session from "./session.js";
+
 const $ = (id) => document.getElementById(id);
 
-const state = { filter: "", unhealthy: "", open: "" };
+// tenant is not this page's: it lists the targets of every tenant the
+// token may read. It is carried so that the link back to the profiles
+// keeps the tenant they showed.
+const state = { filter: "", unhealthy: "", open: "", tenant: "" };
 const p = new URLSearchParams(location.search);
 for (const k of Object.keys(state)) if (p.has(k)) state[k] = p.get(k);
 
@@ -54,11 +59,14 @@ function labelChips(labels) {
   return span;
 }
 
-// The profiles of one target on the main page.
+// The profiles of one target on the main page, in the target's tenant
+// when that is not the one the main page shows without being told.
 function profilesLink(t) {
   const ls = t.labels || {};
   const ms = ["job", "instance"].filter((k) => ls[k]).map((k) => `${k}="${ls[k].replace(/["\\]/g, "\\$&")}"`);
-  return "./?" + new URLSearchParams({ query: `{${ms.join(", ")}}` });
+  const q = { query: `{${ms.join(", ")}}` };
+  if (t.tenant && t.tenant !== who.tenant) q.tenant = t.tenant;
+  return "./?" + new URLSearchParams(q);
 }
 
 // The first failing endpoint's error, and how many more fail: a dead
@@ -131,9 +139,14 @@ function render(targets) {
   }
 }
 
+let loading = false;
 async function load() {
+  // A load waiting for the sign-in form is enough; the timer's would queue.
+  if (loading) return;
+  loading = true;
   try {
-    const resp = await fetch("api/v1/targets");
+    const resp = await session.request("api/v1/targets");
+    if (!resp.ok) throw new Error(await session.errorText(resp));
     const body = await resp.json();
     if (body.status !== "success") throw new Error(body.error || resp.statusText);
     hook.targets = body.data.activeTargets || [];
@@ -146,6 +159,7 @@ async function load() {
     $("status").textContent = "Could not load targets: " + hook.error;
     $("status").className = "error";
   }
+  loading = false;
   hook.loads++;
 }
 
@@ -154,12 +168,21 @@ $("t-unhealthy").checked = !!state.unhealthy;
 $("t-filter").oninput = () => { state.filter = $("t-filter").value; writeURL(); render(hook.targets); };
 $("t-unhealthy").onchange = () => { state.unhealthy = $("t-unhealthy").checked ? "1" : ""; writeURL(); render(hook.targets); };
 $("t-reload").onclick = async () => {
-  const resp = await fetch("-/reload", { method: "POST" });
-  const text = (await resp.text()).trim();
+  const resp = await session.request("-/reload", { method: "POST" });
+  const text = resp.ok ? "" : await session.errorText(resp);
   $("status").textContent = resp.ok ? "Configuration reloaded" : "Reload failed: " + text;
   $("status").className = resp.ok ? "" : "error";
   if (resp.ok) load();
 };
 
+for (const a of document.querySelectorAll('a[href="./"]')) {
+  if (state.tenant) a.href = "./?" + new URLSearchParams({ tenant: state.tenant });
+}
+let who = { tenant: "" };
+try {
+  who = await session.whoami();
+  session.showIdentity(who);
+} catch (e) { /* load() says what is wrong */ }
+session.onSignIn(async () => { who = await session.whoami(); session.showIdentity(who); });
 load();
 setInterval(load, 5000);

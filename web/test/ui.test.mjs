@@ -324,3 +324,26 @@ test("the targets page shows each scrape target's health, and filters", async ()
   await page.close();
 });
 
+// Last, because it adds a tenant: every view before saw one only, and no
+// picker.
+test("without tokens, a picker offers each tenant that holds data", async () => {
+  const r = await fetch(`${base}/ingest?name=billing&format=pprof`, {
+    method: "POST", headers: { "X-Scope-OrgID": "team-x" },
+    body: readFileSync(join(corpus, readdirSync(corpus).filter((f) => f.startsWith("cpu-")).sort()[0])),
+  });
+  assert.equal(r.status, 200, await r.text());
+  const { page, errors } = await open();
+  assert.deepEqual(await page.$$eval("#tenant option", (os) => os.map((o) => o.value)), ["anonymous", "team-x"]);
+  assert.equal(await page.inputValue("#tenant"), "anonymous");
+  assert.match(page.url(), /[?&]tenant=anonymous/);
+  assert.ok(await page.locator("#session").isHidden(), "a sign-out control on a server without tokens");
+  await page.selectOption("#tenant", "team-x");
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.state.tenant === "team-x");
+  await page.selectOption("#b-name", "service_name");
+  await page.waitForFunction(() => document.querySelectorAll("#b-values option").length > 0);
+  assert.deepEqual(await page.$$eval("#b-values option", (os) => os.map((o) => o.value)), ["billing"]);
+  assert.ok((await frames(page)).length > 20, "tenant team-x drew no flame graph");
+  assert.match(page.url(), /[?&]tenant=team-x/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
