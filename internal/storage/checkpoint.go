@@ -4,9 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/hearth-profiler/hearth/internal/storage/fsys"
 )
 
 // A tenant's checkpoint file records, at its last head cut, the first
@@ -90,48 +91,21 @@ func decodeCheckpoint(src []byte) (*checkpoint, error) {
 	return cp, nil
 }
 
-// writeFileSync writes data to path and fsyncs it.
-func writeFileSync(path string, data []byte) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // The checkpoint is the ingester's own state, not a bucket object: it is
-// written to the local disk, by these helpers.
+// written to the local disk, through Options.fs.
 
-// syncDir fsyncs a directory, making renames and creations in it durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
+// writeCheckpoint replaces t's checkpoint file.
+func (db *DB) writeCheckpoint(t *tenant, seg int, delta map[uint64]*deltaState) error {
+	raw, err := appendCheckpoint(nil, &checkpoint{walSegment: seg, delta: delta})
 	if err != nil {
 		return err
 	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// replaceFile writes data to path through a synced temporary file and a
-// rename, so that path holds the old or the new content, never a part.
-func replaceFile(path string, data []byte) error {
-	tmp := path + tmpSuffix
-	if err := writeFileSync(tmp, data); err != nil {
-		os.Remove(tmp)
+	if err := db.opts.fs.MkdirAll(t.dir, 0o755); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
+	path := filepath.Join(t.dir, checkpointFile)
+	if err := fsys.ReplaceFile(db.opts.fs, path, path+tmpSuffix, raw); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
 	}
-	return syncDir(filepath.Dir(path))
+	return nil
 }

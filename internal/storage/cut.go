@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -159,7 +157,7 @@ func (db *DB) writeFrozen(ctx context.Context, t *tenant) error {
 		}
 		b, err := openBlock(ctx, db.bkt, dir, meta)
 		if err == nil {
-			err = writeCheckpoint(t, fh.walSegment, fh.delta)
+			err = db.writeCheckpoint(t, fh.walSegment, fh.delta)
 			if err != nil {
 				b.close()
 			}
@@ -189,21 +187,6 @@ func (db *DB) writeFrozen(ctx context.Context, t *tenant) error {
 	}
 }
 
-// writeCheckpoint replaces t's checkpoint file.
-func writeCheckpoint(t *tenant, seg int, delta map[uint64]*deltaState) error {
-	raw, err := appendCheckpoint(nil, &checkpoint{walSegment: seg, delta: delta})
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(t.dir, 0o755); err != nil {
-		return err
-	}
-	if err := replaceFile(filepath.Join(t.dir, checkpointFile), raw); err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	return nil
-}
-
 // truncateWAL deletes the log segments that no tenant needs for replay:
 // those below every tenant's checkpoint segment. A tenant with nothing in
 // memory has all its records in blocks; its checkpoint moves up to the
@@ -214,7 +197,7 @@ func (db *DB) truncateWAL(tenants []*tenant) error {
 		if t.cpSegment < db.lastCut {
 			t.mu.Lock()
 			if len(t.head.all) == 0 && len(t.frozen) == 0 {
-				if err := writeCheckpoint(t, db.lastCut, t.delta); err != nil {
+				if err := db.writeCheckpoint(t, db.lastCut, t.delta); err != nil {
 					t.mu.Unlock()
 					return fmt.Errorf("tenant %s: %w", t.id, err)
 				}

@@ -83,12 +83,12 @@ func Open(dir string, logger *slog.Logger, opts Options) (_ *DB, err error) {
 	// db is not the named result: the deferred clean-up below needs it
 	// after a failed return has set the result to nil.
 	db := &DB{dir: dir, logger: logger, opts: opts, tenants: make(map[string]*tenant), cutSoon: make(chan struct{}, 1)}
-	if err := os.MkdirAll(filepath.Join(dir, "tenants"), 0o755); err != nil {
+	if err := opts.fs.MkdirAll(filepath.Join(dir, "tenants"), 0o755); err != nil {
 		return nil, fmt.Errorf("create tenants dir: %w", err)
 	}
 	db.bkt = opts.Bucket
 	if db.bkt == nil {
-		if db.bkt, err = bucket.NewDir(filepath.Join(dir, "tenants")); err != nil {
+		if db.bkt, err = bucket.NewDirFS(filepath.Join(dir, "tenants"), opts.fs); err != nil {
 			return nil, fmt.Errorf("open bucket: %w", err)
 		}
 		db.ownBucket = true
@@ -106,7 +106,7 @@ func Open(dir string, logger *slog.Logger, opts Options) (_ *DB, err error) {
 		return nil, err
 	}
 	w, err := wal.Open(filepath.Join(dir, "wal"), logger, wal.Options{
-		SegmentBytes: opts.WALSegmentBytes, Sync: opts.WALSync,
+		SegmentBytes: opts.WALSegmentBytes, Sync: opts.WALSync, FS: opts.walFS,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open wal: %w", err)
@@ -169,7 +169,7 @@ func (db *DB) loadTenants(ctx context.Context) error {
 				return fmt.Errorf("tenant %s: damaged checkpoint (%v) not moved aside: %w", id, err, qerr)
 			}
 		}
-		os.Remove(filepath.Join(t.dir, checkpointFile+tmpSuffix))
+		db.opts.fs.Remove(filepath.Join(t.dir, checkpointFile+tmpSuffix))
 		db.tenants[id] = t
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/hearth-profiler/hearth/internal/storage/bucket"
+	"github.com/hearth-profiler/hearth/internal/storage/fsys"
+	"github.com/hearth-profiler/hearth/internal/storage/wal"
 )
 
 // Options configure a DB. Zero durations and sizes take the defaults of
@@ -44,6 +46,12 @@ type Options struct {
 	// where blocks have always been kept. The DB uses it from Open to
 	// Close, and does not close a Bucket it was given.
 	Bucket bucket.Bucket
+
+	// fs makes every change to local files (checkpoints, and the default
+	// bucket's objects), and walFS creates the log's segments: seams for
+	// tests that inject disk faults. Nil means the operating system's.
+	fs    fsys.FS
+	walFS wal.FS
 }
 
 // DefaultOptions returns the options of a plain server, without Decode.
@@ -77,5 +85,8 @@ func (o *Options) setDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.fs == nil {
+		o.fs = fsys.OS{}
 	}
 }

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/hearth-profiler/hearth/internal/storage/fsys"
 )
 
 // Quarantine: what fails its checks when the store opens is moved out of
@@ -76,18 +77,18 @@ func (db *DB) quarantineCheckpoint(t *tenant, why error) error {
 	name := fmt.Sprintf("checkpoint-%d", db.opts.Now().UnixNano())
 	db.logger.Error("checkpoint quarantined: it failed its checks; the log is replayed from its start",
 		"tenant", t.id, "moved_to", filepath.Join(dir, name), "err", why)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := db.opts.fs.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("quarantine checkpoint: %w", err)
 	}
 	reason := fmt.Sprintf("%s\nthe checkpoint of tenant %q failed its checks when the store opened:\n%v\n",
 		db.opts.Now().UTC().Format(time.RFC3339), t.id, why)
-	if err := os.WriteFile(filepath.Join(dir, name+"."+reasonFile), []byte(reason), 0o644); err != nil {
+	if err := fsys.WriteFile(db.opts.fs, filepath.Join(dir, name+"."+reasonFile), []byte(reason), 0o644); err != nil {
 		return fmt.Errorf("quarantine checkpoint: %w", err)
 	}
-	if err := os.Rename(filepath.Join(t.dir, checkpointFile), filepath.Join(dir, name)); err != nil {
+	if err := db.opts.fs.Rename(filepath.Join(t.dir, checkpointFile), filepath.Join(dir, name)); err != nil {
 		return fmt.Errorf("quarantine checkpoint: %w", err)
 	}
-	return syncDir(t.dir)
+	return db.opts.fs.SyncDir(t.dir)
 }
 
 // damaged says whether err, met while reading a file at Open, means the

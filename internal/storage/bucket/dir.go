@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/hearth-profiler/hearth/internal/storage/fsys"
 )
 
 // tempPrefix starts the names of the files that Dir.Upload writes before
@@ -36,18 +38,23 @@ const tempPrefix = ".upload-"
 // fail (it never leaves a partial object); storage never does both at once.
 type Dir struct {
 	root string
+	fs   fsys.FS
 }
 
 var _ Bucket = (*Dir)(nil)
 
 // NewDir returns the bucket rooted at the directory root, creating it if it
 // does not exist.
-func NewDir(root string) (*Dir, error) {
+func NewDir(root string) (*Dir, error) { return NewDirFS(root, fsys.OS{}) }
+
+// NewDirFS is NewDir making every change to the directory through fs, for
+// tests that inject faults.
+func NewDirFS(root string, fs fsys.FS) (*Dir, error) {
 	root = filepath.Clean(root)
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	if err := fs.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("create bucket dir: %w", err)
 	}
-	return &Dir{root: root}, nil
+	return &Dir{root: root, fs: fs}, nil
 }
 
 // Name returns the bucket's root directory.
@@ -251,14 +258,14 @@ func (d *Dir) Upload(ctx context.Context, name string, r io.Reader) (err error) 
 	if err := d.mkdirAll(dir); err != nil {
 		return fmt.Errorf("bucket %s: upload %s: %w", d.root, name, err)
 	}
-	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	f, err := d.fs.CreateTemp(dir, tempPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("bucket %s: upload %s: %w", d.root, name, err)
 	}
 	defer func() {
 		if err != nil {
 			f.Close()
-			os.Remove(f.Name())
+			d.fs.Remove(f.Name())
 			err = fmt.Errorf("bucket %s: upload %s: %w", d.root, name, err)
 		}
 	}()
@@ -282,10 +289,10 @@ func (d *Dir) Upload(ctx context.Context, name string, r io.Reader) (err error) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := os.Rename(f.Name(), p); err != nil {
+	if err := d.fs.Rename(f.Name(), p); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return d.fs.SyncDir(dir)
 }
 
 // mkdirAll creates dir and its missing parents up to the root, fsyncing
@@ -301,10 +308,10 @@ func (d *Dir) mkdirAll(dir string) error {
 			return err
 		}
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := d.fs.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return syncDir(parent)
+	return d.fs.SyncDir(parent)
 }
 
 // Delete removes the object, or what remains of a directory (name ending
@@ -325,10 +332,10 @@ func (d *Dir) Delete(ctx context.Context, name string) error {
 		err = notFound("remove", p)
 	}
 	if err == nil {
-		err = os.Remove(p)
+		err = d.fs.Remove(p)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(p))
+		err = d.fs.SyncDir(filepath.Dir(p))
 	}
 	if err == nil {
 		err = d.prune(filepath.Dir(p))
@@ -362,10 +369,10 @@ func (d *Dir) deleteDir(name string) error {
 		return nil
 	}
 	if err == nil {
-		err = os.RemoveAll(p)
+		err = d.fs.RemoveAll(p)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(p))
+		err = d.fs.SyncDir(filepath.Dir(p))
 	}
 	if err == nil {
 		err = d.prune(filepath.Dir(p))
@@ -390,11 +397,11 @@ func (d *Dir) prune(dir string) error {
 			}
 		}
 		for _, e := range ents {
-			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			if err := d.fs.Remove(filepath.Join(dir, e.Name())); err != nil {
 				return err
 			}
 		}
-		if err := os.Remove(dir); err != nil {
+		if err := d.fs.Remove(dir); err != nil {
 			// Something was created in it meanwhile: it stays.
 			if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
 				return nil
@@ -402,23 +409,9 @@ func (d *Dir) prune(dir string) error {
 			return err
 		}
 		dir = filepath.Dir(dir)
-		if err := syncDir(dir); err != nil {
+		if err := d.fs.SyncDir(dir); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// syncDir fsyncs a directory, making renames, creations and removals in it
-// durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
