@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -29,18 +30,27 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// envelopeEncoder compresses every envelope. A new encoder allocates and
+// clears its history window (16 MiB at this level) on its first use, which
+// cost more than compressing a checkpoint or a small block's tables; one
+// kept for the process pays that once. EncodeAll is safe for concurrent
+// use, and each call writes an independent frame, so the bytes are those a
+// fresh encoder would write.
+var envelopeEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1))
+})
+
 // appendEnvelope wraps body in the envelope, compressed with zstd.
 func appendEnvelope(dst []byte, magic string, version byte, body []byte) ([]byte, error) {
+	enc, err := envelopeEncoder()
+	if err != nil {
+		return nil, fmt.Errorf("new zstd encoder: %w", err)
+	}
 	start := len(dst)
 	dst = append(dst, magic...)
 	dst = append(dst, version, compressionZstd)
 	dst = binary.AppendUvarint(dst, uint64(len(body)))
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1))
-	if err != nil {
-		return nil, fmt.Errorf("new zstd encoder: %w", err)
-	}
 	dst = enc.EncodeAll(body, dst)
-	enc.Close()
 	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli)), nil
 }
 

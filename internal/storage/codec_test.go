@@ -2,10 +2,14 @@ package storage
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/hearth-profiler/hearth/internal/labels"
 )
@@ -208,4 +212,48 @@ func TestSamplesRoundTrip(t *testing.T) {
 	if d := cmp.Diff([]int64{t0, t0, t0, t0 + sec, t0 + sec}, times); d != "" {
 		t.Errorf("times (-want +got):\n%s", d)
 	}
+}
+
+// TestEnvelopeEncoderShared checks that the process-wide encoder writes,
+// whatever it compressed before and from several goroutines at once, the
+// bytes that a fresh encoder writes: files stay identical to those of
+// earlier versions.
+func TestEnvelopeEncoderShared(t *testing.T) {
+	var bodies [][]byte
+	for _, n := range []int{0, 1, 100, 70 << 10, 3 << 20} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i*i>>7) ^ byte(n)
+		}
+		bodies = append(bodies, b)
+	}
+	fresh := func(body []byte) []byte {
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer enc.Close()
+		out := append([]byte(nil), "TEST"...)
+		out = append(out, 1, compressionZstd)
+		out = binary.AppendUvarint(out, uint64(len(body)))
+		out = enc.EncodeAll(body, out)
+		return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for k := range 3 * len(bodies) {
+				body := bodies[(k+g)%len(bodies)]
+				got, err := appendEnvelope(nil, "TEST", 1, body)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if want := fresh(body); !bytes.Equal(got, want) {
+					t.Errorf("envelope of %d bytes: %d bytes from the shared encoder, %d from a fresh one, not equal", len(body), len(got), len(want))
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
