@@ -57,12 +57,18 @@ type samplesWriter struct {
 	rows int64
 }
 
+// samplesCodec compresses the pages of every samples.parquet. A codec
+// keeps a pool of encoders, each of which allocates and clears a 16 MiB
+// history window when it is made: one codec per block made that cost part
+// of every cut and compaction, however small the block.
+var samplesCodec = &zstd.Codec{Level: zstd.SpeedBetterCompression}
+
 // newSamplesWriter writes samples.parquet to w.
 func newSamplesWriter(w io.Writer) *samplesWriter {
 	sw := &samplesWriter{cw: countingWriter{w: w}}
 	sw.bw = bufio.NewWriterSize(&sw.cw, 1<<20)
 	sw.pw = parquet.NewGenericWriter[sampleRow](sw.bw,
-		parquet.Compression(&zstd.Codec{Level: zstd.SpeedBetterCompression}),
+		parquet.Compression(samplesCodec),
 		parquet.MaxRowsPerRowGroup(samplesRowGroupRows),
 		parquet.PageBufferSize(samplesPageBytes),
 		parquet.CreatedBy("hearth", "1", ""),
