@@ -127,7 +127,7 @@ func (db *DB) freeze(tenants []*tenant, all bool) error {
 }
 
 // writeFrozen writes t's frozen heads as blocks, oldest first: block, then
-// checkpoint, then the block replaces the frozen head in queries.
+// the block replaces the frozen head in queries, then checkpoint.
 func (db *DB) writeFrozen(ctx context.Context, t *tenant) error {
 	if t.failedCut != "" {
 		if err := deleteBlock(ctx, db.bkt, t.failedCut); err != nil {
@@ -156,16 +156,9 @@ func (db *DB) writeFrozen(ctx context.Context, t *tenant) error {
 			return fmt.Errorf("tenant %s: %w", t.id, errors.Join(err, undeleted))
 		}
 		b, err := openBlock(ctx, db.bkt, dir, meta)
-		if err == nil {
-			err = db.writeCheckpoint(t, fh.walSegment, fh.delta)
-			if err != nil {
-				b.close()
-			}
-		}
 		if err != nil {
-			// Without its checkpoint the block would be replayed again
-			// after a restart: take it back, keep the frozen head, retry
-			// on the next tick.
+			// Take the block back, keep the frozen head, retry on the
+			// next tick.
 			err = fmt.Errorf("tenant %s: block %s: %w", t.id, id, err)
 			if rerr := deleteBlock(context.WithoutCancel(ctx), db.bkt, dir); rerr != nil {
 				t.failedCut = dir
@@ -180,6 +173,18 @@ func (db *DB) writeFrozen(ctx context.Context, t *tenant) error {
 		t.frozen = t.frozen[1:]
 		t.mu.Unlock()
 		t.blocksMu.Unlock()
+		// The block is kept even if its checkpoint cannot be written. A
+		// failed write may have replaced the file all the same (its
+		// rename done, the directory's fsync failed), and a checkpoint
+		// past the frozen head's records with the block deleted would
+		// lose them at the next start. With the block kept, either
+		// checkpoint is right: replay sends the records below the
+		// block's walSegment through a scratch head only. cpSegment
+		// stays, so the log keeps what the old checkpoint needs until a
+		// later cut writes one.
+		if err := db.writeCheckpoint(t, fh.walSegment, fh.delta); err != nil {
+			return fmt.Errorf("tenant %s: block %s written, its checkpoint not: %w", t.id, id, err)
+		}
 		t.cpSegment = fh.walSegment
 		db.logger.Info("block written", "tenant", t.id, "block", id,
 			"series", meta.Stats.Series, "profiles", meta.Stats.Profiles, "samples", meta.Stats.Samples,
