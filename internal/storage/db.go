@@ -179,7 +179,8 @@ func (db *DB) loadTenants(ctx context.Context) error {
 // block directories without meta.json (an upload or a deletion cut
 // short), directories of the temporary names Hearth used before blocks
 // went through a bucket, and the sources of a compacted block that was
-// written but whose sources were not all deleted yet.
+// written but whose sources were not all deleted yet. What it cannot
+// delete is left to compaction (deleteLater).
 func (db *DB) loadBlocks(ctx context.Context, t *tenant) error {
 	bdir := t.blocksDir()
 	var ids, leftovers []string
@@ -206,7 +207,10 @@ func (db *DB) loadBlocks(ctx context.Context, t *tenant) error {
 	for _, dir := range leftovers {
 		db.logger.Info("removing leftover temporary block", "tenant", t.id, "block", strings.TrimPrefix(dir, bdir))
 		if err := deleteAll(ctx, db.bkt, dir); err != nil {
-			return fmt.Errorf("tenant %s: remove %s: %w", t.id, dir, err)
+			if ctx.Err() != nil {
+				return fmt.Errorf("tenant %s: remove %s: %w", t.id, dir, err)
+			}
+			db.deleteLater(t, dir, err)
 		}
 	}
 	metas := map[string]*blockMeta{}
@@ -215,7 +219,10 @@ func (db *DB) loadBlocks(ctx context.Context, t *tenant) error {
 		if db.bkt.IsObjNotFoundErr(err) {
 			db.logger.Info("removing block without meta.json", "tenant", t.id, "block", id)
 			if err := deleteBlock(ctx, db.bkt, bdir+id+"/"); err != nil {
-				return fmt.Errorf("tenant %s: %w", t.id, err)
+				if ctx.Err() != nil {
+					return fmt.Errorf("tenant %s: %w", t.id, err)
+				}
+				db.deleteLater(t, bdir+id+"/", err)
 			}
 			continue
 		}
@@ -267,9 +274,12 @@ func (db *DB) loadBlocks(ctx context.Context, t *tenant) error {
 			b.close()
 			db.logger.Info("removing block replaced by compaction", "tenant", t.id, "block", id)
 			if err := deleteBlock(ctx, db.bkt, bdir+id+"/"); err != nil {
-				delete(opened, id)
-				closeAll(opened)
-				return fmt.Errorf("tenant %s: %w", t.id, err)
+				if ctx.Err() != nil {
+					delete(opened, id)
+					closeAll(opened)
+					return fmt.Errorf("tenant %s: %w", t.id, err)
+				}
+				db.deleteLater(t, bdir+id+"/", err)
 			}
 			continue
 		}
@@ -277,6 +287,17 @@ func (db *DB) loadBlocks(ctx context.Context, t *tenant) error {
 	}
 	sortBlocks(t.blocks)
 	return nil
+}
+
+// deleteLater leaves what Open could not delete of a crash's debris (a
+// block directory without meta.json, a block replaced by compaction) to
+// the next Compact, which retries it before compacting that tenant again.
+// The store opens without it either way: it is not a block, or its
+// profiles are in the block that replaced it, so failing the start for a
+// deletion would stop the server for nothing.
+func (db *DB) deleteLater(t *tenant, dir string, err error) {
+	db.logger.Warn("could not remove what a crash left; compaction will retry", "tenant", t.id, "dir", dir, "err", err)
+	t.undeleted = append(t.undeleted, dir)
 }
 
 func closeAll(bs map[string]*block) {

@@ -3,8 +3,10 @@ package storage
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestCheckpointWriteFails fails each call of a cut's checkpoint write in
@@ -70,4 +72,63 @@ func TestCheckpointWriteFails(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestOpenWhenCleanupFails leaves the debris of crashes in the bucket (a
+// block without meta.json, a temporary block directory of an older
+// version, sources beside the compacted block that replaces them) and
+// opens the store on a disk where every removal fails: it must open,
+// without the debris in its answers, and the next Compact on a sound disk
+// must remove it all. Such a failure used to stop Open.
+func TestOpenWhenCleanupFails(t *testing.T) {
+	opts := testOptions()
+	opts.CompactionRanges = []time.Duration{16 * time.Second}
+	s := newFaultSchedule(t, opts)
+	ctx := context.Background()
+	// Three blocks per tenant, of 8 s each: the first two are merged.
+	for k := range 12 {
+		s.appendTo("t0", k%3)
+		s.appendTo("t1", k%3)
+		if k%4 == 3 {
+			if err := s.db.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.appendTo("t0", 2)
+	s.disk.failOps = map[string]bool{"remove": true, "removeall": true}
+	if err := s.db.Compact(ctx); err == nil {
+		t.Fatal("Compact deleted its sources through a disk that fails every removal")
+	}
+	var sources int
+	for tn := range faultTenants {
+		tenant := fmt.Sprintf("t%d", tn)
+		sources += len(s.db.lookupTenant(tenant).undeleted)
+		// A block whose upload stopped before meta.json, and an old
+		// temporary directory, both with a file in them.
+		bdir := filepath.Join(s.dir, "tenants", tenantDirName(tenant), "blocks")
+		for _, name := range []string{s.db.ids.next(s.now), "01M7V42P20FC40XHHYZH3R2R14.tmp"} {
+			if err := os.MkdirAll(filepath.Join(bdir, name), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(bdir, name, samplesFile), []byte("PAR1"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if sources == 0 {
+		t.Fatal("no compaction left its sources behind: the test tests nothing")
+	}
+	s.abandon()
+	s.reopen("a crash, with every removal failing")
+	if err := s.db.Compact(ctx); err == nil {
+		t.Fatal("Compact removed the debris through a disk that fails every removal")
+	}
+	s.check(s.db, "after a failed Compact", s.acked, never)
+	s.disk.disarm()
+	if err := s.db.Compact(ctx); err != nil {
+		t.Fatalf("Compact on a sound disk: %v", err)
+	}
+	s.checkTidy(s.db, s.dir)
+	s.check(s.db, "after Compact", s.acked, never)
 }
