@@ -166,7 +166,9 @@ func (db *DB) loadTenants(ctx context.Context) error {
 		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			if qerr := db.quarantineCheckpoint(t, err); qerr != nil {
-				return fmt.Errorf("tenant %s: damaged checkpoint (%v) not moved aside: %w", id, err, qerr)
+				// Replaying the log from its start needs nothing of
+				// the file; the next cut replaces it.
+				db.logger.Error("damaged checkpoint left in place, unread", "tenant", id, "err", qerr)
 			}
 		}
 		db.opts.fs.Remove(filepath.Join(t.dir, checkpointFile+tmpSuffix))

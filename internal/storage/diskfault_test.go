@@ -132,3 +132,43 @@ func TestOpenWhenCleanupFails(t *testing.T) {
 	s.checkTidy(s.db, s.dir)
 	s.check(s.db, "after Compact", s.acked, never)
 }
+
+// TestOpenWhenCheckpointQuarantineFails damages a checkpoint on a disk
+// where nothing can be created or renamed, so that it cannot be moved to
+// the quarantine: the store must still open, replaying the log from its
+// start, with every profile once. Such a failure used to stop Open.
+func TestOpenWhenCheckpointQuarantineFails(t *testing.T) {
+	s := newFaultSchedule(t, testOptions())
+	ctx := context.Background()
+	// Plain series only: without its checkpoint, a cumulative series
+	// whose last profile is in a block loses its baseline (documented).
+	for k := range 6 {
+		s.appendTo("t0", k%2)
+		if k == 2 {
+			if err := s.db.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(s.dir, "tenants", "t0", checkpointFile)
+	if err := os.WriteFile(cp, []byte("HCKP not a checkpoint"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.disk.failOps = map[string]bool{"create": true, "mkdirall": true, "mkdir": true, "rename": true}
+	s.damaged = true
+	s.reopen("damaging the checkpoint")
+	if s.disk.firedCount() == 0 {
+		t.Fatal("no fault injected: the quarantine was not tried")
+	}
+	if n := s.db.quarantined.Load(); n != 1 {
+		t.Errorf("hearth_storage_quarantined_total is %d, want 1", n)
+	}
+	s.disk.disarm()
+	if err := s.db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.check(s.db, "after a cut", s.acked, never)
+}
