@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -171,4 +172,71 @@ func TestOpenWhenCheckpointQuarantineFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.check(s.db, "after a cut", s.acked, never)
+}
+
+// TestCrashPoints stops the store at the points of a cut and of a
+// compaction where a crash is most likely to leave two versions of the
+// truth, and opens what the disk held then: it must open with every
+// acknowledged profile exactly once, and cut and compact cleanly after.
+func TestCrashPoints(t *testing.T) {
+	base := func(p string) string { return filepath.Base(p) }
+	inBlock := func(p string) bool { return strings.Contains(filepath.ToSlash(p), "/blocks/") }
+	for _, tc := range []struct {
+		name    string
+		compact bool // the crash is in Compact, not in the cut
+		when    func(op, path string) bool
+	}{
+		{"cut: samples written, not renamed", false, func(op, p string) bool { return op == "rename" && base(p) == samplesFile }},
+		{"cut: meta.json written, not renamed", false, func(op, p string) bool { return op == "rename" && base(p) == metaFile }},
+		{"cut: block uploaded, checkpoint not written", false, func(op, p string) bool { return op == "create" && base(p) == checkpointFile+tmpSuffix }},
+		{"cut: checkpoint written, not renamed", false, func(op, p string) bool { return op == "rename" && base(p) == checkpointFile }},
+		{"cut: checkpoint renamed, log not truncated", false, func(op, p string) bool { return op == "syncdir" && base(p) == "t0" }},
+		{"compaction: merged samples written, not renamed", true, func(op, p string) bool { return op == "rename" && base(p) == samplesFile }},
+		{"compaction: merged meta.json written, not renamed", true, func(op, p string) bool { return op == "rename" && base(p) == metaFile }},
+		{"compaction: merged block uploaded, no source deleted", true, func(op, p string) bool { return op == "remove" && inBlock(p) }},
+		{"compaction: a source's meta.json deleted, its objects not", true, nthOf("remove", 2)},
+		{"compaction: one source deleted, not the other", true, func() func(op, p string) bool {
+			metas := 0
+			return func(op, p string) bool {
+				if op == "remove" && base(p) == metaFile {
+					metas++
+				}
+				return metas == 2
+			}
+		}()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := testOptions()
+			opts.CompactionRanges = []time.Duration{16 * time.Second}
+			s := newFaultSchedule(t, opts)
+			ctx := context.Background()
+			// Three blocks per tenant, of 8 s each: Compact merges the
+			// first two.
+			for k := range 12 {
+				s.appendTo("t0", k%3)
+				s.appendTo("t1", k%3)
+				if k%4 == 3 && (tc.compact || k < 8) {
+					if err := s.db.Flush(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			s.disk.mu.Lock()
+			s.disk.crashWhen = tc.when
+			s.disk.mu.Unlock()
+			step, stepName := s.db.Flush, "Flush"
+			if tc.compact {
+				step, stepName = s.db.Compact, "Compact"
+			}
+			if err := step(ctx); err != nil {
+				t.Fatalf("%s: %v", stepName, err)
+			}
+			if len(s.images) != 1 {
+				t.Fatalf("%d crash images taken during %s, want 1", len(s.images), stepName)
+			}
+			img := s.images[0]
+			t.Logf("crash %s", img.at)
+			s.recoverAndCheck(img.dir, "the crash image", func(i int) bool { return img.acked[i] }, never, false)
+		})
+	}
 }
