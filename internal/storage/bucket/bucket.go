@@ -47,8 +47,11 @@ type Bucket interface {
 	Attributes(ctx context.Context, name string) (ObjectAttributes, error)
 
 	// Upload writes the object from r, replacing any object of that name.
-	// The object is durable and visible when Upload returns nil, and
-	// absent or unchanged when it returns an error.
+	// The object is durable and visible when Upload returns nil. After an
+	// error it is never partial, but it may be the new one all the same:
+	// an object store can store it and lose its answer, and Dir has
+	// renamed it into place when the directory's fsync fails. A caller
+	// for whom that matters deletes it.
 	Upload(ctx context.Context, name string, r io.Reader) error
 
 	// Delete removes the object; it is durable when Delete returns. A
