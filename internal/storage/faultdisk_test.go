@@ -49,9 +49,6 @@ type faultDisk struct {
 	// failOps are kinds of call that all fail, as failAt would, until
 	// disarm.
 	failOps map[string]bool
-	// lastOp is the kind of the last call and whether it failed.
-	lastOp     string
-	lastFailed bool
 	// failWhen and crashWhen, if set, are asked about every call: the
 	// first one failWhen returns true for fails as failAt would, and the
 	// crash image is taken before the first one crashWhen returns true
@@ -83,12 +80,6 @@ func (d *faultDisk) call(op, path string, n int) (keep int, err error) {
 	if d.failWhen != nil && d.failWhen(op, path) {
 		d.failWhen, d.failAt = nil, c
 	}
-	if c == d.failAt && op == "wal-truncate" && d.lastOp == "wal-sync" && d.lastFailed {
-		// The one double fault the log cannot undo: its record is
-		// whole, its fsync failed, and it cannot be cut off, so it
-		// replays although Log failed (wal's TestSyncAndTruncateFail).
-		d.failAt = 0
-	}
 	switch {
 	case c == d.failAt || d.failOps[op]:
 		if c == d.failAt {
@@ -119,7 +110,6 @@ func (d *faultDisk) call(op, path string, n int) (keep int, err error) {
 	case d.full && (op == "mkdir" || op == "mkdirall"):
 		err = fmt.Errorf("injected: disk full: %w", syscall.ENOSPC)
 	}
-	d.lastOp, d.lastFailed = op, err != nil || keep < n
 	if err != nil || keep < n {
 		d.fired++
 		d.lastFault = fmt.Sprintf("call %d: %s %s: kept %d of %d bytes, %v", c, op, filepath.Base(path), keep, n, err)
