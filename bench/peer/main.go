@@ -12,11 +12,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"net/http"
 	"net/url"
@@ -57,7 +55,10 @@ type result struct {
 	QueryClients int    `json:"query_clients"`
 	// QueryMs are the wall times of the query clients' flame graphs that
 	// came back 200 with data while the load generator ran.
-	QueryMs           []float64                `json:"query_ms,omitempty"`
+	QueryMs []float64 `json:"query_ms,omitempty"`
+	// QueryGrowingMs are those of QueryMs whose total had grown since the
+	// client's previous answer: drawn while profiles were arriving.
+	QueryGrowingMs    []float64                `json:"query_growing_ms,omitempty"`
 	Loadgen           loadgenResult            `json:"loadgen"`
 	StartEmptySeconds float64                  `json:"start_empty_s"`
 	ServerCPUPerMs    float64                  `json:"server_cpu_ms_per_ingest"`
@@ -137,9 +138,9 @@ func run(hearth, loadgen string, n, workers, repeats, queryClients int, serverAr
 	// Building the load generator takes a while; the query clients start
 	// with the sending, when the first profile is stored.
 	stop := make(chan struct{})
-	var queried chan []float64
+	var queried chan queryTimes
 	if queryClients > 0 {
-		queried = make(chan []float64, queryClients)
+		queried = make(chan queryTimes, queryClients)
 		params := url.Values{"query": {`cpu{env="bench"}`}, "from": {strconv.FormatInt(base, 10)}, "until": {strconv.FormatInt(base+3600, 10)}}
 		for range queryClients {
 			go func() { queried <- queryLoop(addr, params, stop) }()
@@ -148,7 +149,9 @@ func run(hearth, loadgen string, n, workers, repeats, queryClients int, serverAr
 	err = cmd.Run()
 	close(stop)
 	for range queryClients {
-		res.QueryMs = append(res.QueryMs, <-queried...)
+		qt := <-queried
+		res.QueryMs = append(res.QueryMs, qt.all...)
+		res.QueryGrowingMs = append(res.QueryGrowingMs, qt.growing...)
 	}
 	if err != nil {
 		return res, fmt.Errorf("load generator in %s: %w", loadgen, err)
@@ -208,12 +211,18 @@ func run(hearth, loadgen string, n, workers, repeats, queryClients int, serverAr
 	return res, err
 }
 
-// queryLoop draws flame graphs one after another until stop is closed, and
-// returns the wall time of each that answered with data.
-func queryLoop(addr string, params url.Values, stop <-chan struct{}) []float64 {
+// queryTimes are the wall times of a query client's flame graphs that
+// answered with data, and of those whose total had grown since the
+// client's previous answer, which were drawn while the load generator was
+// sending (before it, the head is empty; after it, the total stays).
+type queryTimes struct{ all, growing []float64 }
+
+// queryLoop draws flame graphs one after another until stop is closed.
+func queryLoop(addr string, params url.Values, stop <-chan struct{}) queryTimes {
 	client := &http.Client{Timeout: time.Minute}
 	u := "http://" + addr + "/api/v1/query/flamegraph?" + params.Encode()
-	var out []float64
+	var out queryTimes
+	var last int64
 	for {
 		select {
 		case <-stop:
@@ -226,13 +235,23 @@ func queryLoop(addr string, params url.Values, stop <-chan struct{}) []float64 {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`"total":`)) && !bytes.Contains(body, []byte(`"total":0`)) {
-			out = append(out, float64(time.Since(t0).Microseconds())/1000)
-		} else {
-			time.Sleep(10 * time.Millisecond)
+		var answer struct {
+			Data struct {
+				Total int64 `json:"total"`
+			} `json:"data"`
 		}
+		err = json.NewDecoder(resp.Body).Decode(&answer)
+		resp.Body.Close()
+		ms := float64(time.Since(t0).Microseconds()) / 1000
+		if err != nil || resp.StatusCode != http.StatusOK || answer.Data.Total == 0 {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		out.all = append(out.all, ms)
+		if answer.Data.Total != last {
+			out.growing = append(out.growing, ms)
+		}
+		last = answer.Data.Total
 	}
 }
 
@@ -259,6 +278,11 @@ func printTable(r *result) {
 			med = qs[len(qs)/2]
 		}
 		fmt.Printf("  meanwhile               %d flame graphs of everything sent so far by %d clients, median %.1f ms\n", len(qs), r.QueryClients, med)
+		gs := slices.Clone(r.QueryGrowingMs)
+		slices.Sort(gs)
+		if len(gs) > 0 {
+			fmt.Printf("    while profiles arrived %d, median %.1f ms, slowest %.1f ms\n", len(gs), gs[len(gs)/2], gs[len(gs)-1])
+		}
 	}
 	fmt.Printf("  RSS before / peak / after %.0f / %.0f / %.0f MiB\n", lg.RSSBeforeMB, lg.PeakRSSMB, lg.RSSAfterMB)
 	fmt.Printf("  disk after flush        %d bytes in blocks, %.2f bytes per sample row (%d rows sent)\n", r.Disk.BlocksBytes, r.BytesPerSampleRow, lg.SamplesSent)

@@ -125,7 +125,7 @@ func DefaultConfig() Config {
 		OTLPGRPCAddr:        ":4317",
 		// Measured with bench/peer -query-clients 4 on 2 cores: see the
 		// README's "Queries beside ingest".
-		QueryCPUShare: 0.25,
+		QueryCPUShare: 0.1,
 	}
 }
 
