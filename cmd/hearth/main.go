@@ -53,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "push":
 		err = runPush(ctx, args[1:], stdout)
 	case "query":
-		err = runQuery(ctx, args[1:], stdout)
+		err = runQuery(ctx, args[1:], stdout, stderr)
 	case "agent":
 		err = runAgent(ctx, args[1:], stderr)
 	case "-h", "--help", "help":

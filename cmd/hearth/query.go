@@ -19,7 +19,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/query"
 )
 
-func runQuery(ctx context.Context, args []string, stdout io.Writer) error {
+func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("hearth query", flag.ContinueOnError)
 	server := fs.String("server", "http://localhost:4040", "Hearth server URL")
 	from := fs.String("from", "-1h", "start: RFC 3339, Unix seconds, now, or relative like -1h, -7d")
@@ -106,10 +106,16 @@ func runQuery(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	var env struct {
-		Data json.RawMessage `json:"data"`
+		Data     json.RawMessage `json:"data"`
+		Warnings []string        `json:"warnings"`
 	}
 	if err := json.Unmarshal(body, &env); err != nil {
 		return fmt.Errorf("decode answer: %w", err)
+	}
+	// What the answer lacks goes beside it, not into it: stdout may be
+	// piped into another tool.
+	for _, w := range env.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", printable(w))
 	}
 	switch *output {
 	case "json":

@@ -23,6 +23,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/priority"
 	"github.com/hearth-profiler/hearth/internal/query"
 	"github.com/hearth-profiler/hearth/internal/query/parser"
+	"github.com/hearth-profiler/hearth/internal/storage"
 	"github.com/hearth-profiler/hearth/internal/tenant"
 )
 
@@ -176,7 +177,14 @@ type response struct {
 	Data      any    `json:"data,omitempty"`
 	ErrorType string `json:"errorType,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// Warnings say what the answer lacks, such as blocks left out
+	// because their data was damaged; Prometheus' API has the same field.
+	Warnings []string `json:"warnings,omitempty"`
 }
+
+// WarningHeader carries the warnings of an answer that is not JSON (the
+// merged pprof), one header per warning.
+const WarningHeader = "Hearth-Warning"
 
 func writeError(w http.ResponseWriter, status int, typ, msg string) {
 	w.Header().Set("Content-Type", "application/json")
@@ -212,13 +220,14 @@ func retryAfter(err error) time.Duration {
 func (a *API) wrap(h func(*http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes)
-		data, err := h(r.WithContext(priority.With(r.Context(), a.opts.Governor)))
+		ctx, skipped := storage.WithSkipped(priority.With(r.Context(), a.opts.Governor))
+		data, err := h(r.WithContext(ctx))
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(response{Status: "success", Data: data})
+		_ = json.NewEncoder(w).Encode(response{Status: "success", Data: data, Warnings: skipped.List()})
 	}
 }
 
@@ -417,7 +426,8 @@ func (a *API) diff(r *http.Request) (any, error) {
 
 // pprof writes the merged profile as gzipped protobuf, not JSON.
 func (a *API) pprof(w http.ResponseWriter, r *http.Request) {
-	r = r.WithContext(priority.With(r.Context(), a.opts.Governor))
+	ctx, skipped := storage.WithSkipped(priority.With(r.Context(), a.opts.Governor))
+	r = r.WithContext(ctx)
 	var p *gpprof.Profile
 	err := a.runQuery(r, func(r *http.Request) error {
 		q, err := a.queryRequest(r, "")
@@ -436,6 +446,10 @@ func (a *API) pprof(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/vnd.google.protobuf+gzip")
 	w.Header().Set("Content-Disposition", `attachment; filename="profile.pb.gz"`)
+	for _, s := range skipped.List() {
+		// A profile has no room for a warning; the answer's headers do.
+		w.Header().Add(WarningHeader, s)
+	}
 	if err := p.Write(w); err != nil {
 		a.logger.Warn("write pprof", "err", err)
 	}

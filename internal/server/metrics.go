@@ -110,6 +110,8 @@ var (
 		"Bytes held by ingest requests being decoded, against --limits.max-inflight-bytes.", nil, nil)
 	descIngestBusy = prometheus.NewDesc("hearth_ingest_busy_total",
 		"Ingest requests refused because --limits.max-inflight-bytes was reached (429, resource_exhausted); the client was told to retry.", nil, nil)
+	descDamagedReads = prometheus.NewDesc("hearth_storage_damaged_reads_total",
+		"Blocks left out of a query's answer because their data failed its checks as it was read; the answer says so.", nil, nil)
 	descQueryWait = prometheus.NewDesc("hearth_query_priority_wait_seconds_total",
 		"Time queries waited so that profiles arriving meanwhile had the CPU (--query.cpu-share).", nil, nil)
 
@@ -156,7 +158,7 @@ type serverCollector struct{ s *Server }
 
 func (c serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descIngestStored, descIngestBytes, descIngestRefused, descIngestFailed, descIngestInflight, descIngestBusy, descQueryWait,
+		descIngestStored, descIngestBytes, descIngestRefused, descIngestFailed, descIngestInflight, descIngestBusy, descQueryWait, descDamagedReads,
 		descLimitsRefused,
 		descTenants, descHeadSeries, descHeadSamples, descHeadBytes, descBlocks, descBlockSamples, descBlockBytes,
 		descOldestBlock, descAppends, descCutFailures, descCompactFailures, descQuarantined,
@@ -204,6 +206,7 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descCutFailures, float64(ds.CutFailures))
 	counter(descCompactFailures, float64(ds.CompactFailures))
 	counter(descQuarantined, float64(ds.Quarantined))
+	counter(descDamagedReads, float64(ds.DamagedReads))
 
 	ss := c.s.scrape.Stats()
 	counter(descScrapes, float64(ss.Scrapes))

@@ -319,7 +319,7 @@ func (b *block) selectStacks(ctx context.Context, p SelectParams) ([]*StackValue
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("read block %s: %w", b.meta.ID, err)
+			return nil, readFailed(ctx, b, err)
 		}
 	}
 	return sortedByType(byType), nil
@@ -390,7 +390,7 @@ func (b *block) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoint
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("read block %s: %w", b.meta.ID, err)
+			return nil, readFailed(ctx, b, err)
 		}
 		for k := i; k < j; k++ {
 			sp.Points = append(sp.Points, Point{b.ix.ts[k], sums[k-i]})

@@ -67,6 +67,9 @@ type DB struct {
 	cutFailures, compactFailures atomic.Int64
 	// quarantined counts the files moved aside as damaged.
 	quarantined atomic.Int64
+	// damagedReads counts blocks left out of queries because their data
+	// was damaged.
+	damagedReads atomic.Int64
 }
 
 // Open opens the store in dir: it cleans up what a crash left behind, opens

@@ -185,6 +185,9 @@ func (db *DB) SelectStacks(ctx context.Context, tenantID string, p SelectParams)
 	for _, s := range t.sources(&p) {
 		svs, err := s.selectStacks(ctx, p)
 		if err != nil {
+			if db.skip(ctx, tenantID, err) {
+				continue
+			}
 			return nil, err
 		}
 		out = append(out, svs...)
@@ -207,6 +210,9 @@ func (db *DB) SelectSeries(ctx context.Context, tenantID string, p SelectParams)
 	for _, s := range t.sources(&p) {
 		sps, err := s.selectSeries(ctx, p)
 		if err != nil {
+			if db.skip(ctx, tenantID, err) {
+				continue
+			}
 			return nil, err
 		}
 		all = append(all, sps...)

@@ -24,6 +24,9 @@ type Stats struct {
 	// Quarantined counts the blocks and checkpoints that failed their
 	// checks when the store opened and were moved aside.
 	Quarantined int64
+	// DamagedReads counts blocks left out of queries because their data
+	// failed its checks as it was read.
+	DamagedReads int64
 }
 
 // Appends counts Append calls that stored something, without the locks
@@ -45,6 +48,7 @@ func (db *DB) Stats() Stats {
 		CutFailures:     db.cutFailures.Load(),
 		CompactFailures: db.compactFailures.Load(),
 		Quarantined:     db.quarantined.Load(),
+		DamagedReads:    db.damagedReads.Load(),
 	}
 	var oldest int64
 	for _, t := range tenants {
