@@ -252,6 +252,13 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 	// gRPC bounds a message after decompression only, so the
 	// decompression limit is its limit; a message that is not compressed
 	// is held to the body limit on the main port (below), not on 4317.
+	// As many gzipped gRPC messages may decompress at once as the
+	// in-flight budget holds at the decompression limit (4 by default).
+	turns := 0 // no in-flight bound, no bound here either
+	if cfg.MaxInflightBytes > 0 {
+		turns = int(max(cfg.MaxInflightBytes/maxDecompressed, 1))
+	}
+	otlp.LimitGRPCDecompressions(turns)
 	grpcOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(int(maxDecompressed)),
 		grpc.ChainUnaryInterceptor(s.unaryAuth), grpc.ChainStreamInterceptor(s.streamAuth)}
 	if tlsCfg != nil {
