@@ -59,6 +59,38 @@ func post(t *testing.T, url string, body []byte) int {
 	return resp.StatusCode
 }
 
+// heapGrowth starts sampling the heap in use every 5 ms; the function it
+// returns stops and says by how much the heap grew at its peak over what
+// it was at the start.
+func heapGrowth() func() int64 {
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		<-sampled
+		return int64(peak.Load()) - int64(before.HeapInuse)
+	}
+}
+
 // TestManyBombsAtOnce: gzip bombs sent together with valid profiles are
 // refused (413 over the decompression limit, 429 over the in-flight
 // bound), the heap stays within a bound far below what the bombs would
@@ -81,27 +113,7 @@ func TestManyBombsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
+	grown := heapGrowth()
 	const bombs, valids = 16, 16
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -119,9 +131,7 @@ func TestManyBombsAtOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	close(stop)
-	<-sampled
-	grew := int64(peak.Load()) - int64(before.HeapInuse)
+	grew := grown()
 	t.Logf("answers %v; heap in use grew by at most %d MiB", codes, grew>>20)
 	if codes[http.StatusRequestEntityTooLarge]+codes[http.StatusTooManyRequests] < bombs {
 		t.Errorf("answers %v: want every bomb refused with 413 or 429", codes)

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	pushv1 "github.com/grafana/pyroscope/api/gen/proto/go/push/v1"
 	"github.com/grafana/pyroscope/api/gen/proto/go/push/v1/pushv1connect"
@@ -45,27 +42,7 @@ func TestPushBombsAtOnce(t *testing.T) {
 	body := zb.Bytes()
 	raw = nil
 
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
+	grown := heapGrowth()
 	const bombs = 16
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -87,9 +64,7 @@ func TestPushBombsAtOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	close(stop)
-	<-sampled
-	grew := int64(peak.Load()) - int64(before.HeapInuse)
+	grew := grown()
 	t.Logf("answers %v; heap in use grew by at most %d MiB", codes, grew>>20)
 	// Connect answers resource exhausted with 429, invalid argument
 	// (the zeros are no profile) with 400.
