@@ -122,6 +122,9 @@ type client struct {
 	tenant string
 	token  *bearer.Source // nil: no token sent
 	http   *http.Client
+	// warnings are the Hearth-Warning headers of the last answer: what
+	// it lacks (blocks left out because their data was damaged).
+	warnings []string
 }
 
 func newClient(server, tenant string, timeout time.Duration, flags *clientFlags) (*client, error) {
@@ -156,6 +159,8 @@ func (c *client) do(req *http.Request) ([]byte, error) {
 	if resp.StatusCode/100 != 2 {
 		return nil, c.answerError(resp, body)
 	}
+	// Answers that are not JSON carry their warnings in headers.
+	c.warnings = resp.Header.Values("Hearth-Warning")
 	return body, nil
 }
 

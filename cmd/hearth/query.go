@@ -102,6 +102,9 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		w = f
 	}
 	if *output == "pprof" {
+		for _, warning := range c.warnings {
+			fmt.Fprintf(stderr, "warning: %s\n", printable(warning))
+		}
 		_, err = w.Write(body)
 		return err
 	}
