@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/hearth-profiler/hearth/internal/agent/bpf"
+	"github.com/hearth-profiler/hearth/internal/logtest"
 	"github.com/hearth-profiler/hearth/internal/testfiles"
 	"github.com/hearth-profiler/hearth/internal/tlsconfig/tlstest"
 )
@@ -75,7 +76,7 @@ func (p *pki) tlsClientConfig() *tls.Config {
 // HTTPS; its url is https://.
 func startTLSServer(t *testing.T, p *pki, addr string, extra ...string) *proc {
 	t.Helper()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	args := append([]string{"server", "--listen", addr, "--data", t.TempDir(), "--self-profile.interval", "0",
 		"--tls.cert-file", p.serverCert, "--tls.key-file", p.serverKey}, extra...)
 	cmd := exec.Command(hearthBin, args...)
@@ -111,23 +112,6 @@ func startTLSServer(t *testing.T, p *pki, addr string, extra ...string) *proc {
 	}
 	t.Fatalf("server not ready over HTTPS after 30s; logs:\n%s", logs.String())
 	return nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func oneLineFailure(t *testing.T, what, stderr string, code int) {
@@ -387,7 +371,7 @@ func TestClientToken(t *testing.T) {
 // startAgent runs `hearth agent` with args until the test ends, sending
 // its log to logs, and returns a function that stops it with SIGTERM and
 // checks that it exits cleanly.
-func startAgent(t *testing.T, logs *syncBuffer, args ...string) (stop func()) {
+func startAgent(t *testing.T, logs *logtest.Buffer, args ...string) (stop func()) {
 	t.Helper()
 	cmd := exec.Command(hearthBin, append([]string{"agent", "--listen", "", "--interval", "1s", "--drain-interval", "500ms"}, args...)...)
 	cmd.Env = append(os.Environ(), "HEARTH_TOKEN=")
@@ -442,7 +426,7 @@ func TestAgentTLS(t *testing.T) {
 
 	t.Run("hearth server with client certificates", func(t *testing.T) {
 		srv := startTLSServer(t, p, freeAddr(t), "--tls.client-ca-file", p.caFile)
-		var logs syncBuffer
+		var logs logtest.Buffer
 		stop := startAgent(t, &logs, "--server", srv.url, "--include-pid", pid, "--token-file", tokenFile,
 			"--tls.ca-file", p.caFile, "--tls.cert-file", p.clientCert, "--tls.key-file", p.clientKey)
 		tr := &http.Transport{TLSClientConfig: p.tlsClientConfig()}
@@ -486,7 +470,7 @@ func TestAgentTLS(t *testing.T) {
 		saw := func(h string) func() bool {
 			return func() bool { mu.Lock(); defer mu.Unlock(); return seen[h] }
 		}
-		var logs syncBuffer
+		var logs logtest.Buffer
 		stop := startAgent(t, &logs, "--server", ts.URL, "--include-pid", pid, "--token-file", tokenFile, "--tls.ca-file", p.caFile)
 		waitUntil(t, 20*time.Second, "the first token", saw("Bearer first-s3cret"), &logs)
 		waitUntil(t, 10*time.Second, "the refusal in the log", func() bool {
@@ -506,7 +490,7 @@ func TestAgentTLS(t *testing.T) {
 	})
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool, logs *syncBuffer) {
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool, logs *logtest.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,24 +13,8 @@ import (
 	"github.com/grafana/pyroscope/api/gen/proto/go/push/v1/pushv1connect"
 
 	"github.com/hearth-profiler/hearth/internal/labels"
+	"github.com/hearth-profiler/hearth/internal/logtest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestPushToken: a server that wants a token answers 401 without one and
 // with a wrong one, 403 to a token of another tenant; the agent logs why
@@ -57,7 +40,7 @@ func TestPushToken(t *testing.T) {
 	defer ts.Close()
 	var token atomic.Value
 	token.Store("")
-	var logs syncBuffer
+	var logs logtest.Buffer
 	p := newPusher(pusherOptions{
 		server: ts.URL, tenant: "team-a", token: func() string { return token.Load().(string) },
 		maxBufferBytes: 1 << 20, timeout: 5 * time.Second, retryMin: 5 * time.Millisecond, retryMax: 20 * time.Millisecond,

@@ -1,34 +1,16 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/hearth-profiler/hearth/internal/logtest"
 )
-
-// syncBuffer is a log destination that goroutines may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func tokenFile(name, secret, tenant string) string {
 	return "tokens:\n  - name: " + name + "\n    token: " + secret + "\n    tenants: [" + tenant + "]\n    scopes: [read]\n"
@@ -42,7 +24,7 @@ func TestFileReload(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var logs syncBuffer
+	var logs logtest.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	if _, err := OpenFile(path, logger); err == nil {
@@ -150,7 +132,7 @@ func TestFileWarnsOfReadablePlainTokens(t *testing.T) {
 	if err := os.Chmod(path, 0o644); err != nil { // past the umask
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs logtest.Buffer
 	if _, err := OpenFile(path, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/hearth-profiler/hearth/internal/logtest"
 	"github.com/hearth-profiler/hearth/internal/server"
 	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
@@ -75,7 +76,7 @@ type authServer struct {
 	base       string // http://host:port
 	grpcAddr   string // the OTLP gRPC port
 	tokensPath string
-	logs       *syncBuffer
+	logs       *logtest.Buffer
 }
 
 func freeAddr(t *testing.T) string {
@@ -93,7 +94,7 @@ func freeAddr(t *testing.T) string {
 // at the end for every token of the tests.
 func startAuthServer(t *testing.T, tokensYAML string, mut func(*server.Config)) *authServer {
 	t.Helper()
-	as := &authServer{logs: &syncBuffer{}}
+	as := &authServer{logs: &logtest.Buffer{}}
 	cfg := server.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.SelfProfileInterval = 0

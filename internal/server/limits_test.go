@@ -3,7 +3,6 @@ package server_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -24,27 +23,7 @@ import (
 // serve starts a server of cfg on a free port and returns its base URL.
 func serve(t *testing.T, cfg server.Config) string {
 	t.Helper()
-	cfg.DataDir = t.TempDir()
-	cfg.SelfProfileInterval = 0
-	cfg.OTLPGRPCAddr = ""
-	s, err := server.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return "http://" + ln.Addr().String()
+	return "http://" + serveTLSLog(t, cfg, io.Discard)
 }
 
 func post(t *testing.T, url string, body []byte) int {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/hearth-profiler/hearth/internal/logtest"
 	"github.com/hearth-profiler/hearth/internal/server"
 	"github.com/hearth-profiler/hearth/internal/testfiles"
 	"github.com/hearth-profiler/hearth/internal/tlsconfig"
@@ -171,7 +171,7 @@ func TestTLSClientCertificates(t *testing.T) {
 	ca, certFile, keyFile, caFile := tlsFiles(t)
 	cfg := server.DefaultConfig()
 	cfg.TLS = tlsconfig.Server{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile}
-	var logs syncBuffer
+	var logs logtest.Buffer
 	addr := serveTLSLog(t, cfg, &logs)
 	probe, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -220,23 +220,6 @@ func TestTLSClientCertificates(t *testing.T) {
 	if !warned || !probed {
 		t.Errorf("want a warning for the client without a certificate and a debug line for the probe; log:\n%s", logs.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestTLSRotation replaces the certificate files of a serving server: new

@@ -9,31 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/hearth-profiler/hearth/internal/logtest"
 	"github.com/hearth-profiler/hearth/internal/tlsconfig"
 	"github.com/hearth-profiler/hearth/internal/tlsconfig/tlstest"
 )
-
-// logBuffer collects log lines from any goroutine.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // serveTLS accepts connections with cfg, completing each handshake and
 // writing one byte, until the test ends.
@@ -122,7 +104,7 @@ func TestRotation(t *testing.T) {
 	ca := tlstest.NewCA(t, "test CA")
 	first, second, third := ca.Server(t), ca.Server(t), ca.Server(t)
 	certFile, keyFile := first.Write(t, dir, "server")
-	var logs logBuffer
+	var logs logtest.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	cfg, err := tlsconfig.Server{CertFile: certFile, KeyFile: keyFile, CheckInterval: 50 * time.Millisecond}.Config(logger)
 	if err != nil {
