@@ -58,6 +58,16 @@ type blockMeta struct {
 	// WALSegment is the first write-ahead log segment whose records of
 	// this tenant are not in this block or an older one.
 	WALSegment int `json:"walSegment"`
+	// Events describes events.parquet; a block without events has none.
+	Events *eventsMeta `json:"events,omitempty"`
+}
+
+// events returns the events part of m, empty when the block has none.
+func (m *blockMeta) events() *eventsMeta {
+	if m.Events == nil {
+		return &eventsMeta{}
+	}
+	return m.Events
 }
 
 type blockStats struct {
@@ -143,6 +153,9 @@ type block struct {
 
 	r  bucket.ReaderAt // samples.parquet
 	sr *samplesReader
+
+	evr bucket.ReaderAt // events.parquet, nil without events
+	ev  *eventsReader
 }
 
 // openBlock opens the block in the bucket directory dir, whose meta.json
@@ -184,6 +197,19 @@ func openBlock(ctx context.Context, bkt bucket.Bucket, dir string, meta *blockMe
 	if b.sr.numRows() != b.ix.numRows() {
 		return nil, fmt.Errorf("samples hold %d rows, index says %d", b.sr.numRows(), b.ix.numRows())
 	}
+	if meta.Events != nil {
+		if b.evr, err = bkt.ReaderAt(ctx, dir+eventsFile); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				b.evr.Close()
+			}
+		}()
+		if b.ev, err = openEvents(b.evr, b.evr.Size(), meta.Events); err != nil {
+			return nil, fmt.Errorf("open events: %w", err)
+		}
+	}
 	b.sampleNames = map[string]struct{}{}
 	for _, set := range b.sets {
 		set.Range(func(l labels.Label) { b.sampleNames[l.Name] = struct{}{} })
@@ -195,7 +221,13 @@ func openBlock(ctx context.Context, bkt bucket.Bucket, dir string, meta *blockMe
 	return b, nil
 }
 
-func (b *block) close() error { return b.r.Close() }
+func (b *block) close() error {
+	err := b.r.Close()
+	if b.evr != nil {
+		err = errors.Join(err, b.evr.Close())
+	}
+	return err
+}
 
 func (b *block) overlaps(start, end int64) bool {
 	return b.meta.MinT < end && b.meta.MaxT >= start

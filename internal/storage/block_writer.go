@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/hearth-profiler/hearth/internal/events"
 	"github.com/hearth-profiler/hearth/internal/labels"
 	"github.com/hearth-profiler/hearth/internal/storage/bucket"
 )
@@ -38,6 +39,7 @@ type blockWriter struct {
 
 	ix         blockIndex
 	minT, maxT int64
+	ev         *eventsMeta // nil until writeEvents
 }
 
 // errAborted stops the samples upload of a block that is given up.
@@ -127,6 +129,15 @@ func (w *blockWriter) finish(syms *Symbols, sets []labels.Labels, comp blockComp
 	if len(w.ix.ts) == 0 {
 		meta.MinT, meta.MaxT = 0, 0
 	}
+	if ev := w.ev; ev != nil && ev.Rows > 0 {
+		meta.Events = ev
+		meta.Stats.Bytes += ev.Bytes
+		if len(w.ix.ts) == 0 {
+			meta.MinT, meta.MaxT = ev.MinT, ev.MaxT
+		} else {
+			meta.MinT, meta.MaxT = min(meta.MinT, ev.MinT), max(meta.MaxT, ev.MaxT)
+		}
+	}
 	mb, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
 		return nil, err
@@ -135,6 +146,37 @@ func (w *blockWriter) finish(syms *Symbols, sets []labels.Labels, comp blockComp
 		return nil, err
 	}
 	return meta, nil
+}
+
+// writeEvents uploads events.parquet with the attribute columns cols
+// (and other, the pairs past the column cap); feed adds the events, in
+// block order. It runs after the samples are uploaded: the two files
+// stream one after the other, each at the pace of its upload.
+func (w *blockWriter) writeEvents(cols []eventAttrColumn, other bool, feed func(*eventsWriter) error) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := w.bkt.Upload(w.ctx, w.dir+eventsFile, pr)
+		pr.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
+		done <- err
+	}()
+	ew := newEventsWriter(pw, cols, other)
+	err := feed(ew)
+	var meta *eventsMeta
+	if err == nil {
+		meta, err = ew.close()
+	}
+	if err != nil {
+		pw.CloseWithError(errAborted)
+		<-done
+		return fmt.Errorf("write events: %w", err)
+	}
+	pw.Close()
+	if err := <-done; err != nil {
+		return err
+	}
+	w.ev = meta
+	return nil
 }
 
 // abort stops the samples upload and deletes what was uploaded. It is
@@ -170,6 +212,9 @@ func writeHeadBlock(ctx context.Context, h *head, bkt bucket.Bucket, blocksDir, 
 			if err := w.addSeries(s.lbls, profs); err != nil {
 				return nil, err
 			}
+		}
+		if err := writeHeadEvents(w, h.ev); err != nil {
+			return nil, err
 		}
 		return w.finish(h.syms.snapshot(), h.sampleSets, blockCompaction{Level: 1}, walSegment)
 	}()
@@ -223,3 +268,39 @@ func sortedRows(mp memProfile) memProfile {
 	}
 	return out
 }
+
+// writeHeadEvents writes the events of a frozen head, if it has any, in
+// block order.
+func writeHeadEvents(w *blockWriter, h *eventHead) error {
+	if h.len() == 0 {
+		return nil
+	}
+	counts := map[attrKT]int64{}
+	for k, c := range h.attrs {
+		for _, t := range c.types {
+			counts[attrKT{k, t}]++
+		}
+	}
+	cols, other := planEventColumns(counts)
+	perm := h.sortedOrder()
+	sa := h.sortAttrs(perm)
+	fixed := events.Columns{Intrinsics: events.AllIntrinsics | events.ColDetail}
+	return w.writeEvents(cols, other, func(ew *eventsWriter) error {
+		var b events.Batch
+		for lo := 0; lo < len(perm); lo += eventsWriteBatch {
+			if err := w.ctx.Err(); err != nil {
+				return err
+			}
+			hi := min(lo+eventsWriteBatch, len(perm))
+			h.fill(&b, fixed, perm, lo, hi)
+			sa.fill(h, &b, lo, hi)
+			if err := ew.add(&b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// eventsWriteBatch is how many events a block write handles at a time.
+const eventsWriteBatch = 8 << 10

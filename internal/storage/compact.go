@@ -267,6 +267,9 @@ func mergeBlocks(ctx context.Context, w *blockWriter, srcs []*block) (*blockMeta
 			return nil, err
 		}
 	}
+	if err := mergeEvents(ctx, w, srcs); err != nil {
+		return nil, err
+	}
 	return w.finish(syms.snapshot(), sets, comp, walSeg)
 }
 

@@ -53,11 +53,11 @@ func (db *DB) Flush(ctx context.Context) error {
 // due says whether t's head should be cut. The caller holds t.mu.
 func (db *DB) due(t *tenant, now time.Time) bool {
 	h := t.head
-	if len(h.all) == 0 {
+	if h.empty() {
 		return false
 	}
-	return h.maxT-h.minT >= int64(db.opts.BlockDuration) ||
-		h.bytes >= db.opts.MaxHeadBytes ||
+	return h.span() >= int64(db.opts.BlockDuration) ||
+		h.memBytes() >= db.opts.MaxHeadBytes ||
 		now.Sub(t.lastAppend) >= db.opts.BlockDuration
 }
 
@@ -105,7 +105,7 @@ func (db *DB) freeze(tenants []*tenant, all bool) error {
 	}()
 	for _, t := range tenants {
 		t.mu.Lock()
-		if len(t.frozen) == 0 && len(t.head.all) > 0 && (all || db.due(t, now)) {
+		if len(t.frozen) == 0 && !t.head.empty() && (all || db.due(t, now)) {
 			locked = append(locked, t)
 			continue
 		}
@@ -188,7 +188,7 @@ func (db *DB) writeFrozen(ctx context.Context, t *tenant) error {
 		t.cpSegment = fh.walSegment
 		db.logger.Info("block written", "tenant", t.id, "block", id,
 			"series", meta.Stats.Series, "profiles", meta.Stats.Profiles, "samples", meta.Stats.Samples,
-			"bytes", meta.Stats.Bytes, "dur", time.Since(start))
+			"events", meta.events().Rows, "bytes", meta.Stats.Bytes, "dur", time.Since(start))
 	}
 }
 
@@ -201,7 +201,7 @@ func (db *DB) truncateWAL(tenants []*tenant) error {
 	for _, t := range tenants {
 		if t.cpSegment < db.lastCut {
 			t.mu.Lock()
-			if len(t.head.all) == 0 && len(t.frozen) == 0 {
+			if t.head.empty() && len(t.frozen) == 0 {
 				if err := db.writeCheckpoint(t, db.lastCut, t.delta); err != nil {
 					t.mu.Unlock()
 					return fmt.Errorf("tenant %s: %w", t.id, err)

@@ -24,6 +24,24 @@ type head struct {
 	minT, maxT int64 // unix nanoseconds, over all profiles
 	samples    int64 // rows appended, to decide when to cut
 	bytes      int64 // rough memory held by samples
+
+	// ev holds the tenant's events of the same stretch of the log.
+	ev *eventHead
+}
+
+// empty says whether h holds neither profiles nor events.
+func (h *head) empty() bool { return len(h.all) == 0 && h.ev.len() == 0 }
+
+// memBytes is the rough memory h holds, profiles and events.
+func (h *head) memBytes() int64 { return h.bytes + h.ev.bytes }
+
+// span is the time between the oldest and the newest thing in h.
+func (h *head) span() int64 {
+	lo, hi := h.minT, h.maxT
+	if h.ev.len() > 0 {
+		lo, hi = min(lo, h.ev.minT), max(hi, h.ev.maxT)
+	}
+	return hi - lo
 }
 
 // memSeries is one series in the head: a label set including
@@ -54,6 +72,7 @@ func newHead() *head {
 		seriesNames:  map[string]struct{}{},
 		minT:         1<<63 - 1,
 		maxT:         -1 << 63,
+		ev:           newEventHead(),
 	}
 }
 
@@ -74,6 +93,7 @@ func (h *head) view() *head {
 		maxT:        h.maxT,
 		samples:     h.samples,
 		bytes:       h.bytes,
+		ev:          h.ev.view(),
 	}
 	series := make([]memSeries, len(h.all))
 	for i, s := range h.all {

@@ -21,8 +21,7 @@ const (
 	// back into inputs. Every record written before record types existed
 	// is one.
 	recordProfiles recordType = 1
-	// recordEvents is reserved for events, whose payload something other
-	// than Options.Decode will read. No record of it is written yet.
+	// recordEvents holds events, in the layout of events.AppendEncoded.
 	recordEvents recordType = 2
 )
 

@@ -172,7 +172,7 @@ func TestReplayOldAndNewRecords(t *testing.T) {
 // TestReplayUnknownRecordType: a record of a type this version does not
 // read fails Open, naming the type, rather than being lost.
 func TestReplayUnknownRecordType(t *testing.T) {
-	for _, typ := range []recordType{recordEvents, 0, 77} {
+	for _, typ := range []recordType{3, 0, 77} {
 		dir := t.TempDir()
 		db := openDB(t, dir, testOptions())
 		loadTestData(t, db, 0, 1, nil)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+
+	"github.com/hearth-profiler/hearth/internal/events"
 )
 
 // replay applies the log. A tenant's records below its checkpoint segment
@@ -19,8 +21,8 @@ import (
 // depend on.
 //
 // A record of a type this version does not know fails the replay, and so
-// Open: it was written by a newer Hearth, and its types to come (events,
-// deletions) would be lost, or deleted data brought back, if it were
+// Open: it was written by a newer Hearth, and its types to come
+// (deletions) would bring deleted data back if it were
 // skipped, for good once a head cut truncated the log beneath it.
 func (db *DB) replay() error {
 	blockSeg := map[string]int{}
@@ -34,10 +36,12 @@ func (db *DB) replay() error {
 	// applier once every record before it was.
 	type job struct {
 		seg, i  int
+		typ     recordType
 		t       *tenant
 		h       *head
 		payload []byte
 		inputs  []*Input
+		events  []events.Event
 		err     error
 		decoded chan struct{}
 	}
@@ -48,7 +52,11 @@ func (db *DB) replay() error {
 	for range workers {
 		wg.Go(func() {
 			for j := range toDecode {
-				j.inputs, j.err = db.opts.Decode(j.payload)
+				if j.typ == recordEvents {
+					j.events, j.err = events.Decode(j.payload)
+				} else {
+					j.inputs, j.err = db.opts.Decode(j.payload)
+				}
 				j.payload = nil
 				close(j.decoded)
 			}
@@ -76,6 +84,7 @@ func (db *DB) replay() error {
 			for _, in := range j.inputs {
 				j.t.apply(j.h, in)
 			}
+			j.h.ev.append(j.events)
 			j.t.mu.Unlock()
 			applied++
 		}
@@ -98,7 +107,7 @@ func (db *DB) replay() error {
 		if err != nil {
 			return fmt.Errorf("wal record %d: %w", i, err)
 		}
-		if typ != recordProfiles {
+		if typ != recordProfiles && typ != recordEvents {
 			return fmt.Errorf("wal record %d: this version of Hearth does not read records of type %v; was the log written by a newer one?", i, typ)
 		}
 		t := db.tenant(tenantID)
@@ -107,6 +116,11 @@ func (db *DB) replay() error {
 			return nil
 		}
 		h := t.head
+		if seg < blockSeg[tenantID] && typ == recordEvents {
+			// In a block already, and events leave no state to rebuild.
+			skipped++
+			return nil
+		}
 		if seg < blockSeg[tenantID] {
 			if h = scratch[tenantID]; h == nil {
 				h = newHead()
@@ -115,7 +129,7 @@ func (db *DB) replay() error {
 			skipped++
 		}
 		// The log reuses rec for the next record.
-		j := &job{seg: seg, i: i, t: t, h: h, payload: bytes.Clone(payload), decoded: make(chan struct{})}
+		j := &job{seg: seg, i: i, typ: typ, t: t, h: h, payload: bytes.Clone(payload), decoded: make(chan struct{})}
 		toApply <- j
 		toDecode <- j
 		return nil

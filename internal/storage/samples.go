@@ -160,7 +160,7 @@ func openSamples(r io.ReaderAt, size int64) (sr *samplesReader, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPages(r, size, pf.Metadata()); err != nil {
+	if err := checkPages(r, size, pf.Metadata(), pageLimits{columns: numSampleColumns, rowGroupRows: samplesRowGroupRows}); err != nil {
 		return nil, err
 	}
 	pf, err = parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
@@ -470,23 +470,32 @@ func grow[T any](s []T, n int) []T {
 // pages of samplesPageBytes.
 const maxPageBytes = 16 << 20
 
+// pageLimits say what checkPages accepts of a file.
+type pageLimits struct {
+	columns      int
+	rowGroupRows int64
+	// optional says which columns may hold nulls; nil means none.
+	optional func(col int) bool
+}
+
 // checkPages walks the page headers of every column chunk, the way the
 // library will read them, and checks the sizes and counts it would
 // allocate by: a corrupt file must fail with an error, not exhaust memory.
-func checkPages(r io.ReaderAt, size int64, md *format.FileMetaData) error {
+func checkPages(r io.ReaderAt, size int64, md *format.FileMetaData, lim pageLimits) error {
 	var proto thrift.CompactProtocol
 	var win [1024]byte
 	inFile := func(off, n int64) bool { return off >= 4 && n >= 0 && off+n >= off && off+n <= size-8 }
 	for rgi := range md.RowGroups {
 		rg := &md.RowGroups[rgi]
-		if rg.NumRows < 0 || rg.NumRows > samplesRowGroupRows {
+		if rg.NumRows < 0 || rg.NumRows > lim.rowGroupRows {
 			return fmt.Errorf("row group %d: %d rows", rgi, rg.NumRows)
 		}
-		if len(rg.Columns) != numSampleColumns {
+		if len(rg.Columns) != lim.columns {
 			return fmt.Errorf("row group %d: %d columns", rgi, len(rg.Columns))
 		}
 		for ci := range rg.Columns {
 			cc := &rg.Columns[ci]
+			optional := lim.optional != nil && lim.optional(ci)
 			m := &cc.MetaData
 			if m.Codec != format.Zstd {
 				return fmt.Errorf("row group %d column %d: codec %v, want zstd", rgi, ci, m.Codec)
@@ -525,8 +534,10 @@ func checkPages(r io.ReaderAt, size int64, md *format.FileMetaData) error {
 				switch {
 				case h.DataPageHeaderV2.Valid:
 					v := &h.DataPageHeaderV2.V
-					if int64(v.NumRows) > rg.NumRows-rows || v.NumValues != v.NumRows || v.NumNulls != 0 ||
-						v.RepetitionLevelsByteLength != 0 || v.DefinitionLevelsByteLength != 0 {
+					nullsOK := optional && v.NumNulls >= 0 && v.NumNulls <= v.NumRows && v.DefinitionLevelsByteLength >= 0
+					if int64(v.NumRows) > rg.NumRows-rows || v.NumValues != v.NumRows ||
+						!nullsOK && (v.NumNulls != 0 || v.DefinitionLevelsByteLength != 0) ||
+						v.RepetitionLevelsByteLength != 0 {
 						return fmt.Errorf("row group %d column %d: page at %d: bad counts", rgi, ci, pos)
 					}
 					rows += int64(v.NumRows)

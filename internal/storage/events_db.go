@@ -1,0 +1,209 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+
+	"github.com/hearth-profiler/hearth/internal/events"
+	"github.com/hearth-profiler/hearth/internal/storage/wal"
+)
+
+// AppendEvents logs evs, as an events record, and stores them under
+// tenantID. When it returns nil, they survive a crash. Errors are as
+// Append's: one that wraps ErrUnavailable means nothing was logged or
+// stored, and the same events may be sent again. It normalizes each
+// event's attributes in place (events.Event.Normalize).
+func (db *DB) AppendEvents(ctx context.Context, tenantID string, evs []events.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	for i := range evs {
+		evs[i].Normalize()
+	}
+	// Encoding needs no lock; logging and applying happen under the
+	// tenant's, so that the log holds records in the order applied.
+	rec := encodeRecord(recordEvents, tenantID, events.AppendEncoded(nil, evs))
+	t := db.tenant(tenantID)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := db.wal.Log(rec); err != nil {
+		if errors.Is(err, wal.ErrWrite) || errors.Is(err, wal.ErrClosed) {
+			return fmt.Errorf("%w: log write: %w", ErrUnavailable, err)
+		}
+		return fmt.Errorf("log write: %w", err)
+	}
+	t.head.ev.append(evs)
+	if t.head.memBytes() >= db.opts.MaxHeadBytes {
+		select {
+		case db.cutSoon <- struct{}{}:
+		default:
+		}
+	}
+	t.lastAppend = db.opts.Now()
+	db.appends.Add(1)
+	return nil
+}
+
+// EventQuery says which events SelectEvents reads.
+type EventQuery struct {
+	// Columns are those the caller needs; only these are read.
+	Columns events.Columns
+	// Start and End bound the events' start times: [Start, End), Unix
+	// nanoseconds.
+	Start, End int64
+	// Services, when not nil, lets storage skip what holds none of
+	// these services. Events of other services may still come.
+	Services []string
+}
+
+// errCallback marks an error that the caller's function returned, so
+// that it is not taken for damage to the block being read.
+type errCallback struct{ err error }
+
+func (e *errCallback) Error() string { return e.err.Error() }
+func (e *errCallback) Unwrap() error { return e.err }
+
+// SelectEvents calls fn with the events of tenantID that start in
+// [q.Start, q.End), in batches, from the head, heads being written out
+// and blocks, in no particular order. A batch and what it holds are fn's
+// only until it returns. A damaged block fails the select, or is left out
+// and listed when ctx comes from WithSkipped.
+func (db *DB) SelectEvents(ctx context.Context, tenantID string, q EventQuery, fn func(*events.Batch) error) error {
+	t := db.lookupTenant(tenantID)
+	if t == nil || q.End <= q.Start {
+		return nil
+	}
+	t.blocksMu.RLock()
+	defer t.blocksMu.RUnlock()
+	t.mu.RLock()
+	heads := []*eventHead{t.head.ev.view()}
+	for _, fh := range t.frozen {
+		heads = append(heads, fh.head.ev)
+	}
+	t.mu.RUnlock()
+	for _, h := range heads {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := h.scan(q, fn); err != nil {
+			return err
+		}
+	}
+	scan := &eventScan{cols: q.Columns, minT: q.Start, maxT: q.End - 1, services: q.Services}
+	for _, b := range t.blocks {
+		if b.ev == nil {
+			continue
+		}
+		if m := b.meta.Events; m.MaxT < q.Start || m.MinT >= q.End {
+			continue
+		}
+		err := b.ev.scan(ctx, scan, func(bt *events.Batch) error {
+			if err := fn(bt); err != nil {
+				return &errCallback{err}
+			}
+			return nil
+		})
+		if err == nil {
+			continue
+		}
+		var cb *errCallback
+		if errors.As(err, &cb) {
+			return cb.err
+		}
+		err = readFailed(ctx, b, fmt.Errorf("events: %w", err))
+		if db.skip(ctx, tenantID, err) {
+			continue
+		}
+		return err
+	}
+	return nil
+}
+
+// scan calls fn with h's events in q's range, in batches.
+func (h *eventHead) scan(q EventQuery, fn func(*events.Batch) error) error {
+	if h.len() == 0 || h.maxT < q.Start || h.minT >= q.End {
+		return nil
+	}
+	cols := q.Columns
+	cut := h.minT < q.Start || h.maxT >= q.End
+	if cut {
+		cols.Intrinsics |= events.ColStart
+	}
+	var b events.Batch
+	for lo := 0; lo < h.len(); lo += eventsRowGroupRows {
+		hi := min(lo+eventsRowGroupRows, h.len())
+		h.fill(&b, cols, nil, lo, hi)
+		if cut {
+			cutBatch(&b, q.Start, q.End-1)
+			if q.Columns.Intrinsics&events.ColStart == 0 {
+				b.Start = nil
+			}
+		}
+		if b.Len == 0 {
+			continue
+		}
+		if err := fn(&b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EventAttribute is an attribute key with a type its values have.
+type EventAttribute struct {
+	Key  string
+	Type events.Type
+}
+
+// EventAttributes returns the attribute keys, with their types, of
+// tenantID's events in [start, end), sorted. Blocks are counted whole:
+// a key they hold anywhere is listed.
+func (db *DB) EventAttributes(ctx context.Context, tenantID string, start, end int64) ([]EventAttribute, error) {
+	t := db.lookupTenant(tenantID)
+	if t == nil {
+		return nil, nil
+	}
+	seen := map[EventAttribute]bool{}
+	t.blocksMu.RLock()
+	t.mu.RLock()
+	heads := []*eventHead{t.head.ev.view()}
+	for _, fh := range t.frozen {
+		heads = append(heads, fh.head.ev)
+	}
+	t.mu.RUnlock()
+	for _, b := range t.blocks {
+		if m := b.meta.Events; m == nil || m.MaxT < start || m.MinT >= end {
+			continue
+		}
+		for _, c := range b.meta.Events.Columns {
+			typ, _ := parseType(c.Type)
+			seen[EventAttribute{c.Key, typ}] = true
+		}
+	}
+	t.blocksMu.RUnlock()
+	for _, h := range heads {
+		if h.len() == 0 || h.maxT < start || h.minT >= end {
+			continue
+		}
+		for k, c := range h.attrs {
+			for _, typ := range c.types {
+				seen[EventAttribute{k, typ}] = true
+			}
+		}
+	}
+	out := slices.Collect(maps.Keys(seen))
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Key != out[j].Key {
+			return out[i].Key < out[j].Key
+		}
+		return out[i].Type < out[j].Type
+	})
+	return out, ctx.Err()
+}

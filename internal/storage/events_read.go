@@ -1,0 +1,595 @@
+package storage
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding"
+
+	"github.com/hearth-profiler/hearth/internal/events"
+)
+
+// eventsReader reads an open events.parquet. It is safe for concurrent
+// use: every scan reads its own pages.
+type eventsReader struct {
+	pf    *parquet.File
+	meta  *eventsMeta
+	fixed map[string]int // leaf index of each fixed column
+	// attrs are the columns of each attribute key, one per type.
+	attrs    map[string][]attrColumnRef
+	otherIdx int // -1 when the file has no other_attributes
+	groups   []eventsRowGroup
+}
+
+type attrColumnRef struct {
+	col int
+	typ events.Type
+}
+
+type eventsRowGroup struct {
+	rows                   int64
+	minT, maxT             int64
+	minService, maxService string
+}
+
+var fixedEventColumns = []string{evColStart, evColDuration, evColTraceID, evColSpanID, evColParentID,
+	evColService, evColName, evColKind, evColStatus, evColStatusMsg, evColDetail}
+
+// openEvents opens events.parquet held by r, whose meta.json says meta,
+// and checks that the two agree.
+func openEvents(r io.ReaderAt, size int64, meta *eventsMeta) (er *eventsReader, err error) {
+	defer recoverParquet(&err)
+	var tail [8]byte
+	if size < 12 {
+		return nil, errors.New("events file too short")
+	}
+	if _, err := r.ReadAt(tail[:], size-8); err != nil {
+		return nil, err
+	}
+	if string(tail[4:]) != "PAR1" {
+		return nil, errors.New("events file is not Parquet: bad magic")
+	}
+	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-12 {
+		return nil, fmt.Errorf("events footer of %d bytes in a file of %d", n, size)
+	}
+	pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true))
+	if err != nil {
+		return nil, err
+	}
+	want := eventsSchema(meta.Columns, meta.Other > 0)
+	leaves := pf.Schema().Columns()
+	wantLeaves := want.Columns()
+	if len(leaves) != len(wantLeaves) {
+		return nil, fmt.Errorf("events have %d columns, meta.json says %d", len(leaves), len(wantLeaves))
+	}
+	er = &eventsReader{pf: pf, meta: meta, fixed: map[string]int{}, attrs: map[string][]attrColumnRef{}, otherIdx: -1}
+	byName := map[string]int{}
+	for i, path := range leaves {
+		if len(path) != 1 || path[0] != wantLeaves[i][0] {
+			return nil, fmt.Errorf("events column %d is %v, want %s", i, path, wantLeaves[i][0])
+		}
+		byName[path[0]] = i
+	}
+	optional := make([]bool, len(leaves))
+	for i, path := range leaves {
+		leaf, _ := want.Lookup(path...)
+		optional[i] = leaf.Node.Optional()
+		got, _ := pf.Schema().Lookup(path...)
+		if got.Node.Type().Kind() != leaf.Node.Type().Kind() || got.Node.Optional() != leaf.Node.Optional() {
+			return nil, fmt.Errorf("events column %s has type %s, want %s", path[0], got.Node.Type(), leaf.Node.Type())
+		}
+	}
+	if err := checkPages(r, size, pf.Metadata(), pageLimits{columns: len(leaves), rowGroupRows: eventsRowGroupRows,
+		optional: func(c int) bool { return optional[c] }}); err != nil {
+		return nil, err
+	}
+	for _, c := range fixedEventColumns {
+		er.fixed[c] = byName[c]
+	}
+	if i, ok := byName[otherAttrsColumn]; ok {
+		er.otherIdx = i
+	}
+	for _, c := range meta.Columns {
+		t, _ := parseType(c.Type)
+		er.attrs[c.Key] = append(er.attrs[c.Key], attrColumnRef{col: byName[c.Name], typ: t})
+	}
+	var n int64
+	for _, rg := range pf.RowGroups() {
+		g := eventsRowGroup{rows: rg.NumRows(), minT: -1 << 63, maxT: 1<<63 - 1}
+		ccs := rg.ColumnChunks()
+		if lo, hi, ok := ccs[er.fixed[evColStart]].(*parquet.FileColumnChunk).Bounds(); ok {
+			g.minT, g.maxT = lo.Int64(), hi.Int64()
+		}
+		if lo, hi, ok := ccs[er.fixed[evColService]].(*parquet.FileColumnChunk).Bounds(); ok {
+			g.minService, g.maxService = string(lo.ByteArray()), string(hi.ByteArray())
+		} else {
+			g.maxService = "\xff\xff\xff\xff"
+		}
+		er.groups = append(er.groups, g)
+		n += g.rows
+	}
+	if n != meta.Rows {
+		return nil, fmt.Errorf("events hold %d rows, meta.json says %d", n, meta.Rows)
+	}
+	return er, nil
+}
+
+// eventScan says what a scan reads: columns, and the rows of which it
+// may skip row groups, by time (both inclusive) and service.
+type eventScan struct {
+	cols       events.Columns
+	minT, maxT int64
+	services   []string // nil: any
+}
+
+func (s *eventScan) skipGroup(g *eventsRowGroup) bool {
+	if g.maxT < s.minT || g.minT > s.maxT {
+		return true
+	}
+	if s.services == nil {
+		return false
+	}
+	for _, svc := range s.services {
+		if svc >= g.minService && svc <= g.maxService {
+			return false
+		}
+	}
+	return true
+}
+
+// scan calls fn with the rows of each row group that can hold what s
+// asks for, cut to s's time range.
+func (er *eventsReader) scan(ctx context.Context, s *eventScan, fn func(*events.Batch) error) (err error) {
+	defer recoverParquet(&err)
+	cols := s.cols
+	cols.Intrinsics |= events.ColStart // to cut the time range
+	for gi := range er.groups {
+		g := &er.groups[gi]
+		if s.skipGroup(g) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var b events.Batch
+		if err := er.readGroup(gi, cols, &b); err != nil {
+			return fmt.Errorf("row group %d: %w", gi, err)
+		}
+		if g.minT < s.minT || g.maxT > s.maxT {
+			cutBatch(&b, s.minT, s.maxT)
+		}
+		if s.cols.Intrinsics&events.ColStart == 0 {
+			b.Start = nil
+		}
+		if b.Len == 0 {
+			continue
+		}
+		if err := fn(&b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readGroup reads the columns cols of row group gi into b.
+func (er *eventsReader) readGroup(gi int, cols events.Columns, b *events.Batch) error {
+	rg := er.pf.RowGroups()[gi]
+	n := int(rg.NumRows())
+	resetBatch(b, n)
+	ccs := rg.ColumnChunks()
+	chunk := func(name string) parquet.ColumnChunk { return ccs[er.fixed[name]] }
+	in := cols.Intrinsics
+	var err error
+	if in&events.ColStart != 0 {
+		if b.Start, err = readInt64s(chunk(evColStart), n); err != nil {
+			return fmt.Errorf("%s: %w", evColStart, err)
+		}
+	}
+	if in&events.ColDuration != 0 {
+		if b.Duration, err = readInt64s(chunk(evColDuration), n); err != nil {
+			return fmt.Errorf("%s: %w", evColDuration, err)
+		}
+	}
+	if in&events.ColTraceID != 0 {
+		b.TraceID = make([]events.TraceID, n)
+		if err := readFixed(chunk(evColTraceID), n, 16, func(i int, v []byte) { copy(b.TraceID[i][:], v) }); err != nil {
+			return fmt.Errorf("%s: %w", evColTraceID, err)
+		}
+	}
+	if in&events.ColSpanID != 0 {
+		b.SpanID = make([]events.SpanID, n)
+		if err := readFixed(chunk(evColSpanID), n, 8, func(i int, v []byte) { copy(b.SpanID[i][:], v) }); err != nil {
+			return fmt.Errorf("%s: %w", evColSpanID, err)
+		}
+	}
+	if in&events.ColParentID != 0 {
+		b.ParentID = make([]events.SpanID, n)
+		if err := readFixed(chunk(evColParentID), n, 8, func(i int, v []byte) { copy(b.ParentID[i][:], v) }); err != nil {
+			return fmt.Errorf("%s: %w", evColParentID, err)
+		}
+	}
+	strCol := func(name string) ([]string, error) {
+		out := make([]string, n)
+		err := readStrings(chunk(name), n, func(i int, s string) { out[i] = s })
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return out, nil
+	}
+	if in&events.ColService != 0 {
+		if b.Service, err = strCol(evColService); err != nil {
+			return err
+		}
+	}
+	if in&events.ColName != 0 {
+		if b.Name, err = strCol(evColName); err != nil {
+			return err
+		}
+	}
+	if in&events.ColStatusMessage != 0 {
+		if b.StatusMessage, err = strCol(evColStatusMsg); err != nil {
+			return err
+		}
+	}
+	if in&events.ColKind != 0 {
+		b.Kind = make([]events.Kind, n)
+		if err := readValues(chunk(evColKind), n, func(i int, v parquet.Value) { b.Kind[i] = events.Kind(v.Int32()) }); err != nil {
+			return fmt.Errorf("%s: %w", evColKind, err)
+		}
+	}
+	if in&events.ColStatus != 0 {
+		b.Status = make([]events.Status, n)
+		if err := readValues(chunk(evColStatus), n, func(i int, v parquet.Value) { b.Status[i] = events.Status(v.Int32()) }); err != nil {
+			return fmt.Errorf("%s: %w", evColStatus, err)
+		}
+	}
+	if in&events.ColDetail != 0 {
+		b.SpanEvents = make([][]events.SpanEvent, n)
+		b.Links = make([][]events.Link, n)
+		var derr error
+		err := readStrings(chunk(evColDetail), n, func(i int, s string) {
+			if derr == nil {
+				b.SpanEvents[i], b.Links[i], derr = decodeDetail([]byte(s))
+			}
+		})
+		if err = errors.Join(err, derr); err != nil {
+			return fmt.Errorf("%s: %w", evColDetail, err)
+		}
+	}
+	keys := cols.Attrs
+	if cols.AllAttrs {
+		keys = make([]string, 0, len(er.attrs))
+		for k := range er.attrs {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+	}
+	for _, k := range keys {
+		for _, ref := range er.attrs[k] {
+			if err := er.readAttr(ccs[ref.col], ref.typ, n, b, k); err != nil {
+				return fmt.Errorf("attribute %s: %w", k, err)
+			}
+		}
+	}
+	if er.otherIdx >= 0 && (cols.AllAttrs || slices.ContainsFunc(cols.Attrs, func(k string) bool { return er.attrs[k] == nil })) {
+		want := map[string]bool{}
+		for _, k := range cols.Attrs {
+			want[k] = true
+		}
+		var derr error
+		err := readStrings(ccs[er.otherIdx], n, func(i int, s string) {
+			var in []jsonAttr
+			if derr != nil {
+				return
+			}
+			if derr = json.Unmarshal([]byte(s), &in); derr != nil {
+				return
+			}
+			attrs, err := decodeAttrs(in)
+			if err != nil {
+				derr = err
+				return
+			}
+			for _, a := range attrs {
+				if !cols.AllAttrs && !want[a.Key] {
+					continue
+				}
+				c := b.Attrs[a.Key]
+				if c == nil {
+					c = batchColumn(b, a.Key, n)
+				}
+				c.Set(n, i, a.Value)
+			}
+		})
+		if err = errors.Join(err, derr); err != nil {
+			return fmt.Errorf("%s: %w", otherAttrsColumn, err)
+		}
+	}
+	return nil
+}
+
+func (er *eventsReader) readAttr(cc parquet.ColumnChunk, t events.Type, n int, b *events.Batch, key string) error {
+	col := b.Attrs[key]
+	get := func() *events.Column {
+		if col == nil {
+			col = batchColumn(b, key, n)
+		}
+		return col
+	}
+	switch t {
+	case events.TypeString:
+		return readStrings(cc, n, func(i int, s string) { get().Set(n, i, events.String(s)) })
+	case events.TypeInt:
+		return readValues(cc, n, func(i int, v parquet.Value) { get().Set(n, i, events.Int(v.Int64())) })
+	case events.TypeFloat:
+		return readValues(cc, n, func(i int, v parquet.Value) { get().Set(n, i, events.Float(v.Double())) })
+	default:
+		return readValues(cc, n, func(i int, v parquet.Value) { get().Set(n, i, events.Bool(v.Boolean())) })
+	}
+}
+
+// forPages calls page with each page of cc and the row its first value
+// belongs to, and checks that the pages hold n rows.
+func forPages(cc parquet.ColumnChunk, n int, page func(p parquet.Page, row int) error) error {
+	pages := cc.Pages()
+	defer pages.Close()
+	row := 0
+	for {
+		p, err := pages.ReadPage()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if int(p.NumRows()) > n-row {
+			parquet.Release(p)
+			return errors.New("pages hold more rows than the row group")
+		}
+		err = page(p, row)
+		row += int(p.NumRows())
+		parquet.Release(p)
+		if err != nil {
+			return err
+		}
+	}
+	if row != n {
+		return fmt.Errorf("pages hold %d rows, want %d", row, n)
+	}
+	return nil
+}
+
+// presentRows calls f with the row of each non-null value of p, in order,
+// and the value's index among them.
+func presentRows(p parquet.Page, row int, f func(row, k int)) error {
+	defs := p.DefinitionLevels()
+	if len(defs) == 0 {
+		if p.NumNulls() != 0 {
+			return errors.New("page with nulls and no definition levels")
+		}
+		for k := range int(p.NumRows()) {
+			f(row+k, k)
+		}
+		return nil
+	}
+	if int64(len(defs)) != p.NumRows() {
+		return errors.New("definition levels do not match the rows")
+	}
+	k := 0
+	for j, d := range defs {
+		if d > 0 {
+			f(row+j, k)
+			k++
+		}
+	}
+	return nil
+}
+
+func readInt64s(cc parquet.ColumnChunk, n int) ([]int64, error) {
+	out := make([]int64, n)
+	err := forPages(cc, n, func(p parquet.Page, row int) error {
+		if p.NumNulls() != 0 {
+			return errors.New("nulls in a required column")
+		}
+		var vals []int64
+		if dict := p.Dictionary(); dict != nil {
+			idx := pageData(p).Int32()
+			dv := pageData(dict.Page()).Int64()
+			vals = make([]int64, len(idx))
+			for i, k := range idx {
+				if k < 0 || int(k) >= len(dv) {
+					return errors.New("dictionary index out of range")
+				}
+				vals[i] = dv[k]
+			}
+		} else {
+			vals = pageData(p).Int64()
+		}
+		if int64(len(vals)) != p.NumRows() {
+			return errors.New("page value count differs from its row count")
+		}
+		copy(out[row:], vals)
+		return nil
+	})
+	return out, err
+}
+
+func readFixed(cc parquet.ColumnChunk, n, size int, put func(i int, v []byte)) error {
+	return forPages(cc, n, func(p parquet.Page, row int) error {
+		if dict := p.Dictionary(); dict != nil {
+			idx := pageData(p).Int32()
+			data, sz := pageData(dict.Page()).FixedLenByteArray()
+			if sz != size {
+				return fmt.Errorf("values of %d bytes, want %d", sz, size)
+			}
+			nd := len(data) / size
+			var bad error
+			err := presentRows(p, row, func(r, k int) {
+				if k >= len(idx) || idx[k] < 0 || int(idx[k]) >= nd {
+					bad = errors.New("dictionary index out of range")
+					return
+				}
+				j := int(idx[k]) * size
+				put(r, data[j:j+size])
+			})
+			return errors.Join(err, bad)
+		}
+		data, sz := pageData(p).FixedLenByteArray()
+		if sz != size {
+			return fmt.Errorf("values of %d bytes, want %d", sz, size)
+		}
+		var bad error
+		err := presentRows(p, row, func(r, k int) {
+			if (k+1)*size > len(data) {
+				bad = errors.New("fewer values than rows")
+				return
+			}
+			put(r, data[k*size:(k+1)*size])
+		})
+		return errors.Join(err, bad)
+	})
+}
+
+func pageData(p parquet.Page) *encoding.Values {
+	v := p.Data()
+	return &v
+}
+
+// readStrings calls put with each non-null string of cc. A dictionary's
+// strings are made once per page, so that a column of a few hundred
+// routes over a row group costs a few hundred strings, not one per row.
+func readStrings(cc parquet.ColumnChunk, n int, put func(i int, s string)) error {
+	var dictStrs []string
+	var lastDict parquet.Dictionary
+	return forPages(cc, n, func(p parquet.Page, row int) error {
+		if dict := p.Dictionary(); dict != nil {
+			if dict != lastDict {
+				data, offs := pageData(dict.Page()).ByteArray()
+				dictStrs = splitStrings(data, offs, dictStrs[:0])
+				lastDict = dict
+			}
+			idx := pageData(p).Int32()
+			var bad error
+			err := presentRows(p, row, func(r, k int) {
+				if k >= len(idx) || idx[k] < 0 || int(idx[k]) >= len(dictStrs) {
+					bad = errors.New("dictionary index out of range")
+					return
+				}
+				put(r, dictStrs[idx[k]])
+			})
+			return errors.Join(err, bad)
+		}
+		data, offs := pageData(p).ByteArray()
+		strs := splitStrings(data, offs, nil)
+		var bad error
+		err := presentRows(p, row, func(r, k int) {
+			if k >= len(strs) {
+				bad = errors.New("fewer values than rows")
+				return
+			}
+			put(r, strs[k])
+		})
+		return errors.Join(err, bad)
+	})
+}
+
+// splitStrings makes the strings of a byte-array page: offs has one more
+// entry than there are values.
+func splitStrings(data []byte, offs []uint32, dst []string) []string {
+	if len(offs) == 0 {
+		return dst
+	}
+	all := string(data) // one allocation for the page; the strings share it
+	for i := 0; i+1 < len(offs); i++ {
+		a, b := offs[i], offs[i+1]
+		if a > b || int(b) > len(all) {
+			dst = append(dst, "")
+			continue
+		}
+		dst = append(dst, all[a:b])
+	}
+	return dst
+}
+
+// readValues reads the columns whose values are few or rare (kind,
+// status, ints, floats, bools) value by value.
+func readValues(cc parquet.ColumnChunk, n int, put func(i int, v parquet.Value)) error {
+	buf := make([]parquet.Value, 4096)
+	return forPages(cc, n, func(p parquet.Page, row int) error {
+		vr := p.Values()
+		r := row
+		for {
+			k, err := vr.ReadValues(buf)
+			for _, v := range buf[:k] {
+				if r >= n {
+					return errors.New("more values than rows")
+				}
+				if !v.IsNull() {
+					put(r, v)
+				}
+				r++
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if r-row != int(p.NumRows()) {
+			return errors.New("page value count differs from its row count")
+		}
+		return nil
+	})
+}
+
+// cutBatch keeps the rows of b that start within [minT, maxT].
+func cutBatch(b *events.Batch, minT, maxT int64) {
+	keep := make([]int, 0, b.Len)
+	for i, t := range b.Start {
+		if t >= minT && t <= maxT {
+			keep = append(keep, i)
+		}
+	}
+	if len(keep) == b.Len {
+		return
+	}
+	b.Len = len(keep)
+	b.Start = pick(b.Start, keep)
+	b.Duration = pick(b.Duration, keep)
+	b.TraceID = pick(b.TraceID, keep)
+	b.SpanID = pick(b.SpanID, keep)
+	b.ParentID = pick(b.ParentID, keep)
+	b.Service = pick(b.Service, keep)
+	b.Name = pick(b.Name, keep)
+	b.Kind = pick(b.Kind, keep)
+	b.Status = pick(b.Status, keep)
+	b.StatusMessage = pick(b.StatusMessage, keep)
+	b.SpanEvents = pick(b.SpanEvents, keep)
+	b.Links = pick(b.Links, keep)
+	for k, c := range b.Attrs {
+		nc := &events.Column{Types: pick(c.Types, keep), Str: pick(c.Str, keep), Num: pick(c.Num, keep)}
+		if !slices.ContainsFunc(nc.Types, func(t events.Type) bool { return t != events.TypeNone }) {
+			delete(b.Attrs, k)
+			continue
+		}
+		b.Attrs[k] = nc
+	}
+}
+
+// pick keeps the entries of s at keep, in place; nil stays nil.
+func pick[T any](s []T, keep []int) []T {
+	if s == nil {
+		return nil
+	}
+	for i, k := range keep {
+		s[i] = s[k]
+	}
+	return s[:len(keep)]
+}

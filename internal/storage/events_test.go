@@ -1,0 +1,353 @@
+package storage
+
+import (
+	stdcmp "cmp"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hearth-profiler/hearth/internal/events"
+)
+
+// genEvents makes n events of a few services and routes, with a user ID
+// per event, a key whose type varies, and span events and links on some.
+func genEvents(seed uint64, n int, t0 int64) []events.Event {
+	r := rand.New(rand.NewPCG(seed, 1))
+	services := []string{"cart", "checkout", "shop"}
+	out := make([]events.Event, n)
+	for i := range out {
+		e := &out[i]
+		e.Start = t0 + int64(r.IntN(int(time.Minute)))
+		e.Duration = int64(r.ExpFloat64() * float64(50*time.Millisecond))
+		for j := range e.TraceID {
+			e.TraceID[j] = byte(r.Uint32())
+		}
+		for j := range e.SpanID {
+			e.SpanID[j] = byte(r.Uint32())
+		}
+		if i%3 != 0 {
+			e.ParentID = out[i-1].SpanID
+		}
+		e.Service = services[r.IntN(len(services))]
+		e.Name = fmt.Sprintf("GET /route/%d", r.IntN(20))
+		e.Kind = events.Kind(r.IntN(6))
+		if r.IntN(10) == 0 {
+			e.Status, e.StatusMessage = events.StatusError, "boom"
+		}
+		e.Attrs = []events.Attr{
+			{Key: "resource.host.name", Value: events.String(fmt.Sprintf("web-%d", r.IntN(4)))},
+			{Key: "span.http.route", Value: events.String(fmt.Sprintf("/route/%d", r.IntN(20)))},
+			{Key: "span.user.id", Value: events.String(fmt.Sprintf("u-%d", r.Uint64()))},
+		}
+		switch r.IntN(4) {
+		case 0:
+			e.Attrs = append(e.Attrs, events.Attr{Key: "span.code", Value: events.Int(int64(r.IntN(600)))})
+		case 1:
+			e.Attrs = append(e.Attrs, events.Attr{Key: "span.code", Value: events.String("E42")})
+		case 2:
+			e.Attrs = append(e.Attrs, events.Attr{Key: "span.ratio", Value: events.Float(r.Float64())},
+				events.Attr{Key: "span.cached", Value: events.Bool(r.IntN(2) == 0)})
+		}
+		if r.IntN(20) == 0 {
+			e.SpanEvents = []events.SpanEvent{{Time: e.Start + 5, Name: "exception",
+				Attrs: []events.Attr{{Key: "exception.message", Value: events.String("boom")}}}}
+			e.Links = []events.Link{{TraceID: e.TraceID, SpanID: e.SpanID}}
+		}
+		e.Normalize()
+	}
+	return out
+}
+
+var allEvents = events.Columns{Intrinsics: events.AllIntrinsics | events.ColDetail, AllAttrs: true}
+
+// selectAll returns every event of tenant in [start, end), sorted by
+// service, start and span ID.
+func selectAll(t testing.TB, db *DB, tenant string, start, end int64) []events.Event {
+	t.Helper()
+	var out []events.Event
+	err := db.SelectEvents(context.Background(), tenant, EventQuery{Columns: allEvents, Start: start, End: end}, func(b *events.Batch) error {
+		for i := range b.Len {
+			out = append(out, b.Event(i))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("SelectEvents: %v", err)
+	}
+	sortEvents(out)
+	return out
+}
+
+func sortEvents(evs []events.Event) {
+	slices.SortFunc(evs, func(a, b events.Event) int {
+		if c := strings.Compare(a.Service, b.Service); c != 0 {
+			return c
+		}
+		if a.Start != b.Start {
+			return stdcmp.Compare(a.Start, b.Start)
+		}
+		return slices.Compare(a.SpanID[:], b.SpanID[:])
+	})
+}
+
+func TestEventsThroughHeadBlockAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir, testOptions())
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC).UnixNano()
+	want := genEvents(1, 3000, t0)
+	for i := 0; i < len(want); i += 500 {
+		if err := db.AppendEvents(ctx, "team-a", slices.Clone(want[i:i+500])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sortEvents(want)
+	all := func() []events.Event { return selectAll(t, db, "team-a", t0, t0+int64(time.Hour)) }
+	if d := cmp.Diff(want, all()); d != "" {
+		t.Fatalf("from the head (-sent +read):\n%s", d)
+	}
+	if got := selectAll(t, db, "team-b", t0, t0+int64(time.Hour)); len(got) != 0 {
+		t.Fatalf("another tenant reads %d events", len(got))
+	}
+	// Replay after a crash: the log holds every event.
+	db.Close()
+	db = openDB(t, dir, testOptions())
+	if d := cmp.Diff(want, all()); d != "" {
+		t.Fatalf("after replay (-sent +read):\n%s", d)
+	}
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, all()); d != "" {
+		t.Fatalf("from the block (-sent +read):\n%s", d)
+	}
+	db.Close()
+	db = openDB(t, dir, testOptions())
+	defer db.Close()
+	if d := cmp.Diff(want, all()); d != "" {
+		t.Fatalf("from the block after a restart (-sent +read):\n%s", d)
+	}
+	// A time range cuts rows inside a row group.
+	mid := t0 + int64(30*time.Second)
+	var inRange []events.Event
+	for _, e := range want {
+		if e.Start >= mid && e.Start < mid+int64(10*time.Second) {
+			inRange = append(inRange, e)
+		}
+	}
+	if d := cmp.Diff(inRange, selectAll(t, db, "team-a", mid, mid+int64(10*time.Second))); d != "" {
+		t.Fatalf("time range from the block (-want +read):\n%s", d)
+	}
+	// The block lists its events in meta.json.
+	blocks := db.tenant("team-a").blocks
+	if len(blocks) != 1 || blocks[0].meta.Events == nil || blocks[0].meta.Events.Rows != int64(len(want)) {
+		t.Fatalf("blocks: %d, events meta %+v", len(blocks), blocks[0].meta.Events)
+	}
+	attrs, err := db.EventAttributes(ctx, "team-a", t0, t0+int64(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range attrs {
+		names = append(names, a.Key+":"+a.Type.String())
+	}
+	wantNames := []string{"resource.host.name:string", "span.cached:bool", "span.code:string", "span.code:int",
+		"span.http.route:string", "span.ratio:float", "span.user.id:string"}
+	slices.Sort(wantNames)
+	slices.Sort(names)
+	if d := cmp.Diff(wantNames, names); d != "" {
+		t.Errorf("attributes (-want +got):\n%s", d)
+	}
+}
+
+// TestEventsColumnsAsked: a select reads the columns it names and leaves
+// the others nil, from the head and from blocks alike.
+func TestEventsColumnsAsked(t *testing.T) {
+	db := openDB(t, t.TempDir(), testOptions())
+	defer db.Close()
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC).UnixNano()
+	if err := db.AppendEvents(ctx, "", genEvents(2, 200, t0)); err != nil {
+		t.Fatal(err)
+	}
+	check := func(where string) {
+		q := EventQuery{Columns: events.Columns{Intrinsics: events.ColDuration, Attrs: []string{"span.http.route", "span.none"}},
+			Start: t0, End: t0 + int64(time.Hour)}
+		rows := 0
+		err := db.SelectEvents(ctx, "", q, func(b *events.Batch) error {
+			rows += b.Len
+			if b.Duration == nil || b.Start != nil || b.Service != nil || b.TraceID != nil {
+				t.Errorf("%s: columns filled beyond duration", where)
+			}
+			if len(b.Attrs) != 1 || b.Attrs["span.http.route"] == nil {
+				t.Errorf("%s: attribute columns %v", where, slices.Collect(mapsKeys(b.Attrs)))
+			}
+			return nil
+		})
+		if err != nil || rows != 200 {
+			t.Errorf("%s: %d rows, %v", where, rows, err)
+		}
+	}
+	check("head")
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("block")
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// TestEventsCompaction: blocks of events and profiles compact into one
+// that holds them all once, in order.
+func TestEventsCompaction(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions()
+	opts.CompactionRanges = []time.Duration{time.Hour}
+	db := openDB(t, dir, opts)
+	defer db.Close()
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC).UnixNano()
+	var want []events.Event
+	for i := range 4 {
+		evs := genEvents(uint64(10+i), 700, t0+int64(i)*int64(5*time.Minute))
+		want = append(want, evs...)
+		if err := db.AppendEvents(ctx, "t", slices.Clone(evs)); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			appendPayload(t, db, "t", testPayload{Labels: map[string]string{"service_name": "shop"},
+				Types: []string{"", cpuType}, Time: t0 + 1, Profile: encodeProfile(t, synthProfile(1, false))})
+		}
+		if err := db.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A later block ends the first hour's window.
+	late := genEvents(99, 10, t0+int64(2*time.Hour))
+	want = append(want, late...)
+	if err := db.AppendEvents(ctx, "t", slices.Clone(late)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	blocks := db.tenant("t").blocks
+	for _, b := range blocks {
+		t.Logf("block %s level %d events %+v profiles %d", b.meta.ID, b.meta.Compaction.Level, b.meta.Events, b.meta.Stats.Profiles)
+	}
+	if len(blocks) != 2 {
+		t.Fatalf("%d blocks after compaction, want 2", len(blocks))
+	}
+	if got := blocks[0].meta.Events.Rows; got != 2800 {
+		t.Errorf("compacted block holds %d events, want 2800", got)
+	}
+	if blocks[0].meta.Stats.Profiles == 0 {
+		t.Errorf("compacted block lost its profile")
+	}
+	sortEvents(want)
+	if d := cmp.Diff(want, selectAll(t, db, "t", t0, t0+int64(3*time.Hour))); d != "" {
+		t.Fatalf("after compaction (-sent +read):\n%s", d)
+	}
+}
+
+// TestEventsManyKeys: past the column cap, the rarest keys go to
+// other_attributes and still read back.
+func TestEventsManyKeys(t *testing.T) {
+	db := openDB(t, t.TempDir(), testOptions())
+	defer db.Close()
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC).UnixNano()
+	evs := genEvents(3, maxEventAttrColumns+50, t0)
+	for i := range evs {
+		// A key of its own per event: more keys than columns.
+		evs[i].Attrs = append(evs[i].Attrs, events.Attr{Key: fmt.Sprintf("span.k%05d", i), Value: events.Int(int64(i))})
+		evs[i].Normalize()
+	}
+	want := slices.Clone(evs)
+	sortEvents(want)
+	if err := db.AppendEvents(ctx, "", evs); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := db.tenant("").blocks[0].meta.Events
+	if len(m.Columns) != maxEventAttrColumns || m.Other == 0 {
+		t.Fatalf("%d columns, %d other values", len(m.Columns), m.Other)
+	}
+	if d := cmp.Diff(want, selectAll(t, db, "", t0, t0+int64(time.Hour))); d != "" {
+		t.Fatalf("(-sent +read):\n%s", d)
+	}
+	// A key asked by name that lives in other_attributes.
+	key := "span.k00007"
+	found := 0
+	err := db.SelectEvents(ctx, "", EventQuery{Columns: events.Columns{Attrs: []string{key}}, Start: t0, End: t0 + int64(time.Hour)},
+		func(b *events.Batch) error {
+			if c := b.Attrs[key]; c != nil {
+				for i := range b.Len {
+					if v := c.Value(i); v.Type == events.TypeInt && v.Int() == 7 {
+						found++
+					}
+				}
+			}
+			return nil
+		})
+	if err != nil || found != 1 {
+		t.Fatalf("found %s %d times, %v", key, found, err)
+	}
+}
+
+// TestEventsDamagedBlock: a damaged events.parquet fails its block at
+// Open, which quarantines it and starts.
+func TestEventsDamagedBlock(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir, testOptions())
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC).UnixNano()
+	if err := db.AppendEvents(ctx, "", genEvents(4, 500, t0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := db.tenant("").blocks[0]
+	db.Close()
+	path := filepath.Join(dir, "tenants", "%", "blocks", b.meta.ID, eventsFile)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(raw) / 3; i < len(raw)/2; i++ {
+		raw[i] ^= 0x5a
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(dir, nil, testOptions())
+	if err != nil {
+		t.Fatalf("Open with a damaged events file: %v", err)
+	}
+	defer db.Close()
+	if got := selectAll(t, db, "", t0, t0+int64(time.Hour)); len(got) != 0 {
+		t.Errorf("read %d events of a damaged block", len(got))
+	}
+}
