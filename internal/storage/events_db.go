@@ -141,7 +141,7 @@ func (h *eventHead) scan(q EventQuery, fn func(*events.Batch) error) error {
 		hi := min(lo+eventsRowGroupRows, h.len())
 		h.fill(&b, cols, nil, lo, hi)
 		if cut {
-			cutBatch(&b, q.Start, q.End-1)
+			keepRows(&b, func(i int) bool { return b.Start[i] >= q.Start && b.Start[i] < q.End })
 			if q.Columns.Intrinsics&events.ColStart == 0 {
 				b.Start = nil
 			}
@@ -206,4 +206,74 @@ func (db *DB) EventAttributes(ctx context.Context, tenantID string, start, end i
 		return out[i].Type < out[j].Type
 	})
 	return out, ctx.Err()
+}
+
+// Trace returns the events of trace id of tenantID that start in
+// [start, end), sorted by start time, with every column. Blocks whose
+// trace ID filters rule the trace out are not read.
+func (db *DB) Trace(ctx context.Context, tenantID string, id events.TraceID, start, end int64) ([]events.Event, error) {
+	t := db.lookupTenant(tenantID)
+	if t == nil || end <= start {
+		return nil, nil
+	}
+	var out []events.Event
+	collect := func(b *events.Batch) error {
+		for i := range b.Len {
+			if b.TraceID[i] == id {
+				out = append(out, b.Event(i))
+			}
+		}
+		return nil
+	}
+	t.blocksMu.RLock()
+	defer t.blocksMu.RUnlock()
+	t.mu.RLock()
+	heads := []*eventHead{t.head.ev.view()}
+	for _, fh := range t.frozen {
+		heads = append(heads, fh.head.ev)
+	}
+	t.mu.RUnlock()
+	for _, h := range heads {
+		if err := h.traceRows(id, start, end, collect); err != nil {
+			return nil, err
+		}
+	}
+	for _, b := range t.blocks {
+		if m := b.meta.Events; m == nil || m.MaxT < start || m.MinT >= end {
+			continue
+		}
+		if err := b.ev.trace(ctx, id, start, end-1, collect); err != nil {
+			err = readFailed(ctx, b, fmt.Errorf("events: %w", err))
+			if db.skip(ctx, tenantID, err) {
+				continue
+			}
+			return nil, err
+		}
+	}
+	slices.SortStableFunc(out, func(a, b events.Event) int {
+		switch {
+		case a.Start < b.Start:
+			return -1
+		case a.Start > b.Start:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// traceRows calls fn with h's rows of trace id in [start, end), all columns.
+func (h *eventHead) traceRows(id events.TraceID, start, end int64, fn func(*events.Batch) error) error {
+	var rows []uint32
+	for i := range h.len() {
+		if h.trace[i] == id && h.start[i] >= start && h.start[i] < end {
+			rows = append(rows, uint32(i))
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	var b events.Batch
+	h.fill(&b, allEventColumns, rows, 0, len(rows))
+	return fn(&b)
 }

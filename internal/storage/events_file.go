@@ -187,6 +187,10 @@ func newEventsWriter(w io.Writer, cols []eventAttrColumn, other bool) *eventsWri
 		parquet.MaxRowsPerRowGroup(eventsRowGroupRows),
 		parquet.PageBufferSize(eventsPageBytes),
 		parquet.CreatedBy("hearth", "1", ""),
+		// A trace is looked up by ID across a day of blocks: the filter
+		// lets a lookup skip the row groups without it, at about 10 bits
+		// per distinct trace.
+		parquet.BloomFilters(parquet.SplitBlockFilter(10, evColTraceID)),
 	)
 	for i, path := range ew.schema.Columns() {
 		ew.idx[path[0]] = i

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/hearth-profiler/hearth/internal/events"
 )
@@ -89,6 +92,16 @@ func openEvents(r io.ReaderAt, size int64, meta *eventsMeta) (er *eventsReader, 
 		optional: func(c int) bool { return optional[c] }}); err != nil {
 		return nil, err
 	}
+	if err := checkBloomFilters(r, size, pf.Metadata()); err != nil {
+		return nil, err
+	}
+	// Checked, the trace ID filters are read into memory: a few bytes
+	// per trace, and a lookup then reads no file for the groups they
+	// rule out.
+	if pf, err = parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.PrefetchBloomFilters(true)); err != nil {
+		return nil, err
+	}
+	er.pf = pf
 	for _, c := range fixedEventColumns {
 		er.fixed[c] = byName[c]
 	}
@@ -121,16 +134,26 @@ func openEvents(r io.ReaderAt, size int64, meta *eventsMeta) (er *eventsReader, 
 }
 
 // eventScan says what a scan reads: columns, and the rows of which it
-// may skip row groups, by time (both inclusive) and service.
+// may skip row groups, by time (both inclusive), service and trace.
 type eventScan struct {
 	cols       events.Columns
 	minT, maxT int64
-	services   []string // nil: any
+	services   []string        // nil: any
+	trace      *events.TraceID // nil: any
 }
 
-func (s *eventScan) skipGroup(g *eventsRowGroup) bool {
+func (s *eventScan) skipGroup(er *eventsReader, gi int) bool {
+	g := &er.groups[gi]
 	if g.maxT < s.minT || g.minT > s.maxT {
 		return true
+	}
+	if s.trace != nil {
+		cc := er.pf.RowGroups()[gi].ColumnChunks()[er.fixed[evColTraceID]]
+		if f := cc.(*parquet.FileColumnChunk).BloomFilter(); f != nil {
+			if ok, err := f.Check(parquet.FixedLenByteArrayValue(s.trace[:])); err == nil && !ok {
+				return true
+			}
+		}
 	}
 	if s.services == nil {
 		return false
@@ -149,9 +172,12 @@ func (er *eventsReader) scan(ctx context.Context, s *eventScan, fn func(*events.
 	defer recoverParquet(&err)
 	cols := s.cols
 	cols.Intrinsics |= events.ColStart // to cut the time range
+	if s.trace != nil {
+		cols.Intrinsics |= events.ColTraceID
+	}
 	for gi := range er.groups {
 		g := &er.groups[gi]
-		if s.skipGroup(g) {
+		if s.skipGroup(er, gi) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -161,11 +187,16 @@ func (er *eventsReader) scan(ctx context.Context, s *eventScan, fn func(*events.
 		if err := er.readGroup(gi, cols, &b); err != nil {
 			return fmt.Errorf("row group %d: %w", gi, err)
 		}
-		if g.minT < s.minT || g.maxT > s.maxT {
-			cutBatch(&b, s.minT, s.maxT)
+		if g.minT < s.minT || g.maxT > s.maxT || s.trace != nil {
+			keepRows(&b, func(i int) bool {
+				return b.Start[i] >= s.minT && b.Start[i] <= s.maxT && (s.trace == nil || b.TraceID[i] == *s.trace)
+			})
 		}
 		if s.cols.Intrinsics&events.ColStart == 0 {
 			b.Start = nil
+		}
+		if s.cols.Intrinsics&events.ColTraceID == 0 {
+			b.TraceID = nil
 		}
 		if b.Len == 0 {
 			continue
@@ -549,11 +580,11 @@ func readValues(cc parquet.ColumnChunk, n int, put func(i int, v parquet.Value))
 	})
 }
 
-// cutBatch keeps the rows of b that start within [minT, maxT].
-func cutBatch(b *events.Batch, minT, maxT int64) {
+// keepRows keeps the rows of b for which keep is true.
+func keepRows(b *events.Batch, want func(i int) bool) {
 	keep := make([]int, 0, b.Len)
-	for i, t := range b.Start {
-		if t >= minT && t <= maxT {
+	for i := range b.Len {
+		if want(i) {
 			keep = append(keep, i)
 		}
 	}
@@ -592,4 +623,46 @@ func pick[T any](s []T, keep []int) []T {
 		s[i] = s[k]
 	}
 	return s[:len(keep)]
+}
+
+// maxBloomBytes bounds one trace ID filter: 10 bits for each of a row
+// group's rows, with room to spare.
+const maxBloomBytes = 1 << 20
+
+// checkBloomFilters checks the header of every bloom filter before the
+// library reads them, which allocates what a header says.
+func checkBloomFilters(r io.ReaderAt, size int64, md *format.FileMetaData) error {
+	var proto thrift.CompactProtocol
+	var win [256]byte
+	for rgi := range md.RowGroups {
+		for ci := range md.RowGroups[rgi].Columns {
+			off := md.RowGroups[rgi].Columns[ci].MetaData.BloomFilterOffset
+			if off == 0 {
+				continue
+			}
+			if off < 4 || off >= size-8 {
+				return fmt.Errorf("row group %d column %d: bloom filter outside the file", rgi, ci)
+			}
+			n := min(int64(len(win)), size-8-off)
+			if _, err := r.ReadAt(win[:n], off); err != nil {
+				return fmt.Errorf("row group %d column %d: read bloom filter: %w", rgi, ci, err)
+			}
+			br := bytes.NewReader(win[:n])
+			var h format.BloomFilterHeader
+			if err := thrift.NewDecoder(proto.NewReader(br)).Decode(&h); err != nil {
+				return fmt.Errorf("row group %d column %d: bloom filter header: %w", rgi, ci, err)
+			}
+			hlen := n - int64(br.Len())
+			if h.NumBytes < 0 || h.NumBytes > maxBloomBytes || off+hlen+int64(h.NumBytes) > size-8 {
+				return fmt.Errorf("row group %d column %d: bloom filter of %d bytes", rgi, ci, h.NumBytes)
+			}
+		}
+	}
+	return nil
+}
+
+// trace reads the events of one trace that start in [minT, maxT].
+func (er *eventsReader) trace(ctx context.Context, id events.TraceID, minT, maxT int64, fn func(*events.Batch) error) error {
+	s := &eventScan{cols: allEventColumns, minT: minT, maxT: maxT, trace: &id}
+	return er.scan(ctx, s, fn)
 }

@@ -34,7 +34,7 @@ func genEvents(seed uint64, n int, t0 int64) []events.Event {
 			e.SpanID[j] = byte(r.Uint32())
 		}
 		if i%3 != 0 {
-			e.ParentID = out[i-1].SpanID
+			e.TraceID, e.ParentID = out[i-1].TraceID, out[i-1].SpanID
 		}
 		e.Service = services[r.IntN(len(services))]
 		e.Name = fmt.Sprintf("GET /route/%d", r.IntN(20))
@@ -114,6 +114,7 @@ func TestEventsThroughHeadBlockAndRestart(t *testing.T) {
 	if d := cmp.Diff(want, all()); d != "" {
 		t.Fatalf("from the head (-sent +read):\n%s", d)
 	}
+	checkTrace(t, db, want, t0)
 	if got := selectAll(t, db, "team-b", t0, t0+int64(time.Hour)); len(got) != 0 {
 		t.Fatalf("another tenant reads %d events", len(got))
 	}
@@ -135,6 +136,7 @@ func TestEventsThroughHeadBlockAndRestart(t *testing.T) {
 	if d := cmp.Diff(want, all()); d != "" {
 		t.Fatalf("from the block after a restart (-sent +read):\n%s", d)
 	}
+	checkTrace(t, db, want, t0)
 	// A time range cuts rows inside a row group.
 	mid := t0 + int64(30*time.Second)
 	var inRange []events.Event
@@ -349,5 +351,33 @@ func TestEventsDamagedBlock(t *testing.T) {
 	defer db.Close()
 	if got := selectAll(t, db, "", t0, t0+int64(time.Hour)); len(got) != 0 {
 		t.Errorf("read %d events of a damaged block", len(got))
+	}
+}
+
+// checkTrace looks up a few traces of want by ID, and one that is not
+// there.
+func checkTrace(t *testing.T, db *DB, want []events.Event, t0 int64) {
+	t.Helper()
+	for _, k := range []int{0, 1000, 2999} {
+		id := want[k].TraceID
+		var exp []events.Event
+		for _, e := range want {
+			if e.TraceID == id {
+				exp = append(exp, e)
+			}
+		}
+		sortEvents(exp)
+		got, err := db.Trace(context.Background(), "team-a", id, t0, t0+int64(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sortEvents(got)
+		if len(exp) < 1 || !cmp.Equal(exp, got) {
+			t.Fatalf("trace %s: got %d events, want %d:\n%s", id, len(got), len(exp), cmp.Diff(exp, got))
+		}
+	}
+	got, err := db.Trace(context.Background(), "team-a", events.TraceID{1, 2, 3}, t0, t0+int64(time.Hour))
+	if err != nil || len(got) != 0 {
+		t.Fatalf("absent trace: %d events, %v", len(got), err)
 	}
 }
