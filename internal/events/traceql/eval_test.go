@@ -596,6 +596,9 @@ func TestDurationRange(t *testing.T) {
 		if gotMin != tc.min || gotMax != tc.max || ok != tc.ok {
 			t.Errorf("%s: DurationRange() = %d, %d, %v; want %d, %d, %v", tc.filter, gotMin, gotMax, ok, tc.min, tc.max, tc.ok)
 		}
+		if m, ok := f.MinDuration(); m != gotMin || ok != (gotMin != lo) {
+			t.Errorf("%s: MinDuration() = %d, %v; DurationRange's min is %d", tc.filter, m, ok, gotMin)
+		}
 		// Sound: every event the filter matches is in the range.
 		b := batchOf(sample)
 		for _, i := range matched(f, b) {

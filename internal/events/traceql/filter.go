@@ -233,6 +233,14 @@ func (f *Filter) DurationRange() (minD, maxD time.Duration, ok bool) {
 	return time.Duration(r.lo), time.Duration(r.hi), r.lo != math.MinInt64 || r.hi != math.MaxInt64
 }
 
+// MinDuration returns the least duration a matching event can have: ok when
+// the filter bounds durations from below, as { duration > 500ms } does
+// (the bound is then 500ms plus one nanosecond). It is DurationRange's min.
+func (f *Filter) MinDuration() (time.Duration, bool) {
+	minD, _, _ := f.DurationRange()
+	return minD, minD != math.MinInt64
+}
+
 // interval is a closed range of durations, or the empty one.
 type interval struct {
 	lo, hi int64
