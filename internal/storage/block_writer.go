@@ -40,6 +40,31 @@ type blockWriter struct {
 	ix         blockIndex
 	minT, maxT int64
 	ev         *eventsMeta // nil until writeEvents
+	// samplesDone is set once samples.parquet is uploaded, of
+	// samplesBytes.
+	samplesDone  bool
+	samplesBytes int64
+}
+
+// closeSamples ends samples.parquet and waits for its upload. Uploads
+// of a block run one at a time, so that a block's files reach the bucket
+// in a known order.
+func (w *blockWriter) closeSamples() error {
+	if w.samplesDone {
+		return nil
+	}
+	n, err := w.sw.close()
+	if err != nil {
+		return fmt.Errorf("write samples: %w", err)
+	}
+	w.pw.Close()
+	err = <-w.uploaded
+	w.uploaded = nil
+	if err != nil {
+		return err
+	}
+	w.samplesDone, w.samplesBytes = true, n
+	return nil
 }
 
 // errAborted stops the samples upload of a block that is given up.
@@ -93,16 +118,10 @@ func (w *blockWriter) addSeries(lbls labels.Labels, profiles []memProfile) error
 
 // finish uploads the rest of the block, meta.json last.
 func (w *blockWriter) finish(syms *Symbols, sets []labels.Labels, comp blockCompaction, walSegment int) (*blockMeta, error) {
-	samplesBytes, err := w.sw.close()
-	if err != nil {
-		return nil, fmt.Errorf("write samples: %w", err)
-	}
-	w.pw.Close()
-	err = <-w.uploaded
-	w.uploaded = nil
-	if err != nil {
+	if err := w.closeSamples(); err != nil {
 		return nil, err
 	}
+	samplesBytes := w.samplesBytes
 	symb, err := AppendSymbols(nil, syms, sets)
 	if err != nil {
 		return nil, err
@@ -153,6 +172,9 @@ func (w *blockWriter) finish(syms *Symbols, sets []labels.Labels, comp blockComp
 // block order. It runs after the samples are uploaded: the two files
 // stream one after the other, each at the pace of its upload.
 func (w *blockWriter) writeEvents(cols []eventAttrColumn, other bool, feed func(*eventsWriter) error) error {
+	if err := w.closeSamples(); err != nil {
+		return err
+	}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {

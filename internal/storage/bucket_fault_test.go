@@ -129,9 +129,15 @@ func blockIDs(db *DB, tenant string) []string {
 // as blockFiles does.
 func blockFilesOf(db *DB, tenant string) []string {
 	var out []string
+	t := db.lookupTenant(tenant)
 	for _, id := range blockIDs(db, tenant) {
 		for _, f := range []string{indexFile, metaFile, samplesFile, symbolsFile} {
 			out = append(out, id+"/"+f)
+		}
+		for _, b := range t.blocks {
+			if b.meta.ID == id && b.meta.Events != nil {
+				out = append(out, id+"/"+eventsFile)
+			}
 		}
 	}
 	slices.Sort(out)

@@ -19,6 +19,7 @@ import (
 
 	gpprof "github.com/google/pprof/profile"
 
+	"github.com/hearth-profiler/hearth/internal/events"
 	"github.com/hearth-profiler/hearth/internal/labels"
 	"github.com/hearth-profiler/hearth/internal/profile"
 	"github.com/hearth-profiler/hearth/internal/storage/fsys"
@@ -413,7 +414,7 @@ func decodeFaultPayload(b []byte) ([]*Input, error) {
 
 type faultRec struct {
 	tenant string
-	series int
+	series int // -1 for an event
 	raw    int64
 	acked  bool
 }
@@ -565,7 +566,33 @@ func (s *faultSchedule) appendOne() {
 	if s.rng.IntN(4) == 0 {
 		tenant = "t1"
 	}
+	if s.rng.IntN(4) == 0 {
+		s.appendEvent(tenant)
+		return
+	}
 	s.appendTo(tenant, s.rng.IntN(len(faultSeries)))
+}
+
+// appendEvent appends the next record as an event of tenant, whose start
+// time and duration say which record it is.
+func (s *faultSchedule) appendEvent(tenant string) {
+	i := len(s.recs)
+	s.recs = append(s.recs, faultRec{tenant: tenant, series: -1, raw: int64(1000 + i)})
+	ev := events.Event{Start: t0 + int64(i)*sec, Duration: int64(1000 + i), Service: "svc", Name: fmt.Sprintf("e%d", i),
+		Attrs: []events.Attr{{Key: "span.i", Value: events.Int(int64(i))}}}
+	ev.SpanID[0] = byte(i)
+	s.inflight = i
+	err := s.db.AppendEvents(context.Background(), tenant, []events.Event{ev})
+	s.inflight = -1
+	switch {
+	case err == nil:
+		s.recs[i].acked = true
+		s.logf("append %d %s/event: ok", i, tenant)
+	case errors.Is(err, ErrUnavailable):
+		s.logf("append %d %s/event: %v", i, tenant, err)
+	default:
+		s.fatalf("AppendEvents %d: %v, want nil or ErrUnavailable", i, err)
+	}
 }
 
 // appendTo appends the next profile to a series of tenant.
@@ -657,13 +684,51 @@ func (s *faultSchedule) check(db *DB, what string, must, may func(i int) bool) {
 			}
 		}
 	}
+	s.checkEvents(db, what, must, may, seen)
 	for i, r := range s.recs {
 		if must(i) && !seen[i] {
+			if r.series < 0 {
+				s.fatalf("%s: acknowledged event %d of %s lost", what, i, r.tenant)
+			}
 			s.fatalf("%s: acknowledged profile %d of %s/%s lost", what, i, r.tenant, faultSeries[r.series])
 		}
 	}
 	if n := db.quarantined.Load(); n != 0 && !s.damaged {
 		s.fatalf("%s: %d files quarantined: a fault left a damaged file behind", what, n)
+	}
+}
+
+// checkEvents is check's part for events: each is there at most once,
+// in its tenant, with its value, and only if must or may says so; it
+// marks those it finds in seen.
+func (s *faultSchedule) checkEvents(db *DB, what string, must, may func(i int) bool, seen []bool) {
+	s.t.Helper()
+	for tn := range faultTenants {
+		tenant := fmt.Sprintf("t%d", tn)
+		q := EventQuery{Columns: events.Columns{Intrinsics: events.ColStart | events.ColDuration, Attrs: []string{"span.i"}},
+			Start: t0 - sec, End: t0 + int64(len(s.recs)+1)*sec}
+		err := db.SelectEvents(context.Background(), tenant, q, func(b *events.Batch) error {
+			for k := range b.Len {
+				i := int((b.Start[k] - t0) / sec)
+				if b.Start[k] != t0+int64(i)*sec || i < 0 || i >= len(s.recs) || s.recs[i].series >= 0 || s.recs[i].tenant != tenant {
+					s.fatalf("%s: tenant %s: an event at %d that was never appended there", what, tenant, b.Start[k])
+				}
+				if seen[i] {
+					s.fatalf("%s: event %d of %s is there twice", what, i, tenant)
+				}
+				if !must(i) && !may(i) {
+					s.fatalf("%s: event %d of %s is there, but its append failed", what, i, tenant)
+				}
+				if c := b.Attrs["span.i"]; b.Duration[k] != s.recs[i].raw || c == nil || c.Value(k).Int() != int64(i) {
+					s.fatalf("%s: event %d of %s read back wrong", what, i, tenant)
+				}
+				seen[i] = true
+			}
+			return nil
+		})
+		if err != nil {
+			s.fatalf("%s: SelectEvents: %v", what, err)
+		}
 	}
 }
 
