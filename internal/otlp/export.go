@@ -33,6 +33,11 @@ type Options struct {
 // Pyroscope ingest API.
 const DefaultMaxBodyBytes = 16 << 20
 
+// bodyLimits are the limits of an HTTP request body.
+func (o Options) bodyLimits() ingest.BodyLimits {
+	return ingest.BodyLimits{MaxBytes: o.MaxBodyBytes, MaxDecompressedBytes: o.MaxDecompressedBytes}
+}
+
 func (o Options) withDefaults() Options {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
@@ -61,10 +66,14 @@ type exporter struct {
 }
 
 // storageError says that nothing of a request was stored and that the
-// client should send it again later.
-type storageError struct{ err error }
+// client should send it again later; what names what was not stored
+// ("profiles", "spans").
+type storageError struct {
+	what string
+	err  error
+}
 
-func (e *storageError) Error() string { return "store profiles: " + e.err.Error() }
+func (e *storageError) Error() string { return "store " + e.what + ": " + e.err.Error() }
 func (e *storageError) Unwrap() error { return e.err }
 
 // maxReasons bounds the refusals that partial_success spells out, so that
@@ -95,7 +104,7 @@ func (e *exporter) export(ctx context.Context, tenant string, pd pprofile.Profil
 			// The ingest path logs storage failures, at most once in a
 			// while: a full disk fails every export.
 			e.opts.Logger.Debug("OTLP profiles not stored", "tenant", tenant, "profiles", len(reqs), "err", err)
-			return resp, &storageError{err}
+			return resp, &storageError{what: "profiles", err: err}
 		}
 		for i, err := range refused {
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
@@ -46,54 +47,72 @@ type grpcServer struct {
 // request's development version and decoded it; a message that does not
 // decode is answered by grpc-go itself.
 func (g *grpcServer) Export(ctx context.Context, req pprofileotlp.ExportRequest) (pprofileotlp.ExportResponse, error) {
+	var sizer pprofile.ProtoMarshaler
+	ctx, ten, release, err := grpcAdmit(ctx, g.exp.ing, func() int64 { return int64(sizer.ProfilesSize(req.Profiles())) })
+	defer release()
+	resp := pprofileotlp.NewExportResponse()
+	if err == nil {
+		resp, err = g.exp.export(ctx, ten, req.Profiles())
+	}
+	return resp, grpcError(err)
+}
+
+// grpcAdmit reads the tenant of a gRPC export call and admits its message,
+// whose decoded size is size(): grpc-go has read and decoded the message
+// (within MaxRecvMsgSize), and it counts against the in-flight bound and
+// the tenant's ingest rate from here. The returned ctx carries the lease;
+// release gives it back, and must be called whatever the error.
+func grpcAdmit(ctx context.Context, adm ingest.Admitter, size func() int64) (_ context.Context, ten string, release func(), _ error) {
 	var id string
 	if vs := metadata.ValueFromIncomingContext(ctx, tenantMetadataKey); len(vs) > 0 {
 		id = vs[0]
 	}
 	ten, err := tenant.Check(id)
 	if err != nil {
-		return pprofileotlp.NewExportResponse(), status.Error(codes.InvalidArgument, err.Error())
+		return ctx, "", func() {}, status.Error(codes.InvalidArgument, err.Error())
 	}
-	// grpc-go has read and decoded the message (within MaxRecvMsgSize);
-	// it counts against the in-flight bound from here, with what its
-	// profiles decompress to.
-	ctx, lease := g.exp.ing.Lease(ctx)
-	defer lease.Release()
-	var sizer pprofile.ProtoMarshaler
-	size := int64(sizer.ProfilesSize(req.Profiles()))
-	err = lease.Grow(size)
+	ctx, lease := adm.Lease(ctx)
+	n := size()
+	if err := lease.Grow(n); err != nil {
+		return ctx, ten, lease.Release, err
+	}
+	return ctx, ten, lease.Release, adm.AdmitBytes(ten, n)
+}
+
+// grpcError is the gRPC status of an export's error (nil: nil).
+func grpcError(err error) error {
 	if err == nil {
-		err = g.exp.ing.AdmitBytes(ten, size)
+		return nil
 	}
-	var resp pprofileotlp.ExportResponse
-	if err == nil {
-		resp, err = g.exp.export(ctx, ten, req.Profiles())
-	} else {
-		resp = pprofileotlp.NewExportResponse()
+	if _, ok := status.FromError(err); ok {
+		return err
 	}
-	var se *storageError
 	if be, ok := errors.AsType[*ingest.BusyError](err); ok {
-		return resp, status.Error(codes.ResourceExhausted, be.Error())
+		return status.Error(codes.ResourceExhausted, be.Error())
 	}
 	if rl, ok := errors.AsType[*ingest.RateLimitedError](err); ok {
 		// RetryInfo tells OTLP exporters when to send again.
-		st := status.New(codes.ResourceExhausted, rl.Error())
-		if withRetry, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(rl.RetryAfter)}); derr == nil {
-			st = withRetry
-		}
-		return resp, st.Err()
+		return withRetryInfo(status.New(codes.ResourceExhausted, rl.Error()), rl.RetryAfter)
 	}
-	if errors.As(err, &se) {
+	if se, ok := errors.AsType[*storageError](err); ok {
 		// Unavailable is retryable for OTLP exporters; RetryInfo says
 		// how long to wait, as Retry-After does over HTTP.
-		st := status.New(codes.Unavailable, "profiles not stored, retry later: "+se.err.Error())
-		if withRetry, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(ingest.RetryAfter)}); derr == nil {
-			st = withRetry
-		}
-		return resp, st.Err()
+		return withRetryInfo(status.New(codes.Unavailable, se.what+" not stored, retry later: "+se.err.Error()), ingest.RetryAfter)
 	}
-	if err != nil {
-		return resp, status.Error(codes.Internal, err.Error())
+	if he, ok := errors.AsType[*httpError](err); ok {
+		return status.Error(grpcCode(he.status), he.msg)
 	}
-	return resp, nil
+	if ie, ok := errors.AsType[*ingest.InputError](err); ok {
+		// ResourceExhausted without RetryInfo, for a request over a
+		// limit, tells OTLP exporters not to send it again.
+		return status.Error(grpcCode(inputStatus(ie)), ie.Msg)
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+func withRetryInfo(st *status.Status, after time.Duration) error {
+	if withRetry, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(after)}); err == nil {
+		st = withRetry
+	}
+	return st.Err()
 }

@@ -1,10 +1,10 @@
 package otlp
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
@@ -45,12 +45,40 @@ const RetryAfterSeconds = int(ingest.RetryAfter / time.Second)
 // as protobuf or JSON, optionally gzipped) and stores them through an
 // ingester. It is safe for concurrent use.
 type Handler struct {
-	exp *exporter
+	sig httpSignal
 }
 
 // NewHandler returns a handler storing through ing.
 func NewHandler(ing *ingest.Ingester, opts Options) *Handler {
-	return &Handler{exp: &exporter{ing: ing, opts: opts.withDefaults()}}
+	exp := &exporter{ing: ing, opts: opts.withDefaults()}
+	return &Handler{sig: httpSignal{
+		what:   "profiles",
+		logger: exp.opts.Logger,
+		body:   exp.opts.bodyLimits(),
+		adm:    ing,
+		// The version is checked before the body is decoded: a payload
+		// of another schema version can decode without error into the
+		// wrong fields.
+		check: func(r *http.Request) error {
+			if err := pprofileotlp.ValidateDevelopmentVersion(r.Header.Values(VersionHeader)); err != nil {
+				return httpErrorf(http.StatusBadRequest, "%v", err)
+			}
+			return nil
+		},
+		export: func(ctx context.Context, ten, ct string, body []byte) (exportResponse, error) {
+			req := pprofileotlp.NewExportRequest()
+			var err error
+			if ct == contentJSON {
+				err = req.UnmarshalJSON(body)
+			} else {
+				err = req.UnmarshalProto(body)
+			}
+			if err != nil {
+				return nil, httpErrorf(http.StatusBadRequest, "decode OTLP ExportProfilesServiceRequest (%s): %v", ct, err)
+			}
+			return exp.export(ctx, ten, req.Profiles())
+		},
+	}}
 }
 
 // Register serves Paths on mux, for every method, so that the handler
@@ -73,9 +101,34 @@ func httpErrorf(status int, format string, args ...any) error {
 	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
 }
 
+// exportResponse is the answer of an OTLP export, of any signal.
+type exportResponse interface {
+	MarshalProto() ([]byte, error)
+	MarshalJSON() ([]byte, error)
+}
+
+// httpSignal is how one OTLP/HTTP path (a signal: profiles, traces, logs)
+// takes a request. Everything else, from the method to the answer's
+// encoding, is the same for every signal and done by serveExport.
+type httpSignal struct {
+	// what names the signal's items in messages ("profiles", "spans").
+	what   string
+	logger *slog.Logger
+	body   ingest.BodyLimits
+	adm    ingest.Admitter
+	// check refuses a request before its body is read; nil checks
+	// nothing.
+	check func(*http.Request) error
+	// export decodes body, of content type ct, and stores it for tenant
+	// ten; ctx carries the request's lease.
+	export func(ctx context.Context, ten, ct string, body []byte) (exportResponse, error)
+}
+
 // ServeHTTP answers one export request.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	logger := h.exp.opts.Logger
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { serveExport(w, r, &h.sig) }
+
+// serveExport answers one export request of signal sig.
+func serveExport(w http.ResponseWriter, r *http.Request, sig *httpSignal) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, fmt.Sprintf("method %s not allowed: OTLP exports are POSTed", r.Method), http.StatusMethodNotAllowed)
@@ -86,29 +139,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("unsupported Content-Type %q: send %s or %s", r.Header.Get("Content-Type"), contentProtobuf, contentJSON), http.StatusUnsupportedMediaType)
 		return
 	}
-	resp, err := h.serve(r, ct)
+	resp, err := sig.serve(r, ct)
 	if err != nil {
-		var he *httpError
-		var se *storageError
-		var be *ingest.BusyError
-		var rl *ingest.RateLimitedError
-		switch {
-		case errors.As(err, &be):
-			w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
-			writeStatus(w, ct, http.StatusTooManyRequests, codes.ResourceExhausted, be.Error())
-		case errors.As(err, &rl):
-			w.Header().Set("Retry-After", strconv.Itoa(ingest.RetryAfterSeconds(rl.RetryAfter)))
-			writeStatus(w, ct, http.StatusTooManyRequests, codes.ResourceExhausted, rl.Error())
-		case errors.As(err, &se):
-			w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
-			writeStatus(w, ct, http.StatusServiceUnavailable, codes.Unavailable, "profiles not stored, retry later: "+se.err.Error())
-		case errors.As(err, &he):
-			logger.Debug("OTLP export refused", "path", r.URL.Path, "status", he.status, "err", he.msg)
-			writeStatus(w, ct, he.status, grpcCode(he.status), he.msg)
-		default:
-			logger.Error("OTLP export failed", "path", r.URL.Path, "err", err)
-			writeStatus(w, ct, http.StatusInternalServerError, codes.Internal, err.Error())
-		}
+		writeError(w, r, ct, sig, err)
 		return
 	}
 	var body []byte
@@ -118,7 +151,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, err = resp.MarshalProto()
 	}
 	if err != nil {
-		logger.Error("encode OTLP export response", "err", err)
+		sig.logger.Error("encode OTLP export response", "path", r.URL.Path, "err", err)
 		writeStatus(w, ct, http.StatusInternalServerError, codes.Internal, "encode response: "+err.Error())
 		return
 	}
@@ -127,79 +160,65 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-// serve decodes and stores one request of content type ct.
-func (h *Handler) serve(r *http.Request, ct string) (pprofileotlp.ExportResponse, error) {
-	var none pprofileotlp.ExportResponse
-	// The version is checked before the body is decoded: a payload of
-	// another schema version can decode without error into the wrong
-	// fields.
-	if err := pprofileotlp.ValidateDevelopmentVersion(r.Header.Values(VersionHeader)); err != nil {
-		return none, httpErrorf(http.StatusBadRequest, "%v", err)
+// writeError answers err, the refusal or failure of an export request.
+func writeError(w http.ResponseWriter, r *http.Request, ct string, sig *httpSignal, err error) {
+	var he *httpError
+	var se *storageError
+	var be *ingest.BusyError
+	var rl *ingest.RateLimitedError
+	var ie *ingest.InputError
+	switch {
+	case errors.As(err, &be):
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+		writeStatus(w, ct, http.StatusTooManyRequests, codes.ResourceExhausted, be.Error())
+	case errors.As(err, &rl):
+		w.Header().Set("Retry-After", strconv.Itoa(ingest.RetryAfterSeconds(rl.RetryAfter)))
+		writeStatus(w, ct, http.StatusTooManyRequests, codes.ResourceExhausted, rl.Error())
+	case errors.As(err, &se):
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+		writeStatus(w, ct, http.StatusServiceUnavailable, codes.Unavailable, se.what+" not stored, retry later: "+se.err.Error())
+	case errors.As(err, &he):
+		sig.logger.Debug("OTLP export refused", "path", r.URL.Path, "status", he.status, "err", he.msg)
+		writeStatus(w, ct, he.status, grpcCode(he.status), he.msg)
+	case errors.As(err, &ie):
+		status := inputStatus(ie)
+		sig.logger.Debug("OTLP export refused", "path", r.URL.Path, "status", status, "err", ie.Msg)
+		writeStatus(w, ct, status, grpcCode(status), ie.Msg)
+	default:
+		sig.logger.Error("OTLP export failed", "path", r.URL.Path, "err", err)
+		writeStatus(w, ct, http.StatusInternalServerError, codes.Internal, err.Error())
+	}
+}
+
+// inputStatus is the HTTP status of a refused input.
+func inputStatus(ie *ingest.InputError) int {
+	switch ie.Reason {
+	case ingest.ReasonTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case ingest.ReasonUnsupported:
+		return http.StatusUnsupportedMediaType
+	}
+	return http.StatusBadRequest
+}
+
+// serve reads, decodes and stores one request of content type ct.
+func (sig *httpSignal) serve(r *http.Request, ct string) (exportResponse, error) {
+	if sig.check != nil {
+		if err := sig.check(r); err != nil {
+			return nil, err
+		}
 	}
 	ten, err := tenant.FromHTTP(r)
 	if err != nil {
-		return none, httpErrorf(http.StatusBadRequest, "%v", err)
+		return nil, httpErrorf(http.StatusBadRequest, "%v", err)
 	}
-	ctx, lease := h.exp.ing.Lease(r.Context())
+	ctx, lease := sig.adm.Lease(r.Context())
 	defer lease.Release()
-	body, err := h.readBody(r, ten, lease)
+	body, err := ingest.ReadBody(r, sig.body, lease, sig.adm, ten)
 	if err != nil {
-		return none, err
-	}
-	req := pprofileotlp.NewExportRequest()
-	if ct == contentJSON {
-		err = req.UnmarshalJSON(body)
-	} else {
-		err = req.UnmarshalProto(body)
-	}
-	if err != nil {
-		return none, httpErrorf(http.StatusBadRequest, "decode OTLP ExportProfilesServiceRequest (%s): %v", ct, err)
-	}
-	return h.exp.export(ctx, ten, req.Profiles())
-}
-
-// readBody reads the request body, gunzipped when it says so, within the
-// body limit before decompression and the decompression limit after, and
-// counts both in lease; the body as sent counts against the ingest rate of
-// tenant ten.
-func (h *Handler) readBody(r *http.Request, ten string, lease *ingest.Lease) ([]byte, error) {
-	limit := h.exp.opts.MaxBodyBytes
-	if r.ContentLength > limit {
-		return nil, httpErrorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is over the limit of %d", r.ContentLength, limit)
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	n, err := buf.ReadFrom(io.LimitReader(ingest.LeasedReader(r.Body, lease), limit+1))
-	if _, busy := errors.AsType[*ingest.BusyError](err); busy {
 		return nil, err
 	}
-	if err != nil {
-		return nil, httpErrorf(http.StatusBadRequest, "read request body: %v", err)
-	}
-	if n > limit {
-		return nil, httpErrorf(http.StatusRequestEntityTooLarge, "request body is over the limit of %d bytes", limit)
-	}
-	if err := h.exp.ing.AdmitBytes(ten, n); err != nil {
-		return nil, err
-	}
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-		return buf.Bytes(), nil
-	case "gzip":
-		out, err := ingest.GunzipReader(&buf, int(4*n), h.exp.opts.MaxDecompressedBytes, lease, "request body")
-		if ie, ok := errors.AsType[*ingest.InputError](err); ok {
-			status := http.StatusBadRequest
-			if ie.Reason == ingest.ReasonTooLarge {
-				status = http.StatusRequestEntityTooLarge
-			}
-			return nil, httpErrorf(status, "%v", ie)
-		}
-		return out, err
-	default:
-		return nil, httpErrorf(http.StatusUnsupportedMediaType, "unsupported Content-Encoding %q: send gzip or none", enc)
-	}
+	return sig.export(ctx, ten, ct, body)
 }
 
 func mediaType(ct string) string {
