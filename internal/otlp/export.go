@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
 
+	"github.com/hearth-profiler/hearth/internal/events"
 	"github.com/hearth-profiler/hearth/internal/ingest"
 )
 
@@ -25,6 +26,12 @@ type Options struct {
 	// Limits bound what one request may expand to; zero fields take
 	// DefaultLimits.
 	Limits Limits
+	// Events bound the events of a traces or logs request; zero fields
+	// take events.DefaultLimits.
+	Events events.Limits
+	// Tally counts the events stored, refused and cut; nil counts
+	// nothing.
+	Tally *events.Tally
 	// Logger receives refusals (debug) and storage failures (error).
 	Logger *slog.Logger
 }
@@ -52,6 +59,7 @@ func (o Options) withDefaults() Options {
 	if o.Limits.MaxFrames <= 0 {
 		o.Limits.MaxFrames = def.MaxFrames
 	}
+	o.Events = o.Events.WithDefaults()
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
