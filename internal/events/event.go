@@ -90,10 +90,7 @@ func ParseTraceID(s string) (TraceID, error) {
 	if len(s) == 0 || len(s) > 32 {
 		return id, fmt.Errorf("trace ID %q: want 1 to 32 hex digits", s)
 	}
-	if len(s)%2 == 1 {
-		s = "0" + s
-	}
-	b, err := hex.DecodeString(s)
+	b, err := hex.DecodeString(padEven(s))
 	if err != nil {
 		return id, fmt.Errorf("trace ID %q: not hex", s)
 	}
@@ -107,15 +104,21 @@ func ParseSpanID(s string) (SpanID, error) {
 	if len(s) == 0 || len(s) > 16 {
 		return id, fmt.Errorf("span ID %q: want 1 to 16 hex digits", s)
 	}
-	if len(s)%2 == 1 {
-		s = "0" + s
-	}
-	b, err := hex.DecodeString(s)
+	b, err := hex.DecodeString(padEven(s))
 	if err != nil {
 		return id, fmt.Errorf("span ID %q: not hex", s)
 	}
 	copy(id[8-len(b):], b)
 	return id, nil
+}
+
+// padEven pads s with a zero on the left to an even length, for
+// hex.DecodeString; error messages quote s as it was sent.
+func padEven(s string) string {
+	if len(s)%2 == 1 {
+		return "0" + s
+	}
+	return s
 }
 
 // Kind is a span's kind, numbered as OTLP numbers them.
