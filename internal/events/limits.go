@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"fmt"
 	"unicode/utf8"
 )
 
@@ -56,6 +57,20 @@ const (
 // DefaultLimits returns the default limits.
 func DefaultLimits() Limits {
 	return Limits{MaxAttributes: DefaultMaxAttributes, MaxValueBytes: DefaultMaxValueBytes, MaxPerRequest: DefaultMaxPerRequest}
+}
+
+// Validate refuses negative limits, which could only be mistakes; zero
+// fields take the defaults.
+func (l Limits) Validate() error {
+	for _, f := range []struct {
+		flag string
+		v    int
+	}{{FlagMaxAttributes, l.MaxAttributes}, {FlagMaxValueBytes, l.MaxValueBytes}, {FlagMaxPerRequest, l.MaxPerRequest}} {
+		if f.v < 0 {
+			return fmt.Errorf("%s is %d: want a positive number, or 0 for the default", f.flag, f.v)
+		}
+	}
+	return nil
 }
 
 // WithDefaults returns l with its zero or negative fields set to the

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hearth-profiler/hearth/internal/auth"
+	"github.com/hearth-profiler/hearth/internal/events/jsonl"
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/otlp"
 	"github.com/hearth-profiler/hearth/internal/scrape"
@@ -78,6 +79,10 @@ func accessTable(pushPath string, protectMetrics bool) map[string]access {
 	for _, p := range otlp.Paths {
 		t[p] = needWrite
 	}
+	for _, p := range otlp.EventPaths {
+		t[p] = needWrite
+	}
+	t["POST "+jsonl.Path] = needWrite
 	for _, m := range []string{"GET", "POST"} {
 		for _, p := range queryPaths {
 			t[m+" "+p] = needRead
@@ -90,6 +95,8 @@ func accessTable(pushPath string, protectMetrics bool) map[string]access {
 // name; a method it does not list needs admin.
 var grpcAccess = map[string]access{
 	"/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export": needWrite,
+	"/opentelemetry.proto.collector.trace.v1.TraceService/Export":                  needWrite,
+	"/opentelemetry.proto.collector.logs.v1.LogsService/Export":                    needWrite,
 }
 
 // tenantMetadataKey is tenant.Header as gRPC metadata keys are: lower case.

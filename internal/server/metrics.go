@@ -106,6 +106,14 @@ var (
 		"Profiles refused as bad input or by a limit, by reason (bad_data, unsupported, too_large, series_limit, other).", []string{"reason"}, nil)
 	descIngestFailed = prometheus.NewDesc("hearth_ingest_profiles_failed_total",
 		"Profiles not stored because storage failed; the client was told to retry.", nil, nil)
+	descEventsStored = prometheus.NewDesc("hearth_ingest_events_stored_total",
+		"Events (spans, log records, JSON lines) stored, over every way in.", nil, nil)
+	descEventsRefused = prometheus.NewDesc("hearth_ingest_events_refused_total",
+		"Events refused one by one as bad input (no IDs, bad times, lines that are not objects); requests refused whole are not counted.", nil, nil)
+	descEventsFailed = prometheus.NewDesc("hearth_ingest_events_failed_total",
+		"Events not stored because storage failed; the client was told to retry.", nil, nil)
+	descEventsCut = prometheus.NewDesc("hearth_ingest_events_cut_total",
+		"What the events limits cut from stored events: attributes dropped over --events.max-attributes, values cut to --events.max-value-bytes.", []string{"what"}, nil)
 	descIngestInflight = prometheus.NewDesc("hearth_ingest_inflight_bytes",
 		"Bytes held by ingest requests being decoded, against --limits.max-inflight-bytes.", nil, nil)
 	descIngestBusy = prometheus.NewDesc("hearth_ingest_busy_total",
@@ -159,6 +167,7 @@ type serverCollector struct{ s *Server }
 func (c serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descIngestStored, descIngestBytes, descIngestRefused, descIngestFailed, descIngestInflight, descIngestBusy, descQueryWait, descDamagedReads,
+		descEventsStored, descEventsRefused, descEventsFailed, descEventsCut,
 		descLimitsRefused,
 		descTenants, descHeadSeries, descHeadSamples, descHeadBytes, descBlocks, descBlockSamples, descBlockBytes,
 		descOldestBlock, descAppends, descCutFailures, descCompactFailures, descQuarantined,
@@ -182,6 +191,12 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descIngestRefused, float64(v), k)
 	}
 	counter(descIngestFailed, float64(is.Failed))
+	ec := c.s.events.Counts()
+	counter(descEventsStored, float64(ec.Stored))
+	counter(descEventsRefused, float64(ec.Refused))
+	counter(descEventsFailed, float64(ec.Failed))
+	counter(descEventsCut, float64(ec.AttributesDropped), "attributes")
+	counter(descEventsCut, float64(ec.ValuesCut), "values")
 	inflight, busy := c.s.ing.Inflight()
 	gauge(descIngestInflight, float64(inflight))
 	counter(descIngestBusy, float64(busy))

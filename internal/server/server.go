@@ -26,6 +26,8 @@ import (
 
 	"github.com/hearth-profiler/hearth/internal/api"
 	"github.com/hearth-profiler/hearth/internal/auth"
+	"github.com/hearth-profiler/hearth/internal/events"
+	"github.com/hearth-profiler/hearth/internal/events/jsonl"
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/limits"
 	"github.com/hearth-profiler/hearth/internal/otlp"
@@ -51,6 +53,9 @@ type Config struct {
 	// (gzipped bodies, profiles, JFR recordings and labels, gRPC and
 	// Connect messages), for every tenant.
 	MaxDecompressedBytes int64
+	// Events bound the events of one request (OTLP traces and logs, JSON
+	// lines) and each event; zero fields take events.DefaultLimits.
+	Events events.Limits
 	// MaxInflightBytes bounds the bytes held by requests being decoded;
 	// past it, requests are refused with 429 / resource exhausted. 0
 	// bounds nothing.
@@ -106,6 +111,7 @@ func DefaultConfig() Config {
 		Limits:       limits.Defaults(),
 		// See ingest.DefaultMaxDecompressedBytes.
 		MaxDecompressedBytes: ingest.DefaultMaxDecompressedBytes,
+		Events:               events.DefaultLimits(),
 		// 16 requests decompressing to the 64 MiB limit at once, or many
 		// more ordinary ones: with what parsing adds, about 1 GiB at
 		// worst, where eight gzip bombs used to take 11 GiB.
@@ -142,6 +148,7 @@ type Server struct {
 	tls     *tls.Config  // nil: cleartext
 	metrics *metrics
 	gov     *priority.Governor // holds queries back for ingest
+	events  *events.Tally      // what the ways in of events did
 	// tokenFile holds the tokens requests must carry; nil when
 	// authentication is off.
 	tokenFile *auth.File
@@ -216,6 +223,9 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, fmt.Errorf("limits: %w", err)
 	}
+	if err := cfg.Events.Validate(); err != nil {
+		return nil, err
+	}
 	opts := storage.DefaultOptions()
 	opts.Decode = ingest.Replay
 	opts.WALSync = cfg.WALSync
@@ -247,8 +257,17 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 	a := api.New(s.ing, query.NewEngine(db), api.Options{MaxBodyBytes: cfg.MaxBodyBytes, Governor: gov,
 		Limits: s.limits, Refusals: s.refusals}, logger.With("component", "api"))
 	a.Register(s.mux)
-	otlpOpts := otlp.Options{MaxBodyBytes: cfg.MaxBodyBytes, MaxDecompressedBytes: maxDecompressed, Logger: logger.With("component", "otlp")}
+	s.events = &events.Tally{}
+	otlpOpts := otlp.Options{MaxBodyBytes: cfg.MaxBodyBytes, MaxDecompressedBytes: maxDecompressed, Logger: logger.With("component", "otlp"),
+		Events: cfg.Events, Tally: s.events}
 	otlp.NewHandler(s.ing, otlpOpts).Register(s.mux)
+	// Events are stored by the storage itself, and held to the same
+	// in-flight budget and ingest rates as profiles by the ingester.
+	otlp.RegisterEvents(s.mux, db, s.ing, otlpOpts)
+	s.mux.Handle("POST "+jsonl.Path, jsonl.NewHandler(db, s.ing, jsonl.HandlerOptions{
+		Decode: jsonl.Options{Limits: cfg.Events}, MaxBodyBytes: cfg.MaxBodyBytes, MaxDecompressedBytes: maxDecompressed,
+		Tally: s.events, Logger: logger.With("component", "events"),
+	}))
 	// gRPC bounds a message after decompression only, so the
 	// decompression limit is its limit; a message that is not compressed
 	// is held to the body limit on the main port (below), not on 4317.
@@ -267,6 +286,7 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 	}
 	s.grpc = grpc.NewServer(grpcOpts...)
 	pprofileotlp.RegisterGRPCServer(s.grpc, otlp.NewGRPCServer(s.ing, otlpOpts))
+	otlp.RegisterEventsGRPC(s.grpc, db, s.ing, otlpOpts)
 	// connect-go bounds a message after decompression, streaming; the
 	// body limit bounds it before.
 	pushPath, pushHandler := push.NewHandler(s.ing, logger.With("component", "push"), push.WithMaxMessageBytes(int(maxDecompressed)))
