@@ -1,7 +1,8 @@
-// Package otlp takes in OpenTelemetry profiles (OTLP) over HTTP and gRPC
-// and stores them through Hearth's ingester.
+// Package otlp takes in OpenTelemetry profiles, traces and logs (OTLP)
+// over HTTP and gRPC: profiles it stores through Hearth's ingester, spans
+// and log records as events through an events.Appender.
 //
-// # Ways in
+// # Ways in of profiles
 //
 // HTTP: POST to each of Paths (/v1development/profiles, and /v1/profiles
 // for when the signal is stable) an ExportProfilesServiceRequest as
@@ -92,4 +93,69 @@
 // A profile with an index out of its table, a string index out of the
 // string table, or more samples or frames than Limits allow is refused
 // alone with a message naming it; the others of the request are stored.
+//
+// # Ways in of traces and logs
+//
+// HTTP: POST to TracesPath (/v1/traces) an ExportTraceServiceRequest, and
+// to LogsPath (/v1/logs) an ExportLogsServiceRequest, as
+// application/x-protobuf or application/json, optionally with
+// Content-Encoding: gzip; NewTracesHandler and NewLogsHandler serve them,
+// RegisterEvents both. gRPC:
+// opentelemetry.proto.collector.trace.v1.TraceService/Export and
+// opentelemetry.proto.collector.logs.v1.LogsService/Export, registered by
+// RegisterEventsGRPC on the server that serves profiles. The tenant is
+// read as for profiles, and requests take their share of the in-flight
+// budget and of the tenant's ingest rate through an ingest.Admitter
+// (counting the body as sent over HTTP, the decoded message over gRPC).
+//
+// Answers are those of profiles: 200 with an ExportTraceServiceResponse or
+// ExportLogsServiceResponse in the request's encoding, whose
+// partial_success counts the spans (rejected_spans) or log records
+// (rejected_log_records) refused and names the first five with their
+// reason, while the others are stored in one write. What the limits cut is
+// told in error_message with nothing rejected, which OTLP defines as a
+// warning. 400 for a body that does not decode (pdata refuses the whole
+// request when an ID has the wrong length) or a bad tenant; 413 for a body
+// over the limits or more spans or records than
+// events.Limits.MaxPerRequest (gRPC ResourceExhausted without RetryInfo,
+// which exporters do not retry); 415 for other content types or
+// encodings; 429 with Retry-After over the tenant's ingest rate or when
+// the server is busy; 503 with Retry-After (gRPC Unavailable with
+// RetryInfo) when the Appender's error wraps storage.ErrUnavailable; 500
+// for any other storage error.
+//
+// # From spans and log records to events
+//
+// A span is an event: Start is start_time_unix_nano, Duration end minus
+// start; TraceID, SpanID and ParentID its IDs; Name, Kind, Status and
+// StatusMessage its own (kinds and codes this OTLP does not know are
+// unspecified and unset). Service is the resource's service.name, or
+// unknown_service, as OpenTelemetry SDKs name a service they were not
+// told. The other resource attributes are resource.<key>; the
+// instrumentation scope's name and version are span.otel.scope.name and
+// span.otel.scope.version (OpenTelemetry's names for them in formats
+// without scopes), its attributes and the span's span.<key>. Values keep
+// their type when it is a string, int, double or bool; bytes become
+// lowercase hex, arrays and maps their JSON text; empty values are left
+// out. Span events (time, name, attributes) and links (IDs, attributes)
+// are kept, with unscoped keys. Not kept: trace_state, flags, the dropped
+// counts and schema URLs. A span whose trace or span ID is all zeros,
+// that has no start time, that ends before it starts or whose times are
+// past 2262 is refused.
+//
+// A log record is an event of Duration 0 at time_unix_nano, or
+// observed_time_unix_nano when that is 0, or the time the request arrived
+// when both are. Its Name is its event_name, or "log" for a plain log
+// line. Its trace_id is the event's TraceID and its span_id the event's
+// ParentID: a log record is written inside a span and is not one, so it
+// sits under that span in its trace, and a span ID still names one span
+// only. The body is span.body (as text; structured bodies as JSON), the
+// severity span.severity and span.severity_number, the record's attributes
+// span.<key> (a record attribute of one of those names replaces it); the
+// resource and scope as for spans.
+//
+// Each event is held to events.Limits: past MaxAttributes, the attributes
+// given last are dropped (resource first, then scope, then the event's
+// own, so that runaway span attributes do not push out where the span
+// came from), and strings past MaxValueBytes are cut.
 package otlp
