@@ -18,6 +18,7 @@ import (
 
 	gpprof "github.com/google/pprof/profile"
 
+	"github.com/hearth-profiler/hearth/internal/events/traceql"
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/limits"
 	"github.com/hearth-profiler/hearth/internal/priority"
@@ -48,6 +49,8 @@ type Options struct {
 	Limits *limits.Overrides
 	// Refusals counts the queries refused by a limit; nil counts nothing.
 	Refusals *limits.Refusals
+	// Events is where the events API reads; nil serves no events routes.
+	Events EventStore
 }
 
 // API holds the handlers.
@@ -102,6 +105,9 @@ func (a *API) Register(mux Mux) {
 		mux.HandleFunc(m+" /api/v1/series", a.wrap(a.limited(a.seriesList)))
 		mux.HandleFunc(m+" /api/v1/profile_types", a.wrap(a.limited(a.profileTypes)))
 	}
+	if a.opts.Events != nil {
+		a.registerEvents(mux)
+	}
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
 	}
@@ -131,6 +137,7 @@ func errorStatus(err error) (int, string) {
 	var ae *apiError
 	var ie *ingest.InputError
 	var pe *parser.ParseError
+	var tqe *traceql.ParseError
 	var be *query.BadRequestError
 	var mbe *http.MaxBytesError
 	var se *ingest.StorageError
@@ -162,7 +169,7 @@ func errorStatus(err error) (int, string) {
 			return http.StatusBadRequest, ie.Reason.String()
 		}
 		return http.StatusBadRequest, ingest.ReasonBadData.String()
-	case errors.As(err, &pe), errors.As(err, &be):
+	case errors.As(err, &pe), errors.As(err, &be), errors.As(err, &tqe):
 		return http.StatusBadRequest, ingest.ReasonBadData.String()
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "timeout"

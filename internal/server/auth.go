@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/hearth-profiler/hearth/internal/api"
 	"github.com/hearth-profiler/hearth/internal/auth"
 	"github.com/hearth-profiler/hearth/internal/events/jsonl"
 	"github.com/hearth-profiler/hearth/internal/ingest"
@@ -84,7 +85,7 @@ func accessTable(pushPath string, protectMetrics bool) map[string]access {
 	}
 	t["POST "+jsonl.Path] = needWrite
 	for _, m := range []string{"GET", "POST"} {
-		for _, p := range queryPaths {
+		for _, p := range append(slices.Clone(queryPaths), api.EventQueryPaths...) {
 			t[m+" "+p] = needRead
 		}
 	}

@@ -275,6 +275,11 @@ func routeProbes(t *testing.T) map[string][]probe {
 			p[m+" "+path] = []probe{{"read", m, path + "?" + q, "", nil, 200}}
 		}
 		p[m+" /api/v1/label/{name}/values"] = []probe{{"read", m, "/api/v1/label/service_name/values?" + q, "", nil, 200}}
+		p[m+" /api/v1/events/search"] = []probe{{"read", m, "/api/v1/events/search?q={}", "", nil, 200}}
+		p[m+" /api/v1/events/attributes"] = []probe{{"read", m, "/api/v1/events/attributes", "", nil, 200}}
+		p[m+" /api/v1/events/attribute/{key}/values"] = []probe{{"read", m, "/api/v1/events/attribute/span.http.route/values", "", nil, 200}}
+		// No such trace: the answer says so, after the token is let in.
+		p[m+" /api/v1/events/trace/{id}"] = []probe{{"read", m, "/api/v1/events/trace/0af7651916cd43dd8448eb211c80319c", "", nil, 404}}
 	}
 	return p
 }

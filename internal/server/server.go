@@ -255,7 +255,7 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 		return nil, err
 	}
 	a := api.New(s.ing, query.NewEngine(db), api.Options{MaxBodyBytes: cfg.MaxBodyBytes, Governor: gov,
-		Limits: s.limits, Refusals: s.refusals}, logger.With("component", "api"))
+		Limits: s.limits, Refusals: s.refusals, Events: db}, logger.With("component", "api"))
 	a.Register(s.mux)
 	s.events = &events.Tally{}
 	otlpOpts := otlp.Options{MaxBodyBytes: cfg.MaxBodyBytes, MaxDecompressedBytes: maxDecompressed, Logger: logger.With("component", "otlp"),

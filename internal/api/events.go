@@ -1,0 +1,501 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hearth-profiler/hearth/internal/events"
+	"github.com/hearth-profiler/hearth/internal/events/traceql"
+	"github.com/hearth-profiler/hearth/internal/storage"
+)
+
+// EventStore is what the events API reads: storage.DB.
+type EventStore interface {
+	SelectEvents(ctx context.Context, tenantID string, q storage.EventQuery, fn func(*events.Batch) error) error
+	Trace(ctx context.Context, tenantID string, id events.TraceID, start, end int64) ([]events.Event, error)
+	EventAttributes(ctx context.Context, tenantID string, start, end int64) ([]storage.EventAttribute, error)
+}
+
+// EventQueryPaths are the events query routes, each served for GET and
+// POST: reads, for the server's access table.
+var EventQueryPaths = []string{
+	"/api/v1/events/search", "/api/v1/events/trace/{id}",
+	"/api/v1/events/attributes", "/api/v1/events/attribute/{key}/values",
+}
+
+// registerEvents adds the events query routes.
+func (a *API) registerEvents(mux Mux) {
+	handlers := []func(*http.Request) (any, error){a.eventSearch, a.eventTrace, a.eventAttributes, a.eventAttributeValues}
+	for _, m := range []string{"GET", "POST"} {
+		for i, p := range EventQueryPaths {
+			mux.HandleFunc(m+" "+p, a.wrap(a.limited(handlers[i])))
+		}
+	}
+}
+
+// eventRequest is the part every events query shares: tenant, time range
+// and filter.
+type eventRequest struct {
+	tenant      string
+	from, until time.Time
+	filter      *traceql.Filter
+}
+
+func (a *API) eventRequest(r *http.Request) (eventRequest, error) {
+	var q eventRequest
+	var err error
+	if q.tenant, err = tenantOf(r); err != nil {
+		return q, err
+	}
+	now := a.now()
+	if q.from, err = parseTime(r.FormValue("from"), now, now.Add(-time.Hour)); err != nil {
+		return q, badRequest("from: %v", err)
+	}
+	if q.until, err = parseTime(r.FormValue("until"), now, now); err != nil {
+		return q, badRequest("until: %v", err)
+	}
+	if !q.until.After(q.from) {
+		return q, badRequest("until (%s) must be after from (%s)", q.until.Format(time.RFC3339), q.from.Format(time.RFC3339))
+	}
+	src := r.FormValue("q")
+	if strings.TrimSpace(src) == "" {
+		src = "{ }"
+	}
+	if q.filter, err = traceql.Parse(src); err != nil {
+		return q, err
+	}
+	return q, nil
+}
+
+// scan calls fn with the batches of q's events, each with sel saying
+// which rows match q's filter, reading the filter's columns and cols.
+func (a *API) scanEvents(ctx context.Context, q eventRequest, cols events.Columns, fn func(b *events.Batch, sel []bool) error) error {
+	sq := storage.EventQuery{Columns: cols.Merge(q.filter.Columns()), Start: q.from.UnixNano(), End: q.until.UnixNano()}
+	if svcs, ok := q.filter.Services(); ok {
+		sq.Services = svcs
+	}
+	var sel []bool
+	return a.opts.Events.SelectEvents(ctx, q.tenant, sq, func(b *events.Batch) error {
+		sel = grow(sel, b.Len)
+		q.filter.Match(b, sel)
+		return fn(b, sel)
+	})
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// EventJSON is an event as the API writes it.
+type EventJSON struct {
+	TraceID       string          `json:"trace_id,omitempty"`
+	SpanID        string          `json:"span_id,omitempty"`
+	ParentSpanID  string          `json:"parent_span_id,omitempty"`
+	Start         time.Time       `json:"start"`
+	StartUnixNano int64           `json:"start_unix_nano"`
+	DurationNanos int64           `json:"duration_ns"`
+	Service       string          `json:"service"`
+	Name          string          `json:"name"`
+	Kind          string          `json:"kind"`
+	Status        string          `json:"status"`
+	StatusMessage string          `json:"status_message,omitempty"`
+	Attributes    map[string]any  `json:"attributes"`
+	SpanEvents    []SpanEventJSON `json:"span_events,omitempty"`
+	Links         []LinkJSON      `json:"links,omitempty"`
+	// Depth is the span's depth in its trace, in a trace's answer only.
+	Depth *int `json:"depth,omitempty"`
+}
+
+// SpanEventJSON is a span's event.
+type SpanEventJSON struct {
+	Time       time.Time      `json:"time"`
+	Name       string         `json:"name"`
+	Attributes map[string]any `json:"attributes,omitempty"`
+}
+
+// LinkJSON is a span's link to another span.
+type LinkJSON struct {
+	TraceID    string         `json:"trace_id"`
+	SpanID     string         `json:"span_id"`
+	Attributes map[string]any `json:"attributes,omitempty"`
+}
+
+func attrsJSON(attrs []events.Attr) map[string]any {
+	if len(attrs) == 0 {
+		return nil
+	}
+	m := make(map[string]any, len(attrs))
+	for _, at := range attrs {
+		m[at.Key] = valueJSON(at.Value)
+	}
+	return m
+}
+
+func valueJSON(v events.Value) any {
+	switch v.Type {
+	case events.TypeString:
+		return v.Str
+	case events.TypeInt:
+		return v.Int()
+	case events.TypeFloat:
+		return v.Float()
+	case events.TypeBool:
+		return v.Bool()
+	}
+	return nil
+}
+
+func idJSON[T interface {
+	IsZero() bool
+	String() string
+}](id T) string {
+	if id.IsZero() {
+		return ""
+	}
+	return id.String()
+}
+
+func eventJSON(e *events.Event) EventJSON {
+	out := EventJSON{
+		TraceID: idJSON(e.TraceID), SpanID: idJSON(e.SpanID), ParentSpanID: idJSON(e.ParentID),
+		Start: time.Unix(0, e.Start).UTC(), StartUnixNano: e.Start, DurationNanos: e.Duration,
+		Service: e.Service, Name: e.Name, Kind: e.Kind.String(), Status: e.Status.String(),
+		StatusMessage: e.StatusMessage, Attributes: attrsJSON(e.Attrs),
+	}
+	if out.Attributes == nil {
+		out.Attributes = map[string]any{}
+	}
+	for _, se := range e.SpanEvents {
+		out.SpanEvents = append(out.SpanEvents, SpanEventJSON{Time: time.Unix(0, se.Time).UTC(), Name: se.Name, Attributes: attrsJSON(se.Attrs)})
+	}
+	for _, l := range e.Links {
+		out.Links = append(out.Links, LinkJSON{TraceID: l.TraceID.String(), SpanID: l.SpanID.String(), Attributes: attrsJSON(l.Attrs)})
+	}
+	return out
+}
+
+// EventSearchResult is the answer of /api/v1/events/search: the newest
+// matching events, newest first.
+type EventSearchResult struct {
+	Events []EventJSON `json:"events"`
+	// Matched counts every matching event in the range, Scanned every
+	// event read.
+	Matched int64 `json:"matched"`
+	Scanned int64 `json:"scanned"`
+}
+
+const (
+	defaultSearchLimit = 20
+	maxSearchLimit     = 1000
+)
+
+func (a *API) eventSearch(r *http.Request) (any, error) {
+	q, err := a.eventRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := intParam(r, "limit", defaultSearchLimit)
+	if err != nil {
+		return nil, err
+	}
+	if limit < 1 || limit > maxSearchLimit {
+		return nil, badRequest("limit: %d is outside 1 to %d", limit, maxSearchLimit)
+	}
+	// The newest limit events: a bounded list kept sorted newest first,
+	// filled with whole events only for rows that make it in.
+	var res EventSearchResult
+	var kept []events.Event
+	all := events.Columns{Intrinsics: events.AllIntrinsics | events.ColDetail, AllAttrs: true}
+	// Two passes would read less for a narrow filter over a long range;
+	// one pass reading every column is simpler and bounded by the
+	// range, which the tenant's query time limit bounds too.
+	err = a.scanEvents(r.Context(), q, all, func(b *events.Batch, sel []bool) error {
+		res.Scanned += int64(b.Len)
+		for i, ok := range sel {
+			if !ok {
+				continue
+			}
+			res.Matched++
+			if len(kept) == limit && b.Start[i] <= kept[len(kept)-1].Start {
+				continue
+			}
+			e := b.Event(i)
+			at, _ := slices.BinarySearchFunc(kept, e.Start, func(k events.Event, t int64) int { return cmp.Compare(t, k.Start) })
+			kept = slices.Insert(kept, at, e)
+			if len(kept) > limit {
+				kept = kept[:limit]
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.Events = make([]EventJSON, len(kept))
+	for i := range kept {
+		res.Events[i] = eventJSON(&kept[i])
+	}
+	return res, nil
+}
+
+// TraceResult is one trace: its spans in tree order (each parent before
+// its children, siblings by start time), with their depth.
+type TraceResult struct {
+	TraceID string      `json:"trace_id"`
+	Spans   []EventJSON `json:"spans"`
+	// Start and DurationNanos span the whole trace.
+	Start         time.Time `json:"start"`
+	DurationNanos int64     `json:"duration_ns"`
+	Services      []string  `json:"services"`
+	Errors        int       `json:"errors"`
+}
+
+func (a *API) eventTrace(r *http.Request) (any, error) {
+	tenant, err := tenantOf(r)
+	if err != nil {
+		return nil, err
+	}
+	id, err := events.ParseTraceID(r.PathValue("id"))
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	now := a.now()
+	// A trace is looked up over a day by default: a link to it should
+	// still work tomorrow morning.
+	from, err := parseTime(r.FormValue("from"), now, now.Add(-24*time.Hour))
+	if err != nil {
+		return nil, badRequest("from: %v", err)
+	}
+	until, err := parseTime(r.FormValue("until"), now, now)
+	if err != nil {
+		return nil, badRequest("until: %v", err)
+	}
+	spans, err := a.opts.Events.Trace(r.Context(), tenant, id, from.UnixNano(), until.UnixNano())
+	if err != nil {
+		return nil, err
+	}
+	if len(spans) == 0 {
+		return nil, &apiError{http.StatusNotFound, "not_found", "trace " + id.String() + " has no events between " +
+			from.UTC().Format(time.RFC3339) + " and " + until.UTC().Format(time.RFC3339)}
+	}
+	return traceResult(id, spans), nil
+}
+
+// traceResult orders spans as a tree. Spans whose parent is not in the
+// trace (the root, or children of spans not received) start trees of
+// their own, in start order.
+func traceResult(id events.TraceID, spans []events.Event) TraceResult {
+	children := map[events.SpanID][]int{}
+	have := map[events.SpanID]bool{}
+	for _, s := range spans {
+		if !s.SpanID.IsZero() {
+			have[s.SpanID] = true
+		}
+	}
+	var roots []int
+	for i, s := range spans { // sorted by start
+		if !s.ParentID.IsZero() && have[s.ParentID] && s.ParentID != s.SpanID {
+			children[s.ParentID] = append(children[s.ParentID], i)
+		} else {
+			roots = append(roots, i)
+		}
+	}
+	res := TraceResult{TraceID: id.String()}
+	first, last := spans[0].Start, spans[0].Start
+	services := map[string]bool{}
+	visited := make([]bool, len(spans))
+	var walk func(i, depth int)
+	walk = func(i, depth int) {
+		if visited[i] {
+			return // a cycle of parent IDs: each span once
+		}
+		visited[i] = true
+		s := &spans[i]
+		j := eventJSON(s)
+		d := depth
+		j.Depth = &d
+		res.Spans = append(res.Spans, j)
+		first, last = min(first, s.Start), max(last, s.Start+s.Duration)
+		services[s.Service] = true
+		if s.Status == events.StatusError {
+			res.Errors++
+		}
+		if !s.SpanID.IsZero() {
+			for _, c := range children[s.SpanID] {
+				walk(c, depth+1)
+			}
+		}
+	}
+	for _, i := range roots {
+		walk(i, 0)
+	}
+	for i := range spans { // spans only reachable through a cycle
+		walk(i, 0)
+	}
+	res.Start = time.Unix(0, first).UTC()
+	res.DurationNanos = last - first
+	for s := range services {
+		res.Services = append(res.Services, s)
+	}
+	slices.Sort(res.Services)
+	return res
+}
+
+// EventAttributeJSON is an attribute key with a type of its values.
+type EventAttributeJSON struct {
+	Key  string `json:"key"`
+	Type string `json:"type"`
+}
+
+// eventIntrinsics are the fields every event has, as filters name them.
+var eventIntrinsics = []EventAttributeJSON{
+	{"name", "string"}, {"duration", "duration"}, {"status", "status"}, {"kind", "kind"},
+	{"statusMessage", "string"}, {"resource.service.name", "string"},
+	{"trace:id", "id"}, {"span:id", "id"}, {"span:parentID", "id"},
+}
+
+// EventAttributesResult lists what a filter can name.
+type EventAttributesResult struct {
+	Intrinsics []EventAttributeJSON `json:"intrinsics"`
+	Attributes []EventAttributeJSON `json:"attributes"`
+}
+
+func (a *API) eventAttributes(r *http.Request) (any, error) {
+	q, err := a.eventRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	attrs, err := a.opts.Events.EventAttributes(r.Context(), q.tenant, q.from.UnixNano(), q.until.UnixNano())
+	if err != nil {
+		return nil, err
+	}
+	res := EventAttributesResult{Intrinsics: eventIntrinsics, Attributes: []EventAttributeJSON{}}
+	for _, at := range attrs {
+		res.Attributes = append(res.Attributes, EventAttributeJSON{Key: at.Key, Type: at.Type.String()})
+	}
+	return res, nil
+}
+
+// EventValueJSON is a value of an attribute and how many events have it.
+type EventValueJSON struct {
+	Value any   `json:"value"`
+	Count int64 `json:"count"`
+}
+
+// EventValuesResult is the most common values of an attribute among the
+// events a filter selects.
+type EventValuesResult struct {
+	Key    string           `json:"key"`
+	Values []EventValueJSON `json:"values"`
+	// Distinct counts the distinct values seen, up to maxDistinctValues.
+	Distinct  int  `json:"distinct"`
+	Truncated bool `json:"truncated"`
+}
+
+// maxDistinctValues bounds the values counted for completion: a key with
+// a value per request (a user ID) must not fill memory.
+const maxDistinctValues = 10000
+
+func (a *API) eventAttributeValues(r *http.Request) (any, error) {
+	q, err := a.eventRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	key := r.PathValue("key")
+	limit, err := intParam(r, "limit", 100)
+	if err != nil {
+		return nil, err
+	}
+	cols, get, err := fieldReader(key)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[events.Value]int64{}
+	truncated := false
+	err = a.scanEvents(r.Context(), q, cols, func(b *events.Batch, sel []bool) error {
+		for i, ok := range sel {
+			if !ok {
+				continue
+			}
+			v := get(b, i)
+			if v.Type == events.TypeNone {
+				continue
+			}
+			if _, seen := counts[v]; !seen && len(counts) >= maxDistinctValues {
+				truncated = true
+				continue
+			}
+			counts[v]++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := EventValuesResult{Key: key, Distinct: len(counts), Truncated: truncated, Values: []EventValueJSON{}}
+	vals := make([]events.Value, 0, len(counts))
+	for v := range counts {
+		vals = append(vals, v)
+	}
+	slices.SortFunc(vals, func(x, y events.Value) int {
+		return cmp.Or(-cmp.Compare(counts[x], counts[y]), strings.Compare(x.Text(), y.Text()))
+	})
+	for _, v := range vals[:min(limit, len(vals))] {
+		res.Values = append(res.Values, EventValueJSON{Value: valueJSON(v), Count: counts[v]})
+	}
+	return res, nil
+}
+
+// fieldReader returns the columns to read for a field as filters name it
+// (an intrinsic or a scoped attribute key) and how to get a row's value.
+func fieldReader(key string) (events.Columns, func(b *events.Batch, i int) events.Value, error) {
+	switch key {
+	case "name", "span:name":
+		return events.Columns{Intrinsics: events.ColName}, func(b *events.Batch, i int) events.Value { return events.String(b.Name[i]) }, nil
+	case "resource.service.name", "service":
+		return events.Columns{Intrinsics: events.ColService}, func(b *events.Batch, i int) events.Value { return events.String(b.Service[i]) }, nil
+	case "status", "span:status":
+		return events.Columns{Intrinsics: events.ColStatus}, func(b *events.Batch, i int) events.Value { return events.String(b.Status[i].String()) }, nil
+	case "kind", "span:kind":
+		return events.Columns{Intrinsics: events.ColKind}, func(b *events.Batch, i int) events.Value { return events.String(b.Kind[i].String()) }, nil
+	case "statusMessage", "span:statusMessage":
+		return events.Columns{Intrinsics: events.ColStatusMessage}, func(b *events.Batch, i int) events.Value {
+			if b.StatusMessage[i] == "" {
+				return events.Value{}
+			}
+			return events.String(b.StatusMessage[i])
+		}, nil
+	}
+	if strings.HasPrefix(key, events.ScopeSpan) || strings.HasPrefix(key, events.ScopeResource) {
+		return events.Columns{Attrs: []string{key}}, func(b *events.Batch, i int) events.Value {
+			if c := b.Attrs[key]; c != nil {
+				return c.Value(i)
+			}
+			return events.Value{}
+		}, nil
+	}
+	if rest, ok := strings.CutPrefix(key, "."); ok && rest != "" {
+		// Unscoped, as filters read it: the span's attribute, else the
+		// resource's.
+		sk, rk := events.ScopeSpan+rest, events.ScopeResource+rest
+		return events.Columns{Attrs: []string{sk, rk}}, func(b *events.Batch, i int) events.Value {
+			if c := b.Attrs[sk]; c != nil {
+				if v := c.Value(i); v.Type != events.TypeNone {
+					return v
+				}
+			}
+			if c := b.Attrs[rk]; c != nil {
+				return c.Value(i)
+			}
+			return events.Value{}
+		}, nil
+	}
+	return events.Columns{}, nil, badRequest("%q is not a field: name an intrinsic (name, status, kind, statusMessage, resource.service.name) or an attribute with its scope (span.http.route, resource.host.name, .http.route)", key)
+}

@@ -1,0 +1,163 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hearth-profiler/hearth/internal/events"
+	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/query"
+	"github.com/hearth-profiler/hearth/internal/storage"
+)
+
+// eventsAPI serves an API over a store holding, for tenant "shop", one
+// trace of a checkout (a server span, two client spans below it, a log
+// inside one) and 100 requests of the cart route, and returns its URL.
+func eventsAPI(t *testing.T, flush bool) (string, events.TraceID, time.Time) {
+	t.Helper()
+	db, err := storage.Open(t.TempDir(), nil, storage.Options{Decode: ingest.Replay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	t0 := time.Now().Add(-10 * time.Minute).Truncate(time.Millisecond)
+	tid, _ := events.ParseTraceID("4bf92f3577b34da6a3ce929d0e0e4736")
+	span := func(id byte) events.SpanID { return events.SpanID{0, 0, 0, 0, 0, 0, 0, id} }
+	evs := []events.Event{
+		{Start: t0.UnixNano(), Duration: int64(900 * time.Millisecond), TraceID: tid, SpanID: span(1), Service: "shop",
+			Name: "POST /checkout", Kind: events.KindServer, Status: events.StatusError, StatusMessage: "card declined",
+			Attrs: []events.Attr{{Key: "span.http.route", Value: events.String("/checkout")}, {Key: "span.user.id", Value: events.String("u-81")}}},
+		{Start: t0.Add(10 * time.Millisecond).UnixNano(), Duration: int64(300 * time.Millisecond), TraceID: tid, SpanID: span(2), ParentID: span(1),
+			Service: "shop", Name: "SELECT orders", Kind: events.KindClient},
+		{Start: t0.Add(400 * time.Millisecond).UnixNano(), Duration: int64(400 * time.Millisecond), TraceID: tid, SpanID: span(3), ParentID: span(1),
+			Service: "payments", Name: "charge", Kind: events.KindClient, Status: events.StatusError},
+		{Start: t0.Add(500 * time.Millisecond).UnixNano(), TraceID: tid, ParentID: span(3), Service: "payments", Name: "log",
+			Attrs: []events.Attr{{Key: "span.body", Value: events.String("declined by issuer")}}},
+	}
+	for i := range 100 {
+		evs = append(evs, events.Event{Start: t0.Add(time.Duration(i) * time.Second).UnixNano(), Duration: int64(i) * int64(time.Millisecond),
+			Service: "shop", Name: "GET /cart", Kind: events.KindServer,
+			Attrs: []events.Attr{{Key: "span.http.route", Value: events.String("/cart")}, {Key: "span.user.id", Value: events.String(fmt.Sprintf("u-%d", i%7))}}})
+	}
+	if err := db.AppendEvents(context.Background(), "shop", evs); err != nil {
+		t.Fatal(err)
+	}
+	if flush {
+		if err := db.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := New(ingest.New(db, ingest.DefaultProfileLimits(), nil), query.NewEngine(db), Options{Events: db}, nil)
+	mux := http.NewServeMux()
+	a.Register(mux)
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	return ts.URL, tid, t0
+}
+
+func getJSON(t *testing.T, u string, into any) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	req.Header.Set("X-Scope-OrgID", "shop")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var r struct {
+		Data  json.RawMessage `json:"data"`
+		Error string          `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("%s: %d %s", u, resp.StatusCode, raw)
+	}
+	if resp.StatusCode != 200 {
+		if s, ok := into.(*string); ok {
+			*s = r.Error
+		}
+		return resp.StatusCode
+	}
+	if err := json.Unmarshal(r.Data, into); err != nil {
+		t.Fatalf("%s: %v in %s", u, err, r.Data)
+	}
+	return resp.StatusCode
+}
+
+func TestEventsAPI(t *testing.T) {
+	for _, flush := range []bool{false, true} {
+		t.Run(fmt.Sprintf("flushed=%v", flush), func(t *testing.T) {
+			base, tid, t0 := eventsAPI(t, flush)
+			// Search: the newest matching events first, with counts.
+			var sr EventSearchResult
+			q := url.Values{"q": {`{ span.http.route = "/cart" && duration >= 90ms }`}, "from": {"-1h"}, "limit": {"3"}}
+			if code := getJSON(t, base+"/api/v1/events/search?"+q.Encode(), &sr); code != 200 {
+				t.Fatalf("search: %d", code)
+			}
+			if sr.Matched != 10 || len(sr.Events) != 3 || sr.Events[0].DurationNanos != int64(99*time.Millisecond) ||
+				sr.Events[2].DurationNanos != int64(97*time.Millisecond) || sr.Scanned < 104 {
+				t.Errorf("search: %+v", sr)
+			}
+			if v := sr.Events[0].Attributes["span.http.route"]; v != "/cart" {
+				t.Errorf("search: attributes %v", sr.Events[0].Attributes)
+			}
+			// A trace as a tree.
+			var tr TraceResult
+			if code := getJSON(t, base+"/api/v1/events/trace/"+tid.String(), &tr); code != 200 {
+				t.Fatalf("trace: %d", code)
+			}
+			var shape []string
+			for _, s := range tr.Spans {
+				shape = append(shape, fmt.Sprintf("%s%s", strings.Repeat(" ", *s.Depth), s.Name))
+			}
+			if got, want := strings.Join(shape, "|"), "POST /checkout| SELECT orders| charge|  log"; got != want {
+				t.Errorf("trace tree %q, want %q", got, want)
+			}
+			if tr.Errors != 2 || tr.DurationNanos != int64(900*time.Millisecond) || !tr.Start.Equal(t0) ||
+				strings.Join(tr.Services, ",") != "payments,shop" {
+				t.Errorf("trace summary: %d errors, %v, %v, %v", tr.Errors, tr.DurationNanos, tr.Start, tr.Services)
+			}
+			var msg string
+			if code := getJSON(t, base+"/api/v1/events/trace/0af7651916cd43dd8448eb211c80319c", &msg); code != 404 || !strings.Contains(msg, "no events") {
+				t.Errorf("absent trace: %d %q", code, msg)
+			}
+			if code := getJSON(t, base+"/api/v1/events/trace/xyz", &msg); code != 400 || !strings.Contains(msg, "not hex") {
+				t.Errorf("bad trace ID: %d %q", code, msg)
+			}
+			// Attributes and values, for completion.
+			var ar EventAttributesResult
+			getJSON(t, base+"/api/v1/events/attributes?from=-1h", &ar)
+			var keys []string
+			for _, at := range ar.Attributes {
+				keys = append(keys, at.Key+":"+at.Type)
+			}
+			if got := strings.Join(keys, ","); got != "span.body:string,span.http.route:string,span.user.id:string" {
+				t.Errorf("attributes: %s", got)
+			}
+			var vr EventValuesResult
+			getJSON(t, base+"/api/v1/events/attribute/span.http.route/values?from=-1h", &vr)
+			if len(vr.Values) != 2 || vr.Values[0].Value != "/cart" || vr.Values[0].Count != 100 || vr.Values[1].Count != 1 {
+				t.Errorf("values of span.http.route: %+v", vr)
+			}
+			getJSON(t, base+"/api/v1/events/attribute/resource.service.name/values?from=-1h&q="+url.QueryEscape(`{ status = error }`), &vr)
+			if len(vr.Values) != 2 || vr.Distinct != 2 {
+				t.Errorf("services of errors: %+v", vr)
+			}
+			// A bad filter names its line and column.
+			if code := getJSON(t, base+"/api/v1/events/search?q="+url.QueryEscape(`{ duration > "x" }`), &msg); code != 400 || !strings.Contains(msg, "1:") {
+				t.Errorf("bad filter: %d %q", code, msg)
+			}
+			if code := getJSON(t, base+"/api/v1/events/attribute/http.route/values", &msg); code != 400 || !strings.Contains(msg, "not a field") {
+				t.Errorf("bad field: %d %q", code, msg)
+			}
+		})
+	}
+}
