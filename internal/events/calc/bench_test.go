@@ -131,3 +131,23 @@ func BenchmarkGroupByStep(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchEvents, "ns/event")
 }
+
+// BenchmarkCompare compares the slow events (over 200 ms, mostly of the
+// eu-west-3 region) of 1M with the rest, over every field.
+func BenchmarkCompare(b *testing.B) {
+	bs := benchBatches(true)
+	scan := batchScan(bs)
+	q := CompareQuery{Selection: slowFilter{200 * time.Millisecond}}
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := Compare(ctx, scan, nil, q, t0, t0.Add(24*time.Hour))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Attributes[0].Attribute != "span.region" {
+			b.Fatalf("ranked %s first", res.Attributes[0].Attribute)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchEvents, "ns/event")
+}
