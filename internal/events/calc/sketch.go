@@ -197,22 +197,38 @@ func (s *sketch) merge(o *sketch) {
 	s.neg.merge(&o.neg)
 }
 
-// quantile estimates the value of rank floor(q·(n-1)) (0-based) of the
-// values added; NaN when there are none. The lowest and highest ranks are
-// the exact minimum and maximum, and other estimates are clamped to them.
+// rankOf is the 0-based rank a q-quantile of n values is: the nearest
+// rank, ceil(q·n), the smallest value with at least a q share of the
+// values at or below it. So p99 of 3 values is the largest, and p50 of 4
+// the second. The tiny slack keeps 0.99·100 from rounding up past 99.
+func rankOf(q float64, n uint64) uint64 {
+	x := q * float64(n)
+	k := math.Ceil(x - x*1e-12)
+	switch {
+	case k < 1:
+		return 0
+	case k > float64(n):
+		return n - 1
+	}
+	return uint64(k) - 1
+}
+
+// quantile estimates the value of rank rankOf(q, n) of the values added;
+// NaN when there are none. The lowest and highest ranks are the exact
+// minimum and maximum, and other estimates are clamped to them.
 func (s *sketch) quantile(q float64) float64 {
 	if s.n == 0 {
 		return math.NaN()
 	}
-	rank := q * float64(s.n-1)
+	k := rankOf(q, s.n)
 	if !s.bucketed {
 		slices.Sort(s.raw)
-		return s.raw[uint64(rank)]
+		return s.raw[k]
 	}
-	switch k := uint64(rank); {
-	case k == 0:
+	switch k {
+	case 0:
 		return s.min
-	case k >= s.n-1:
+	case s.n - 1:
 		return s.max
 	}
 	var cum uint64
@@ -222,19 +238,19 @@ func (s *sketch) quantile(q float64) float64 {
 	// from the highest index down.
 	for i := len(s.neg.counts) - 1; i >= 0 && !found; i-- {
 		cum += uint64(s.neg.counts[i])
-		if s.neg.counts[i] != 0 && float64(cum) > rank {
+		if s.neg.counts[i] != 0 && cum > k {
 			v, found = -sketchMid(s.neg.base+i), true
 		}
 	}
 	if !found {
 		cum += s.zero
-		if s.zero != 0 && float64(cum) > rank {
+		if s.zero != 0 && cum > k {
 			v, found = 0, true
 		}
 	}
 	for i := 0; i < len(s.pos.counts) && !found; i++ {
 		cum += uint64(s.pos.counts[i])
-		if s.pos.counts[i] != 0 && float64(cum) > rank {
+		if s.pos.counts[i] != 0 && cum > k {
 			v, found = sketchMid(s.pos.base+i), true
 		}
 	}

@@ -7,10 +7,29 @@ import (
 	"testing"
 )
 
-// exactQuantile is the value of rank floor(q·(n-1)) of the sorted values,
-// the rank the sketch estimates.
+// exactQuantile is the nearest-rank q-quantile of the sorted values: the
+// smallest value with at least a q share of them at or below it.
 func exactQuantile(sorted []float64, q float64) float64 {
-	return sorted[int(q*float64(len(sorted)-1))]
+	for i, v := range sorted {
+		if float64(i+1) >= q*float64(len(sorted))-1e-9 {
+			return v
+		}
+	}
+	return sorted[len(sorted)-1]
+}
+
+func TestRankOf(t *testing.T) {
+	for _, tt := range []struct {
+		q    float64
+		n, k uint64
+	}{
+		{0.99, 3, 2}, {0.5, 4, 1}, {0.5, 5, 2}, {0.99, 100, 98}, {0.99, 1000, 989}, {0.999, 1000, 998},
+		{0, 10, 0}, {1, 10, 9}, {0.01, 1, 0}, {0.95, 20, 18}, {0.75, 4, 2},
+	} {
+		if got := rankOf(tt.q, tt.n); got != tt.k {
+			t.Errorf("rankOf(%v, %d) = %d, want %d", tt.q, tt.n, got, tt.k)
+		}
+	}
 }
 
 func TestSketchAccuracy(t *testing.T) {
