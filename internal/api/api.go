@@ -18,6 +18,7 @@ import (
 
 	gpprof "github.com/google/pprof/profile"
 
+	"github.com/hearth-profiler/hearth/internal/events/calc"
 	"github.com/hearth-profiler/hearth/internal/events/traceql"
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/limits"
@@ -138,6 +139,7 @@ func errorStatus(err error) (int, string) {
 	var ie *ingest.InputError
 	var pe *parser.ParseError
 	var tqe *traceql.ParseError
+	var cqe *calc.QueryError
 	var be *query.BadRequestError
 	var mbe *http.MaxBytesError
 	var se *ingest.StorageError
@@ -169,7 +171,7 @@ func errorStatus(err error) (int, string) {
 			return http.StatusBadRequest, ie.Reason.String()
 		}
 		return http.StatusBadRequest, ingest.ReasonBadData.String()
-	case errors.As(err, &pe), errors.As(err, &be), errors.As(err, &tqe):
+	case errors.As(err, &pe), errors.As(err, &be), errors.As(err, &tqe), errors.As(err, &cqe):
 		return http.StatusBadRequest, ingest.ReasonBadData.String()
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "timeout"

@@ -3,12 +3,15 @@ package api
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hearth-profiler/hearth/internal/events"
+	"github.com/hearth-profiler/hearth/internal/events/calc"
 	"github.com/hearth-profiler/hearth/internal/events/traceql"
 	"github.com/hearth-profiler/hearth/internal/storage"
 )
@@ -23,13 +26,14 @@ type EventStore interface {
 // EventQueryPaths are the events query routes, each served for GET and
 // POST: reads, for the server's access table.
 var EventQueryPaths = []string{
+	"/api/v1/events/query", "/api/v1/events/compare",
 	"/api/v1/events/search", "/api/v1/events/trace/{id}",
 	"/api/v1/events/attributes", "/api/v1/events/attribute/{key}/values",
 }
 
 // registerEvents adds the events query routes.
 func (a *API) registerEvents(mux Mux) {
-	handlers := []func(*http.Request) (any, error){a.eventSearch, a.eventTrace, a.eventAttributes, a.eventAttributeValues}
+	handlers := []func(*http.Request) (any, error){a.eventQuery, a.eventCompare, a.eventSearch, a.eventTrace, a.eventAttributes, a.eventAttributeValues}
 	for _, m := range []string{"GET", "POST"} {
 		for i, p := range EventQueryPaths {
 			mux.HandleFunc(m+" "+p, a.wrap(a.limited(handlers[i])))
@@ -498,4 +502,118 @@ func fieldReader(key string) (events.Columns, func(b *events.Batch, i int) event
 		}, nil
 	}
 	return events.Columns{}, nil, badRequest("%q is not a field: name an intrinsic (name, status, kind, statusMessage, resource.service.name) or an attribute with its scope (span.http.route, resource.host.name, .http.route)", key)
+}
+
+// eventScan is the calc.Scan of q: storage's events in q's range, skipping
+// what holds none of the services q's filter names.
+func (a *API) eventScanOf(q eventRequest) calc.Scan {
+	return func(ctx context.Context, cols events.Columns, fn func(*events.Batch) error) error {
+		sq := storage.EventQuery{Columns: cols, Start: q.from.UnixNano(), End: q.until.UnixNano()}
+		if svcs, ok := q.filter.Services(); ok {
+			sq.Services = svcs
+		}
+		return a.opts.Events.SelectEvents(ctx, q.tenant, sq, fn)
+	}
+}
+
+func (a *API) eventQuery(r *http.Request) (any, error) {
+	q, err := a.eventRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	spec := calc.Spec{By: r.FormValue("by"), Calc: r.FormValue("calc"), Order: r.FormValue("order"), Having: r.FormValue("having")}
+	if s := r.FormValue("step"); s != "" {
+		if spec.Step, err = parseDuration(s); err != nil {
+			return nil, badRequest("step: %v", err)
+		}
+	}
+	if spec.Limit, err = intParam(r, "limit", 0); err != nil {
+		return nil, err
+	}
+	if spec.Examples, err = intParam(r, "examples", 0); err != nil {
+		return nil, err
+	}
+	cq, err := spec.Query()
+	if err != nil {
+		return nil, err
+	}
+	return calc.Run(r.Context(), a.eventScanOf(q), q.filter, cq, q.from, q.until)
+}
+
+func (a *API) eventCompare(r *http.Request) (any, error) {
+	q, err := a.eventRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	var cq calc.CompareQuery
+	if s := strings.TrimSpace(r.FormValue("selection")); s != "" {
+		f, err := traceql.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("selection: %w", err)
+		}
+		cq.Selection = f
+	}
+	if s := strings.TrimSpace(r.FormValue("baseline")); s != "" {
+		f, err := traceql.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+		cq.Baseline = f
+	}
+	box, err := a.boxOf(r)
+	if err != nil {
+		return nil, err
+	}
+	cq.Box = box
+	if cq.Selection == nil && cq.Box == nil {
+		return nil, badRequest("compare needs a selection: a filter in selection (e.g. selection={ duration > 800ms }) or a box (box_min_duration, box_max_duration, box_from, box_until)")
+	}
+	if cq.Values, err = intParam(r, "values", 0); err != nil {
+		return nil, err
+	}
+	return calc.Compare(r.Context(), a.eventScanOf(q), q.filter, cq, q.from, q.until)
+}
+
+// boxOf reads the box of a compare request, nil when it has none.
+func (a *API) boxOf(r *http.Request) (*calc.Box, error) {
+	var b calc.Box
+	set := false
+	for _, p := range []struct {
+		name string
+		d    *time.Duration
+	}{{"box_min_duration", &b.MinDuration}, {"box_max_duration", &b.MaxDuration}} {
+		if s := r.FormValue(p.name); s != "" {
+			d, err := parseEventDuration(s)
+			if err != nil {
+				return nil, badRequest("%s: %v", p.name, err)
+			}
+			*p.d, set = d, true
+		}
+	}
+	now := a.now()
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"box_from", &b.From}, {"box_until", &b.Until}} {
+		if s := r.FormValue(p.name); s != "" {
+			t, err := parseTime(s, now, time.Time{})
+			if err != nil {
+				return nil, badRequest("%s: %v", p.name, err)
+			}
+			*p.t, set = t, true
+		}
+	}
+	if !set {
+		return nil, nil
+	}
+	return &b, nil
+}
+
+// parseEventDuration reads a duration with a unit (500ms, 1.5s), or a
+// bare number of nanoseconds, which is what the UI's heatmap sends.
+func parseEventDuration(s string) (time.Duration, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
+		return time.Duration(n), nil
+	}
+	return parseDuration(s)
 }

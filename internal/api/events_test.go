@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hearth-profiler/hearth/internal/events"
+	"github.com/hearth-profiler/hearth/internal/events/calc"
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/query"
 	"github.com/hearth-profiler/hearth/internal/storage"
@@ -150,6 +151,41 @@ func TestEventsAPI(t *testing.T) {
 			getJSON(t, base+"/api/v1/events/attribute/resource.service.name/values?from=-1h&q="+url.QueryEscape(`{ status = error }`), &vr)
 			if len(vr.Values) != 2 || vr.Distinct != 2 {
 				t.Errorf("services of errors: %+v", vr)
+			}
+			// Group by route: count and p99, ordered by count.
+			var res calc.Result
+			q = url.Values{"q": {`{ resource.service.name = "shop" }`}, "from": {"-1h"}, "by": {"span.http.route"},
+				"calc": {"count,p99(duration),max(duration)"}, "limit": {"5"}}
+			if code := getJSON(t, base+"/api/v1/events/query?"+q.Encode(), &res); code != 200 {
+				t.Fatalf("query: %d", code)
+			}
+			// The client span has no route: a group of its own, null.
+			if len(res.Groups) != 3 || res.Groups[0].By["span.http.route"] != "/cart" || res.Groups[2].By["span.http.route"] != nil || res.Groups[0].Values["count"] != 100 ||
+				res.Groups[0].Values["max(duration)"] != calc.Number(99*time.Millisecond) || res.Matched != 102 {
+				t.Errorf("query: %+v", res)
+			}
+			q.Set("having", "count > 1000")
+			getJSON(t, base+"/api/v1/events/query?"+q.Encode(), &res)
+			if len(res.Groups) != 0 {
+				t.Errorf("having count > 1000 kept %d groups", len(res.Groups))
+			}
+			q.Set("calc", "p98x")
+			if code := getJSON(t, base+"/api/v1/events/query?"+q.Encode(), &msg); code != 400 || !strings.Contains(msg, "p98x") {
+				t.Errorf("bad calc: %d %q", code, msg)
+			}
+			// Compare: the slow box of the cart route against its other
+			// requests; user u-3 is not what sets them apart, duration is
+			// what defines them.
+			var cmpRes calc.Comparison
+			q = url.Values{"q": {`{ span.http.route = "/cart" }`}, "from": {"-1h"}, "box_min_duration": {"80ms"}}
+			if code := getJSON(t, base+"/api/v1/events/compare?"+q.Encode(), &cmpRes); code != 200 {
+				t.Fatalf("compare: %d", code)
+			}
+			if cmpRes.SelectionCount != 20 || cmpRes.BaselineCount != 80 {
+				t.Errorf("compare: %d selected, %d baseline", cmpRes.SelectionCount, cmpRes.BaselineCount)
+			}
+			if code := getJSON(t, base+"/api/v1/events/compare?from=-1h", &msg); code != 400 || !strings.Contains(msg, "needs a selection") {
+				t.Errorf("compare without a selection: %d %q", code, msg)
 			}
 			// A bad filter names its line and column.
 			if code := getJSON(t, base+"/api/v1/events/search?q="+url.QueryEscape(`{ duration > "x" }`), &msg); code != 400 || !strings.Contains(msg, "1:") {

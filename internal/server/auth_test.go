@@ -275,6 +275,8 @@ func routeProbes(t *testing.T) map[string][]probe {
 			p[m+" "+path] = []probe{{"read", m, path + "?" + q, "", nil, 200}}
 		}
 		p[m+" /api/v1/label/{name}/values"] = []probe{{"read", m, "/api/v1/label/service_name/values?" + q, "", nil, 200}}
+		p[m+" /api/v1/events/query"] = []probe{{"read", m, "/api/v1/events/query?q={}&calc=count", "", nil, 200}}
+		p[m+" /api/v1/events/compare"] = []probe{{"read", m, "/api/v1/events/compare?selection={duration>1s}", "", nil, 200}}
 		p[m+" /api/v1/events/search"] = []probe{{"read", m, "/api/v1/events/search?q={}", "", nil, 200}}
 		p[m+" /api/v1/events/attributes"] = []probe{{"read", m, "/api/v1/events/attributes", "", nil, 200}}
 		p[m+" /api/v1/events/attribute/{key}/values"] = []probe{{"read", m, "/api/v1/events/attribute/span.http.route/values", "", nil, 200}}
