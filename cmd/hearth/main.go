@@ -1,6 +1,7 @@
 // Command hearth is Hearth's one binary: `hearth server` keeps and serves
-// profiles, `hearth agent` profiles a host with eBPF, `hearth push` sends
-// pprof files to a server, and `hearth query` asks one.
+// profiles and events, `hearth agent` profiles a host with eBPF, `hearth
+// push` sends pprof files to a server, `hearth query` asks one about
+// profiles and `hearth events` about events.
 package main
 
 import (
@@ -21,10 +22,11 @@ import (
 const usage = `usage: hearth <command> [flags]
 
 commands:
-  server   keep profiles and serve the API on :4040
+  server   keep profiles and events and serve the API on :4040
   agent    profile every process on this host with eBPF and push to a server
   push     send pprof files to a server
   query    query a server: flame graph, top table, series, pprof
+  events   query a server's events: group by, calculations, traces, compare
 
 Run 'hearth <command> -h' for a command's flags, 'hearth --version' for
 the version.
@@ -54,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runPush(ctx, args[1:], stdout)
 	case "query":
 		err = runQuery(ctx, args[1:], stdout, stderr)
+	case "events":
+		err = runEvents(ctx, args[1:], stdout, stderr)
 	case "agent":
 		err = runAgent(ctx, args[1:], stderr)
 	case "-h", "--help", "help":

@@ -108,7 +108,7 @@ func (q *quoting) scan(line string) {
 
 // runnable says whether an example can run in a test: it talks to the
 // server over HTTP, writes the files that later examples use, or runs
-// `hearth push` or `hearth query`. Starting servers and agents, signals,
+// `hearth push`, `hearth query` or `hearth events`. Starting servers and agents, signals,
 // other programs (java, go) and anything that serves or waits are left
 // out.
 func runnable(cmd string) bool {
@@ -120,7 +120,7 @@ func runnable(cmd string) bool {
 	case "curl", "printf", "mkdir", "cat":
 		return true
 	case "hearth":
-		return len(first) > 1 && (first[1] == "push" || first[1] == "query" || first[1] == "--version")
+		return len(first) > 1 && (first[1] == "push" || first[1] == "query" || first[1] == "events" || first[1] == "--version")
 	}
 	return false
 }
@@ -157,7 +157,7 @@ func TestReadmeExamples(t *testing.T) {
 curl() { command curl --fail-with-body --silent --show-error "$@"; }
 hearth() {
 	case $1 in
-	push|query) "$HEARTH" "$@" --server "$HEARTH_URL" ;;
+	push|query|events) "$HEARTH" "$@" --server "$HEARTH_URL" ;;
 	*) "$HEARTH" "$@" ;;
 	esac
 }
