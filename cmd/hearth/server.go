@@ -21,6 +21,7 @@ flags:
 
 func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := server.DefaultConfig()
+	cfg.Version = versionName()
 	fs := flag.NewFlagSet("hearth server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -59,6 +60,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.BlockDuration, "storage.block-duration", cfg.BlockDuration, "span of data kept in memory before it is cut into a block on disk")
 	fs.BoolVar(&cfg.WALSync, "wal.fsync", cfg.WALSync, "fsync the write-ahead log on every write (survives power loss; slower)")
 	fs.DurationVar(&cfg.SelfProfileInterval, "self-profile.interval", cfg.SelfProfileInterval, "window of Hearth's own profiles; 0 turns self-profiling off")
+	fs.BoolVar(&cfg.SelfEvents, "self-events", cfg.SelfEvents, "record Hearth's own requests, block writes, compactions, scrapes and log lines as events of the default tenant")
 	fs.StringVar(&cfg.OTLPGRPCAddr, "otlp.grpc.listen", cfg.OTLPGRPCAddr, "address for OTLP gRPC (ProfilesService, TraceService and LogsService Export), over TLS with --tls.cert-file; empty serves it only on --listen, over HTTP/2")
 	fs.Float64Var(&cfg.QueryCPUShare, "query.cpu-share", cfg.QueryCPUShare, "share of the CPUs (0 to 1) that queries may use while profiles arrive, so that queries never stall ingest; 1: no holding back")
 	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "YAML file with scrape_configs and limits; re-read on SIGHUP and POST /-/reload")

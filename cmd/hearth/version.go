@@ -15,16 +15,22 @@ import (
 // "(devel)" for a build in a checkout, with the commit beside it.
 var version string
 
-// versionLine says which Hearth this binary is, in one line.
-func versionLine() string {
+// versionName is the release or module version of this binary.
+func versionName() string {
 	v := version
-	info, ok := debug.ReadBuildInfo()
-	if v == "" && ok {
+	if info, ok := debug.ReadBuildInfo(); v == "" && ok {
 		v = info.Main.Version
 	}
 	if v == "" {
 		v = "(unknown)"
 	}
+	return v
+}
+
+// versionLine says which Hearth this binary is, in one line.
+func versionLine() string {
+	v := versionName()
+	info, ok := debug.ReadBuildInfo()
 	var rev, when, dirty string
 	if ok {
 		for _, s := range info.Settings {

@@ -13,6 +13,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/events"
 	"github.com/hearth-profiler/hearth/internal/events/calc"
 	"github.com/hearth-profiler/hearth/internal/events/traceql"
+	"github.com/hearth-profiler/hearth/internal/selfevents"
 	"github.com/hearth-profiler/hearth/internal/storage"
 )
 
@@ -242,6 +243,7 @@ func (a *API) eventSearch(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	selfevents.Add(r.Context(), scanAttrs(res.Scanned, res.Matched)...)
 	res.Events = make([]EventJSON, len(kept))
 	for i := range kept {
 		res.Events[i] = eventJSON(&kept[i])
@@ -537,7 +539,18 @@ func (a *API) eventQuery(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return calc.Run(r.Context(), a.eventScanOf(q), q.filter, cq, q.from, q.until)
+	res, err := calc.Run(r.Context(), a.eventScanOf(q), q.filter, cq, q.from, q.until)
+	if err == nil {
+		selfevents.Add(r.Context(), scanAttrs(res.Scanned, res.Matched)...)
+	}
+	return res, err
+}
+
+// scanAttrs describe what an events query read, for Hearth's own event
+// of the request.
+func scanAttrs(scanned, matched int64) []events.Attr {
+	return []events.Attr{{Key: "hearth.events.scanned", Value: events.Int(scanned)},
+		{Key: "hearth.events.matched", Value: events.Int(matched)}}
 }
 
 func (a *API) eventCompare(r *http.Request) (any, error) {
@@ -571,7 +584,11 @@ func (a *API) eventCompare(r *http.Request) (any, error) {
 	if cq.Values, err = intParam(r, "values", 0); err != nil {
 		return nil, err
 	}
-	return calc.Compare(r.Context(), a.eventScanOf(q), q.filter, cq, q.from, q.until)
+	res, err := calc.Compare(r.Context(), a.eventScanOf(q), q.filter, cq, q.from, q.until)
+	if err == nil {
+		selfevents.Add(r.Context(), scanAttrs(res.Scanned, res.SelectionCount+res.BaselineCount)...)
+	}
+	return res, err
 }
 
 // boxOf reads the box of a compare request, nil when it has none.

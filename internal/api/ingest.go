@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hearth-profiler/hearth/internal/events"
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/jfr"
+	"github.com/hearth-profiler/hearth/internal/selfevents"
 )
 
 type ingestResult struct {
@@ -37,6 +39,9 @@ func (a *API) ingest(r *http.Request) (any, error) {
 	if req.Name == "" {
 		return nil, badRequest("name is required, e.g. name=myapp.cpu{env=prod}")
 	}
+	selfevents.Add(r.Context(), events.Attr{Key: "hearth.profile.name", Value: events.String(req.Name)},
+		events.Attr{Key: "hearth.profile.format", Value: events.String(req.Format)},
+		events.Attr{Key: "hearth.profile.spy", Value: events.String(req.SpyName)})
 	now := a.now()
 	for _, p := range []struct {
 		name string

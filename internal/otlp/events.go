@@ -14,6 +14,7 @@ import (
 
 	"github.com/hearth-profiler/hearth/internal/events"
 	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/selfevents"
 	"github.com/hearth-profiler/hearth/internal/storage"
 )
 
@@ -164,6 +165,8 @@ func (e *eventsExporter) store(ctx context.Context, tenant string, cv converted)
 	}
 	e.opts.Tally.Stored(len(cv.events), cv.cut)
 	e.opts.Tally.Refused(len(cv.refused))
+	selfevents.Add(ctx, events.Attr{Key: "hearth.events.stored", Value: events.Int(int64(len(cv.events)))},
+		events.Attr{Key: "hearth.events.refused", Value: events.Int(int64(len(cv.refused)))})
 	var parts []string
 	if n := len(cv.refused); n > 0 {
 		var reasons []string

@@ -35,6 +35,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/push"
 	"github.com/hearth-profiler/hearth/internal/query"
 	"github.com/hearth-profiler/hearth/internal/scrape"
+	"github.com/hearth-profiler/hearth/internal/selfevents"
 	"github.com/hearth-profiler/hearth/internal/selfprofile"
 	"github.com/hearth-profiler/hearth/internal/storage"
 	"github.com/hearth-profiler/hearth/internal/tlsconfig"
@@ -78,6 +79,11 @@ type Config struct {
 	// SelfProfileInterval is the window of the self-profiler; 0 turns it
 	// off.
 	SelfProfileInterval time.Duration
+	// SelfEvents records Hearth's own requests and log records as events
+	// of the default tenant (package selfevents).
+	SelfEvents bool
+	// Version names this build in Hearth's own events.
+	Version string
 	// OTLPGRPCAddr is where OTLP's gRPC ProfilesService listens (4317 by
 	// OTLP's convention); "" serves it only on ListenAddr.
 	OTLPGRPCAddr string
@@ -128,6 +134,7 @@ func DefaultConfig() Config {
 		Retention:           storage.DefaultOptions().Retention,
 		BlockDuration:       storage.DefaultOptions().BlockDuration,
 		SelfProfileInterval: 10 * time.Second,
+		SelfEvents:          true,
 		OTLPGRPCAddr:        ":4317",
 		// Measured with bench/peer -query-clients 4 on 2 cores: see the
 		// README's "Queries beside ingest".
@@ -149,6 +156,7 @@ type Server struct {
 	metrics *metrics
 	gov     *priority.Governor // holds queries back for ingest
 	events  *events.Tally      // what the ways in of events did
+	self    selfEvents
 	// tokenFile holds the tokens requests must carry; nil when
 	// authentication is off.
 	tokenFile *auth.File
@@ -186,6 +194,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	logger, self := recordSelf(cfg, logger)
 	// Before storage: a wrong file fails at once, without replaying the
 	// log first.
 	tlsCfg, err := loadTLS(cfg, logger)
@@ -196,7 +205,27 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newServer(cfg, logger, tlsCfg, tokenFile)
+	return newServer(cfg, logger, tlsCfg, tokenFile, self)
+}
+
+// selfEvents is the recorder of Hearth's own events (nil when they are
+// off) and the logger its failures go to.
+type selfEvents struct {
+	rec   *selfevents.Recorder
+	plain *slog.Logger
+}
+
+// recordSelf makes the recorder of Hearth's own events, when cfg asks
+// for them, and the logger every component then logs through. The
+// recorder's own failures go to the plain logger, so that failing to
+// store events does not make more of them.
+func recordSelf(cfg Config, logger *slog.Logger) (*slog.Logger, selfEvents) {
+	self := selfEvents{plain: logger.With("component", "selfevents")}
+	if cfg.SelfEvents {
+		self.rec = selfevents.New(cfg.Version)
+		logger = slog.New(self.rec.LogHandler(logger.Handler()))
+	}
+	return logger, self
 }
 
 func loadTLS(cfg Config, logger *slog.Logger) (*tls.Config, error) {
@@ -219,7 +248,7 @@ func loadTokens(cfg Config, logger *slog.Logger) (*auth.File, error) {
 
 // newServer is New with the TLS configuration (nil: cleartext) and the
 // tokens (nil: none required) loaded.
-func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *auth.File) (*Server, error) {
+func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *auth.File, self selfEvents) (*Server, error) {
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, fmt.Errorf("limits: %w", err)
 	}
@@ -242,7 +271,7 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 		maxDecompressed = ingest.DefaultMaxDecompressedBytes
 	}
 	s := &Server{cfg: cfg, logger: logger, db: db, mux: &routes{ServeMux: http.NewServeMux()}, tls: tlsCfg, tokenFile: tokenFile,
-		limits: limits.NewOverrides(cfg.Limits), refusals: &limits.Refusals{}}
+		limits: limits.NewOverrides(cfg.Limits), refusals: &limits.Refusals{}, self: self}
 	s.ing = ingest.New(db, ingest.ProfileLimits{MaxDecompressedBytes: maxDecompressed}, logger.With("component", "ingest"))
 	s.ing.UseLimits(s.limits, s.refusals)
 	s.ing.LimitInflight(cfg.MaxInflightBytes)
@@ -279,7 +308,7 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 	}
 	otlp.LimitGRPCDecompressions(turns)
 	grpcOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(int(maxDecompressed)),
-		grpc.ChainUnaryInterceptor(s.unaryAuth), grpc.ChainStreamInterceptor(s.streamAuth)}
+		grpc.ChainUnaryInterceptor(self.rec.UnaryInterceptor(), s.unaryAuth), grpc.ChainStreamInterceptor(s.streamAuth)}
 	if tlsCfg != nil {
 		// For the OTLP port; on the main port the HTTP server does TLS.
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsCfg)))
@@ -374,7 +403,7 @@ func (s *Server) reloadConfig() error {
 func (s *Server) Handler() http.Handler {
 	// gRPC calls are authenticated by the gRPC server's interceptors,
 	// as on its own port.
-	grpcH, muxH := s.metrics.instrument("grpc", s.grpc), s.metrics.instrument("", s.authenticate(s.mux))
+	grpcH, muxH := s.metrics.instrument("grpc", s.grpc), s.self.rec.HTTP(s.metrics.instrument("", s.authenticate(s.mux)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") &&
 			strings.HasPrefix(r.URL.Path, "/opentelemetry.") {
@@ -406,6 +435,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger, opened func(*Se
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	logger, self := recordSelf(cfg, logger)
 	// Before listening: a wrong file fails the start, and while the log
 	// replays, /ready is answered over TLS already.
 	tlsCfg, err := loadTLS(cfg, logger)
@@ -427,7 +457,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger, opened func(*Se
 	go func() { errc <- serveHTTP(srv, ln) }()
 	logger.Info("listening; not ready until the storage is open", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "data", cfg.DataDir)
 	beforeOpen()
-	s, err := newServer(cfg, logger, tlsCfg, tokenFile)
+	s, err := newServer(cfg, logger, tlsCfg, tokenFile, self)
 	if err != nil {
 		srv.Close()
 		return err
@@ -572,6 +602,15 @@ func (s *Server) serve(ctx context.Context, srv *http.Server, ln net.Listener, e
 		defer wg.Done()
 		_ = s.scrape.Run(bg)
 	}()
+	if s.self.rec != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.self.rec.Run(bg, time.Second, func(ctx context.Context, evs []events.Event) error {
+				return s.db.AppendEvents(ctx, api.DefaultTenant, evs)
+			}, s.self.plain)
+		}()
+	}
 	if s.tokenFile != nil {
 		wg.Add(1)
 		go func() {

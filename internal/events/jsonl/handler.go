@@ -12,6 +12,7 @@ import (
 
 	"github.com/hearth-profiler/hearth/internal/events"
 	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/selfevents"
 	"github.com/hearth-profiler/hearth/internal/storage"
 	"github.com/hearth-profiler/hearth/internal/tenant"
 )
@@ -180,6 +181,8 @@ func (h *Handler) serve(r *http.Request) (Answer, int, error) {
 		return Answer{}, 0, fmt.Errorf("store %d events: %w", len(d.Events), err)
 	}
 	h.opts.Tally.Stored(len(d.Events), d.Cut)
+	selfevents.Add(ctx, events.Attr{Key: "hearth.events.stored", Value: events.Int(int64(len(d.Events)))},
+		events.Attr{Key: "hearth.events.refused", Value: events.Int(int64(len(d.Refused)))})
 	return ans, http.StatusOK, nil
 }
 
