@@ -19,7 +19,7 @@ const codecVersion = 1
 // what decoding allocates strings from, once per distinct string.
 func AppendEncoded(b []byte, evs []Event) []byte {
 	var st stringTable
-	st.idx = make(map[string]uint32)
+	st.idx = make(map[string]uint32, 64)
 	// Two passes: the table must come first, so that a reader can make
 	// every string before it reads the events.
 	var body []byte
@@ -39,6 +39,45 @@ func AppendEncoded(b []byte, evs []Event) []byte {
 type stringTable struct {
 	strs []string
 	idx  map[string]uint32
+	// lastKeys are the key IDs of the last event's attributes, by
+	// position: a sender repeats its keys in order, and comparing a
+	// string costs less than a map lookup. vals is the state of each key
+	// ID's values.
+	lastKeys []uint32
+	vals     []valueState
+}
+
+// valueState is what the encoder learnt of one key's string values: the
+// last one, and how many were already in the table (hits) or new. A key whose values are mostly new
+// (a user or order ID) has them written inline rather than interned: a
+// table entry and a map insertion for each would only cost.
+type valueState struct {
+	last         string
+	lastID       uint32
+	seen         bool
+	hits, misses int32
+}
+
+// inline says whether a key's values are written in place.
+func (v *valueState) inline() bool { return v.misses >= 16 && v.hits*4 < v.misses }
+
+// keyID returns the table ID of the key of the i-th attribute.
+func (t *stringTable) keyID(i int, key string) uint32 {
+	if i < len(t.lastKeys) {
+		if id := t.lastKeys[i]; t.strs[id] == key {
+			return id
+		}
+	}
+	id := uint32(t.id(key))
+	if i < len(t.lastKeys) {
+		t.lastKeys[i] = id
+	} else {
+		t.lastKeys = append(t.lastKeys, id)
+	}
+	for len(t.vals) <= int(id) {
+		t.vals = append(t.vals, valueState{})
+	}
+	return id
 }
 
 func (t *stringTable) id(s string) uint64 {
@@ -77,16 +116,41 @@ func appendEvent(b []byte, st *stringTable, e *Event) []byte {
 	return b
 }
 
+// inlineString is the type byte of a string value written in place
+// (length and bytes) rather than as a table index.
+const inlineString = 0x80 | byte(TypeString)
+
 func appendAttrs(b []byte, st *stringTable, attrs []Attr) []byte {
 	b = binary.AppendUvarint(b, uint64(len(attrs)))
-	for _, a := range attrs {
-		b = binary.AppendUvarint(b, st.id(a.Key))
-		b = append(b, byte(a.Value.Type))
-		if a.Value.Type == TypeString {
-			b = binary.AppendUvarint(b, st.id(a.Value.Str))
-		} else {
+	for i, a := range attrs {
+		k := st.keyID(i, a.Key)
+		b = binary.AppendUvarint(b, uint64(k))
+		if a.Value.Type != TypeString {
+			b = append(b, byte(a.Value.Type))
 			b = binary.AppendUvarint(b, a.Value.Num)
+			continue
 		}
+		vs := &st.vals[k]
+		switch {
+		case vs.seen && vs.last == a.Value.Str:
+			vs.hits++
+		case vs.inline():
+			b = append(b, inlineString)
+			b = binary.AppendUvarint(b, uint64(len(a.Value.Str)))
+			b = append(b, a.Value.Str...)
+			continue
+		default:
+			id, ok := st.idx[a.Value.Str]
+			if ok {
+				vs.hits++
+			} else {
+				vs.misses++
+				id = uint32(st.id(a.Value.Str))
+			}
+			vs.last, vs.lastID, vs.seen = a.Value.Str, id, true
+		}
+		b = append(b, byte(TypeString))
+		b = binary.AppendUvarint(b, uint64(vs.lastID))
 	}
 	return b
 }
@@ -270,11 +334,19 @@ func (d *decoder) attrs() []Attr {
 			return nil
 		}
 		a := Attr{Key: d.str()}
-		a.Value.Type = Type(d.byte())
-		switch a.Value.Type {
-		case TypeString:
+		typ := d.byte()
+		a.Value.Type = Type(typ)
+		switch {
+		case typ == inlineString:
+			a.Value.Type = TypeString
+			l := d.count(1)
+			if d.err == nil {
+				a.Value.Str = string(d.b[:l])
+				d.b = d.b[l:]
+			}
+		case a.Value.Type == TypeString:
 			a.Value.Str = d.str()
-		case TypeInt, TypeFloat, TypeBool:
+		case a.Value.Type == TypeInt, a.Value.Type == TypeFloat, a.Value.Type == TypeBool:
 			a.Value.Num = d.uvarint()
 		default:
 			d.fail("attribute %q of type %d", a.Key, a.Value.Type)
@@ -303,8 +375,15 @@ func (e *Event) Normalize() {
 }
 
 func normalizeAttrs(attrs []Attr) []Attr {
-	if len(attrs) < 2 {
-		return attrs
+	sorted := true
+	for i := 1; i < len(attrs); i++ {
+		if attrs[i-1].Key >= attrs[i].Key {
+			sorted = false
+			break
+		}
+	}
+	if sorted {
+		return attrs // the decoders' usual case: a pass, no sort
 	}
 	slices.SortStableFunc(attrs, func(a, b Attr) int { return strings.Compare(a.Key, b.Key) })
 	out := attrs[:0]

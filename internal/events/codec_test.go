@@ -2,6 +2,7 @@ package events
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -49,6 +50,39 @@ func TestEncodeDecode(t *testing.T) {
 	}
 	if out, err := Decode(AppendEncoded(nil, nil)); err != nil || len(out) != 0 {
 		t.Errorf("empty batch: %v, %v", out, err)
+	}
+}
+
+// manyEvents are spans whose user IDs are all new, which the encoder
+// writes in place, and whose routes repeat, which it interns.
+func manyEvents() []Event {
+	var evs []Event
+	for i := range 100 {
+		evs = append(evs, Event{Start: int64(i), Service: "shop", Name: "GET", Attrs: []Attr{
+			{Key: "span.http.route", Value: String([]string{"/a", "/b", "/c"}[i%3])},
+			{Key: "span.user.id", Value: String(fmt.Sprintf("u-%d", i))},
+			{Key: "span.n", Value: Int(int64(i))},
+		}})
+	}
+	return evs
+}
+
+func TestEncodeInlinesNewValues(t *testing.T) {
+	in := manyEvents()
+	b := AppendEncoded(nil, in)
+	out, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(in, out); d != "" {
+		t.Fatalf("round trip (-sent +decoded):\n%s", d)
+	}
+	if n := bytes.Count(b, []byte{inlineString}); n < 50 {
+		t.Errorf("%d values written in place; the user IDs, all new, should be", n)
+	}
+	// Interned values are in the table once.
+	if n := bytes.Count(b, []byte("/b")); n != 1 {
+		t.Errorf("route /b written %d times", n)
 	}
 }
 
@@ -110,6 +144,7 @@ func TestParseIDs(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add(AppendEncoded(nil, sampleEvents()))
 	f.Add(AppendEncoded(nil, nil))
+	f.Add(AppendEncoded(nil, manyEvents()[:40]))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		evs, err := Decode(b)
 		if err != nil {

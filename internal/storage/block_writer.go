@@ -298,24 +298,23 @@ func writeHeadEvents(w *blockWriter, h *eventHead) error {
 		return nil
 	}
 	counts := map[attrKT]int64{}
-	for k, c := range h.attrs {
-		for _, t := range c.types {
-			counts[attrKT{k, t}]++
+	for id, k := range h.keys {
+		for t, n := range h.keyTypes[id] {
+			if n > 0 {
+				counts[attrKT{k, events.Type(t)}] = n
+			}
 		}
 	}
-	cols, other := planEventColumns(counts)
+	cols, other := planEventColumns(counts, h.mostlyDistinct())
 	perm := h.sortedOrder()
-	sa := h.sortAttrs(perm)
-	fixed := events.Columns{Intrinsics: events.AllIntrinsics | events.ColDetail}
+	all := events.Columns{Intrinsics: events.AllIntrinsics | events.ColDetail, AllAttrs: true}
 	return w.writeEvents(cols, other, func(ew *eventsWriter) error {
 		var b events.Batch
 		for lo := 0; lo < len(perm); lo += eventsWriteBatch {
 			if err := w.ctx.Err(); err != nil {
 				return err
 			}
-			hi := min(lo+eventsWriteBatch, len(perm))
-			h.fill(&b, fixed, perm, lo, hi)
-			sa.fill(h, &b, lo, hi)
+			h.fill(&b, all, perm, lo, min(lo+eventsWriteBatch, len(perm)))
 			if err := ew.add(&b); err != nil {
 				return err
 			}

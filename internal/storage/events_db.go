@@ -192,9 +192,11 @@ func (db *DB) EventAttributes(ctx context.Context, tenantID string, start, end i
 		if h.len() == 0 || h.maxT < start || h.minT >= end {
 			continue
 		}
-		for k, c := range h.attrs {
-			for _, typ := range c.types {
-				seen[EventAttribute{k, typ}] = true
+		for id, k := range h.keys {
+			for t, n := range h.keyTypes[id] {
+				if n > 0 {
+					seen[EventAttribute{k, events.Type(t)}] = true
+				}
 			}
 		}
 	}

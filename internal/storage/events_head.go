@@ -1,41 +1,60 @@
 package storage
 
 import (
-	"maps"
 	"slices"
-	"sort"
+	"unsafe"
 
 	"github.com/hearth-profiler/hearth/internal/events"
 )
 
-// eventHead holds a tenant's recent events in memory, as columns, next to
-// its profiles: the two are cut into one block together, so that events
-// go through the same log, checkpoints, blocks, compaction and retention.
+// eventHead holds a tenant's recent events in memory next to its
+// profiles: the two are cut into one block together, so that events go
+// through the same log, checkpoints, blocks, compaction and retention.
 // Like the profile head, it is only appended to: a view shares its slices
 // and stays valid while appends go on.
+//
+// The fixed fields are columns; attributes are kept row by row (each
+// event's run in attrs), because that is the order they arrive in and
+// the order a block writes them in, sorted by service and time. A query
+// of the head reads the few keys it names by walking the runs.
 type eventHead struct {
-	strs   []string // interned strings; 0 is ""
-	strIdx map[string]uint32
+	start, dur    []int64
+	trace         []events.TraceID
+	span, parent  []events.SpanID
+	service, name []string
+	statusMsg     []string
+	kind          []events.Kind
+	status        []events.Status
+	// Row i's attributes are attrChunks[c][o:o+attrN[i]], where
+	// attrLoc[i] is c<<32 | o. Chunks of a fixed size, a row never split
+	// between two, make appending a million events copy no attribute
+	// twice; one big slice would be copied whole each time it grows.
+	attrLoc    []uint64
+	attrN      []uint16
+	attrChunks [][]headAttr
+	detailRows []uint32 // rows with span events or links
+	detail     []eventDetail
 
-	start, dur        []int64
-	trace             []events.TraceID
-	span, parent      []events.SpanID
-	service, name     []uint32
-	statusMsg         []uint32
-	kind              []events.Kind
-	status            []events.Status
-	attrs             map[string]*headAttr // by scoped key
-	detailRows        []uint32             // rows with span events or links
-	detail            []eventDetail
+	// keys are the attribute keys by ID, keyTypes their values' count per
+	// type; keyIdx finds a key's ID. lastKeys are the keys of the last
+	// event appended: events of one sender repeat them in order, and a
+	// string comparison costs less than a map lookup.
+	keys     []string
+	keyTypes [][numEventTypes]int64
+	keyIdx   map[string]uint32
+	lastKeys []uint32
+
 	minT, maxT, bytes int64
 }
 
-// headAttr is one attribute key over the head's rows, sparse: the rows
-// that have it, in order, with their values.
+const numEventTypes = int(events.TypeBool) + 1
+
+// headAttr is one attribute of one event.
 type headAttr struct {
-	rows  []uint32
-	types []events.Type
-	vals  []uint64 // a string's ID in strs, or Value.Num
+	key uint32
+	typ events.Type
+	num uint64
+	str string
 }
 
 type eventDetail struct {
@@ -44,25 +63,58 @@ type eventDetail struct {
 }
 
 func newEventHead() *eventHead {
-	return &eventHead{strs: []string{""}, strIdx: map[string]uint32{"": 0},
-		attrs: map[string]*headAttr{}, minT: 1<<63 - 1, maxT: -1 << 63}
+	return &eventHead{keyIdx: map[string]uint32{}, minT: 1<<63 - 1, maxT: -1 << 63}
+}
+
+// attrChunkSize is the number of attributes of one chunk.
+const attrChunkSize = 1 << 16
+
+// rowAttrs returns row r's attributes.
+func (h *eventHead) rowAttrs(r uint32) []headAttr {
+	loc := h.attrLoc[r]
+	c, o := loc>>32, uint32(loc)
+	return h.attrChunks[c][o : o+uint32(h.attrN[r])]
+}
+
+// chunkFor returns the chunk that a row of n attributes is appended to,
+// starting a new one when the last cannot hold them.
+func (h *eventHead) chunkFor(n int) int {
+	last := len(h.attrChunks) - 1
+	if last < 0 || cap(h.attrChunks[last])-len(h.attrChunks[last]) < n {
+		h.attrChunks = append(h.attrChunks, make([]headAttr, 0, max(attrChunkSize, n)))
+		last++
+	}
+	return last
 }
 
 func (h *eventHead) len() int { return len(h.start) }
 
-func (h *eventHead) str(s string) uint32 {
-	if id, ok := h.strIdx[s]; ok {
-		return id
+// keyID returns the ID of the key of the i-th attribute of an event.
+func (h *eventHead) keyID(i int, key string) uint32 {
+	if i < len(h.lastKeys) {
+		if id := h.lastKeys[i]; h.keys[id] == key {
+			return id
+		}
 	}
-	id := uint32(len(h.strs))
-	h.strs = append(h.strs, s)
-	h.strIdx[s] = id
-	h.bytes += int64(len(s)) + 40
+	id, ok := h.keyIdx[key]
+	if !ok {
+		id = uint32(len(h.keys))
+		h.keys = append(h.keys, key)
+		h.keyTypes = append(h.keyTypes, [numEventTypes]int64{})
+		h.keyIdx[key] = id
+		h.bytes += int64(len(key)) + 64
+	}
+	if i < len(h.lastKeys) {
+		h.lastKeys[i] = id
+	} else {
+		h.lastKeys = append(h.lastKeys, id)
+	}
 	return id
 }
 
-// append adds evs, whose attributes are sorted with unique keys
-// (events.Event.Normalize).
+// append adds evs. Strings are kept as they are, not interned: most
+// values of a wide event (IDs, paths) are seen once, and the decoders
+// make each its own allocation.
 func (h *eventHead) append(evs []events.Event) {
 	for i := range evs {
 		e := &evs[i]
@@ -72,26 +124,26 @@ func (h *eventHead) append(evs []events.Event) {
 		h.trace = append(h.trace, e.TraceID)
 		h.span = append(h.span, e.SpanID)
 		h.parent = append(h.parent, e.ParentID)
-		h.service = append(h.service, h.str(e.Service))
-		h.name = append(h.name, h.str(e.Name))
-		h.statusMsg = append(h.statusMsg, h.str(e.StatusMessage))
+		h.service = append(h.service, e.Service)
+		h.name = append(h.name, e.Name)
+		h.statusMsg = append(h.statusMsg, e.StatusMessage)
 		h.kind = append(h.kind, e.Kind)
 		h.status = append(h.status, e.Status)
-		for _, a := range e.Attrs {
-			c := h.attrs[a.Key]
-			if c == nil {
-				c = &headAttr{}
-				h.attrs[a.Key] = c
-				h.str(a.Key)
+		var strBytes int
+		attrs := e.Attrs[:min(len(e.Attrs), 1<<16-1)] // the limits keep far fewer
+		c := h.chunkFor(len(attrs))
+		chunk := h.attrChunks[c]
+		h.attrLoc = append(h.attrLoc, uint64(c)<<32|uint64(len(chunk)))
+		h.attrN = append(h.attrN, uint16(len(attrs)))
+		for j, a := range attrs {
+			id := h.keyID(j, a.Key)
+			if a.Value.Type > events.TypeNone && int(a.Value.Type) < numEventTypes {
+				h.keyTypes[id][a.Value.Type]++
 			}
-			c.rows = append(c.rows, row)
-			c.types = append(c.types, a.Value.Type)
-			if a.Value.Type == events.TypeString {
-				c.vals = append(c.vals, uint64(h.str(a.Value.Str)))
-			} else {
-				c.vals = append(c.vals, a.Value.Num)
-			}
+			chunk = append(chunk, headAttr{key: id, typ: a.Value.Type, num: a.Value.Num, str: a.Value.Str})
+			strBytes += len(a.Value.Str)
 		}
+		h.attrChunks[c] = chunk
 		if len(e.SpanEvents) > 0 || len(e.Links) > 0 {
 			h.detailRows = append(h.detailRows, row)
 			h.detail = append(h.detail, eventDetail{spanEvents: e.SpanEvents, links: e.Links})
@@ -99,7 +151,7 @@ func (h *eventHead) append(evs []events.Event) {
 		}
 		h.minT = min(h.minT, e.Start)
 		h.maxT = max(h.maxT, e.Start)
-		h.bytes += 80 + int64(len(e.Attrs))*13
+		h.bytes += 140 + int64(len(e.Attrs))*int64(unsafe.Sizeof(headAttr{})) + int64(strBytes+len(e.Name)+len(e.StatusMessage))
 	}
 }
 
@@ -107,31 +159,27 @@ func (h *eventHead) append(evs []events.Event) {
 // the tenant's read lock.
 func (h *eventHead) view() *eventHead {
 	n := len(h.start)
-	v := &eventHead{
-		strs:  h.strs[:len(h.strs):len(h.strs)],
+	nk := len(h.keys)
+	// Chunks are appended to in place past what the view's rows use,
+	// which the view never reads; the list of chunks is copied.
+	chunks := slices.Clone(h.attrChunks)
+	return &eventHead{
 		start: h.start[:n:n], dur: h.dur[:n:n], trace: h.trace[:n:n],
 		span: h.span[:n:n], parent: h.parent[:n:n],
 		service: h.service[:n:n], name: h.name[:n:n], statusMsg: h.statusMsg[:n:n],
 		kind: h.kind[:n:n], status: h.status[:n:n],
-		attrs:      make(map[string]*headAttr, len(h.attrs)),
+		attrLoc: h.attrLoc[:n:n], attrN: h.attrN[:n:n], attrChunks: chunks,
 		detailRows: h.detailRows[:len(h.detailRows):len(h.detailRows)],
 		detail:     h.detail[:len(h.detail):len(h.detail)],
-		minT:       h.minT, maxT: h.maxT, bytes: h.bytes,
+		keys:       h.keys[:nk:nk],
+		// Appends change the counts in place: the view takes a copy.
+		keyTypes: slices.Clone(h.keyTypes),
+		minT:     h.minT, maxT: h.maxT, bytes: h.bytes,
 	}
-	for k, c := range h.attrs {
-		m := len(c.rows)
-		v.attrs[k] = &headAttr{rows: c.rows[:m:m], types: c.types[:m:m], vals: c.vals[:m:m]}
-	}
-	return v
-}
-
-// keys returns the attribute keys of h, sorted.
-func (h *eventHead) keys() []string {
-	return slices.Sorted(maps.Keys(h.attrs))
 }
 
 // fill sets the columns cols asks for of the rows perm[lo:hi] of h (or
-// rows lo to hi when perm is nil) in b, reusing b's slices.
+// rows lo to hi when perm is nil) in b.
 func (h *eventHead) fill(b *events.Batch, cols events.Columns, perm []uint32, lo, hi int) {
 	n := hi - lo
 	row := func(i int) uint32 {
@@ -143,112 +191,102 @@ func (h *eventHead) fill(b *events.Batch, cols events.Columns, perm []uint32, lo
 	resetBatch(b, n)
 	in := cols.Intrinsics
 	if in&events.ColStart != 0 {
-		b.Start = grow(b.Start, n)
-		for i := range n {
-			b.Start[i] = h.start[row(i)]
-		}
+		b.Start = gather(h.start, perm, lo, hi)
 	}
 	if in&events.ColDuration != 0 {
-		b.Duration = grow(b.Duration, n)
-		for i := range n {
-			b.Duration[i] = h.dur[row(i)]
-		}
+		b.Duration = gather(h.dur, perm, lo, hi)
 	}
 	if in&events.ColTraceID != 0 {
-		b.TraceID = grow(b.TraceID, n)
-		for i := range n {
-			b.TraceID[i] = h.trace[row(i)]
-		}
+		b.TraceID = gather(h.trace, perm, lo, hi)
 	}
 	if in&events.ColSpanID != 0 {
-		b.SpanID = grow(b.SpanID, n)
-		for i := range n {
-			b.SpanID[i] = h.span[row(i)]
-		}
+		b.SpanID = gather(h.span, perm, lo, hi)
 	}
 	if in&events.ColParentID != 0 {
-		b.ParentID = grow(b.ParentID, n)
-		for i := range n {
-			b.ParentID[i] = h.parent[row(i)]
-		}
-	}
-	strCol := func(dst []string, ids []uint32) []string {
-		dst = grow(dst, n)
-		for i := range n {
-			dst[i] = h.strs[ids[row(i)]]
-		}
-		return dst
+		b.ParentID = gather(h.parent, perm, lo, hi)
 	}
 	if in&events.ColService != 0 {
-		b.Service = strCol(b.Service, h.service)
+		b.Service = gather(h.service, perm, lo, hi)
 	}
 	if in&events.ColName != 0 {
-		b.Name = strCol(b.Name, h.name)
+		b.Name = gather(h.name, perm, lo, hi)
 	}
 	if in&events.ColStatusMessage != 0 {
-		b.StatusMessage = strCol(b.StatusMessage, h.statusMsg)
+		b.StatusMessage = gather(h.statusMsg, perm, lo, hi)
 	}
 	if in&events.ColKind != 0 {
-		b.Kind = grow(b.Kind, n)
-		for i := range n {
-			b.Kind[i] = h.kind[row(i)]
-		}
+		b.Kind = gather(h.kind, perm, lo, hi)
 	}
 	if in&events.ColStatus != 0 {
-		b.Status = grow(b.Status, n)
-		for i := range n {
-			b.Status[i] = h.status[row(i)]
-		}
+		b.Status = gather(h.status, perm, lo, hi)
 	}
 	if in&events.ColDetail != 0 {
-		b.SpanEvents = grow(b.SpanEvents, n)
-		b.Links = grow(b.Links, n)
+		b.SpanEvents = make([][]events.SpanEvent, n)
+		b.Links = make([][]events.Link, n)
 		for i := range n {
-			r := row(i)
-			b.SpanEvents[i], b.Links[i] = nil, nil
-			if j, ok := slices.BinarySearch(h.detailRows, r); ok {
+			if j, ok := slices.BinarySearch(h.detailRows, row(i)); ok {
 				b.SpanEvents[i], b.Links[i] = h.detail[j].spanEvents, h.detail[j].links
 			}
 		}
 	}
-	keys := cols.Attrs
+	// The columns wanted, by key ID; nil for keys not asked for.
+	want := make([]*events.Column, len(h.keys))
+	wantAny := false
 	if cols.AllAttrs {
-		keys = h.keys()
-	}
-	for _, k := range keys {
-		c := h.attrs[k]
-		if c == nil {
-			continue
+		for id := range h.keys {
+			want[id] = &events.Column{}
 		}
-		var col *events.Column
-		if perm == nil {
-			// Rows lo..hi in order: walk the key's rows in the range.
-			j := sort.Search(len(c.rows), func(j int) bool { return c.rows[j] >= uint32(lo) })
-			for ; j < len(c.rows) && c.rows[j] < uint32(hi); j++ {
-				if col == nil {
-					col = batchColumn(b, k, n)
-				}
-				col.Set(n, int(c.rows[j])-lo, h.value(c, j))
+		wantAny = len(h.keys) > 0
+	} else {
+		for _, k := range cols.Attrs {
+			if id, ok := h.lookupKey(k); ok {
+				want[id] = &events.Column{}
+				wantAny = true
 			}
-		} else {
-			for i := range n {
-				if j, ok := slices.BinarySearch(c.rows, row(i)); ok {
-					if col == nil {
-						col = batchColumn(b, k, n)
-					}
-					col.Set(n, i, h.value(c, j))
-				}
+		}
+	}
+	if !wantAny {
+		return
+	}
+	for i := range n {
+		r := row(i)
+		for _, a := range h.rowAttrs(r) {
+			if c := want[a.key]; c != nil {
+				c.Set(n, i, events.Value{Type: a.typ, Num: a.num, Str: a.str})
 			}
+		}
+	}
+	for id, c := range want {
+		if c != nil && c.Types != nil {
+			b.Attrs[h.keys[id]] = c
 		}
 	}
 }
 
-func (h *eventHead) value(c *headAttr, j int) events.Value {
-	t := c.types[j]
-	if t == events.TypeString {
-		return events.Value{Type: t, Str: h.strs[c.vals[j]]}
+// lookupKey finds a key's ID. A view has no keyIdx: it searches keys,
+// which a query does once per key it names.
+func (h *eventHead) lookupKey(k string) (uint32, bool) {
+	if h.keyIdx != nil {
+		id, ok := h.keyIdx[k]
+		return id, ok
 	}
-	return events.Value{Type: t, Num: c.vals[j]}
+	if i := slices.Index(h.keys, k); i >= 0 {
+		return uint32(i), true
+	}
+	return 0, false
+}
+
+// gather returns s[perm[lo:hi]], or s[lo:hi] copied when perm is nil.
+func gather[T any](s []T, perm []uint32, lo, hi int) []T {
+	out := make([]T, hi-lo)
+	if perm == nil {
+		copy(out, s[lo:hi])
+		return out
+	}
+	for i, r := range perm[lo:hi] {
+		out[i] = s[r]
+	}
+	return out
 }
 
 // resetBatch empties b for n rows: every column nil, so that only those
@@ -265,86 +303,86 @@ func batchColumn(b *events.Batch, key string, n int) *events.Column {
 }
 
 // sortedOrder returns h's rows ordered by service, then start time, the
-// order of a block's events.
+// order of a block's events. Services are ranked once, so that the sort
+// compares integers, not strings.
 func (h *eventHead) sortedOrder() []uint32 {
-	perm := make([]uint32, len(h.start))
-	for i := range perm {
-		perm[i] = uint32(i)
+	rank := map[string]uint32{}
+	for _, s := range h.service {
+		if _, ok := rank[s]; !ok {
+			rank[s] = 0
+		}
 	}
-	slices.SortStableFunc(perm, func(a, b uint32) int {
-		if sa, sb := h.strs[h.service[a]], h.strs[h.service[b]]; sa != sb {
-			if sa < sb {
-				return -1
-			}
-			return 1
+	names := make([]string, 0, len(rank))
+	for s := range rank {
+		names = append(names, s)
+	}
+	slices.Sort(names)
+	for i, s := range names {
+		rank[s] = uint32(i)
+	}
+	type key struct {
+		rank  uint32
+		row   uint32
+		start int64
+	}
+	keys := make([]key, len(h.start))
+	last, lastRank := "", uint32(0)
+	for i, s := range h.service {
+		if i == 0 || s != last {
+			last, lastRank = s, rank[s]
 		}
+		keys[i] = key{lastRank, uint32(i), h.start[i]}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
 		switch {
-		case h.start[a] < h.start[b]:
+		case a.rank != b.rank:
+			return int(a.rank) - int(b.rank)
+		case a.start < b.start:
 			return -1
-		case h.start[a] > h.start[b]:
+		case a.start > b.start:
 			return 1
 		}
-		return 0
+		return int(a.row) - int(b.row)
 	})
+	perm := make([]uint32, len(keys))
+	for i, k := range keys {
+		perm[i] = k.row
+	}
 	return perm
 }
 
-// sortedAttrs is every attribute value of a head in the order of a
-// permutation of its rows, per key, for writing them in that order: a
-// lookup per row and key instead would cost a search for each of the
-// head's keys on each of its rows.
-type sortedAttrs struct {
-	keys []string
-	cols []*headAttr
-	pos  [][]uint32 // per key: the position in the permutation of each value
-	js   [][]uint32 // per key: the value's index in the key's headAttr
-	cur  []int
-}
-
-func (h *eventHead) sortAttrs(perm []uint32) *sortedAttrs {
-	inv := make([]uint32, len(perm))
-	for p, r := range perm {
-		inv[r] = uint32(p)
+// mostlyDistinct returns the string and int attributes whose values are
+// mostly distinct in a sample of h's rows: user, order and request IDs,
+// which a block stores without a dictionary.
+func (h *eventHead) mostlyDistinct() map[attrKT]bool {
+	const sampleRows = 2048
+	step := max(1, h.len()/sampleRows)
+	type sample struct {
+		n    int
+		seen map[headAttr]struct{}
 	}
-	sa := &sortedAttrs{keys: h.keys()}
-	for _, k := range sa.keys {
-		c := h.attrs[k]
-		pos := make([]uint32, len(c.rows))
-		js := make([]uint32, len(c.rows))
-		for j, r := range c.rows {
-			pos[j], js[j] = inv[r], uint32(j)
-		}
-		sort.Sort(byPos{pos, js})
-		sa.cols = append(sa.cols, c)
-		sa.pos = append(sa.pos, pos)
-		sa.js = append(sa.js, js)
-	}
-	sa.cur = make([]int, len(sa.keys))
-	return sa
-}
-
-type byPos struct{ pos, js []uint32 }
-
-func (s byPos) Len() int           { return len(s.pos) }
-func (s byPos) Less(i, j int) bool { return s.pos[i] < s.pos[j] }
-func (s byPos) Swap(i, j int) {
-	s.pos[i], s.pos[j] = s.pos[j], s.pos[i]
-	s.js[i], s.js[j] = s.js[j], s.js[i]
-}
-
-// fill adds the attribute columns of positions [lo, hi) to b. Calls come
-// in order of lo.
-func (sa *sortedAttrs) fill(h *eventHead, b *events.Batch, lo, hi int) {
-	n := hi - lo
-	for ki, k := range sa.keys {
-		pos, js, c := sa.pos[ki], sa.js[ki], sa.cols[ki]
-		var col *events.Column
-		for ; sa.cur[ki] < len(pos) && int(pos[sa.cur[ki]]) < hi; sa.cur[ki]++ {
-			j := sa.cur[ki]
-			if col == nil {
-				col = batchColumn(b, k, n)
+	samples := map[uint32]*sample{}
+	for r := 0; r < h.len(); r += step {
+		for _, a := range h.rowAttrs(uint32(r)) {
+			if a.typ != events.TypeString && a.typ != events.TypeInt {
+				continue
 			}
-			col.Set(n, int(pos[j])-lo, h.value(c, int(js[j])))
+			s := samples[a.key]
+			if s == nil {
+				s = &sample{seen: map[headAttr]struct{}{}}
+				samples[a.key] = s
+			}
+			s.n++
+			s.seen[headAttr{typ: a.typ, num: a.num, str: a.str}] = struct{}{}
 		}
 	}
+	out := map[attrKT]bool{}
+	for id, s := range samples {
+		if s.n >= 64 && len(s.seen)*2 > s.n {
+			for t := events.TypeString; t <= events.TypeInt; t++ {
+				out[attrKT{h.keys[id], t}] = true
+			}
+		}
+	}
+	return out
 }

@@ -14,6 +14,7 @@ import (
 // column, rather than one at a time.
 func mergeEvents(ctx context.Context, w *blockWriter, srcs []*block) error {
 	counts := map[attrKT]int64{}
+	plain := map[attrKT]bool{}
 	other := false
 	var cursors []*eventsCursor
 	for _, b := range srcs {
@@ -23,6 +24,7 @@ func mergeEvents(ctx context.Context, w *blockWriter, srcs []*block) error {
 		for _, c := range b.meta.Events.Columns {
 			t, _ := parseType(c.Type)
 			counts[attrKT{c.Key, t}] += c.Values
+			plain[attrKT{c.Key, t}] = plain[attrKT{c.Key, t}] || c.Plain
 		}
 		other = other || b.meta.Events.Other > 0
 		cursors = append(cursors, &eventsCursor{b: b})
@@ -30,7 +32,7 @@ func mergeEvents(ctx context.Context, w *blockWriter, srcs []*block) error {
 	if len(cursors) == 0 {
 		return nil
 	}
-	cols, capped := planEventColumns(counts)
+	cols, capped := planEventColumns(counts, plain)
 	return w.writeEvents(cols, other || capped, func(ew *eventsWriter) error {
 		for _, c := range cursors {
 			if err := c.next(); err != nil {
