@@ -71,17 +71,21 @@ func BenchmarkAppendEvents(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/span")
 }
 
-// BenchmarkEventsBlock writes 1M spans as one block, then reads a route
-// and duration column back, as a group by route with p99 does; it
-// reports bytes per span on disk and the read's cost per span.
-func BenchmarkEventsBlock(b *testing.B) {
-	const n = 1 << 20
+// benchBlock stores n spans, one a millisecond from t0, in one block,
+// and returns the store, t0, the write's time per span and a trace ID of
+// the spans.
+func benchBlock(b *testing.B, n int) (*DB, int64, float64, events.TraceID) {
 	db := openDB(b, b.TempDir(), testOptions())
-	defer db.Close()
+	b.Cleanup(func() { db.Close() })
 	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC).UnixNano()
 	ctx := context.Background()
+	var id events.TraceID
 	for i := 0; i < n; i += 1 << 16 {
-		if err := db.AppendEvents(ctx, "t", benchSpans(1<<16, t0+int64(i)*int64(time.Millisecond), uint64(i))); err != nil {
+		spans := benchSpans(1<<16, t0+int64(i)*int64(time.Millisecond), uint64(i))
+		if i == n/2 {
+			id = spans[100].TraceID
+		}
+		if err := db.AppendEvents(ctx, "t", spans); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -89,7 +93,30 @@ func BenchmarkEventsBlock(b *testing.B) {
 	if err := db.Flush(ctx); err != nil {
 		b.Fatal(err)
 	}
-	writeNs := float64(time.Since(start).Nanoseconds()) / n
+	return db, t0, float64(time.Since(start).Nanoseconds()) / float64(n), id
+}
+
+// BenchmarkEventsTrace looks one trace up by ID in a block of 1M spans
+// (16 row groups), over the whole day.
+func BenchmarkEventsTrace(b *testing.B) {
+	db, t0, _, id := benchBlock(b, 1<<20)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		spans, err := db.Trace(ctx, "t", id, t0, t0+int64(24*time.Hour))
+		if err != nil || len(spans) != 1 {
+			b.Fatalf("%d spans, %v", len(spans), err)
+		}
+	}
+}
+
+// BenchmarkEventsBlock writes 1M spans as one block, then reads a route
+// and duration column back, as a group by route with p99 does; it
+// reports bytes per span on disk and the read's cost per span.
+func BenchmarkEventsBlock(b *testing.B) {
+	const n = 1 << 20
+	db, t0, writeNs, _ := benchBlock(b, n)
+	ctx := context.Background()
 	m := db.tenant("t").blocks[0].meta.Events
 	q := EventQuery{Columns: events.Columns{Intrinsics: events.ColDuration, Attrs: []string{"span.http.route"}},
 		Start: t0, End: t0 + int64(2*n)*int64(time.Millisecond)}

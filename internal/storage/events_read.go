@@ -98,7 +98,7 @@ func openEvents(r io.ReaderAt, size int64, meta *eventsMeta) (er *eventsReader, 
 	// Checked, the trace ID filters are read into memory: a few bytes
 	// per trace, and a lookup then reads no file for the groups they
 	// rule out.
-	if pf, err = parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.PrefetchBloomFilters(true)); err != nil {
+	if pf, err = parquet.OpenFile(r, size, parquet.PrefetchBloomFilters(true)); err != nil {
 		return nil, err
 	}
 	er.pf = pf
@@ -209,12 +209,16 @@ func (er *eventsReader) scan(ctx context.Context, s *eventScan, fn func(*events.
 }
 
 // readGroup reads the columns cols of row group gi into b.
-func (er *eventsReader) readGroup(gi int, cols events.Columns, b *events.Batch) error {
+//
+// With rows (sorted row numbers in the group), only the pages that hold
+// them are read: the batch still has a row for each of the group's, and
+// only rows' are set.
+func (er *eventsReader) readGroup(gi int, cols events.Columns, b *events.Batch, rows ...int) error {
 	rg := er.pf.RowGroups()[gi]
 	n := int(rg.NumRows())
 	resetBatch(b, n)
 	ccs := rg.ColumnChunks()
-	chunk := func(name string) parquet.ColumnChunk { return ccs[er.fixed[name]] }
+	chunk := func(name string) colChunk { return colChunk{ccs[er.fixed[name]], rows} }
 	in := cols.Intrinsics
 	var err error
 	if in&events.ColStart != 0 {
@@ -303,7 +307,7 @@ func (er *eventsReader) readGroup(gi int, cols events.Columns, b *events.Batch) 
 	}
 	for _, k := range keys {
 		for _, ref := range er.attrs[k] {
-			if err := er.readAttr(ccs[ref.col], ref.typ, n, b, k); err != nil {
+			if err := er.readAttr(colChunk{ccs[ref.col], rows}, ref.typ, n, b, k); err != nil {
 				return fmt.Errorf("attribute %s: %w", k, err)
 			}
 		}
@@ -314,7 +318,7 @@ func (er *eventsReader) readGroup(gi int, cols events.Columns, b *events.Batch) 
 			want[k] = true
 		}
 		var derr error
-		err := readStrings(ccs[er.otherIdx], n, func(i int, s string) {
+		err := readStrings(colChunk{ccs[er.otherIdx], rows}, n, func(i int, s string) {
 			var in []jsonAttr
 			if derr != nil {
 				return
@@ -345,7 +349,7 @@ func (er *eventsReader) readGroup(gi int, cols events.Columns, b *events.Batch) 
 	return nil
 }
 
-func (er *eventsReader) readAttr(cc parquet.ColumnChunk, t events.Type, n int, b *events.Batch, key string) error {
+func (er *eventsReader) readAttr(cc colChunk, t events.Type, n int, b *events.Batch, key string) error {
 	col := b.Attrs[key]
 	get := func() *events.Column {
 		if col == nil {
@@ -365,11 +369,51 @@ func (er *eventsReader) readAttr(cc parquet.ColumnChunk, t events.Type, n int, b
 	}
 }
 
+// colChunk is a column chunk to read, whole or, when rows is not nil, at
+// those rows only.
+type colChunk struct {
+	parquet.ColumnChunk
+	rows []int
+}
+
 // forPages calls page with each page of cc and the row its first value
-// belongs to, and checks that the pages hold n rows.
-func forPages(cc parquet.ColumnChunk, n int, page func(p parquet.Page, row int) error) error {
+// belongs to, and checks that the pages hold n rows. When cc names rows,
+// it seeks to the page of each (with the page index) and calls page with
+// what is left of it from that row.
+func forPages(cc colChunk, n int, page func(p parquet.Page, row int) error) error {
 	pages := cc.Pages()
 	defer pages.Close()
+	if cc.rows != nil {
+		done := -1 // rows below this were in a page already read
+		for _, r := range cc.rows {
+			if r < done {
+				continue
+			}
+			if r < 0 || r >= n {
+				return fmt.Errorf("row %d of a group of %d", r, n)
+			}
+			if err := pages.SeekToRow(int64(r)); err != nil {
+				return fmt.Errorf("seek to row %d: %w", r, err)
+			}
+			p, err := pages.ReadPage()
+			if err != nil {
+				return fmt.Errorf("read page at row %d: %w", r, err)
+			}
+			if int(p.NumRows()) > n-r {
+				parquet.Release(p)
+				return errors.New("page holds more rows than the row group")
+			}
+			// The row alone: the rest of a page of dictionary indexes
+			// may be the rest of the row group.
+			err = page(p.Slice(0, 1), r)
+			done = r + 1
+			parquet.Release(p)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	row := 0
 	for {
 		p, err := pages.ReadPage()
@@ -422,7 +466,7 @@ func presentRows(p parquet.Page, row int, f func(row, k int)) error {
 	return nil
 }
 
-func readInt64s(cc parquet.ColumnChunk, n int) ([]int64, error) {
+func readInt64s(cc colChunk, n int) ([]int64, error) {
 	out := make([]int64, n)
 	err := forPages(cc, n, func(p parquet.Page, row int) error {
 		if p.NumNulls() != 0 {
@@ -451,7 +495,7 @@ func readInt64s(cc parquet.ColumnChunk, n int) ([]int64, error) {
 	return out, err
 }
 
-func readFixed(cc parquet.ColumnChunk, n, size int, put func(i int, v []byte)) error {
+func readFixed(cc colChunk, n, size int, put func(i int, v []byte)) error {
 	return forPages(cc, n, func(p parquet.Page, row int) error {
 		if dict := p.Dictionary(); dict != nil {
 			idx := pageData(p).Int32()
@@ -495,7 +539,7 @@ func pageData(p parquet.Page) *encoding.Values {
 // readStrings calls put with each non-null string of cc. A dictionary's
 // strings are made once per page, so that a column of a few hundred
 // routes over a row group costs a few hundred strings, not one per row.
-func readStrings(cc parquet.ColumnChunk, n int, put func(i int, s string)) error {
+func readStrings(cc colChunk, n int, put func(i int, s string)) error {
 	var dictStrs []string
 	var lastDict parquet.Dictionary
 	return forPages(cc, n, func(p parquet.Page, row int) error {
@@ -550,7 +594,7 @@ func splitStrings(data []byte, offs []uint32, dst []string) []string {
 
 // readValues reads the columns whose values are few or rare (kind,
 // status, ints, floats, bools) value by value.
-func readValues(cc parquet.ColumnChunk, n int, put func(i int, v parquet.Value)) error {
+func readValues(cc colChunk, n int, put func(i int, v parquet.Value)) error {
 	buf := make([]parquet.Value, 4096)
 	return forPages(cc, n, func(p parquet.Page, row int) error {
 		vr := p.Values()
@@ -661,8 +705,44 @@ func checkBloomFilters(r io.ReaderAt, size int64, md *format.FileMetaData) error
 	return nil
 }
 
-// trace reads the events of one trace that start in [minT, maxT].
-func (er *eventsReader) trace(ctx context.Context, id events.TraceID, minT, maxT int64, fn func(*events.Batch) error) error {
-	s := &eventScan{cols: allEventColumns, minT: minT, maxT: maxT, trace: &id}
-	return er.scan(ctx, s, fn)
+// trace reads the events of one trace that start in [minT, maxT]. A row
+// group its bloom filter lets through has its trace_id column read
+// first, and the rest only when the trace is really there: a filter's
+// false positives then cost one column.
+func (er *eventsReader) trace(ctx context.Context, id events.TraceID, minT, maxT int64, fn func(*events.Batch) error) (err error) {
+	defer recoverParquet(&err)
+	s := &eventScan{minT: minT, maxT: maxT, trace: &id}
+	for gi := range er.groups {
+		if s.skipGroup(er, gi) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rg := er.pf.RowGroups()[gi]
+		n := int(rg.NumRows())
+		var rows []int
+		err := readFixed(colChunk{rg.ColumnChunks()[er.fixed[evColTraceID]], nil}, n, 16, func(i int, v []byte) {
+			if events.TraceID(v) == id {
+				rows = append(rows, i)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("row group %d: %s: %w", gi, evColTraceID, err)
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		var b events.Batch
+		if err := er.readGroup(gi, allEventColumns, &b, rows...); err != nil {
+			return fmt.Errorf("row group %d: %w", gi, err)
+		}
+		keepRows(&b, func(i int) bool { return b.TraceID[i] == id && b.Start[i] >= minT && b.Start[i] <= maxT })
+		if b.Len > 0 {
+			if err := fn(&b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
