@@ -224,6 +224,7 @@ const chart = new SeriesChart($("chart"), $("chart-legend"), (from, until) => {
   syncControls();
   load(true);
 });
+hook.chart = () => ({ readout: chart.readout(), axes: chart.axes() });
 
 const kinds = [
   ["CPU", /^(process_cpu|cpu|wall)/], ["Memory", /^memory/], ["Goroutines", /^goroutine/],

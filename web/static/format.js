@@ -57,3 +57,46 @@ export function colorFor(name, dark) {
   const l = dark ? 38 + (h % 12) : 62 + (h % 14);
   return `hsl(${hue}, ${70 + (h % 20)}%, ${l}%)`;
 }
+
+// sig3 writes x with at most three significant digits and no trailing
+// zeros: axis ticks and read-outs, where 412.00 would be noise.
+function sig3(x) {
+  return String(Number(x.toPrecision(3)));
+}
+
+/** formatDuration writes a duration given in nanoseconds in the unit that suits it: 950 µs, 412 ms, 1.49 s. */
+export function formatDuration(ns) {
+  const a = Math.abs(ns);
+  if (a === 0) return "0";
+  if (a < 1e3) return sig3(ns) + " ns";
+  if (a < 1e6) return sig3(ns / 1e3) + " µs";
+  if (a < 1e9) return sig3(ns / 1e6) + " ms";
+  if (a < 60e9) return sig3(ns / 1e9) + " s";
+  if (a < 3600e9) return sig3(ns / 60e9) + " min";
+  return sig3(ns / 3600e9) + " h";
+}
+
+/**
+ * formatCompact writes a value for an axis or a read-out: durations
+ * (unit "ns" as the events API says it, "nanoseconds" as profile types
+ * do) in their unit, bytes in binary units, other numbers with k, M, G.
+ */
+export function formatCompact(v, unit) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  if (unit === "ns" || unit === "nanoseconds") return formatDuration(v);
+  const a = Math.abs(v);
+  if (unit === "bytes") {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0, x = v;
+    while (Math.abs(x) >= 1024 && i < units.length - 1) { x /= 1024; i++; }
+    return sig3(x) + " " + units[i];
+  }
+  const suffix = !unit || unit === "count" ? "" : " " + unit;
+  if (a >= 1e9) return sig3(v / 1e9) + "G" + suffix;
+  if (a >= 1e6) return sig3(v / 1e6) + "M" + suffix;
+  if (a >= 1e4) return sig3(v / 1e3) + "k" + suffix;
+  return (Number.isInteger(v) ? String(v) : sig3(v)) + suffix;
+}
+
+/** palette are the colours of lines and groups, in order, readable on the light and the dark theme. */
+export const palette = ["#c2410c", "#2563eb", "#16a34a", "#9333ea", "#db2777", "#0891b2", "#ca8a04", "#4b5563", "#dc2626", "#0d9488"];

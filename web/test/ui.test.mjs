@@ -266,6 +266,29 @@ test("errors are shown where the user typed, and an empty selection says so", as
   await page.close();
 });
 
+test("the chart has a time axis, a value axis in the profile's unit, and a read-out on hover", async () => {
+  const { page, errors } = await open("/?group=service_name");
+  const { axes, readout } = await page.evaluate(() => window.__hearth.chart());
+  assert.ok(axes[0].length >= 3, `time axis: ${axes[0]}`);
+  assert.ok(axes[1].length >= 2 && axes[1].slice(1).every((t) => / (ns|µs|ms|s|min)$/.test(t)), `CPU axis: ${axes[1]}`);
+  assert.deepEqual(readout.map((r) => r.label), ["time", "service_name=checkout", "service_name=search"]);
+  assert.ok(readout.every((r) => r.value === "–"), "a read-out before any hover");
+  // The profiles were sent over the last ten minutes: hover there until
+  // the read-out shows a point of each service.
+  const over = await page.locator("#chart .u-over").boundingBox();
+  let got = null;
+  for (let f = 0.84; f < 1 && !got; f += 0.005) {
+    await page.mouse.move(over.x + over.width * f, over.y + over.height / 2);
+    const r = (await page.evaluate(() => window.__hearth.chart())).readout;
+    if (r.slice(1).some((x) => x.value !== "–")) got = r;
+  }
+  assert.ok(got, "no value read out along the last part of the chart");
+  assert.match(got[0].value, /\d\d:\d\d/);
+  assert.ok(got.slice(1).some((x) => / (ns|µs|ms|s|min)$/.test(x.value)), JSON.stringify(got));
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("a brush on the chart selects the range to merge", async () => {
   const { page } = await open();
   const box = await page.locator("#chart").boundingBox();
