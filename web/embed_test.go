@@ -18,6 +18,11 @@ func TestHandler(t *testing.T) {
 		"/session.js":       "export function request",
 		"/?query=cpu%7B%7D": `<script type="module" src="app.js">`,
 		"/targets.html":     `targets.js`,
+		"/events.html":      `<script type="module" src="events.js">`,
+		"/events.js":        "window.__hearth",
+		// The vendored chart library, loaded by a plain script tag.
+		"/vendor/uPlot.iife.min.js": "var uPlot=",
+		"/vendor/uPlot.min.css":     ".uplot",
 	} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {

@@ -565,8 +565,10 @@ function showTenants() {
 async function useTenant() {
   session.setTenant(state.tenant);
   if (who) $("tenant").value = state.tenant || who.tenant;
-  const targets = document.querySelector('nav.pages a[href^="targets.html"]');
-  targets.href = "targets.html" + (state.tenant ? "?" + new URLSearchParams({ tenant: state.tenant }) : "");
+  for (const page of ["targets.html", "events.html"]) {
+    const a = document.querySelector(`nav.pages a[href^="${page}"]`);
+    a.href = page + (state.tenant ? "?" + new URLSearchParams({ tenant: state.tenant }) : "");
+  }
   await loadTypes();
   await loadGroupLabels();
 }

@@ -1,0 +1,371 @@
+// The Events page in headless Chromium against a real `hearth server`:
+// events sent as JSON lines (a shop whose requests from one region are
+// slow) and as an OTLP/JSON trace, then the query builder, the charts,
+// the heatmap's compare, the table's example traces, the waterfall, the
+// address as state, and errors.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { repo, freePort, buildHearth, startServer, stopServer, launchBrowser } from "../harness.mjs";
+
+let server, base, browser, dataDir, binDir;
+
+// A seeded generator, so that every run sends the same events.
+function mulberry32(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const hex = (rnd, n) => Array.from({ length: n }, () => Math.floor(rnd() * 16).toString(16)).join("");
+
+const REGIONS = ["us-east-1", "eu-west-3", "ap-south-1"];
+const ROUTES = ["/cart", "/home", "/search"];
+const SLOW = "eu-west-3";
+const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
+const LINKED = "11112222333344445555666677778888";
+
+before(async () => {
+  const built = buildHearth();
+  binDir = built.dir;
+  dataDir = mkdtempSync(join(tmpdir(), "hearth-ui-events-"));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = await startServer(built.bin, port, dataDir, []);
+
+  // 900 requests over the last 20 minutes: every region and route alike,
+  // except that eu-west-3's take about a second and the rest tens of ms.
+  const rnd = mulberry32(42);
+  const now = Date.now();
+  const lines = [];
+  for (let i = 0; i < 900; i++) {
+    const region = REGIONS[Math.floor(rnd() * 3)];
+    const route = ROUTES[Math.floor(rnd() * 3)];
+    const ms = region === SLOW ? 900 + rnd() * 700 : 5 + rnd() * 55;
+    lines.push(JSON.stringify({
+      time: new Date(now - 20 * 60e3 + (i / 900) * 19.5 * 60e3).toISOString(),
+      "service.name": "shop", name: "GET " + route, duration_ms: ms,
+      http: { route }, region, "user.id": `u-${i}`,
+      trace_id: hex(rnd, 32), span_id: hex(rnd, 16),
+    }));
+  }
+  let r = await fetch(`${base}/api/v1/events`, { method: "POST", headers: { "Content-Type": "application/x-ndjson" }, body: lines.join("\n") });
+  const sent = await r.text();
+  assert.equal(r.status, 200, sent);
+  assert.equal(JSON.parse(sent).accepted, 900, sent);
+
+  // One trace over two services: a request, its database call, and a
+  // payment that fails after a retry, with a link to another trace.
+  const t0 = BigInt(now - 5 * 60e3) * 1000000n;
+  const ns = (ms) => String(t0 + BigInt(Math.round(ms * 1e6)));
+  const str = (k, v) => ({ key: k, value: { stringValue: v } });
+  const span = (id, parent, name, kind, from, to, extra = {}) => ({
+    traceId: TRACE, spanId: id, ...(parent ? { parentSpanId: parent } : {}), name, kind,
+    startTimeUnixNano: ns(from), endTimeUnixNano: ns(to), ...extra,
+  });
+  const body = {
+    resourceSpans: [
+      { resource: { attributes: [str("service.name", "frontend")] }, scopeSpans: [{ spans: [
+        span("00000000000000a1", null, "GET /checkout", 2, 0, 420, { attributes: [str("http.route", "/checkout")] }),
+        span("00000000000000a2", "00000000000000a1", "SELECT cart", 3, 10, 60, { attributes: [str("db.system", "postgresql")] }),
+      ] }] },
+      { resource: { attributes: [str("service.name", "payments")] }, scopeSpans: [{ spans: [
+        span("00000000000000b1", "00000000000000a1", "charge", 2, 80, 400, {
+          attributes: [str("card.brand", "visa")],
+          status: { code: 2, message: "card declined" },
+          events: [{ timeUnixNano: ns(250), name: "retry", attributes: [{ key: "attempt", value: { intValue: "2" } }] }],
+          links: [{ traceId: LINKED, spanId: "00000000000000c1" }],
+        }),
+        span("00000000000000b2", "00000000000000b1", "POST /authorize", 3, 100, 380),
+      ] }] },
+    ],
+  };
+  r = await fetch(`${base}/v1/traces`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  assert.equal(r.status, 200, await r.text());
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  await stopServer(server);
+  for (const d of [dataDir, binDir]) if (d) rmSync(d, { recursive: true, force: true });
+});
+
+const SHOP = '{ resource.service.name = "shop" }';
+
+async function open(params = {}) {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.setDefaultTimeout(15000);
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  const q = new URLSearchParams(params).toString();
+  await page.goto(`${base}/events.html${q ? "?" + q : ""}`);
+  await ready(page, 1);
+  return { page, errors };
+}
+
+// ready waits until the page has finished its n-th update.
+async function ready(page, n) {
+  await page.waitForFunction((n) => window.__hearth && window.__hearth.ready && window.__hearth.loads >= n, n);
+}
+const loads = (page) => page.evaluate(() => window.__hearth.loads);
+
+test("group by with the builder: a chart per calculation, with axes and a hover read-out, and the table", async () => {
+  const { page, errors } = await open({ q: SHOP });
+  let n = await loads(page);
+  await page.selectOption("#by-add", "span.region");
+  await ready(page, ++n);
+  await page.selectOption("#calc-fn", "p95");
+  await page.selectOption("#calc-field", "duration");
+  await page.click("#calc-add");
+  await ready(page, ++n);
+  assert.deepEqual(await page.$$eval("#by-chips .chip", (cs) => cs.map((c) => c.dataset.value)), ["span.region"]);
+  assert.deepEqual(await page.$$eval("#calc-chips .chip", (cs) => cs.map((c) => c.dataset.value)), ["count", "p99(duration)", "p95(duration)"]);
+
+  // Order by p99: the slow region first.
+  await page.click('#groups th[data-calc="p99(duration)"]');
+  await ready(page, ++n);
+  const rows = await page.$$eval("#groups tbody tr.group", (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
+  assert.equal(rows.length, 3);
+  assert.equal(rows[0][1], SLOW);
+  assert.match(rows[0][3], /^1(\.\d+)? s$/, `p99 of ${SLOW} is ${rows[0][3]}`);
+  assert.match(rows[1][3], /^\d+(\.\d+)? ms$/);
+  assert.equal(rows.reduce((s, r) => s + Number(r[2]), 0), 900);
+  assert.match(page.url(), /order=p99/);
+
+  // One chart per calculation, with a line per group and labelled axes.
+  const charts = await page.evaluate(() => window.__hearth.charts());
+  assert.deepEqual(charts.map((c) => c.calc), ["count", "p99(duration)", "p95(duration)"]);
+  const p99 = charts[1];
+  assert.ok(p99.axes[0].length >= 3, `time axis ticks: ${p99.axes[0]}`);
+  assert.ok(p99.axes[1].some((t) => / (ms|s)$/.test(t)), `duration axis ticks: ${p99.axes[1]}`);
+  // A line per group, in the table's order.
+  assert.deepEqual(p99.readout.slice(1).map((r) => r.label), rows.map((r) => r[1]));
+
+  // Hover near the end of the range, where every region has requests.
+  const over = await page.locator('.chart-card[data-calc="p99(duration)"] .u-over').boundingBox();
+  await page.mouse.move(over.x + over.width * 0.9, over.y + over.height / 2);
+  await page.waitForFunction(() => window.__hearth.charts()[1].readout[0].value !== "–");
+  const read = (await page.evaluate(() => window.__hearth.charts()))[1].readout;
+  assert.match(read[0].value, /\d\d:\d\d/);
+  assert.match(read.find((r) => r.label === SLOW).value, /^1(\.\d+)? s$/);
+  // The charts move their cursors together: the count chart reads out too.
+  const count = (await page.evaluate(() => window.__hearth.charts()))[0].readout;
+  assert.ok(count.slice(1).every((r) => /^\d+$/.test(r.value)), JSON.stringify(count));
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("the filter completes field names, operators and values", async () => {
+  const { page } = await open();
+  await page.fill("#filter", "");
+  await page.type("#filter", "{ span.reg");
+  await page.waitForSelector('#filter-complete li:has-text("span.region")');
+  await page.keyboard.press("Enter");
+  assert.equal(await page.inputValue("#filter"), "{ span.region ");
+  await page.waitForSelector('#filter-complete li:has-text("!=")');
+  await page.keyboard.press("Enter"); // the first operator, =
+  assert.equal(await page.inputValue("#filter"), "{ span.region = ");
+  await page.waitForSelector(`#filter-complete li:has-text("${SLOW}")`);
+  const offered = await page.$$eval("#filter-complete li span:first-child", (s) => s.map((x) => x.textContent));
+  assert.deepEqual([...offered].sort(), REGIONS.map((r) => JSON.stringify(r)).sort());
+  await page.click(`#filter-complete li:has-text("${SLOW}")`);
+  assert.equal(await page.inputValue("#filter"), `{ span.region = "${SLOW}" `);
+  const n = await loads(page);
+  await page.type("#filter", "}");
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("Enter");
+  await ready(page, n + 1);
+  assert.equal(await page.evaluate(() => window.__hearth.state.q), `{ span.region = "${SLOW}" }`);
+  assert.match(await page.textContent("#status"), /^\d+ of \d+ events matched/);
+  await page.close();
+});
+
+test("a box dragged on the heatmap runs compare: the slow region ranks first", async () => {
+  const { page, errors } = await open({ q: SHOP, by: "span.region" });
+  const g = await page.evaluate(() => window.__hearth.heatmapGeometry());
+  assert.ok(g && g.width > 100, "no heatmap drawn");
+  const at = await page.evaluate(() => window.__hearth.heatmapPoint(Date.now(), 500e6));
+  const canvas = await page.locator("#heatmap").boundingBox();
+  const n = await loads(page);
+  // From 500 ms at the left edge to the top right: every slow request.
+  await page.mouse.move(canvas.x + g.left + 2, canvas.y + at.y);
+  await page.mouse.down();
+  await page.mouse.move(canvas.x + g.left + g.width / 2, canvas.y + g.top + 40, { steps: 4 });
+  await page.mouse.move(canvas.x + g.left + g.width - 2, canvas.y + g.top + 2, { steps: 4 });
+  await page.mouse.up();
+  await ready(page, n + 1);
+  const cmp = await page.evaluate(() => window.__hearth.compare);
+  assert.equal(cmp.attributes[0], "span.region", `ranking: ${cmp.attributes.join(", ")}`);
+  assert.ok(cmp.defining.includes("duration"), `defining: ${cmp.defining}`);
+  assert.ok(!cmp.attributes.includes("duration"));
+  assert.ok(cmp.selection > 200 && cmp.selection < 400 && cmp.selection + cmp.baseline === 900, JSON.stringify(cmp));
+
+  // Paired bars: the slow region's share in the box and out of it.
+  const first = page.locator("#cmp-attrs > li").first();
+  assert.equal(await first.getAttribute("data-attr"), "span.region");
+  const top = first.locator(".cmp-value").first();
+  assert.equal(await top.getAttribute("data-value"), SLOW);
+  const [sel, bl] = await top.locator(".bar").evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect().width));
+  assert.ok(sel > 5 * bl, `bars ${sel} vs ${bl}`);
+  assert.match(await top.locator(".pct").textContent(), /^100\.0% vs 0\.0%$/);
+  assert.match(await page.textContent("#cmp-defining summary"), /duration/);
+  assert.match(page.url(), /box=\d+%2C\d+%2C\d+%2C/);
+  await page.screenshot({ path: join(repo, "docs", "ui-events.png"), fullPage: true });
+
+  // The address brings the box and its comparison back.
+  const again = await open(Object.fromEntries(new URL(page.url()).searchParams));
+  assert.deepEqual(await again.page.evaluate(() => window.__hearth.compare), cmp);
+  await again.page.close();
+  // Clearing the box, and back.
+  await page.click("#compare-clear");
+  await ready(page, n + 2);
+  assert.equal(await page.evaluate(() => window.__hearth.compare), null);
+  await page.goBack();
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.compare && window.__hearth.compare.attributes);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a group's example opens its trace as a waterfall; a span shows its details", async () => {
+  const { page, errors } = await open({ q: '{ resource.service.name = "frontend" }', by: "name" });
+  const row = page.locator("#groups tbody tr.group", { hasText: "GET /checkout" });
+  await row.click();
+  const example = page.locator(`tr.detail button.example[data-trace="${TRACE}"]`);
+  await example.waitFor();
+  const n = await loads(page);
+  await example.click();
+  await ready(page, n + 1);
+  await page.waitForSelector("#trace-view:not([hidden]) #waterfall .wf-row[data-span]");
+  const spans = await page.$$eval("#waterfall .wf-row[data-span]", (rs) => rs.map((r) => ({
+    id: r.dataset.span, depth: Number(r.dataset.depth), error: r.classList.contains("error"),
+    name: r.querySelector(".wf-op").textContent, svc: r.querySelector(".wf-svc").textContent,
+    left: parseFloat(r.querySelector(".wf-bar").style.left), width: parseFloat(r.querySelector(".wf-bar").style.width),
+  })));
+  assert.deepEqual(spans.map((s) => [s.name, s.svc, s.depth, s.error]), [
+    ["GET /checkout", "frontend", 0, false],
+    ["SELECT cart", "frontend", 1, false],
+    ["charge", "payments", 1, true],
+    ["POST /authorize", "payments", 2, false],
+  ]);
+  // Bars on the trace's time axis: the root spans it, charge starts at 80 of 420 ms.
+  assert.ok(Math.abs(spans[0].left) < 0.01 && Math.abs(spans[0].width - 100) < 0.01, JSON.stringify(spans[0]));
+  assert.ok(Math.abs(spans[2].left - (80 / 420) * 100) < 0.1, JSON.stringify(spans[2]));
+  assert.ok(await page.locator("#waterfall .wf-axis .wf-tick").count() >= 3);
+  assert.match(await page.textContent("#trace-summary"), /420 ms · 4 spans · frontend, payments · 1 error/);
+
+  await page.click('#waterfall .wf-row[data-span="00000000000000b1"]');
+  const detail = await page.textContent("#span-detail");
+  assert.match(detail, /error: card declined/);
+  assert.match(detail, /card\.brand\s*visa/);
+  assert.match(detail, /retry\s*\+170 ms into the span/);
+  assert.match(detail, /attempt\s*2/);
+  assert.match(detail, new RegExp(`trace ${LINKED}`));
+  assert.match(page.url(), /trace=4bf92f3577b34da6a3ce929d0e0e4736/);
+  assert.match(page.url(), /span=00000000000000b1/);
+  await page.screenshot({ path: join(repo, "docs", "ui-trace.png") });
+
+  // The address reopens the trace at the same span.
+  const again = await open(Object.fromEntries(new URL(page.url()).searchParams));
+  await again.page.waitForSelector('#waterfall .wf-row.selected[data-span="00000000000000b1"]');
+  assert.match(await again.page.textContent("#span-detail"), /card declined/);
+  await again.page.close();
+
+  // Back closes the trace; forward opens it again.
+  await page.goBack();
+  await page.waitForFunction(() => window.__hearth.ready && !window.__hearth.state.trace);
+  assert.ok(await page.locator("#trace-view").isHidden());
+  await page.goForward();
+  await page.waitForSelector("#trace-view:not([hidden]) #waterfall .wf-row[data-span]");
+  await page.click("#trace-close");
+  await page.waitForFunction(() => window.__hearth.ready && !window.__hearth.state.trace);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("the address holds the whole query: reload and back restore it", async () => {
+  const { page } = await open();
+  let n = await loads(page);
+  await page.fill("#filter", SHOP);
+  await page.press("#filter", "Enter");
+  await ready(page, ++n);
+  await page.selectOption("#by-add", "span.http.route");
+  await ready(page, ++n);
+  await page.selectOption("#range", "6h");
+  await ready(page, ++n);
+  await page.selectOption("#step", "5m");
+  await ready(page, ++n);
+  const st = await page.evaluate(() => ({ ...window.__hearth.state }));
+  assert.equal(st.q, SHOP);
+  assert.equal(st.by, "span.http.route");
+  assert.equal(st.from, "now-6h");
+  assert.equal(st.step, "5m");
+  const table = await page.$$eval("#groups tbody tr.group td:nth-child(2)", (ts) => ts.map((t) => t.textContent).sort());
+  assert.deepEqual(table, ROUTES);
+
+  const again = await open(Object.fromEntries(new URL(page.url()).searchParams));
+  assert.equal(await again.page.inputValue("#filter"), SHOP);
+  assert.equal(await again.page.inputValue("#range"), "6h");
+  assert.equal(await again.page.inputValue("#step"), "5m");
+  assert.deepEqual(await again.page.$$eval("#by-chips .chip", (cs) => cs.map((c) => c.dataset.value)), ["span.http.route"]);
+  assert.deepEqual(await again.page.evaluate(() => ({ ...window.__hearth.state })), st);
+  await again.page.close();
+
+  // Back: the step is auto again, then the range is an hour.
+  await page.goBack();
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.state.step === "");
+  assert.equal(await page.inputValue("#step"), "");
+  await page.goBack();
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.state.from === "now-1h");
+  assert.equal(await page.inputValue("#range"), "1h");
+  await page.close();
+});
+
+test("a bad filter is shown under the input with its position; no match says so", async () => {
+  const { page } = await open();
+  let n = await loads(page);
+  await page.fill("#filter", "{ span.region = }");
+  await page.press("#filter", "Enter");
+  await ready(page, ++n);
+  await page.waitForSelector("#filter-error:not([hidden])");
+  const msg = await page.textContent("#filter-error .msg");
+  assert.match(msg, /^1:17: /);
+  assert.equal(await page.textContent("#filter-error .caret"), " ".repeat(16) + "^");
+  assert.equal(await page.getAttribute("#filter", "aria-invalid"), "true");
+  assert.match(await page.evaluate(() => window.__hearth.error), /^1:17: /);
+
+  await page.fill("#filter", '{ span.region = "nowhere" }');
+  await page.press("#filter", "Enter");
+  await ready(page, ++n);
+  assert.ok(await page.locator("#filter-error").isHidden());
+  await page.waitForSelector("#ev-empty:not([hidden])");
+  assert.match(await page.textContent("#ev-empty"), /No events match this filter/);
+  assert.ok(await page.locator("#charts").isHidden());
+  await page.close();
+
+  // A calculation that does not parse is shown beside the builder.
+  const bad = await open({ calc: "count,p98x(duration)" });
+  await bad.page.waitForSelector("#spec-error:not([hidden])");
+  assert.match(await bad.page.textContent("#spec-error"), /^calc: 1:\d+: unknown calculation/);
+  await bad.page.close();
+});
+
+test("the profiles page links to the Events page, which keeps the tenant", async () => {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.setDefaultTimeout(15000);
+  await page.goto(`${base}/?tenant=anonymous`);
+  await page.waitForFunction(() => window.__hearth && window.__hearth.ready);
+  const link = page.locator('nav.pages a[href^="events.html"]');
+  assert.equal(await link.getAttribute("href"), "events.html?tenant=anonymous");
+  await link.click();
+  await page.waitForURL(/events\.html/);
+  await ready(page, 1);
+  assert.equal(await page.evaluate(() => window.__hearth.state.tenant), "anonymous");
+  assert.match(await page.textContent("#status"), /^\d+ of \d+ events matched/);
+  assert.equal(await page.getAttribute('nav.pages a[href^="./"]', "href"), "./?tenant=anonymous");
+  await page.close();
+});
