@@ -7,7 +7,7 @@ import { formatDuration } from "./format.js";
 // which it hands to onBrush(fromMs, untilMs).
 export class SeriesChart {
   constructor(el, legend, onBrush) {
-    this.chart = new TimeChart(el, { legend, height: 130, onBrush, spanGaps: true });
+    this.chart = new TimeChart(el, { legend, height: 140, onBrush, spanGaps: true });
   }
 
   /** set shows the answer of /api/v1/query/series over [fromMs, untilMs], in unit. */

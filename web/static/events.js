@@ -670,7 +670,8 @@ function renderTraceSelection() {
 
 $("trace-close").onclick = () => { state.trace = state.tt = state.span = ""; update(true); };
 document.addEventListener("keydown", (e) => {
-  if (e.key === "Escape" && state.trace && $("filter-complete").hidden) $("trace-close").click();
+  // Escape closes the trace, unless it closed a completion list first.
+  if (e.key === "Escape" && !e.defaultPrevented && state.trace) $("trace-close").click();
 });
 
 // --- Theme, history, tenants --------------------------------------------------

@@ -79,7 +79,7 @@ export class TimeChart {
       },
       axes: [
         { stroke: fg, font: axisFont, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } },
-        { stroke: fg, font: axisFont, size: 64, label: yLabel || undefined, labelFont: axisFont, labelSize: yLabel ? 16 : 0,
+        { stroke: fg, font: axisFont, size: 64, space: 18, label: yLabel || undefined, labelFont: axisFont, labelSize: yLabel ? 16 : 0,
           values: (u, ticks) => ticks.map(fmt), grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } },
       ],
       series: [
