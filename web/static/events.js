@@ -417,6 +417,7 @@ function renderCharts(res) {
       times: res.times || [],
       series: groups.map((g) => ({ label: groupLabel(res, g), values: (g.series && g.series[calc]) || [] })),
       unit, from: Date.parse(res.from), until: Date.parse(res.until),
+      integer: calc === "count" || calc.startsWith("count_distinct("),
     });
     charts.push({ calc, chart });
   }
@@ -598,8 +599,10 @@ function exampleRow(tr) {
   const g = res.groups.find((x) => JSON.stringify(x.by) === tr.dataset.row);
   const ex = (g && g.examples) || [];
   const conds = res.by.map((k) => `${fieldRef(k)} = ${valueLiteral(g.by[k], k)}`);
+  // An event without a trace (a JSON line sent without trace_id) has an
+  // all-zero trace ID: nothing to open.
   const items = ex.map((x) => el("li", {},
-    x.trace_id
+    x.trace_id && !/^0+$/.test(x.trace_id)
       ? el("button", { class: "example link", "data-trace": x.trace_id, title: "Open this trace", onclick: () => openTrace(x.trace_id, x.start) },
         `${formatDuration(x.duration)} at ${new Date(x.start).toLocaleTimeString()}, trace ${x.trace_id.slice(0, 16)}…`)
       : el("span", {}, `${formatDuration(x.duration)} at ${new Date(x.start).toLocaleTimeString()} (no trace ID)`)));

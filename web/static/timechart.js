@@ -44,8 +44,8 @@ export class TimeChart {
    * set shows series over times: times in Unix milliseconds, each series
    * {label, values} with one value per time (null for none), all in unit.
    */
-  set({ times, series, unit = "", yLabel = "", from = null, until = null }) {
-    this.data = { times, series, unit, yLabel, from, until };
+  set({ times, series, unit = "", yLabel = "", from = null, until = null, integer = false }) {
+    this.data = { times, series, unit, yLabel, from, until, integer };
     this.draw();
   }
 
@@ -54,7 +54,7 @@ export class TimeChart {
     if (this.u) { this.u.destroy(); this.u = null; }
     if (this.legend) this.legend.replaceChildren();
     if (!this.data) return;
-    const { times, series, unit, yLabel, from, until } = this.data;
+    const { times, series, unit, yLabel, from, until, integer } = this.data;
     const fg = cssVar("--muted") || "#6b6b70";
     const grid = cssVar("--line") || "#e2e0dc";
     const fmt = (v) => formatCompact(v, unit);
@@ -79,7 +79,9 @@ export class TimeChart {
       },
       axes: [
         { stroke: fg, font: axisFont, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } },
-        { stroke: fg, font: axisFont, size: 64, space: 18, label: yLabel || undefined, labelFont: axisFont, labelSize: yLabel ? 16 : 0,
+        { stroke: fg, font: axisFont, size: 64, space: 18, label: yLabel || undefined,
+          // Counts tick at whole numbers: 2.5 events is no reading.
+          ...(integer ? { incrs: wholeIncrements } : {}), labelFont: axisFont, labelSize: yLabel ? 16 : 0,
           values: (u, ticks) => ticks.map(fmt), grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } },
       ],
       series: [
@@ -105,6 +107,8 @@ export class TimeChart {
     const data = [times.map((t) => t / 1000), ...series.map((s) => s.values)];
     this.width = opts.width;
     this.u = new uPlot(opts, data, this.el);
+    // A long label is cut in the legend: its title keeps it whole.
+    for (const label of (this.legend || this.u.root).querySelectorAll(".u-series .u-label")) label.title = label.textContent;
   }
 
   /** readout is what the legend shows: the time and each series' label and value at the cursor. */
@@ -120,6 +124,9 @@ export class TimeChart {
     return this.u.axes.map((a) => (a._values || []).slice());
   }
 }
+
+const wholeIncrements = [];
+for (let e = 0; e < 16; e++) for (const m of [1, 2, 5]) wholeIncrements.push(m * 10 ** e);
 
 function countShown(values) {
   let n = 0;

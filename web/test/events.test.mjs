@@ -181,7 +181,7 @@ test("the filter completes field names, operators and values", async () => {
   await page.keyboard.press("Enter");
   await ready(page, n + 1);
   assert.equal(await page.evaluate(() => window.__hearth.state.q), `{ span.region = "${SLOW}" }`);
-  assert.match(await page.textContent("#status"), /^\d+ of \d+ events matched/);
+  assert.match(await page.textContent("#status"), /^[\d,]+ of [\d,]+ events matched/);
   await page.close();
 });
 
@@ -365,7 +365,7 @@ test("the profiles page links to the Events page, which keeps the tenant", async
   await page.waitForURL(/events\.html/);
   await ready(page, 1);
   assert.equal(await page.evaluate(() => window.__hearth.state.tenant), "anonymous");
-  assert.match(await page.textContent("#status"), /^\d+ of \d+ events matched/);
+  assert.match(await page.textContent("#status"), /^[\d,]+ of [\d,]+ events matched/);
   assert.equal(await page.getAttribute('nav.pages a[href^="./"]', "href"), "./?tenant=anonymous");
   await page.close();
 });
