@@ -599,8 +599,8 @@ function exampleRow(tr) {
   const g = res.groups.find((x) => JSON.stringify(x.by) === tr.dataset.row);
   const ex = (g && g.examples) || [];
   const conds = res.by.map((k) => `${fieldRef(k)} = ${valueLiteral(g.by[k], k)}`);
-  // An event without a trace (a JSON line sent without trace_id) has an
-  // all-zero trace ID: nothing to open.
+  // An event without a trace (a JSON line sent without trace_id) comes
+  // without trace_id: nothing to open.
   const items = ex.map((x) => el("li", {},
     x.trace_id && !/^0+$/.test(x.trace_id)
       ? el("button", { class: "example link", "data-trace": x.trace_id, title: "Open this trace", onclick: () => openTrace(x.trace_id, x.start) },

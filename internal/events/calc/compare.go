@@ -615,6 +615,11 @@ func (c *comparer) result() *Comparison {
 	}
 	top := cmp.Or(c.q.Values, 10)
 	for _, cf := range c.order {
+		if cf.present[0] == 0 && cf.present[1] == 0 {
+			// A key of the range that none of the compared events has:
+			// "absent, 100 % against 100 %" says nothing.
+			continue
+		}
 		d := c.diff(cf, top)
 		if c.defining[cf.f.name] {
 			res.Defining = append(res.Defining, d)

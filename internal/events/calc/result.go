@@ -101,8 +101,8 @@ type Group struct {
 
 // Example is one event of a group.
 type Example struct {
-	TraceID  string    `json:"trace_id"`
-	SpanID   string    `json:"span_id"`
+	TraceID  string    `json:"trace_id,omitempty"`
+	SpanID   string    `json:"span_id,omitempty"`
 	Start    time.Time `json:"start"`
 	Duration int64     `json:"duration"`
 }

@@ -897,12 +897,19 @@ func (r *runner) result() *Result {
 		}
 		if r.q.Examples > 0 {
 			for _, e := range r.examples[g] {
-				grp.Examples = append(grp.Examples, Example{
-					TraceID:  e.trace.String(),
-					SpanID:   e.span.String(),
+				ex := Example{
 					Start:    time.Unix(0, e.start).UTC(),
 					Duration: e.dur,
-				})
+				}
+				// An event that is not a span (a log line, a JSON line
+				// without IDs) has no trace to open.
+				if !e.trace.IsZero() {
+					ex.TraceID = e.trace.String()
+				}
+				if !e.span.IsZero() {
+					ex.SpanID = e.span.String()
+				}
+				grp.Examples = append(grp.Examples, ex)
 			}
 		}
 		res.Groups = append(res.Groups, grp)
