@@ -49,9 +49,9 @@ func TestEventsSlowRegion(t *testing.T) {
 			trace.WithAttributes(attribute.String("http.route", "/checkout"), attribute.String("region", region),
 				attribute.String("user.id", user), attribute.Int("http.response.status_code", 200)))
 		defer span.End()
-		d := 2 * time.Millisecond
+		d := time.Millisecond
 		if region == "eu-west-3" {
-			d = 60 * time.Millisecond // the incident
+			d = 150 * time.Millisecond // the incident
 		}
 		time.Sleep(d)
 	}))
@@ -99,7 +99,7 @@ func TestEventsSlowRegion(t *testing.T) {
 		t.Fatalf("decode %s: %v", out, err)
 	}
 	if res1.Matched != 400 || len(res1.Groups) != 4 || res1.Groups[0].By["span.region"] != "eu-west-3" ||
-		res1.Groups[0].Values["p99(duration)"] < calc.Number(60*time.Millisecond) {
+		res1.Groups[0].Values["p99(duration)"] < calc.Number(150*time.Millisecond) {
 		t.Fatalf("group by region, p99 first: %s", out)
 	}
 	// The table says the same, to a person.
@@ -109,15 +109,17 @@ func TestEventsSlowRegion(t *testing.T) {
 	}
 
 	var cmp calc.Comparison
-	out = run("events", "compare", "{ duration > 30ms }", "--filter", `{ resource.service.name = "shop" }`, "--output", "json")
+	// On a loaded machine a few fast requests may be slow too: the
+	// region must stand out all the same.
+	out = run("events", "compare", "{ duration > 100ms }", "--filter", `{ resource.service.name = "shop" }`, "--output", "json")
 	if err := json.Unmarshal([]byte(out), &cmp); err != nil {
 		t.Fatalf("decode %s: %v", out, err)
 	}
-	if cmp.SelectionCount != 100 || len(cmp.Attributes) == 0 || cmp.Attributes[0].Attribute != "span.region" {
+	if cmp.SelectionCount < 100 || len(cmp.Attributes) == 0 || cmp.Attributes[0].Attribute != "span.region" {
 		t.Fatalf("compare: %s", out)
 	}
 	top := cmp.Attributes[0].Values[0]
-	if top.Value != "eu-west-3" || top.SelectionShare < 0.99 || top.BaselineShare > 0.01 {
+	if top.Value != "eu-west-3" || top.SelectionShare < 0.8 || top.BaselineShare > 0.01 {
 		t.Errorf("compare: region's top value %+v", top)
 	}
 	for i, a := range cmp.Attributes {
@@ -125,7 +127,7 @@ func TestEventsSlowRegion(t *testing.T) {
 			t.Errorf("compare: the per-request user ID ranks %d: %s", i+1, out)
 		}
 	}
-	if table := run("events", "compare", "{ duration > 30ms }"); !strings.Contains(table, "span.region") || !strings.Contains(table, "defining the selection") {
+	if table := run("events", "compare", "{ duration > 100ms }"); !strings.Contains(table, "span.region") || !strings.Contains(table, "defining the selection") {
 		t.Errorf("compare table:\n%s", table)
 	}
 	// One trace, as a tree.
