@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -26,31 +24,11 @@ import (
 	"github.com/hearth-profiler/hearth/internal/storage"
 )
 
-// serveServer serves a server on a loopback port (HTTP/1.1 and cleartext
-// HTTP/2, as Run does) and returns it with its address.
+// serveServer serves a server on a loopback port, its log to the test's,
+// and returns it with its address.
 func serveServer(t *testing.T, cfg server.Config) (*server.Server, string) {
 	t.Helper()
-	cfg.DataDir = t.TempDir()
-	cfg.SelfProfileInterval = 0
-	cfg.OTLPGRPCAddr = ""
-	s, err := server.New(cfg, slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return s, ln.Addr().String()
+	return serveLog(t, cfg, tlog{t})
 }
 
 // eventNames returns the names of the events db holds for tenant, sorted.

@@ -39,6 +39,15 @@ func serveTLS(t *testing.T, cfg server.Config) string {
 // serveTLSLog is serveTLS with the server's log, at debug level, to w.
 func serveTLSLog(t *testing.T, cfg server.Config, w io.Writer) string {
 	t.Helper()
+	_, addr := serveLog(t, cfg, w)
+	return addr
+}
+
+// serveLog serves a server on a loopback port (HTTP/1.1 and cleartext
+// HTTP/2, as Run does, or TLS as cfg says), its log at debug level to w,
+// and returns it with its address.
+func serveLog(t *testing.T, cfg server.Config, w io.Writer) (*server.Server, string) {
+	t.Helper()
 	cfg.DataDir = t.TempDir()
 	cfg.SelfProfileInterval = 0
 	cfg.OTLPGRPCAddr = ""
@@ -59,7 +68,7 @@ func serveTLSLog(t *testing.T, cfg server.Config, w io.Writer) string {
 			t.Error(err)
 		}
 	})
-	return ln.Addr().String()
+	return s, ln.Addr().String()
 }
 
 // tlsFiles writes a CA and a server certificate it signed to a directory.

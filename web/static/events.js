@@ -8,21 +8,9 @@ import { Heatmap } from "./heatmap.js";
 import { FilterInput, valueLiteral } from "./filterinput.js";
 import { renderWaterfall, renderSpan } from "./waterfall.js";
 import { formatCompact, formatDuration, palette } from "./format.js";
+import { el } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
-
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "class") e.className = v;
-    else if (k === "style") e.style.cssText = v;
-    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else e.setAttribute(k, v === true ? "" : v);
-  }
-  e.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
-  return e;
-}
 
 // The state and its defaults; only what differs from a default goes
 // into the address. box is "fromMs,untilMs,minNs,maxNs" (maxNs empty for

@@ -1,17 +1,5 @@
 import { formatDuration, palette } from "./format.js";
-
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "class") e.className = v;
-    else if (k === "style") e.style.cssText = v;
-    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else e.setAttribute(k, v === true ? "" : v);
-  }
-  e.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
-  return e;
-}
+import { el } from "./dom.js";
 
 /** serviceColor gives each service its own colour of the palette, the same on every page load. */
 export function serviceColor(service) {
