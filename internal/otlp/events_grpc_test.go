@@ -16,13 +16,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hearth-profiler/hearth/internal/events"
+	"github.com/hearth-profiler/hearth/internal/events/eventstest"
 	"github.com/hearth-profiler/hearth/internal/storage"
 )
 
 // eventsGRPC serves RegisterEventsGRPC on a loopback port, with a
 // recorder behind it.
 type eventsGRPC struct {
-	rec    *recorder
+	rec    *eventstest.Recorder
 	addr   string
 	traces ptraceotlp.GRPCClient
 	logs   plogotlp.GRPCClient
@@ -34,7 +35,7 @@ func newEventsGRPC(t *testing.T, opts Options) *eventsGRPC {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{}
+	rec := &eventstest.Recorder{}
 	srv := grpc.NewServer()
 	RegisterEventsGRPC(srv, rec, nil, opts)
 	go func() { _ = srv.Serve(lis) }()
@@ -57,7 +58,7 @@ func TestTracesGRPC(t *testing.T) {
 	if ps.RejectedSpans() != 5 || !strings.Contains(ps.ErrorMessage(), "5 of 8 spans refused") {
 		t.Errorf("partial success %d %q", ps.RejectedSpans(), ps.ErrorMessage())
 	}
-	if d := cmp.Diff(exampleTraceEvents(), s.rec.events("team-a")); d != "" {
+	if d := cmp.Diff(exampleTraceEvents(), s.rec.Events("team-a")); d != "" {
 		t.Errorf("stored (-want +got):\n%s", d)
 	}
 }
@@ -71,7 +72,7 @@ func TestLogsGRPC(t *testing.T) {
 	if n := resp.PartialSuccess().RejectedLogRecords(); n != 1 {
 		t.Errorf("rejected_log_records %d, want 1", n)
 	}
-	got := s.rec.events("anonymous")
+	got := s.rec.Events("anonymous")
 	if len(got) != 3 || got[0].Name != "cart.updated" || got[0].Service != "checkout" {
 		t.Errorf("stored %+v", got)
 	}
@@ -93,13 +94,13 @@ func TestEventsGRPCRefusals(t *testing.T) {
 		if st.Code() != codes.ResourceExhausted || len(st.Details()) != 0 || !strings.Contains(st.Message(), "4 log records, over the limit of 1") {
 			t.Errorf("status %v %q %v", st.Code(), st.Message(), st.Details())
 		}
-		if s.rec.calls != 0 {
+		if s.rec.Calls() != 0 {
 			t.Errorf("storage called for a refused request")
 		}
 	})
 	t.Run("storage unavailable", func(t *testing.T) {
 		s := newEventsGRPC(t, Options{})
-		s.rec.err = fmt.Errorf("%w: log closed", storage.ErrUnavailable)
+		s.rec.Err = fmt.Errorf("%w: log closed", storage.ErrUnavailable)
 		_, err := s.traces.Export(grpcContext(t), ptraceotlp.NewExportRequestFromTraces(exampleTraces()))
 		st := status.Convert(err)
 		if st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "spans not stored, retry later") {

@@ -171,7 +171,7 @@ func TestSDKTracesHTTP(t *testing.T) {
 				t.Fatal(err)
 			}
 			spans := emitSpans(t, exp)
-			checkSDKSpans(t, s.rec.events(sdkTenant), spans)
+			checkSDKSpans(t, s.rec.Events(sdkTenant), spans)
 		})
 	}
 }
@@ -187,7 +187,7 @@ func TestSDKTracesGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	spans := emitSpans(t, exp)
-	checkSDKSpans(t, s.rec.events(sdkTenant), spans)
+	checkSDKSpans(t, s.rec.Events(sdkTenant), spans)
 }
 
 // emitLogs writes two log records through the logs SDK: one in a span,
@@ -277,7 +277,7 @@ func TestSDKLogsHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := emitLogs(t, exp)
-	checkSDKLogs(t, s.rec.events(sdkTenant), sc)
+	checkSDKLogs(t, s.rec.Events(sdkTenant), sc)
 }
 
 func TestSDKLogsGRPC(t *testing.T) {
@@ -290,5 +290,5 @@ func TestSDKLogsGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := emitLogs(t, exp)
-	checkSDKLogs(t, s.rec.events(sdkTenant), sc)
+	checkSDKLogs(t, s.rec.Events(sdkTenant), sc)
 }

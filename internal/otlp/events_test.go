@@ -2,15 +2,12 @@ package otlp
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,39 +20,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/hearth-profiler/hearth/internal/events"
+	"github.com/hearth-profiler/hearth/internal/events/eventstest"
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/limits"
 	"github.com/hearth-profiler/hearth/internal/storage"
 )
-
-// recorder is an events.Appender that keeps what it is given, by tenant,
-// or fails with err.
-type recorder struct {
-	mu       sync.Mutex
-	byTenant map[string][]events.Event
-	calls    int
-	err      error
-}
-
-func (r *recorder) AppendEvents(_ context.Context, tenant string, evs []events.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	if r.err != nil {
-		return r.err
-	}
-	if r.byTenant == nil {
-		r.byTenant = map[string][]events.Event{}
-	}
-	r.byTenant[tenant] = append(r.byTenant[tenant], evs...)
-	return nil
-}
-
-func (r *recorder) events(tenant string) []events.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.byTenant[tenant])
-}
 
 var (
 	traceC  = pcommon.TraceID{0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03, 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c}
@@ -311,13 +280,13 @@ func TestConvertLogs(t *testing.T) {
 
 // eventsServer serves the events handlers with a recorder behind them.
 type eventsServer struct {
-	rec *recorder
+	rec *eventstest.Recorder
 	url string
 }
 
 func newEventsServer(t *testing.T, adm ingest.Admitter, opts Options) *eventsServer {
 	t.Helper()
-	rec := &recorder{}
+	rec := &eventstest.Recorder{}
 	mux := http.NewServeMux()
 	RegisterEvents(mux, rec, adm, opts)
 	srv := httptest.NewServer(mux)
@@ -409,7 +378,7 @@ func TestTracesHTTP(t *testing.T) {
 				if ps := decodeTracesResponse(t, ct, b).PartialSuccess(); ps.RejectedSpans() != 0 || ps.ErrorMessage() != "" {
 					t.Errorf("partial success %d %q, want none", ps.RejectedSpans(), ps.ErrorMessage())
 				}
-				if d := cmp.Diff(exampleTraceEvents(), s.rec.events("team-a")); d != "" {
+				if d := cmp.Diff(exampleTraceEvents(), s.rec.Events("team-a")); d != "" {
 					t.Errorf("stored (-want +got):\n%s", d)
 				}
 			})
@@ -441,7 +410,7 @@ func TestTracesHTTPJSONByHand(t *testing.T) {
 			{Key: "span.otel.scope.name", Value: events.String("curl")},
 		},
 	}}
-	if d := cmp.Diff(want, s.rec.events("anonymous")); d != "" {
+	if d := cmp.Diff(want, s.rec.Events("anonymous")); d != "" {
 		t.Errorf("stored (-want +got):\n%s", d)
 	}
 }
@@ -471,7 +440,7 @@ func TestTracesHTTPPartialSuccess(t *testing.T) {
 			if strings.Contains(msg, "sixth") {
 				t.Errorf("error_message %q names more than %d refusals", msg, maxReasons)
 			}
-			if d := cmp.Diff(exampleTraceEvents(), s.rec.events("anonymous")); d != "" {
+			if d := cmp.Diff(exampleTraceEvents(), s.rec.Events("anonymous")); d != "" {
 				t.Errorf("stored (-want +got):\n%s", d)
 			}
 		})
@@ -491,7 +460,7 @@ func TestTracesHTTPCutWarns(t *testing.T) {
 	if ps.RejectedSpans() != 0 || ps.ErrorMessage() != want {
 		t.Errorf("partial success %d %q, want 0 %q", ps.RejectedSpans(), ps.ErrorMessage(), want)
 	}
-	if n := len(s.rec.events("anonymous")); n != 3 {
+	if n := len(s.rec.Events("anonymous")); n != 3 {
 		t.Errorf("%d events stored, want 3", n)
 	}
 }
@@ -542,8 +511,8 @@ func TestEventsHTTPRefusals(t *testing.T) {
 			if !strings.Contains(msg, tc.msg) {
 				t.Errorf("message %q does not say %q", msg, tc.msg)
 			}
-			if s.rec.calls != 0 {
-				t.Errorf("storage called %d times for a refused request", s.rec.calls)
+			if s.rec.Calls() != 0 {
+				t.Errorf("storage called %d times for a refused request", s.rec.Calls())
 			}
 		})
 	}
@@ -565,7 +534,7 @@ func TestEventsHTTPStorageUnavailable(t *testing.T) {
 	for _, ct := range []string{contentProtobuf, contentJSON} {
 		t.Run(ct, func(t *testing.T) {
 			s := newEventsServer(t, nil, Options{})
-			s.rec.err = fmt.Errorf("%w: log write: no space left on device", storage.ErrUnavailable)
+			s.rec.Err = fmt.Errorf("%w: log write: no space left on device", storage.ErrUnavailable)
 			resp, b := s.post(t, TracesPath, tracesBody(t, exampleTraces(), ct), "Content-Type", ct)
 			if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "5" {
 				t.Fatalf("status %d, Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)
@@ -577,7 +546,7 @@ func TestEventsHTTPStorageUnavailable(t *testing.T) {
 	}
 	// Another failure is the server's: 500, not retried.
 	s := newEventsServer(t, nil, Options{})
-	s.rec.err = errors.New("something else")
+	s.rec.Err = errors.New("something else")
 	resp, b := s.post(t, TracesPath, tracesBody(t, exampleTraces(), contentProtobuf), "Content-Type", contentProtobuf)
 	if resp.StatusCode != http.StatusInternalServerError {
 		t.Errorf("status %d: %s", resp.StatusCode, b)
@@ -650,7 +619,7 @@ func TestLogsHTTP(t *testing.T) {
 			if ps.RejectedLogRecords() != 1 || !strings.Contains(ps.ErrorMessage(), "1 of 4 log records refused: resource_logs[0].scope_logs[0].log_records[3]: time_unix_nano") {
 				t.Errorf("partial success %d %q", ps.RejectedLogRecords(), ps.ErrorMessage())
 			}
-			got := s.rec.events("anonymous")
+			got := s.rec.Events("anonymous")
 			if len(got) != 3 || got[0].Name != "cart.updated" || got[1].Name != "log" || got[0].ParentID != events.SpanID(childC) {
 				t.Errorf("stored %+v", got)
 			}

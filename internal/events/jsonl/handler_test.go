@@ -2,7 +2,6 @@ package jsonl
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,56 +9,27 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/hearth-profiler/hearth/internal/events"
+	"github.com/hearth-profiler/hearth/internal/events/eventstest"
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/limits"
 	"github.com/hearth-profiler/hearth/internal/storage"
 )
 
-// recorder is an events.Appender that keeps what it is given, by tenant,
-// or fails with err.
-type recorder struct {
-	mu       sync.Mutex
-	byTenant map[string][]events.Event
-	calls    int
-	err      error
-}
-
-func (r *recorder) AppendEvents(_ context.Context, tenant string, evs []events.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	if r.err != nil {
-		return r.err
-	}
-	if r.byTenant == nil {
-		r.byTenant = map[string][]events.Event{}
-	}
-	r.byTenant[tenant] = append(r.byTenant[tenant], evs...)
-	return nil
-}
-
-func (r *recorder) events(tenant string) []events.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.byTenant[tenant])
-}
-
 type testServer struct {
-	rec   *recorder
+	rec   *eventstest.Recorder
 	tally *events.Tally
 	url   string
 }
 
 func newTestServer(t *testing.T, adm ingest.Admitter, opts HandlerOptions) *testServer {
 	t.Helper()
-	rec := &recorder{}
+	rec := &eventstest.Recorder{}
 	opts.Tally = &events.Tally{}
 	h := NewHandler(rec, adm, opts)
 	h.now = func() time.Time { return now }
@@ -135,7 +105,7 @@ func TestHandler(t *testing.T) {
 			if a.Accepted != 2 || a.RefusedCount != 1 || len(a.Refused) != 1 || a.Refused[0].Line != 3 || !strings.Contains(a.Refused[0].Error, `time: "not a time"`) {
 				t.Errorf("answer %s", b)
 			}
-			got := s.rec.events("team-a")
+			got := s.rec.Events("team-a")
 			if len(got) != 2 {
 				t.Fatalf("stored %+v", got)
 			}
@@ -174,7 +144,7 @@ func TestHandlerEverythingRefused(t *testing.T) {
 	if a.Accepted != 0 || a.RefusedCount != 2 || !strings.HasPrefix(a.Error, "every event was refused; line 1: invalid character") {
 		t.Errorf("answer %s", b)
 	}
-	if s.rec.calls != 0 {
+	if s.rec.Calls() != 0 {
 		t.Errorf("storage called with nothing to store")
 	}
 }
@@ -234,7 +204,7 @@ func TestHandlerRefusals(t *testing.T) {
 			if resp.StatusCode != tc.status || e.Status != "error" || e.ErrorType != tc.typ || !strings.Contains(e.Error, tc.msg) {
 				t.Errorf("status %d, answer %s; want %d %s %q", resp.StatusCode, b, tc.status, tc.typ, tc.msg)
 			}
-			if s.rec.calls != 0 {
+			if s.rec.Calls() != 0 {
 				t.Errorf("storage called for a refused request")
 			}
 		})
@@ -255,7 +225,7 @@ func TestHandlerMethod(t *testing.T) {
 
 func TestHandlerStorageUnavailable(t *testing.T) {
 	s := newTestServer(t, nil, HandlerOptions{})
-	s.rec.err = fmt.Errorf("%w: log write: disk full", storage.ErrUnavailable)
+	s.rec.Err = fmt.Errorf("%w: log write: disk full", storage.ErrUnavailable)
 	resp, b := s.post(t, []byte(twoGoodOneBad))
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "5" || !strings.Contains(string(b), "events not stored, retry later") {
 		t.Errorf("status %d, Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)
