@@ -176,7 +176,7 @@ func eventsSchema(cols []eventAttrColumn, withOther bool) *parquet.Schema {
 type eventsWriter struct {
 	cw     countingWriter
 	bw     *bufio.Writer
-	pw     *parquet.Writer
+	pw     *parquet.GenericWriter[parquet.Row]
 	schema *parquet.Schema
 	meta   eventsMeta
 
@@ -197,7 +197,7 @@ func newEventsWriter(w io.Writer, cols []eventAttrColumn, other bool) *eventsWri
 	ew.meta = eventsMeta{Columns: cols, MinT: 1<<63 - 1, MaxT: -1 << 63}
 	ew.schema = eventsSchema(cols, other)
 	ew.bw = bufio.NewWriterSize(&ew.cw, 1<<20)
-	ew.pw = parquet.NewWriter(ew.bw, ew.schema,
+	ew.pw = parquet.NewGenericWriter[parquet.Row](ew.bw, ew.schema,
 		parquet.Compression(eventsCodec),
 		parquet.MaxRowsPerRowGroup(eventsRowGroupRows),
 		parquet.PageBufferSize(eventsPageBytes),

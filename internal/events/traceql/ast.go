@@ -48,8 +48,7 @@ func (o Op) flip() Op {
 	return o
 }
 
-func (o Op) ordering() bool { return o == OpLt || o == OpLte || o == OpGt || o == OpGte }
-func (o Op) regex() bool    { return o == OpRe || o == OpNre }
+func (o Op) regex() bool { return o == OpRe || o == OpNre }
 
 // fieldKind says what a field reads.
 type fieldKind uint8
