@@ -87,6 +87,9 @@ func (h *hearth) writeOut(_ spans.Stats, stable, maxWait time.Duration) (writeOu
 		}
 		state := fmt.Sprintf("%d blocks, %d bytes in blocks", d.Blocks, d.BlocksBytes)
 		if state != last {
+			if last == "" {
+				w.FirstState = state
+			}
 			last, lastChange = state, time.Now()
 			w.Blocks, w.State = d.Blocks, state
 		}

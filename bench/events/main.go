@@ -83,6 +83,9 @@ type writeOut struct {
 	Blocks           int     `json:"blocks"`
 	Objects          int64   `json:"traces_in_blocks,omitempty"`
 	State            string  `json:"state"`
+	// FirstState is the blocks when they were first measured: before
+	// compaction, or while it ran.
+	FirstState string `json:"first_state"`
 }
 
 type diskFigures struct {
@@ -467,6 +470,12 @@ func (c checker) check(name string, body []byte) string {
 			}
 			return "ranked first: " + strings.Join(top, ", ")
 		}
+		var series struct {
+			Series []json.RawMessage `json:"series"`
+		}
+		if json.Unmarshal(body, &series) == nil && series.Series != nil {
+			return fmt.Sprintf("%d series (attribute values of selection and baseline)", len(series.Series))
+		}
 	}
 	return ""
 }
@@ -475,10 +484,6 @@ func (c checker) check(name string, body []byte) string {
 // 404 or 405 means the server has no such endpoint: not measured.
 func runQuery(p peer, q query, repeats int, c checker) queryResult {
 	qr := queryResult{Name: q.Name, About: q.About, Request: strings.TrimPrefix(q.URL, "http://")}
-	if q.URL == "" {
-		qr.Status = "not measured (no such query)"
-		return qr
-	}
 	if i := strings.Index(qr.Request, "/"); i >= 0 {
 		qr.Request = qr.Request[i:]
 	}
@@ -570,7 +575,7 @@ func printTable(out io.Writer, r *result) {
 		fmt.Fprintf(out, "  RSS peak in ingest     %.0f MiB, %.0f MiB once written out\n", ig.PeakRSSMiB, r.RSSAfterIngestMiB)
 	}
 	if r.WriteOut != nil {
-		fmt.Fprintf(out, "  written out            after %.0f s: %s (%s)\n", r.WriteOut.Seconds, r.WriteOut.State, r.WriteOut.Waited)
+		fmt.Fprintf(out, "  written out            after %.0f s: %s, at first %s (%s)\n", r.WriteOut.Seconds, r.WriteOut.State, r.WriteOut.FirstState, r.WriteOut.Waited)
 	}
 	if r.Disk != nil {
 		fmt.Fprintf(out, "  disk                   %.1f bytes per span in blocks (%d bytes), %d bytes of WAL\n", r.Disk.BytesPerSpan, r.Disk.BlocksBytes, r.Disk.WALBytes)

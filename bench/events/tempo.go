@@ -225,6 +225,9 @@ func (t *tempo) writeOut(sent spans.Stats, stable, maxWait time.Duration) (write
 		}
 		state := fmt.Sprintf("%d blocks, %d bytes, %d traces, levels %v", len(blocks), bytes, objects, levels)
 		if state != last {
+			if last == "" {
+				w.FirstState = state
+			}
 			last, lastChange = state, time.Now()
 			w.Blocks, w.Objects, w.State = len(blocks), objects, state
 			if objects >= sent.Requests && w.AllInBlocksS == 0 {
@@ -275,7 +278,8 @@ func (t *tempo) queries(r queryRange, sample spans.TraceSample) []query {
 		{Name: queryTrace, URL: base + "/api/v2/traces/" + sample.TraceID + "?start=" + strconv.FormatInt(r.from, 10) + "&end=" + strconv.FormatInt(r.until, 10),
 			About: "trace by ID over the range"},
 		{Name: querySearch, URL: base + "/api/search?" + search.Encode(), About: "TraceQL search, 20 traces"},
-		{Name: queryCompare, About: "not measured: Tempo has no compare (BubbleUp is Grafana's, over several queries)"},
+		{Name: queryCompare, URL: base + "/api/metrics/query?" + rng(`{ kind = server } | compare({ duration > 800ms })`),
+			About: "TraceQL metrics compare(), instant query: counts per attribute value in the selection and the baseline, which Grafana's Traces Drilldown ranks in the browser"},
 	}
 }
 
