@@ -34,6 +34,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hearth-profiler/hearth/bench/internal/hearthproc"
@@ -153,8 +154,12 @@ type result struct {
 	RestartSeconds    float64       `json:"restart_to_ready_s,omitempty"`
 	Queries           []queryResult `json:"queries"`
 	QueryPeakRSSMiB   float64       `json:"query_peak_rss_MiB,omitempty"`
-	HWMMiB            float64       `json:"vmhwm_MiB,omitempty"`
-	NotMeasured       []string      `json:"not_measured,omitempty"`
+	// QueryMachineCores is every process's CPU per wall second over the
+	// queries: above the server's own, others were busy.
+	QueryMachineCores float64  `json:"query_machine_cores_busy,omitempty"`
+	QueryServerCores  float64  `json:"query_server_cores_busy,omitempty"`
+	HWMMiB            float64  `json:"vmhwm_MiB,omitempty"`
+	NotMeasured       []string `json:"not_measured,omitempty"`
 }
 
 type config struct {
@@ -205,7 +210,7 @@ func main() {
 	}
 	log.SetFlags(log.Ltime)
 	log.SetPrefix("events: ")
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := run(ctx, cfg)
 	if res != nil {
@@ -388,6 +393,8 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		rss = hearthproc.SampleRSS(p.pid(), 100*time.Millisecond)
 	}
 	rss.Reset()
+	qMach0, qt0 := hearthproc.MachineBusySeconds(), time.Now()
+	qServer0, _ := hearthproc.ReadStat(p.pid())
 	r := queryRange{from: m.Stats.MinStart / 1e9, until: m.Stats.MaxEnd/1e9 + 1}
 	for _, q := range p.queries(r, sample) {
 		qr := runQuery(p, q, cfg.repeats, checks)
@@ -398,6 +405,12 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		res.Queries = append(res.Queries, qr)
 	}
 	res.QueryPeakRSSMiB = rss.Close()
+	if wall := time.Since(qt0).Seconds(); wall > 0 {
+		res.QueryMachineCores = (hearthproc.MachineBusySeconds() - qMach0) / wall
+		if st, err := hearthproc.ReadStat(p.pid()); err == nil {
+			res.QueryServerCores = (st.CPUSeconds - qServer0.CPUSeconds) / wall
+		}
+	}
 	if st, err := hearthproc.ReadStat(p.pid()); err == nil {
 		res.HWMMiB = st.HWMMiB
 	}
@@ -584,7 +597,8 @@ func printTable(out io.Writer, r *result) {
 		fmt.Fprintf(out, "  %-22s %s\n", q.Name, q.summary())
 	}
 	if r.QueryPeakRSSMiB > 0 {
-		fmt.Fprintf(out, "  RSS peak in queries    %.0f MiB (VmHWM %.0f MiB)\n", r.QueryPeakRSSMiB, r.HWMMiB)
+		fmt.Fprintf(out, "  RSS peak in queries    %.0f MiB (VmHWM %.0f MiB); cores busy in queries: server %.2f, machine %.2f\n",
+			r.QueryPeakRSSMiB, r.HWMMiB, r.QueryServerCores, r.QueryMachineCores)
 	}
 	for _, n := range r.NotMeasured {
 		fmt.Fprintf(out, "  not measured: %s\n", n)

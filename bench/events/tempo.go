@@ -32,7 +32,9 @@ import (
 //     and a workload spread over the past 24 h would be found by no time
 //     range;
 //   - metrics queries allowed over 48 h (24 h by default: a 24 h window
-//     plus the time to send it is more).
+//     plus the time to send it is more);
+//   - the backend's block list polled every 30 s rather than 5 minutes,
+//     so that compaction (which plans from that list) starts within a run.
 const tempoConfig = `target: all
 multitenancy_enabled: true
 stream_over_http_enabled: true
@@ -60,7 +62,7 @@ query_frontend:
   metrics: {max_duration: 48h}
 backend_scheduler: {local_work_path: {{.Dir}}/backend-scheduler}
 backend_worker: {backend_scheduler_addr: "127.0.0.1:{{.GRPCPort}}"}
-storage: {trace: {backend: local, wal: {path: {{.Dir}}/wal}, local: {path: {{.Dir}}/blocks}}}
+storage: {trace: {backend: local, blocklist_poll: 30s, wal: {path: {{.Dir}}/wal}, local: {path: {{.Dir}}/blocks}}}
 overrides:
   defaults:
     ingestion: {rate_limit_bytes: 1000000000, burst_size_bytes: 1000000000, max_traces_per_user: 10000000}
