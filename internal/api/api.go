@@ -155,6 +155,10 @@ func errorStatus(err error) (int, string) {
 		// sending it again as it is would fail again. 422, as
 		// Prometheus and Mimir answer queries over their limits.
 		return http.StatusUnprocessableEntity, "limit"
+	case errors.As(err, &se) && errors.Is(err, storage.ErrBehind):
+		// Writes arrive faster than they are written to blocks: as the
+		// ingest rate limit answers.
+		return http.StatusTooManyRequests, "behind"
 	case errors.As(err, &se):
 		// Nothing was stored and the client may send it again: the same
 		// answer as push.v1's unavailable and OTLP's 503.

@@ -544,10 +544,17 @@ func TestEventsHTTPStorageUnavailable(t *testing.T) {
 			}
 		})
 	}
-	// Another failure is the server's: 500, not retried.
+	// Storage behind the writes: 429, as over the ingest rate.
 	s := newEventsServer(t, nil, Options{})
-	s.rec.Err = errors.New("something else")
+	s.rec.Err = fmt.Errorf("%w: %w", storage.ErrUnavailable, storage.ErrBehind)
 	resp, b := s.post(t, TracesPath, tracesBody(t, exampleTraces(), contentProtobuf), "Content-Type", contentProtobuf)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("behind: status %d, Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+	// Another failure is the server's: 500, not retried.
+	s = newEventsServer(t, nil, Options{})
+	s.rec.Err = errors.New("something else")
+	resp, b = s.post(t, TracesPath, tracesBody(t, exampleTraces(), contentProtobuf), "Content-Type", contentProtobuf)
 	if resp.StatusCode != http.StatusInternalServerError {
 		t.Errorf("status %d: %s", resp.StatusCode, b)
 	}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/storage"
 	"github.com/hearth-profiler/hearth/internal/tenant"
 )
 
@@ -93,6 +94,10 @@ func grpcError(err error) error {
 	if rl, ok := errors.AsType[*ingest.RateLimitedError](err); ok {
 		// RetryInfo tells OTLP exporters when to send again.
 		return withRetryInfo(status.New(codes.ResourceExhausted, rl.Error()), rl.RetryAfter)
+	}
+	if se, ok := errors.AsType[*storageError](err); ok && errors.Is(err, storage.ErrBehind) {
+		// Hearth cannot keep up: as the ingest rate limit answers.
+		return withRetryInfo(status.New(codes.ResourceExhausted, se.what+" not stored, retry later: "+se.err.Error()), ingest.RetryAfter)
 	}
 	if se, ok := errors.AsType[*storageError](err); ok {
 		// Unavailable is retryable for OTLP exporters; RetryInfo says

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/storage"
 	"github.com/hearth-profiler/hearth/internal/tenant"
 )
 
@@ -174,6 +175,10 @@ func writeError(w http.ResponseWriter, r *http.Request, ct string, sig *httpSign
 	case errors.As(err, &rl):
 		w.Header().Set("Retry-After", strconv.Itoa(ingest.RetryAfterSeconds(rl.RetryAfter)))
 		writeStatus(w, ct, http.StatusTooManyRequests, codes.ResourceExhausted, rl.Error())
+	case errors.As(err, &se) && errors.Is(err, storage.ErrBehind):
+		// Hearth cannot keep up: as the ingest rate limit answers.
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+		writeStatus(w, ct, http.StatusTooManyRequests, codes.ResourceExhausted, se.what+" not stored, retry later: "+se.err.Error())
 	case errors.As(err, &se):
 		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
 		writeStatus(w, ct, http.StatusServiceUnavailable, codes.Unavailable, se.what+" not stored, retry later: "+se.err.Error())

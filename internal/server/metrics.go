@@ -118,6 +118,10 @@ var (
 		"Bytes held by ingest requests being decoded, against --limits.max-inflight-bytes.", nil, nil)
 	descIngestBusy = prometheus.NewDesc("hearth_ingest_busy_total",
 		"Ingest requests refused because --limits.max-inflight-bytes was reached (429, resource_exhausted); the client was told to retry.", nil, nil)
+	descBehind = prometheus.NewDesc("hearth_storage_behind_refusals_total",
+		"Writes refused (503, Retry-After) because a tenant's head was full while the previous one was still being written to a block.", nil, nil)
+	descHeadEvents = prometheus.NewDesc("hearth_storage_head_events",
+		"Events in memory, not yet in blocks.", nil, nil)
 	descDamagedReads = prometheus.NewDesc("hearth_storage_damaged_reads_total",
 		"Blocks left out of a query's answer because their data failed its checks as it was read; the answer says so.", nil, nil)
 	descQueryWait = prometheus.NewDesc("hearth_query_priority_wait_seconds_total",
@@ -166,7 +170,7 @@ type serverCollector struct{ s *Server }
 
 func (c serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descIngestStored, descIngestBytes, descIngestRefused, descIngestFailed, descIngestInflight, descIngestBusy, descQueryWait, descDamagedReads,
+		descIngestStored, descIngestBytes, descIngestRefused, descIngestFailed, descIngestInflight, descIngestBusy, descQueryWait, descDamagedReads, descBehind, descHeadEvents,
 		descEventsStored, descEventsRefused, descEventsFailed, descEventsCut,
 		descLimitsRefused,
 		descTenants, descHeadSeries, descHeadSamples, descHeadBytes, descBlocks, descBlockSamples, descBlockBytes,
@@ -222,6 +226,8 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descCompactFailures, float64(ds.CompactFailures))
 	counter(descQuarantined, float64(ds.Quarantined))
 	counter(descDamagedReads, float64(ds.DamagedReads))
+	counter(descBehind, float64(ds.Behind))
+	ch <- prometheus.MustNewConstMetric(descHeadEvents, prometheus.GaugeValue, float64(ds.HeadEvents))
 
 	ss := c.s.scrape.Stats()
 	counter(descScrapes, float64(ss.Scrapes))

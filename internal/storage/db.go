@@ -70,6 +70,8 @@ type DB struct {
 	// damagedReads counts blocks left out of queries because their data
 	// was damaged.
 	damagedReads atomic.Int64
+	// behindRefusals counts appends refused with ErrBehind.
+	behindRefusals atomic.Int64
 }
 
 // Open opens the store in dir: it cleans up what a crash left behind, opens

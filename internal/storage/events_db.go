@@ -33,6 +33,9 @@ func (db *DB) AppendEvents(ctx context.Context, tenantID string, evs []events.Ev
 	t := db.tenant(tenantID)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err := db.behind(t); err != nil {
+		return err
+	}
 	if err := db.wal.Log(rec); err != nil {
 		if errors.Is(err, wal.ErrWrite) || errors.Is(err, wal.ErrClosed) {
 			return fmt.Errorf("%w: log write: %w", ErrUnavailable, err)

@@ -3,6 +3,7 @@ package storage
 import (
 	stdcmp "cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -379,5 +380,45 @@ func checkTrace(t *testing.T, db *DB, want []events.Event, t0 int64) {
 	got, err := db.Trace(context.Background(), "team-a", events.TraceID{1, 2, 3}, t0, t0+int64(time.Hour))
 	if err != nil || len(got) != 0 {
 		t.Fatalf("absent trace: %d events, %v", len(got), err)
+	}
+}
+
+// TestEventsBehind: a tenant whose head reaches twice the limit, because
+// nothing cuts it, is refused with ErrBehind (and ErrUnavailable) until a
+// cut empties it; another tenant still writes.
+func TestEventsBehind(t *testing.T) {
+	opts := testOptions()
+	opts.MaxHeadBytes = 1 << 20
+	db := openDB(t, t.TempDir(), opts) // no Run: nothing cuts on its own
+	defer db.Close()
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC).UnixNano()
+	var err error
+	appended := 0
+	for i := 0; i < 1000 && err == nil; i++ {
+		if err = db.AppendEvents(ctx, "busy", genEvents(uint64(i), 100, t0)); err == nil {
+			appended += 100
+		}
+	}
+	if !errors.Is(err, ErrBehind) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("after %d events: %v, want ErrBehind and ErrUnavailable", appended, err)
+	}
+	if h := db.tenant("busy").head.memBytes(); h > 2*opts.MaxHeadBytes+(1<<20) {
+		t.Errorf("head holds %d bytes, past twice the limit of %d by more than a batch", h, opts.MaxHeadBytes)
+	}
+	if got := len(selectAll(t, db, "busy", t0, t0+int64(time.Hour))); got != appended {
+		t.Errorf("%d events stored, %d acknowledged", got, appended)
+	}
+	if err := db.AppendEvents(ctx, "idle", genEvents(1, 10, t0)); err != nil {
+		t.Errorf("another tenant: %v", err)
+	}
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AppendEvents(ctx, "busy", genEvents(7, 10, t0)); err != nil {
+		t.Errorf("after the cut: %v", err)
+	}
+	if db.Stats().Behind == 0 {
+		t.Error("refusals not counted")
 	}
 }

@@ -39,6 +39,28 @@ type Input struct {
 // and the same write may succeed later: an HTTP server answers it with 503.
 var ErrUnavailable = errors.New("storage unavailable")
 
+// ErrBehind is wrapped, with ErrUnavailable, by the error of an append
+// to a tenant whose head holds twice Options.MaxHeadBytes: the head is
+// cut at MaxHeadBytes, so its blocks are being written slower than writes
+// arrive (or a long compaction holds the cut back), and taking more would
+// let memory grow without bound. The client is told to retry; writes are
+// taken again once the head is cut.
+var ErrBehind = errors.New("storage is behind: the tenant's data in memory is at twice its limit and waits to be written to a block")
+
+// behind refuses an append to t when its head is at twice the limit. The
+// caller holds t.mu.
+func (db *DB) behind(t *tenant) error {
+	if t.head.memBytes() >= 2*db.opts.MaxHeadBytes {
+		db.behindRefusals.Add(1)
+		select {
+		case db.cutSoon <- struct{}{}:
+		default:
+		}
+		return fmt.Errorf("%w: %w", ErrUnavailable, ErrBehind)
+	}
+	return nil
+}
+
 // SeriesLimitError refuses inputs that would add series to a tenant's head
 // past its limit (AppendLimited). Nothing of them was logged or stored; the
 // same inputs are taken once the head is cut into a block (it then starts
@@ -80,6 +102,9 @@ func (db *DB) AppendLimited(ctx context.Context, tenantID string, payload []byte
 	t := db.tenant(tenantID)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err := db.behind(t); err != nil {
+		return nil, err
+	}
 	refused = t.admit(groups, maxSeries)
 	if refused != nil {
 		admitted := make([]bool, len(groups))

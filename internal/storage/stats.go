@@ -27,6 +27,11 @@ type Stats struct {
 	// DamagedReads counts blocks left out of queries because their data
 	// failed its checks as it was read.
 	DamagedReads int64
+	// Behind counts writes refused because a tenant's head was full
+	// while the previous one was still being written (ErrBehind).
+	Behind int64
+	// HeadEvents counts the events in heads, live and being written.
+	HeadEvents int64
 }
 
 // Appends counts Append calls that stored something, without the locks
@@ -49,6 +54,7 @@ func (db *DB) Stats() Stats {
 		CompactFailures: db.compactFailures.Load(),
 		Quarantined:     db.quarantined.Load(),
 		DamagedReads:    db.damagedReads.Load(),
+		Behind:          db.behindRefusals.Load(),
 	}
 	var oldest int64
 	for _, t := range tenants {
@@ -60,7 +66,8 @@ func (db *DB) Stats() Stats {
 		for _, h := range heads {
 			st.HeadSeries += int64(len(h.all))
 			st.HeadSamples += h.samples
-			st.HeadBytes += h.bytes
+			st.HeadBytes += h.memBytes()
+			st.HeadEvents += int64(h.ev.len())
 		}
 		t.mu.RUnlock()
 		t.blocksMu.RLock()

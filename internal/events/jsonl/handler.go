@@ -214,6 +214,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &se):
 		h.opts.Logger.Debug("events not stored", "err", se.err)
 		w.Header().Set("Retry-After", strconv.Itoa(ingest.RetryAfterSeconds(ingest.RetryAfter)))
+		if errors.Is(se.err, storage.ErrBehind) {
+			// Hearth cannot keep up: as the ingest rate limit answers.
+			writeError(w, http.StatusTooManyRequests, "too_many_requests", se.Error())
+			return
+		}
 		writeError(w, http.StatusServiceUnavailable, "unavailable", se.Error())
 	case errors.As(err, &br):
 		h.opts.Logger.Debug("events request refused", "path", r.URL.Path, "err", br.msg)
