@@ -89,10 +89,11 @@ type Comparison struct {
 type AttributeDiff struct {
 	Attribute string `json:"attribute"`
 	// Score, from 0 to 1, is how differently the field's values are
-	// distributed: the total variation distance between the two sides'
-	// shares of its values (half the sum of the share differences), less
-	// what sampling noise alone would give. Values too rare to compare
-	// (fewer than 5 events on either side) are pooled into one.
+	// distributed: the largest difference of one value's share between
+	// the two sides, less what sampling noise alone would give (for a
+	// number compared by ranges, the total variation distance over its
+	// ranges, less noise). Values too rare to compare (fewer than 5
+	// events on both sides) are pooled into one, which does not score.
 	Score float64 `json:"score"`
 	// Unit is "ns" for the duration, whose ranges are nanoseconds.
 	Unit string `json:"unit,omitempty"`
@@ -676,19 +677,38 @@ func (c *comparer) diff(cf *cmpField, top int) AttributeDiff {
 	if pooled[0] != 0 || pooled[1] != 0 {
 		bins = append(bins, bin{w: pooled, vs: ValueShare{Other: true}})
 	}
-	// Total variation distance, less its expectation were both sides
-	// samples of one distribution (a normal approximation per bin:
-	// E|X| = σ·√(2/π)).
+	// The score is the largest difference of one value's share between
+	// the two sides, less what it would be were both sides samples of
+	// one distribution (a normal approximation: E|X| = σ·√(2/π)). One
+	// value, not the sum over values (total variation distance): a field
+	// finer than the one that explains the selection (the host within
+	// the slow region) has as large a total distance, spread over many
+	// values, and would rank above the region; the region has the one
+	// value that says it ("93 % region=eu-west-3 against 8 %"). The
+	// pooled rare values are not one value and do not score.
+	//
+	// A number compared by ranges is the exception: its ranges are cuts
+	// of one scale, and a shift of its distribution (slower requests)
+	// spreads over several; it scores the total distance, half the sum
+	// of its ranges' differences, less their noise.
 	n0, n1 := float64(c.sampled[0]), float64(c.sampled[1])
-	var tvd, noise float64
+	ranged := false
+	var tvd, tvdNoise float64
 	for i := range bins {
 		s0, s1 := shares(bins[i].w)
 		bins[i].vs.SelectionShare, bins[i].vs.BaselineShare = s0, s1
-		tvd += math.Abs(s0 - s1)
 		p := (s0*n0 + s1*n1) / (n0 + n1)
-		noise += math.Sqrt(2/math.Pi) * math.Sqrt(p*(1-p)*(1/n0+1/n1))
+		noise := math.Sqrt(2/math.Pi) * math.Sqrt(p*(1-p)*(1/n0+1/n1))
+		tvd += math.Abs(s0 - s1)
+		tvdNoise += noise
+		ranged = ranged || bins[i].vs.Range != nil
+		if !bins[i].vs.Other {
+			d.Score = max(d.Score, math.Abs(s0-s1)-noise)
+		}
 	}
-	d.Score = max(0, (tvd-noise)/2)
+	if ranged {
+		d.Score = max(0, (tvd-tvdNoise)/2)
+	}
 	if pw := float64(cf.present[0] + cf.present[1]); pw > 0 {
 		d.HighCardinality = float64(pooled[0]+pooled[1])/pw > 0.5
 	}

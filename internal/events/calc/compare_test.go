@@ -343,3 +343,33 @@ func TestComparisonJSON(t *testing.T) {
 		t.Errorf("first value %v", v)
 	}
 }
+
+// TestCompareCoarseBeforeFine: when the slow requests are those of one
+// region, the region ranks above the host, which is finer (every host is
+// in one region) and so as far apart in total, but spread over the
+// region's many hosts: the region has the one value that explains them.
+func TestCompareCoarseBeforeFine(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	regions := []string{"eu-west-1", "eu-west-3", "us-east-1", "ap-south-1"}
+	var evs []events.Event
+	for i := range 20000 {
+		ri := rng.IntN(len(regions))
+		d := 20 * time.Millisecond
+		if regions[ri] == "eu-west-3" {
+			d = time.Second
+		}
+		evs = append(evs, events.Event{Start: t0.UnixNano() + int64(i)*int64(time.Millisecond), Duration: int64(d), Service: "shop",
+			Attrs: []events.Attr{
+				{Key: "resource.cloud.region", Value: events.String(regions[ri])},
+				{Key: "resource.host.name", Value: events.String(fmt.Sprintf("%s-host-%d", regions[ri], rng.IntN(12)))},
+			}})
+	}
+	res := compare(t, evs, nil, CompareQuery{Box: &Box{MinDuration: 500 * time.Millisecond}})
+	if top := names(res.Attributes); len(top) < 2 || top[0] != "resource.cloud.region" || top[1] != "resource.host.name" {
+		t.Fatalf("ranking %v: want the region, then the host", top)
+	}
+	// Not by a hair: the host's best value is one of twelve.
+	if r, h := res.Attributes[0].Score, res.Attributes[1].Score; r < 0.9 || h > r/2 {
+		t.Errorf("scores: region %.3f, host %.3f", r, h)
+	}
+}
