@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"container/heap"
 	"context"
 	"fmt"
 	"net/http"
@@ -213,29 +214,25 @@ func (a *API) eventSearch(r *http.Request) (any, error) {
 	if limit < 1 || limit > maxSearchLimit {
 		return nil, badRequest("limit: %d is outside 1 to %d", limit, maxSearchLimit)
 	}
-	// The newest limit events: a bounded list kept sorted newest first,
-	// filled with whole events only for rows that make it in.
+	// Two passes: the first reads only the filter's columns and the
+	// start times, to find the start of the limit-th newest match; the
+	// second reads whole events from there on, which storage skips most
+	// row groups for. Reading every column of every event in the range
+	// once would cost the whole range's columns for a page of answers.
 	var res EventSearchResult
-	var kept []events.Event
-	all := events.Columns{Intrinsics: events.AllIntrinsics | events.ColDetail, AllAttrs: true}
-	// Two passes would read less for a narrow filter over a long range;
-	// one pass reading every column is simpler and bounded by the
-	// range, which the tenant's query time limit bounds too.
-	err = a.scanEvents(r.Context(), q, all, func(b *events.Batch, sel []bool) error {
+	newest := &int64Heap{} // the limit newest starts, oldest on top
+	err = a.scanEvents(r.Context(), q, events.Columns{Intrinsics: events.ColStart}, func(b *events.Batch, sel []bool) error {
 		res.Scanned += int64(b.Len)
 		for i, ok := range sel {
 			if !ok {
 				continue
 			}
 			res.Matched++
-			if len(kept) == limit && b.Start[i] <= kept[len(kept)-1].Start {
-				continue
-			}
-			e := b.Event(i)
-			at, _ := slices.BinarySearchFunc(kept, e.Start, func(k events.Event, t int64) int { return cmp.Compare(t, k.Start) })
-			kept = slices.Insert(kept, at, e)
-			if len(kept) > limit {
-				kept = kept[:limit]
+			if newest.Len() < limit {
+				heap.Push(newest, b.Start[i])
+			} else if b.Start[i] > (*newest)[0] {
+				(*newest)[0] = b.Start[i]
+				heap.Fix(newest, 0)
 			}
 		}
 		return nil
@@ -243,12 +240,45 @@ func (a *API) eventSearch(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	var kept []events.Event
+	if newest.Len() > 0 {
+		tail := q
+		tail.from = time.Unix(0, (*newest)[0])
+		all := events.Columns{Intrinsics: events.AllIntrinsics | events.ColDetail, AllAttrs: true}
+		err = a.scanEvents(r.Context(), tail, all, func(b *events.Batch, sel []bool) error {
+			for i, ok := range sel {
+				if ok {
+					kept = append(kept, b.Event(i))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.SortStableFunc(kept, func(x, y events.Event) int { return cmp.Compare(y.Start, x.Start) })
+	kept = kept[:min(len(kept), limit)]
 	selfevents.Add(r.Context(), scanAttrs(res.Scanned, res.Matched)...)
 	res.Events = make([]EventJSON, len(kept))
 	for i := range kept {
 		res.Events[i] = eventJSON(&kept[i])
 	}
 	return res, nil
+}
+
+// int64Heap is a min-heap of start times.
+type int64Heap []int64
+
+func (h int64Heap) Len() int           { return len(h) }
+func (h int64Heap) Less(i, j int) bool { return h[i] < h[j] }
+func (h int64Heap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *int64Heap) Push(x any)        { *h = append(*h, x.(int64)) }
+func (h *int64Heap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // TraceResult is one trace: its spans in tree order (each parent before
