@@ -56,7 +56,9 @@ func benchSpans(n int, t0 int64, seed uint64) []events.Event {
 // BenchmarkAppendEvents is the storage part of ingesting spans: encoding
 // the log record, logging it and appending to the head, per span.
 func BenchmarkAppendEvents(b *testing.B) {
-	db := openDB(b, b.TempDir(), testOptions())
+	opts := testOptions()
+	opts.MaxHeadBytes = 1 << 40 // one head, never behind: nothing cuts here
+	db := openDB(b, b.TempDir(), opts)
 	defer db.Close()
 	t0 := time.Now().UnixNano()
 	batch := benchSpans(500, t0, 1)
@@ -75,7 +77,9 @@ func BenchmarkAppendEvents(b *testing.B) {
 // and returns the store, t0, the write's time per span and a trace ID of
 // the spans.
 func benchBlock(b *testing.B, n int) (*DB, int64, float64, events.TraceID) {
-	db := openDB(b, b.TempDir(), testOptions())
+	opts := testOptions()
+	opts.MaxHeadBytes = 1 << 40 // one head of n spans: nothing cuts here
+	db := openDB(b, b.TempDir(), opts)
 	b.Cleanup(func() { db.Close() })
 	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC).UnixNano()
 	ctx := context.Background()

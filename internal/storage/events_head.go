@@ -41,6 +41,10 @@ type eventHead struct {
 	// string comparison costs less than a map lookup.
 	keys     []string
 	keyTypes [][numEventTypes]int64
+	arena    [][]byte
+	// longStrs hold the rare values too long for an arena reference; a
+	// headAttr's num is then an index here, and typ has longString set.
+	longStrs []string
 	keyIdx   map[string]uint32
 	lastKeys []uint32
 
@@ -49,13 +53,24 @@ type eventHead struct {
 
 const numEventTypes = int(events.TypeBool) + 1
 
-// headAttr is one attribute of one event.
+// headAttr is one attribute of one event: 16 bytes and no pointer, so
+// that a head of millions of attributes costs the garbage collector
+// nothing to scan. A string value is num, a reference into the arena.
 type headAttr struct {
 	key uint32
 	typ events.Type
 	num uint64
-	str string
 }
+
+// String values are kept in an arena of byte chunks, not as Go strings:
+// a string per value would be an allocation and a pointer each, and most
+// values of a wide event are seen once, so interning would be a map
+// insertion each. A reference packs the chunk (16 bits), the offset in it
+// (24) and the length (24).
+const (
+	arenaChunkBytes = 1 << 20
+	arenaMaxString  = 1<<24 - 1
+)
 
 type eventDetail struct {
 	spanEvents []events.SpanEvent
@@ -64,6 +79,48 @@ type eventDetail struct {
 
 func newEventHead() *eventHead {
 	return &eventHead{keyIdx: map[string]uint32{}, minT: 1<<63 - 1, maxT: -1 << 63}
+}
+
+// longString marks a headAttr whose string is in longStrs.
+const longString events.Type = 0x40
+
+// putString keeps s in the arena and returns its reference, or keeps it
+// in longStrs and returns its index with ok false.
+func (h *eventHead) putString(s string) (ref uint64, inArena bool) {
+	if len(s) > arenaMaxString {
+		h.longStrs = append(h.longStrs, s)
+		return uint64(len(h.longStrs) - 1), false
+	}
+	last := len(h.arena) - 1
+	if last < 0 || cap(h.arena[last])-len(h.arena[last]) < len(s) {
+		h.arena = append(h.arena, make([]byte, 0, max(arenaChunkBytes, len(s))))
+		last++
+	}
+	c := h.arena[last]
+	off := len(c)
+	h.arena[last] = append(c, s...)
+	return uint64(last)<<48 | uint64(off)<<24 | uint64(len(s)), true
+}
+
+// getString returns the string a reference names, sharing the arena's
+// bytes: a chunk is only appended to, never changed.
+func (h *eventHead) getString(ref uint64) string {
+	c, off, n := ref>>48, (ref>>24)&(1<<24-1), ref&(1<<24-1)
+	if n == 0 {
+		return ""
+	}
+	return unsafe.String(&h.arena[c][off], int(n))
+}
+
+// attrValue returns a's value.
+func (h *eventHead) attrValue(a headAttr) events.Value {
+	switch a.typ {
+	case events.TypeString:
+		return events.Value{Type: events.TypeString, Str: h.getString(a.num)}
+	case events.TypeString | longString:
+		return events.Value{Type: events.TypeString, Str: h.longStrs[a.num]}
+	}
+	return events.Value{Type: a.typ, Num: a.num}
 }
 
 // attrChunkSize is the number of attributes of one chunk.
@@ -140,8 +197,16 @@ func (h *eventHead) append(evs []events.Event) {
 			if a.Value.Type > events.TypeNone && int(a.Value.Type) < numEventTypes {
 				h.keyTypes[id][a.Value.Type]++
 			}
-			chunk = append(chunk, headAttr{key: id, typ: a.Value.Type, num: a.Value.Num, str: a.Value.Str})
-			strBytes += len(a.Value.Str)
+			ha := headAttr{key: id, typ: a.Value.Type, num: a.Value.Num}
+			if a.Value.Type == events.TypeString {
+				ref, inArena := h.putString(a.Value.Str)
+				ha.num = ref
+				if !inArena {
+					ha.typ |= longString
+				}
+				strBytes += len(a.Value.Str)
+			}
+			chunk = append(chunk, ha)
 		}
 		h.attrChunks[c] = chunk
 		if len(e.SpanEvents) > 0 || len(e.Links) > 0 {
@@ -174,6 +239,8 @@ func (h *eventHead) view() *eventHead {
 		keys:       h.keys[:nk:nk],
 		// Appends change the counts in place: the view takes a copy.
 		keyTypes: slices.Clone(h.keyTypes),
+		arena:    slices.Clone(h.arena),
+		longStrs: h.longStrs[:len(h.longStrs):len(h.longStrs)],
 		minT:     h.minT, maxT: h.maxT, bytes: h.bytes,
 	}
 }
@@ -252,7 +319,7 @@ func (h *eventHead) fill(b *events.Batch, cols events.Columns, perm []uint32, lo
 		r := row(i)
 		for _, a := range h.rowAttrs(r) {
 			if c := want[a.key]; c != nil {
-				c.Set(n, i, events.Value{Type: a.typ, Num: a.num, Str: a.str})
+				c.Set(n, i, h.attrValue(a))
 			}
 		}
 	}
@@ -359,21 +426,21 @@ func (h *eventHead) mostlyDistinct() map[attrKT]bool {
 	step := max(1, h.len()/sampleRows)
 	type sample struct {
 		n    int
-		seen map[headAttr]struct{}
+		seen map[events.Value]struct{}
 	}
 	samples := map[uint32]*sample{}
 	for r := 0; r < h.len(); r += step {
 		for _, a := range h.rowAttrs(uint32(r)) {
-			if a.typ != events.TypeString && a.typ != events.TypeInt {
+			if t := a.typ &^ longString; t != events.TypeString && t != events.TypeInt {
 				continue
 			}
 			s := samples[a.key]
 			if s == nil {
-				s = &sample{seen: map[headAttr]struct{}{}}
+				s = &sample{seen: map[events.Value]struct{}{}}
 				samples[a.key] = s
 			}
 			s.n++
-			s.seen[headAttr{typ: a.typ, num: a.num, str: a.str}] = struct{}{}
+			s.seen[h.attrValue(a)] = struct{}{}
 		}
 	}
 	out := map[attrKT]bool{}
