@@ -20,8 +20,7 @@ import (
 )
 
 // tempoConfig is Grafana Tempo's single binary on loopback with local
-// storage under one folder, as ../shared/bench/README.md starts it, with
-// what this workload needs besides:
+// storage under one folder, with what this workload needs besides:
 //
 //   - multitenancy on, so that X-Scope-OrgID names the tenant, as Hearth
 //     takes it;
