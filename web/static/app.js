@@ -3,6 +3,7 @@ import { SeriesChart } from "./chart.js";
 import { formatValue, percent } from "./format.js";
 import { sandwich, sortTree } from "./sandwich.js";
 import * as session from "./session.js";
+import { parseTime, syncRange, bindRange, showTenants } from "./pickers.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -266,13 +267,7 @@ async function loadTypes() {
 
 function syncControls() {
   $("query").value = state.query;
-  const preset = state.until === "now" && /^now-(\d+[mhd])$/.exec(state.from);
-  $("range").value = preset && [...$("range").options].some((o) => o.value === preset[1]) ? preset[1] : "custom";
-  $("custom-range").hidden = $("range").value !== "custom";
-  if ($("range").value === "custom") {
-    $("from").value = toLocal(parseTime(state.from));
-    $("until").value = toLocal(parseTime(state.until));
-  }
+  syncRange(state);
   $("search").value = state.search;
   $("compare-query").value = state.compare;
   $("compare-from").value = state.cfrom;
@@ -284,20 +279,6 @@ function syncControls() {
     (!state.theme && matchMedia("(prefers-color-scheme: dark)").matches));
 }
 
-// parseTime mirrors the server's forms that the UI writes: now, now-1h,
-// Unix seconds. It returns milliseconds.
-function parseTime(s) {
-  if (s === "now") return Date.now();
-  const m = /^now-(\d+)([smhdw])$/.exec(s);
-  if (m) return Date.now() - m[1] * { s: 1e3, m: 6e4, h: 36e5, d: 864e5, w: 6048e5 }[m[2]];
-  if (/^\d+$/.test(s)) return Number(s) * 1000;
-  return Date.parse(s);
-}
-
-function toLocal(ms) {
-  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 6e4);
-  return d.toISOString().slice(0, 19);
-}
 
 let topEntries = [];
 let loadSeq = 0;
@@ -467,25 +448,7 @@ $("ptype").onchange = () => {
   state.zoom = [];
   load(true);
 };
-$("range").onchange = () => {
-  const v = $("range").value;
-  if (v === "custom") {
-    $("custom-range").hidden = false;
-    $("from").value = toLocal(parseTime(state.from));
-    $("until").value = toLocal(parseTime(state.until));
-    return;
-  }
-  state.from = "now-" + v;
-  state.until = "now";
-  $("custom-range").hidden = true;
-  load(true);
-};
-for (const id of ["from", "until"]) {
-  $(id).onchange = () => {
-    const ms = Date.parse($(id).value);
-    if (!isNaN(ms)) { state[id] = String(Math.floor(ms / 1000)); load(true); }
-  };
-}
+bindRange(state, () => load(true));
 $("search").addEventListener("input", () => {
   state.search = $("search").value;
   flame.search = state.search;
@@ -544,21 +507,8 @@ $("download").onclick = async (e) => {
   }
 };
 
-// The tenant picker shows when there is more than one tenant to read: the
-// token's, or in a server without tokens those holding data. The choice
-// is in the address (tenant=) and, once there is a choice, always there,
-// so that a copied link shows the same tenant to whoever opens it.
+// who is the answer of whoami, for the tenant picker (pickers.js).
 let who = null;
-function showTenants() {
-  const choices = session.tenantChoices(who, state.tenant);
-  if (!state.tenant && choices.length > 1) state.tenant = who.tenant;
-  const sel = $("tenant");
-  sel.replaceChildren(...choices.map((t) => new Option(t, t)));
-  sel.value = state.tenant || who.tenant;
-  $("tenant-pick").hidden = choices.length < 2;
-  session.showIdentity(who);
-  hook.who = who;
-}
 
 // useTenant makes state.tenant the tenant of the requests to come, and
 // loads what depends on it.
@@ -591,9 +541,9 @@ try {
   $("status").className = "error";
   $("status").textContent = "The server could not say who this is: " + e.message;
 }
-showTenants();
+showTenants(who, state, hook);
 // Signing in again (the token was revoked, say) may change the tenants.
-session.onSignIn(async () => { who = await session.whoami(); showTenants(); session.setTenant(state.tenant); });
+session.onSignIn(async () => { who = await session.whoami(); showTenants(who, state, hook); session.setTenant(state.tenant); });
 await useTenant();
 syncControls();
 await load(false);

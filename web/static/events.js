@@ -3,6 +3,7 @@
 // table with example traces, and a trace's waterfall. Everything shown
 // follows from the state, which lives in the address.
 import * as session from "./session.js";
+import { parseTime, syncRange, bindRange, showTenants } from "./pickers.js";
 import { TimeChart } from "./timechart.js";
 import { Heatmap } from "./heatmap.js";
 import { FilterInput, valueLiteral } from "./filterinput.js";
@@ -48,20 +49,6 @@ async function api(path, params = {}) {
   return { data: body.data, warnings: body.warnings || [] };
 }
 
-// parseTime mirrors the server's forms that the page writes: now, now-1h,
-// Unix seconds or milliseconds. It returns milliseconds.
-function parseTime(s) {
-  if (s === "now") return Date.now();
-  const m = /^now-(\d+)([smhdw])$/.exec(s);
-  if (m) return Date.now() - m[1] * { s: 1e3, m: 6e4, h: 36e5, d: 864e5, w: 6048e5 }[m[2]];
-  if (/^\d+$/.test(s)) return s.length > 11 ? Number(s) : Number(s) * 1000;
-  return Date.parse(s);
-}
-
-function toLocal(ms) {
-  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 6e4);
-  return d.toISOString().slice(0, 19);
-}
 
 // autoStep gives about 60 to 100 steps over the range, at a round step.
 const steps = [["1s", 1e3], ["5s", 5e3], ["10s", 1e4], ["30s", 3e4], ["1m", 6e4], ["5m", 3e5], ["15m", 9e5], ["30m", 18e5], ["1h", 36e5], ["3h", 108e5], ["6h", 216e5], ["12h", 432e5], ["1d", 864e5]];
@@ -204,37 +191,13 @@ $("having").addEventListener("change", () => { state.having = $("having").value.
 
 function syncControls() {
   $("filter").value = state.q;
-  const preset = state.until === "now" && /^now-(\d+[mhd])$/.exec(state.from);
-  $("range").value = preset && [...$("range").options].some((o) => o.value === preset[1]) ? preset[1] : "custom";
-  $("custom-range").hidden = $("range").value !== "custom";
-  if ($("range").value === "custom") {
-    $("from").value = toLocal(parseTime(state.from));
-    $("until").value = toLocal(parseTime(state.until));
-  }
+  syncRange(state);
   renderSpec();
   document.documentElement.classList.toggle("dark", state.theme === "dark" ||
     (!state.theme && matchMedia("(prefers-color-scheme: dark)").matches));
 }
 
-$("range").onchange = () => {
-  const v = $("range").value;
-  if (v === "custom") {
-    $("custom-range").hidden = false;
-    $("from").value = toLocal(parseTime(state.from));
-    $("until").value = toLocal(parseTime(state.until));
-    return;
-  }
-  state.from = "now-" + v;
-  state.until = "now";
-  $("custom-range").hidden = true;
-  run();
-};
-for (const id of ["from", "until"]) {
-  $(id).onchange = () => {
-    const ms = Date.parse($(id).value);
-    if (!isNaN(ms)) { state[id] = String(Math.floor(ms / 1000)); run(); }
-  };
-}
+bindRange(state, () => run());
 
 // --- Running ---------------------------------------------------------------
 
@@ -685,16 +648,6 @@ window.addEventListener("popstate", async () => {
 });
 
 let who = null;
-function showTenants() {
-  const choices = session.tenantChoices(who, state.tenant);
-  if (!state.tenant && choices.length > 1) state.tenant = who.tenant;
-  const sel = $("tenant");
-  sel.replaceChildren(...choices.map((t) => new Option(t, t)));
-  sel.value = state.tenant || who.tenant;
-  $("tenant-pick").hidden = choices.length < 2;
-  session.showIdentity(who);
-  hook.who = who;
-}
 
 async function useTenant() {
   session.setTenant(state.tenant);
@@ -722,8 +675,8 @@ try {
   who = { auth: false, name: "", tenants: [], scopes: [], tenant: "" };
   say("The server could not say who this is: " + e.message, "error");
 }
-showTenants();
-session.onSignIn(async () => { who = await session.whoami(); showTenants(); session.setTenant(state.tenant); });
+showTenants(who, state, hook);
+session.onSignIn(async () => { who = await session.whoami(); showTenants(who, state, hook); session.setTenant(state.tenant); });
 await useTenant();
 syncControls();
 await update(false);
