@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 )
 
@@ -170,7 +171,7 @@ func (db *DB) writeFrozen(ctx context.Context, t *tenant) error {
 		t.mu.Lock()
 		t.blocks = append(t.blocks, b)
 		sortBlocks(t.blocks)
-		t.frozen = t.frozen[1:]
+		t.frozen = slices.Delete(t.frozen, 0, 1) // clears the slot: the written head must not stay reachable
 		t.mu.Unlock()
 		t.blocksMu.Unlock()
 		// The block is kept even if its checkpoint cannot be written. A

@@ -374,11 +374,12 @@ func (w *eventsWriter) close() (*eventsMeta, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.meta.Bytes = w.cw.n
-	if w.meta.Rows == 0 {
-		w.meta.MinT, w.meta.MaxT = 0, 0
+	m := w.meta // a copy: a pointer into w would keep the writer, its buffers and the head's strings alive with the block
+	m.Bytes = w.cw.n
+	if m.Rows == 0 {
+		m.MinT, m.MaxT = 0, 0
 	}
-	return &w.meta, nil
+	return &m, nil
 }
 
 // jsonAttr is an attribute as span_events_links and other_attributes

@@ -8,9 +8,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -481,5 +483,47 @@ func TestEventsConcurrent(t *testing.T) {
 	wg.Wait()
 	if got := len(selectAll(t, db, "t", t0, t0+int64(time.Hour))); got != 40*200 {
 		t.Errorf("%d events, want %d", got, 40*200)
+	}
+}
+
+// TestEventsCutFreesHead checks that once a head is written into a block,
+// nothing keeps it or its strings in memory: not the tenant's list of
+// frozen heads, not the block's meta (which once pointed into the
+// writer that held the last batch's values), so that a server ingesting
+// for hours holds one head's worth of events, not every block's.
+func TestEventsCutFreesHead(t *testing.T) {
+	db := openDB(t, t.TempDir(), testOptions())
+	defer db.Close()
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC).UnixNano()
+	var freed atomic.Int64
+	var want int64
+	for round := range 3 {
+		for i := range 20 {
+			if err := db.AppendEvents(ctx, "t", genEvents(uint64(round*100+i), 500, t0)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tn := db.tenant("t")
+		tn.mu.RLock()
+		h := tn.head
+		runtime.AddCleanup(h, func(*atomic.Int64) { freed.Add(1) }, &freed)
+		want++
+		for _, c := range h.ev.arena {
+			runtime.AddCleanup(&c[:1][0], func(*atomic.Int64) { freed.Add(1) }, &freed)
+			want++
+		}
+		tn.mu.RUnlock()
+		h = nil
+		if err := db.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 20 && freed.Load() < want; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond) // cleanups run in their own goroutine
+	}
+	if got := freed.Load(); got != want {
+		t.Errorf("%d of %d heads and arena chunks freed after their blocks were written", got, want)
 	}
 }
