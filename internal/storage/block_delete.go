@@ -52,7 +52,7 @@ func deleteAll(ctx context.Context, bkt bucket.Bucket, dir string) error {
 }
 
 // retryDeletes deletes the blocks of t whose deletion failed before. The
-// caller holds DB.maintMu.
+// caller holds DB.compactMu.
 func (db *DB) retryDeletes(ctx context.Context, t *tenant) error {
 	var errs []error
 	left := t.undeleted[:0]
@@ -67,7 +67,7 @@ func (db *DB) retryDeletes(ctx context.Context, t *tenant) error {
 }
 
 // removeBlock deletes a block that is out of the query path, or keeps it
-// in t.undeleted for the next retry. The caller holds DB.maintMu.
+// in t.undeleted for the next retry. The caller holds DB.compactMu.
 func (db *DB) removeBlock(ctx context.Context, t *tenant, dir string) error {
 	if err := deleteBlock(ctx, db.bkt, dir); err != nil {
 		t.undeleted = append(t.undeleted, dir)

@@ -26,8 +26,8 @@ import (
 
 // Compact runs compaction and retention for every tenant once.
 func (db *DB) Compact(ctx context.Context) error {
-	db.maintMu.Lock()
-	defer db.maintMu.Unlock()
+	db.compactMu.Lock()
+	defer db.compactMu.Unlock()
 	if db.closed {
 		return errClosed
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -14,32 +15,42 @@ var errClosed = errors.New("storage is closed")
 
 // Run cuts heads into blocks every Options.CheckInterval, and compacts and
 // applies retention every Options.CompactInterval, until ctx is done. It
-// logs what fails and tries again on the next tick. Call it once per DB,
-// in its own goroutine, and cancel ctx before Close.
+// logs what fails and tries again on the next tick. Cuts and compaction
+// run in goroutines of their own: a compaction of a day of blocks takes
+// minutes, and heads must be cut meanwhile. Call Run once per DB, in its
+// own goroutine, and cancel ctx before Close.
 func (db *DB) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { db.runCompaction(ctx) })
+	defer wg.Wait()
 	cutTick := time.NewTicker(db.opts.CheckInterval)
 	defer cutTick.Stop()
-	compactTick := time.NewTicker(db.opts.CompactInterval)
-	defer compactTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-cutTick.C:
-			if err := db.cutHeads(ctx, false); err != nil && !errors.Is(err, errClosed) {
-				db.cutFailures.Add(1)
-				db.logger.Error("cut heads", "err", err)
-			}
 		case <-db.cutSoon:
-			if err := db.cutHeads(ctx, false); err != nil && !errors.Is(err, errClosed) {
-				db.cutFailures.Add(1)
-				db.logger.Error("cut heads", "err", err)
-			}
-		case <-compactTick.C:
-			if err := db.Compact(ctx); err != nil && !errors.Is(err, errClosed) {
-				db.compactFailures.Add(1)
-				db.logger.Error("compact", "err", err)
-			}
+		}
+		if err := db.cutHeads(ctx, false); err != nil && !errors.Is(err, errClosed) {
+			db.cutFailures.Add(1)
+			db.logger.Error("cut heads", "err", err)
+		}
+	}
+}
+
+func (db *DB) runCompaction(ctx context.Context) {
+	tick := time.NewTicker(db.opts.CompactInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := db.Compact(ctx); err != nil && !errors.Is(err, errClosed) {
+			db.compactFailures.Add(1)
+			db.logger.Error("compact", "err", err)
 		}
 	}
 }
@@ -66,8 +77,8 @@ func (db *DB) due(t *tenant, now time.Time) bool {
 // writes their blocks, and truncates the log below what every tenant still
 // needs.
 func (db *DB) cutHeads(ctx context.Context, all bool) error {
-	db.maintMu.Lock()
-	defer db.maintMu.Unlock()
+	db.cutMu.Lock()
+	defer db.cutMu.Unlock()
 	if db.closed {
 		return errClosed
 	}

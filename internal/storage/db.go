@@ -52,9 +52,14 @@ type DB struct {
 	mu      sync.RWMutex
 	tenants map[string]*tenant
 
-	// maintMu serializes cuts, compaction, retention and Close.
-	maintMu sync.Mutex
-	closed  bool
+	// cutMu serializes cuts and compactMu compaction and retention, so
+	// that a long compaction does not hold back the cuts that keep heads
+	// within MaxHeadBytes (writes are refused as behind past twice that).
+	// Close takes both, compactMu first; nothing else holds both.
+	cutMu     sync.Mutex
+	compactMu sync.Mutex
+	// closed is written under both cutMu and compactMu, read under either.
+	closed bool
 	// lastCut is the log segment the last cut started; every record of a
 	// tenant whose head is empty is below it and in a block.
 	lastCut int
@@ -317,8 +322,10 @@ func closeAll(bs map[string]*block) {
 // blocks. Data in heads stays in the log for the next Open; call Flush
 // first to write it into blocks instead.
 func (db *DB) Close() error {
-	db.maintMu.Lock()
-	defer db.maintMu.Unlock()
+	db.compactMu.Lock()
+	defer db.compactMu.Unlock()
+	db.cutMu.Lock()
+	defer db.cutMu.Unlock()
 	if db.closed {
 		return nil
 	}

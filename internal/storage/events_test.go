@@ -527,3 +527,36 @@ func TestEventsCutFreesHead(t *testing.T) {
 		t.Errorf("%d of %d heads and arena chunks freed after their blocks were written", got, want)
 	}
 }
+
+// TestCutsDuringCompaction checks that heads are cut while a compaction
+// runs: a compaction of a day of blocks takes minutes, and a head that
+// waited for it would grow until writes were refused as behind.
+func TestCutsDuringCompaction(t *testing.T) {
+	opts := testOptions()
+	opts.MaxHeadBytes = 1 << 20
+	opts.CheckInterval = 10 * time.Millisecond
+	db := openDB(t, t.TempDir(), opts)
+	defer db.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- db.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	db.compactMu.Lock() // a compaction in progress
+	defer db.compactMu.Unlock()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC).UnixNano()
+	for i := range 40 {
+		if err := db.AppendEvents(ctx, "t", genEvents(uint64(i), 100, t0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for db.Stats().Blocks == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no head cut in 10 s while a compaction held its lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -26,7 +26,7 @@ type tenant struct {
 	blocks   []*block // sorted by minT
 
 	// cpSegment is the log segment of the tenant's checkpoint file: its
-	// records below it are in blocks. Guarded by DB.maintMu.
+	// records below it are in blocks. Guarded by DB.cutMu.
 	cpSegment int
 
 	// undeleted are the bucket directories of blocks out of the query
@@ -34,7 +34,8 @@ type tenant struct {
 	// back) whose deletion failed; Compact retries them before compacting
 	// again. failedCut is the block of a failed cut that could not be
 	// deleted: it may hold the frozen head's profiles, so the head is not
-	// written again before it is gone. Guarded by DB.maintMu.
+	// written again before it is gone. undeleted is guarded by
+	// DB.compactMu, failedCut by DB.cutMu.
 	undeleted []string
 	failedCut string
 }
