@@ -1,5 +1,7 @@
 package events
 
+import "slices"
+
 // Intrinsic is a set of the fixed columns every event has.
 type Intrinsic uint16
 
@@ -67,6 +69,44 @@ type Batch struct {
 	// Attrs holds a column per attribute key asked for that some event
 	// of the batch has. A key asked for that no event has is absent.
 	Attrs map[string]*Column
+}
+
+// Keep keeps the rows rows (ascending indexes) of b, in place. A column
+// left without a value is dropped.
+func (b *Batch) Keep(rows []int) {
+	if len(rows) == b.Len {
+		return
+	}
+	b.Len = len(rows)
+	b.Start = keep(b.Start, rows)
+	b.Duration = keep(b.Duration, rows)
+	b.TraceID = keep(b.TraceID, rows)
+	b.SpanID = keep(b.SpanID, rows)
+	b.ParentID = keep(b.ParentID, rows)
+	b.Service = keep(b.Service, rows)
+	b.Name = keep(b.Name, rows)
+	b.Kind = keep(b.Kind, rows)
+	b.Status = keep(b.Status, rows)
+	b.StatusMessage = keep(b.StatusMessage, rows)
+	b.SpanEvents = keep(b.SpanEvents, rows)
+	b.Links = keep(b.Links, rows)
+	for k, c := range b.Attrs {
+		c.Types, c.Str, c.Num = keep(c.Types, rows), keep(c.Str, rows), keep(c.Num, rows)
+		if !slices.ContainsFunc(c.Types, func(t Type) bool { return t != TypeNone }) {
+			delete(b.Attrs, k)
+		}
+	}
+}
+
+// keep keeps the entries of s at rows, in place; nil stays nil.
+func keep[T any](s []T, rows []int) []T {
+	if s == nil {
+		return nil
+	}
+	for i, k := range rows {
+		s[i] = s[k]
+	}
+	return s[:len(rows)]
 }
 
 // Column is one attribute over the rows of a Batch. The same key may hold

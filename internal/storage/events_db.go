@@ -64,6 +64,16 @@ type EventQuery struct {
 	// Services, when not nil, lets storage skip what holds none of
 	// these services. Events of other services may still come.
 	Services []string
+	// Pick, when set, makes the read two steps for each batch: Columns
+	// are read, Pick returns the rows of that batch it wants (ascending
+	// indexes), and Then's columns are read for those rows alone; fn
+	// gets the picked rows with both. In blocks, pages that hold no
+	// picked row are not decoded: a query that samples events, or wants
+	// a few of them whole, reads its filter's columns for every event
+	// and the rest for the few. The batch Pick sees may hold more
+	// columns than asked for.
+	Pick func(*events.Batch) []int
+	Then events.Columns
 }
 
 // errCallback marks an error that the caller's function returned, so
@@ -99,7 +109,7 @@ func (db *DB) SelectEvents(ctx context.Context, tenantID string, q EventQuery, f
 			return err
 		}
 	}
-	scan := &eventScan{cols: q.Columns, minT: q.Start, maxT: q.End - 1, services: q.Services}
+	scan := &eventScan{cols: q.Columns, minT: q.Start, maxT: q.End - 1, services: q.Services, pick: q.Pick, then: q.Then}
 	for _, b := range t.blocks {
 		if b.ev == nil {
 			continue
@@ -129,12 +139,17 @@ func (db *DB) SelectEvents(ctx context.Context, tenantID string, q EventQuery, f
 	return nil
 }
 
-// scan calls fn with h's events in q's range, in batches.
+// scan calls fn with h's events in q's range, in batches. A pick reads
+// every column it may need at once: a head is in memory.
 func (h *eventHead) scan(q EventQuery, fn func(*events.Batch) error) error {
 	if h.len() == 0 || h.maxT < q.Start || h.minT >= q.End {
 		return nil
 	}
 	cols := q.Columns
+	if q.Pick != nil {
+		cols = cols.Merge(q.Then)
+	}
+	asked := cols
 	cut := h.minT < q.Start || h.maxT >= q.End
 	if cut {
 		cols.Intrinsics |= events.ColStart
@@ -145,12 +160,22 @@ func (h *eventHead) scan(q EventQuery, fn func(*events.Batch) error) error {
 		h.fill(&b, cols, nil, lo, hi)
 		if cut {
 			keepRows(&b, func(i int) bool { return b.Start[i] >= q.Start && b.Start[i] < q.End })
-			if q.Columns.Intrinsics&events.ColStart == 0 {
+			if asked.Intrinsics&events.ColStart == 0 {
 				b.Start = nil
 			}
 		}
 		if b.Len == 0 {
 			continue
+		}
+		if q.Pick != nil {
+			picked := q.Pick(&b)
+			if err := checkPicked(picked, b.Len); err != nil {
+				return err
+			}
+			b.Keep(picked)
+			if b.Len == 0 {
+				continue
+			}
 		}
 		if err := fn(&b); err != nil {
 			return err

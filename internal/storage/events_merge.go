@@ -109,7 +109,7 @@ func (c *eventsCursor) next() error {
 		var bt events.Batch
 		err := func() (err error) {
 			defer recoverParquet(&err)
-			return c.b.ev.readGroup(c.group, allEventColumns, &bt)
+			return c.b.ev.readGroup(c.group, allEventColumns, &bt, nil)
 		}()
 		c.group++
 		if err != nil {

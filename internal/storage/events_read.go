@@ -134,12 +134,15 @@ func openEvents(r io.ReaderAt, size int64, meta *eventsMeta) (er *eventsReader, 
 }
 
 // eventScan says what a scan reads: columns, and the rows of which it
-// may skip row groups, by time (both inclusive), service and trace.
+// may skip row groups, by time (both inclusive), service and trace. With
+// pick, a scan reads in two steps (see EventQuery.Pick).
 type eventScan struct {
 	cols       events.Columns
 	minT, maxT int64
 	services   []string        // nil: any
 	trace      *events.TraceID // nil: any
+	pick       func(*events.Batch) []int
+	then       events.Columns
 }
 
 func (s *eventScan) skipGroup(er *eventsReader, gi int) bool {
@@ -184,22 +187,31 @@ func (er *eventsReader) scan(ctx context.Context, s *eventScan, fn func(*events.
 			return err
 		}
 		var b events.Batch
-		if err := er.readGroup(gi, cols, &b); err != nil {
+		if err := er.readGroup(gi, cols, &b, nil); err != nil {
 			return fmt.Errorf("row group %d: %w", gi, err)
 		}
+		var kept []int // the group's row of each of b's, when not all
 		if g.minT < s.minT || g.maxT > s.maxT || s.trace != nil {
-			keepRows(&b, func(i int) bool {
+			kept = keepRows(&b, func(i int) bool {
 				return b.Start[i] >= s.minT && b.Start[i] <= s.maxT && (s.trace == nil || b.TraceID[i] == *s.trace)
 			})
 		}
-		if s.cols.Intrinsics&events.ColStart == 0 {
-			b.Start = nil
-		}
-		if s.cols.Intrinsics&events.ColTraceID == 0 {
-			b.TraceID = nil
-		}
 		if b.Len == 0 {
 			continue
+		}
+		if s.pick != nil {
+			if err := er.readPicked(gi, s, &b, kept); err != nil {
+				return fmt.Errorf("row group %d: %w", gi, err)
+			}
+			if b.Len == 0 {
+				continue
+			}
+		}
+		if want := s.cols.Intrinsics | s.then.Intrinsics; want&events.ColStart == 0 {
+			b.Start = nil
+		}
+		if s.cols.Intrinsics&events.ColTraceID == 0 && s.then.Intrinsics&events.ColTraceID == 0 {
+			b.TraceID = nil
 		}
 		if err := fn(&b); err != nil {
 			return err
@@ -208,19 +220,108 @@ func (er *eventsReader) scan(ctx context.Context, s *eventScan, fn func(*events.
 	return nil
 }
 
+// readPicked is a scan's second step: it keeps the rows of b that s.pick
+// chooses and reads s.then's columns for them alone. kept maps b's rows
+// to the group's (nil: the same).
+func (er *eventsReader) readPicked(gi int, s *eventScan, b *events.Batch, kept []int) error {
+	picked := s.pick(b)
+	if err := checkPicked(picked, b.Len); err != nil {
+		return err
+	}
+	rows := make([]int, len(picked))
+	for i, r := range picked {
+		rows[i] = r
+		if kept != nil {
+			rows[i] = kept[r]
+		}
+	}
+	b.Keep(picked)
+	if b.Len == 0 {
+		return nil
+	}
+	then := s.then
+	then.Intrinsics &^= s.cols.Intrinsics | events.ColStart
+	var more events.Batch
+	if err := er.readGroup(gi, then, &more, rows); err != nil {
+		return err
+	}
+	mergeBatch(b, &more)
+	return nil
+}
+
+// checkPicked checks that a pick returned rows of a batch of n, ascending.
+func checkPicked(picked []int, n int) error {
+	for i, r := range picked {
+		if r < 0 || r >= n || i > 0 && r <= picked[i-1] {
+			return fmt.Errorf("BUG: picked row %d of %d is out of range or order", r, n)
+		}
+	}
+	return nil
+}
+
+// mergeBatch adds the columns of src that dst lacks to dst; both hold the
+// same rows.
+func mergeBatch(dst, src *events.Batch) {
+	if dst.Start == nil {
+		dst.Start = src.Start
+	}
+	if dst.Duration == nil {
+		dst.Duration = src.Duration
+	}
+	if dst.TraceID == nil {
+		dst.TraceID = src.TraceID
+	}
+	if dst.SpanID == nil {
+		dst.SpanID = src.SpanID
+	}
+	if dst.ParentID == nil {
+		dst.ParentID = src.ParentID
+	}
+	if dst.Service == nil {
+		dst.Service = src.Service
+	}
+	if dst.Name == nil {
+		dst.Name = src.Name
+	}
+	if dst.Kind == nil {
+		dst.Kind = src.Kind
+	}
+	if dst.Status == nil {
+		dst.Status = src.Status
+	}
+	if dst.StatusMessage == nil {
+		dst.StatusMessage = src.StatusMessage
+	}
+	if dst.SpanEvents == nil {
+		dst.SpanEvents, dst.Links = src.SpanEvents, src.Links
+	}
+	if dst.Attrs == nil {
+		dst.Attrs = map[string]*events.Column{}
+	}
+	for k, c := range src.Attrs {
+		if dst.Attrs[k] == nil {
+			dst.Attrs[k] = c
+		}
+	}
+}
+
 // readGroup reads the columns cols of row group gi into b.
 //
-// With rows (sorted row numbers in the group), only the pages that hold
-// them are read: the batch still has a row for each of the group's, and
-// only rows' are set.
-func (er *eventsReader) readGroup(gi int, cols events.Columns, b *events.Batch, rows ...int) error {
+// With rows (ascending row numbers in the group), b holds those rows
+// alone, and a page is decoded only up to the last of them it holds;
+// pages that hold none are not read.
+func (er *eventsReader) readGroup(gi int, cols events.Columns, b *events.Batch, rows []int) error {
 	rg := er.pf.RowGroups()[gi]
 	n := int(rg.NumRows())
-	resetBatch(b, n)
+	sel, err := newRowSel(rows, n)
+	if err != nil {
+		return err
+	}
+	m := sel.len(n)
+	resetBatch(b, m)
 	ccs := rg.ColumnChunks()
-	chunk := func(name string) colChunk { return colChunk{ccs[er.fixed[name]], rows} }
+	chunk := func(name string) colChunk { return colChunk{ccs[er.fixed[name]], sel} }
 	in := cols.Intrinsics
-	var err error
 	if in&events.ColStart != 0 {
 		if b.Start, err = readInt64s(chunk(evColStart), n); err != nil {
 			return fmt.Errorf("%s: %w", evColStart, err)
@@ -232,25 +333,25 @@ func (er *eventsReader) readGroup(gi int, cols events.Columns, b *events.Batch, 
 		}
 	}
 	if in&events.ColTraceID != 0 {
-		b.TraceID = make([]events.TraceID, n)
+		b.TraceID = make([]events.TraceID, m)
 		if err := readFixed(chunk(evColTraceID), n, 16, func(i int, v []byte) { copy(b.TraceID[i][:], v) }); err != nil {
 			return fmt.Errorf("%s: %w", evColTraceID, err)
 		}
 	}
 	if in&events.ColSpanID != 0 {
-		b.SpanID = make([]events.SpanID, n)
+		b.SpanID = make([]events.SpanID, m)
 		if err := readFixed(chunk(evColSpanID), n, 8, func(i int, v []byte) { copy(b.SpanID[i][:], v) }); err != nil {
 			return fmt.Errorf("%s: %w", evColSpanID, err)
 		}
 	}
 	if in&events.ColParentID != 0 {
-		b.ParentID = make([]events.SpanID, n)
+		b.ParentID = make([]events.SpanID, m)
 		if err := readFixed(chunk(evColParentID), n, 8, func(i int, v []byte) { copy(b.ParentID[i][:], v) }); err != nil {
 			return fmt.Errorf("%s: %w", evColParentID, err)
 		}
 	}
 	strCol := func(name string) ([]string, error) {
-		out := make([]string, n)
+		out := make([]string, m)
 		err := readStrings(chunk(name), n, func(i int, s string) { out[i] = s })
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -273,20 +374,20 @@ func (er *eventsReader) readGroup(gi int, cols events.Columns, b *events.Batch, 
 		}
 	}
 	if in&events.ColKind != 0 {
-		b.Kind = make([]events.Kind, n)
+		b.Kind = make([]events.Kind, m)
 		if err := readValues(chunk(evColKind), n, func(i int, v parquet.Value) { b.Kind[i] = events.Kind(v.Int32()) }); err != nil {
 			return fmt.Errorf("%s: %w", evColKind, err)
 		}
 	}
 	if in&events.ColStatus != 0 {
-		b.Status = make([]events.Status, n)
+		b.Status = make([]events.Status, m)
 		if err := readValues(chunk(evColStatus), n, func(i int, v parquet.Value) { b.Status[i] = events.Status(v.Int32()) }); err != nil {
 			return fmt.Errorf("%s: %w", evColStatus, err)
 		}
 	}
 	if in&events.ColDetail != 0 {
-		b.SpanEvents = make([][]events.SpanEvent, n)
-		b.Links = make([][]events.Link, n)
+		b.SpanEvents = make([][]events.SpanEvent, m)
+		b.Links = make([][]events.Link, m)
 		var derr error
 		err := readStrings(chunk(evColDetail), n, func(i int, s string) {
 			if derr == nil {
@@ -307,7 +408,7 @@ func (er *eventsReader) readGroup(gi int, cols events.Columns, b *events.Batch, 
 	}
 	for _, k := range keys {
 		for _, ref := range er.attrs[k] {
-			if err := er.readAttr(colChunk{ccs[ref.col], rows}, ref.typ, n, b, k); err != nil {
+			if err := er.readAttr(colChunk{ccs[ref.col], sel}, ref.typ, n, b, k); err != nil {
 				return fmt.Errorf("attribute %s: %w", k, err)
 			}
 		}
@@ -318,7 +419,7 @@ func (er *eventsReader) readGroup(gi int, cols events.Columns, b *events.Batch, 
 			want[k] = true
 		}
 		var derr error
-		err := readStrings(colChunk{ccs[er.otherIdx], rows}, n, func(i int, s string) {
+		err := readStrings(colChunk{ccs[er.otherIdx], sel}, n, func(i int, s string) {
 			var in []jsonAttr
 			if derr != nil {
 				return
@@ -337,9 +438,9 @@ func (er *eventsReader) readGroup(gi int, cols events.Columns, b *events.Batch, 
 				}
 				c := b.Attrs[a.Key]
 				if c == nil {
-					c = batchColumn(b, a.Key, n)
+					c = batchColumn(b, a.Key, m)
 				}
-				c.Set(n, i, a.Value)
+				c.Set(m, i, a.Value)
 			}
 		})
 		if err = errors.Join(err, derr); err != nil {
@@ -349,49 +450,94 @@ func (er *eventsReader) readGroup(gi int, cols events.Columns, b *events.Batch, 
 	return nil
 }
 
+// readAttr reads an attribute column of a group of n rows into b.
 func (er *eventsReader) readAttr(cc colChunk, t events.Type, n int, b *events.Batch, key string) error {
 	col := b.Attrs[key]
+	m := b.Len
 	get := func() *events.Column {
 		if col == nil {
-			col = batchColumn(b, key, n)
+			col = batchColumn(b, key, m)
 		}
 		return col
 	}
 	switch t {
 	case events.TypeString:
-		return readStrings(cc, n, func(i int, s string) { get().Set(n, i, events.String(s)) })
+		return readStrings(cc, n, func(i int, s string) { get().Set(m, i, events.String(s)) })
 	case events.TypeInt:
-		return readValues(cc, n, func(i int, v parquet.Value) { get().Set(n, i, events.Int(v.Int64())) })
+		return readNumbers(cc, n, func(p parquet.Page) []int64 { return pageData(p).Int64() },
+			func(i int, v int64) { get().Set(m, i, events.Int(v)) })
 	case events.TypeFloat:
-		return readValues(cc, n, func(i int, v parquet.Value) { get().Set(n, i, events.Float(v.Double())) })
+		return readNumbers(cc, n, func(p parquet.Page) []float64 { return pageData(p).Double() },
+			func(i int, v float64) { get().Set(m, i, events.Float(v)) })
 	default:
-		return readValues(cc, n, func(i int, v parquet.Value) { get().Set(n, i, events.Bool(v.Boolean())) })
+		return readValues(cc, n, func(i int, v parquet.Value) { get().Set(m, i, events.Bool(v.Boolean())) })
 	}
 }
 
-// colChunk is a column chunk to read, whole or, when rows is not nil, at
-// those rows only.
+// colChunk is a column chunk to read, whole or, when sel is not nil, at
+// sel's rows only.
 type colChunk struct {
 	parquet.ColumnChunk
+	sel *rowSel
+}
+
+// rowSel is the rows of a row group that a read wants, ascending, and
+// where each goes in the batch: pos[r] is r's index in rows, or -1. A nil
+// rowSel wants every row, each at its own index.
+type rowSel struct {
 	rows []int
+	pos  []int32
+}
+
+// newRowSel returns the selection of rows in a group of n, nil for rows
+// nil.
+func newRowSel(rows []int, n int) (*rowSel, error) {
+	if rows == nil {
+		return nil, nil
+	}
+	s := &rowSel{rows: rows, pos: make([]int32, n)}
+	for i := range s.pos {
+		s.pos[i] = -1
+	}
+	for i, r := range rows {
+		if r < 0 || r >= n || i > 0 && r <= rows[i-1] {
+			return nil, fmt.Errorf("row %d of a group of %d, after %d", r, n, rows[max(i-1, 0)])
+		}
+		s.pos[r] = int32(i)
+	}
+	return s, nil
+}
+
+// at is where row r of the group goes in the batch, or -1.
+func (s *rowSel) at(r int) int {
+	if s == nil {
+		return r
+	}
+	return int(s.pos[r])
+}
+
+// len is the rows of the batch of a group of n rows.
+func (s *rowSel) len(n int) int {
+	if s == nil {
+		return n
+	}
+	return len(s.rows)
 }
 
 // forPages calls page with each page of cc and the row its first value
-// belongs to, and checks that the pages hold n rows. When cc names rows,
-// it seeks to the page of each (with the page index) and calls page with
-// what is left of it from that row.
+// belongs to, and checks that the pages hold n rows. When cc selects
+// rows, it seeks (with the page index) to the page of each selected row
+// not yet read and calls page with it from that row up to the last
+// selected row it holds: pages without a selected row are skipped, and
+// one of dictionary indexes that runs to the end of the group is not
+// decoded past what is needed.
 func forPages(cc colChunk, n int, page func(p parquet.Page, row int) error) error {
 	pages := cc.Pages()
 	defer pages.Close()
-	if cc.rows != nil {
-		done := -1 // rows below this were in a page already read
-		for _, r := range cc.rows {
-			if r < done {
-				continue
-			}
-			if r < 0 || r >= n {
-				return fmt.Errorf("row %d of a group of %d", r, n)
-			}
+	if cc.sel != nil {
+		rows := cc.sel.rows
+		for i := 0; i < len(rows); {
+			r := rows[i]
 			if err := pages.SeekToRow(int64(r)); err != nil {
 				return fmt.Errorf("seek to row %d: %w", r, err)
 			}
@@ -399,18 +545,21 @@ func forPages(cc colChunk, n int, page func(p parquet.Page, row int) error) erro
 			if err != nil {
 				return fmt.Errorf("read page at row %d: %w", r, err)
 			}
-			if int(p.NumRows()) > n-r {
+			end := r + int(p.NumRows())
+			if end > n {
 				parquet.Release(p)
 				return errors.New("page holds more rows than the row group")
 			}
-			// The row alone: the rest of a page of dictionary indexes
-			// may be the rest of the row group.
-			err = page(p.Slice(0, 1), r)
-			done = r + 1
+			j := i + 1
+			for j < len(rows) && rows[j] < end {
+				j++
+			}
+			err = page(p.Slice(0, int64(rows[j-1]-r+1)), r)
 			parquet.Release(p)
 			if err != nil {
 				return err
 			}
+			i = j
 		}
 		return nil
 	}
@@ -440,21 +589,46 @@ func forPages(cc colChunk, n int, page func(p parquet.Page, row int) error) erro
 	return nil
 }
 
-// presentRows calls f with the row of each non-null value of p, in order,
-// and the value's index among them.
-func presentRows(p parquet.Page, row int, f func(row, k int)) error {
+// presentRows calls f with the batch index (sel.at) of the row of each
+// non-null value of p that sel wants, in order, and the value's index
+// among p's non-null values.
+func presentRows(p parquet.Page, row int, sel *rowSel, f func(i, k int)) error {
 	defs := p.DefinitionLevels()
+	nrows := int(p.NumRows())
 	if len(defs) == 0 {
 		if p.NumNulls() != 0 {
 			return errors.New("page with nulls and no definition levels")
 		}
-		for k := range int(p.NumRows()) {
-			f(row+k, k)
+	} else if len(defs) != nrows {
+		return errors.New("definition levels do not match the rows")
+	}
+	if sel != nil {
+		// Walk the wanted rows, counting the values before each: a pick
+		// of a few rows then costs a pass over bytes, not a call per row.
+		lo, _ := slices.BinarySearch(sel.rows, row)
+		k, at := 0, 0 // values in defs[:at]
+		for j := lo; j < len(sel.rows) && sel.rows[j] < row+nrows; j++ {
+			r := sel.rows[j] - row
+			if len(defs) == 0 {
+				f(j, r)
+				continue
+			}
+			for ; at < r; at++ {
+				if defs[at] > 0 {
+					k++
+				}
+			}
+			if defs[r] > 0 {
+				f(j, k)
+			}
 		}
 		return nil
 	}
-	if int64(len(defs)) != p.NumRows() {
-		return errors.New("definition levels do not match the rows")
+	if len(defs) == 0 {
+		for k := range nrows {
+			f(row+k, k)
+		}
+		return nil
 	}
 	k := 0
 	for j, d := range defs {
@@ -466,8 +640,10 @@ func presentRows(p parquet.Page, row int, f func(row, k int)) error {
 	return nil
 }
 
+// readInt64s reads a required int64 column into a slice of the batch's
+// rows.
 func readInt64s(cc colChunk, n int) ([]int64, error) {
-	out := make([]int64, n)
+	out := make([]int64, cc.sel.len(n))
 	err := forPages(cc, n, func(p parquet.Page, row int) error {
 		if p.NumNulls() != 0 {
 			return errors.New("nulls in a required column")
@@ -489,12 +665,22 @@ func readInt64s(cc colChunk, n int) ([]int64, error) {
 		if int64(len(vals)) != p.NumRows() {
 			return errors.New("page value count differs from its row count")
 		}
-		copy(out[row:], vals)
+		if cc.sel == nil {
+			copy(out[row:], vals)
+			return nil
+		}
+		for j, v := range vals {
+			if i := cc.sel.at(row + j); i >= 0 {
+				out[i] = v
+			}
+		}
 		return nil
 	})
 	return out, err
 }
 
+// readFixed calls put with the batch index and value of each non-null
+// value of a fixed-size column.
 func readFixed(cc colChunk, n, size int, put func(i int, v []byte)) error {
 	return forPages(cc, n, func(p parquet.Page, row int) error {
 		if dict := p.Dictionary(); dict != nil {
@@ -505,7 +691,7 @@ func readFixed(cc colChunk, n, size int, put func(i int, v []byte)) error {
 			}
 			nd := len(data) / size
 			var bad error
-			err := presentRows(p, row, func(r, k int) {
+			err := presentRows(p, row, cc.sel, func(r, k int) {
 				if k >= len(idx) || idx[k] < 0 || int(idx[k]) >= nd {
 					bad = errors.New("dictionary index out of range")
 					return
@@ -520,7 +706,7 @@ func readFixed(cc colChunk, n, size int, put func(i int, v []byte)) error {
 			return fmt.Errorf("values of %d bytes, want %d", sz, size)
 		}
 		var bad error
-		err := presentRows(p, row, func(r, k int) {
+		err := presentRows(p, row, cc.sel, func(r, k int) {
 			if (k+1)*size > len(data) {
 				bad = errors.New("fewer values than rows")
 				return
@@ -536,7 +722,8 @@ func pageData(p parquet.Page) *encoding.Values {
 	return &v
 }
 
-// readStrings calls put with each non-null string of cc. A dictionary's
+// readStrings calls put with the batch index and value of each non-null
+// string of cc. A dictionary's
 // strings are made once per page, so that a column of a few hundred
 // routes over a row group costs a few hundred strings, not one per row.
 func readStrings(cc colChunk, n int, put func(i int, s string)) error {
@@ -551,7 +738,7 @@ func readStrings(cc colChunk, n int, put func(i int, s string)) error {
 			}
 			idx := pageData(p).Int32()
 			var bad error
-			err := presentRows(p, row, func(r, k int) {
+			err := presentRows(p, row, cc.sel, func(r, k int) {
 				if k >= len(idx) || idx[k] < 0 || int(idx[k]) >= len(dictStrs) {
 					bad = errors.New("dictionary index out of range")
 					return
@@ -563,7 +750,7 @@ func readStrings(cc colChunk, n int, put func(i int, s string)) error {
 		data, offs := pageData(p).ByteArray()
 		strs := splitStrings(data, offs, nil)
 		var bad error
-		err := presentRows(p, row, func(r, k int) {
+		err := presentRows(p, row, cc.sel, func(r, k int) {
 			if k >= len(strs) {
 				bad = errors.New("fewer values than rows")
 				return
@@ -592,8 +779,39 @@ func splitStrings(data []byte, offs []uint32, dst []string) []string {
 	return dst
 }
 
+// readNumbers calls put with the batch index and value of each non-null
+// number of cc, a column of int64s or doubles, plain or with a
+// dictionary; data gives a page's values.
+func readNumbers[T int64 | float64](cc colChunk, n int, data func(parquet.Page) []T, put func(i int, v T)) error {
+	return forPages(cc, n, func(p parquet.Page, row int) error {
+		var bad error
+		if dict := p.Dictionary(); dict != nil {
+			idx := pageData(p).Int32()
+			dv := data(dict.Page())
+			err := presentRows(p, row, cc.sel, func(i, k int) {
+				if k >= len(idx) || idx[k] < 0 || int(idx[k]) >= len(dv) {
+					bad = errors.New("dictionary index out of range")
+					return
+				}
+				put(i, dv[idx[k]])
+			})
+			return errors.Join(err, bad)
+		}
+		vals := data(p)
+		err := presentRows(p, row, cc.sel, func(i, k int) {
+			if k >= len(vals) {
+				bad = errors.New("fewer values than rows")
+				return
+			}
+			put(i, vals[k])
+		})
+		return errors.Join(err, bad)
+	})
+}
+
 // readValues reads the columns whose values are few or rare (kind,
-// status, ints, floats, bools) value by value.
+// status, ints, floats, bools) value by value, calling put with the batch
+// index of each non-null one.
 func readValues(cc colChunk, n int, put func(i int, v parquet.Value)) error {
 	buf := make([]parquet.Value, 4096)
 	return forPages(cc, n, func(p parquet.Page, row int) error {
@@ -605,8 +823,8 @@ func readValues(cc colChunk, n int, put func(i int, v parquet.Value)) error {
 				if r >= n {
 					return errors.New("more values than rows")
 				}
-				if !v.IsNull() {
-					put(r, v)
+				if i := cc.sel.at(r); i >= 0 && !v.IsNull() {
+					put(i, v)
 				}
 				r++
 			}
@@ -624,8 +842,9 @@ func readValues(cc colChunk, n int, put func(i int, v parquet.Value)) error {
 	})
 }
 
-// keepRows keeps the rows of b for which keep is true.
-func keepRows(b *events.Batch, want func(i int) bool) {
+// keepRows keeps the rows of b for which want is true, and returns the
+// old index of each row kept, or nil when it kept them all.
+func keepRows(b *events.Batch, want func(i int) bool) []int {
 	keep := make([]int, 0, b.Len)
 	for i := range b.Len {
 		if want(i) {
@@ -633,40 +852,10 @@ func keepRows(b *events.Batch, want func(i int) bool) {
 		}
 	}
 	if len(keep) == b.Len {
-		return
-	}
-	b.Len = len(keep)
-	b.Start = pick(b.Start, keep)
-	b.Duration = pick(b.Duration, keep)
-	b.TraceID = pick(b.TraceID, keep)
-	b.SpanID = pick(b.SpanID, keep)
-	b.ParentID = pick(b.ParentID, keep)
-	b.Service = pick(b.Service, keep)
-	b.Name = pick(b.Name, keep)
-	b.Kind = pick(b.Kind, keep)
-	b.Status = pick(b.Status, keep)
-	b.StatusMessage = pick(b.StatusMessage, keep)
-	b.SpanEvents = pick(b.SpanEvents, keep)
-	b.Links = pick(b.Links, keep)
-	for k, c := range b.Attrs {
-		nc := &events.Column{Types: pick(c.Types, keep), Str: pick(c.Str, keep), Num: pick(c.Num, keep)}
-		if !slices.ContainsFunc(nc.Types, func(t events.Type) bool { return t != events.TypeNone }) {
-			delete(b.Attrs, k)
-			continue
-		}
-		b.Attrs[k] = nc
-	}
-}
-
-// pick keeps the entries of s at keep, in place; nil stays nil.
-func pick[T any](s []T, keep []int) []T {
-	if s == nil {
 		return nil
 	}
-	for i, k := range keep {
-		s[i] = s[k]
-	}
-	return s[:len(keep)]
+	b.Keep(keep)
+	return keep
 }
 
 // maxBloomBytes bounds one trace ID filter: 10 bits for each of a row
@@ -734,7 +923,7 @@ func (er *eventsReader) trace(ctx context.Context, id events.TraceID, minT, maxT
 			continue
 		}
 		var b events.Batch
-		if err := er.readGroup(gi, allEventColumns, &b, rows...); err != nil {
+		if err := er.readGroup(gi, allEventColumns, &b, rows); err != nil {
 			return fmt.Errorf("row group %d: %w", gi, err)
 		}
 		keepRows(&b, func(i int) bool { return b.TraceID[i] == id && b.Start[i] >= minT && b.Start[i] <= maxT })

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -59,6 +60,8 @@ func genEvents(seed uint64, n int, t0 int64) []events.Event {
 		case 2:
 			e.Attrs = append(e.Attrs, events.Attr{Key: "span.ratio", Value: events.Float(r.Float64())},
 				events.Attr{Key: "span.cached", Value: events.Bool(r.IntN(2) == 0)})
+		case 3: // mostly distinct: a column without a dictionary
+			e.Attrs = append(e.Attrs, events.Attr{Key: "span.bytes", Value: events.Int(r.Int64N(1 << 40))})
 		}
 		if r.IntN(20) == 0 {
 			e.SpanEvents = []events.SpanEvent{{Time: e.Start + 5, Name: "exception",
@@ -165,7 +168,7 @@ func TestEventsThroughHeadBlockAndRestart(t *testing.T) {
 	for _, a := range attrs {
 		names = append(names, a.Key+":"+a.Type.String())
 	}
-	wantNames := []string{"resource.host.name:string", "span.cached:bool", "span.code:string", "span.code:int",
+	wantNames := []string{"resource.host.name:string", "span.bytes:int", "span.cached:bool", "span.code:string", "span.code:int",
 		"span.http.route:string", "span.ratio:float", "span.user.id:string"}
 	slices.Sort(wantNames)
 	slices.Sort(names)
@@ -559,4 +562,70 @@ func TestCutsDuringCompaction(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestEventsPick checks reads in two steps against whole reads: the rows
+// a pick keeps, from the head and from a block of several row groups and
+// pages, with a time range that cuts groups, come back with every column
+// and nothing else.
+func TestEventsPick(t *testing.T) {
+	db := openDB(t, t.TempDir(), testOptions())
+	defer db.Close()
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC).UnixNano()
+	for i := range 15 {
+		if err := db.AppendEvents(ctx, "t", genEvents(uint64(i), 10_000, t0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	picks := map[string]func(id events.SpanID) bool{
+		"none":   func(events.SpanID) bool { return false },
+		"sparse": func(id events.SpanID) bool { return id[0] == 7 },
+		"dense":  func(id events.SpanID) bool { return id[0]%2 == 0 },
+		"all":    func(events.SpanID) bool { return true },
+	}
+	start, end := t0+int64(10*time.Second), t0+int64(50*time.Second)
+	check := func(where string) {
+		all := selectAll(t, db, "t", start, end)
+		for name, want := range picks {
+			var got []events.Event
+			q := EventQuery{Columns: events.Columns{Intrinsics: events.ColSpanID}, Start: start, End: end,
+				Then: allEvents,
+				Pick: func(b *events.Batch) []int {
+					var rows []int
+					for i := range b.Len {
+						if want(b.SpanID[i]) {
+							rows = append(rows, i)
+						}
+					}
+					return rows
+				}}
+			err := db.SelectEvents(ctx, "t", q, func(b *events.Batch) error {
+				for i := range b.Len {
+					got = append(got, b.Event(i))
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("%s, %s: %v", where, name, err)
+			}
+			sortEvents(got)
+			wanted := slices.DeleteFunc(slices.Clone(all), func(e events.Event) bool { return !want(e.SpanID) })
+			if len(got) != len(wanted) {
+				t.Errorf("%s, %s: %d events, want %d", where, name, len(got), len(wanted))
+				continue
+			}
+			for i := range got {
+				if !reflect.DeepEqual(got[i], wanted[i]) {
+					t.Errorf("%s, %s: event %d is\n%+v\nwant\n%+v", where, name, i, got[i], wanted[i])
+					break
+				}
+			}
+		}
+	}
+	check("head")
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("block")
 }
