@@ -80,12 +80,8 @@ func (a *API) eventRequest(r *http.Request) (eventRequest, error) {
 // scan calls fn with the batches of q's events, each with sel saying
 // which rows match q's filter, reading the filter's columns and cols.
 func (a *API) scanEvents(ctx context.Context, q eventRequest, cols events.Columns, fn func(b *events.Batch, sel []bool) error) error {
-	sq := storage.EventQuery{Columns: cols.Merge(q.filter.Columns()), Start: q.from.UnixNano(), End: q.until.UnixNano()}
-	if svcs, ok := q.filter.Services(); ok {
-		sq.Services = svcs
-	}
 	var sel []bool
-	return a.opts.Events.SelectEvents(ctx, q.tenant, sq, func(b *events.Batch) error {
+	return a.opts.Events.SelectEvents(ctx, q.tenant, storageQuery(q, cols.Merge(q.filter.Columns())), func(b *events.Batch) error {
 		sel = grow(sel, b.Len)
 		q.filter.Match(b, sel)
 		return fn(b, sel)
@@ -536,14 +532,28 @@ func fieldReader(key string) (events.Columns, func(b *events.Batch, i int) event
 	return events.Columns{}, nil, badRequest("%q is not a field: name an intrinsic (name, status, kind, statusMessage, resource.service.name) or an attribute with its scope (span.http.route, resource.host.name, .http.route)", key)
 }
 
-// eventScan is the calc.Scan of q: storage's events in q's range, skipping
+// storageQuery is the storage query of q's events: its range, skipping
 // what holds none of the services q's filter names.
+func storageQuery(q eventRequest, cols events.Columns) storage.EventQuery {
+	sq := storage.EventQuery{Columns: cols, Start: q.from.UnixNano(), End: q.until.UnixNano()}
+	if svcs, ok := q.filter.Services(); ok {
+		sq.Services = svcs
+	}
+	return sq
+}
+
+// eventScanOf is the calc.Scan of q's events.
 func (a *API) eventScanOf(q eventRequest) calc.Scan {
 	return func(ctx context.Context, cols events.Columns, fn func(*events.Batch) error) error {
-		sq := storage.EventQuery{Columns: cols, Start: q.from.UnixNano(), End: q.until.UnixNano()}
-		if svcs, ok := q.filter.Services(); ok {
-			sq.Services = svcs
-		}
+		return a.opts.Events.SelectEvents(ctx, q.tenant, storageQuery(q, cols), fn)
+	}
+}
+
+// eventPickScanOf is the calc.PickScan of q's events.
+func (a *API) eventPickScanOf(q eventRequest) calc.PickScan {
+	return func(ctx context.Context, first events.Columns, pick func(*events.Batch) []int, then events.Columns, fn func(*events.Batch) error) error {
+		sq := storageQuery(q, first)
+		sq.Pick, sq.Then = pick, then
 		return a.opts.Events.SelectEvents(ctx, q.tenant, sq, fn)
 	}
 }
@@ -614,7 +624,7 @@ func (a *API) eventCompare(r *http.Request) (any, error) {
 	if cq.Values, err = intParam(r, "values", 0); err != nil {
 		return nil, err
 	}
-	res, err := calc.Compare(r.Context(), a.eventScanOf(q), q.filter, cq, q.from, q.until)
+	res, err := calc.ComparePicked(r.Context(), a.eventPickScanOf(q), q.filter, cq, q.from, q.until)
 	if err == nil {
 		selfevents.Add(r.Context(), scanAttrs(res.Scanned, res.SelectionCount+res.BaselineCount)...)
 	}

@@ -48,7 +48,7 @@ type CompareQuery struct {
 // Defaults of a CompareQuery.
 const (
 	DefaultMaxValues  = 1000
-	DefaultSampleSize = 1 << 18
+	DefaultSampleSize = 1 << 16
 	// MaxFields bounds the attributes compared; the rest are left out,
 	// with a warning.
 	MaxFields = 2000
@@ -126,8 +126,14 @@ var compareFields = []string{"name", "resource.service.name", "status", "kind", 
 // kind, status message and duration) by how differently its values are
 // distributed among the selected events and among the baseline, within
 // the events of [from, until) that base selects (every event, with a nil
-// base).
+// base). It reads everything scan gives; ComparePicked reads less.
 func Compare(ctx context.Context, scan Scan, base Filter, q CompareQuery, from, until time.Time) (*Comparison, error) {
+	return ComparePicked(ctx, PickAfter(scan), base, q, from, until)
+}
+
+// ComparePicked is Compare over a PickScan: the filters' columns are read
+// for every event, the fields compared for the sampled events alone.
+func ComparePicked(ctx context.Context, scan PickScan, base Filter, q CompareQuery, from, until time.Time) (*Comparison, error) {
 	if q.Selection == nil && q.Box == nil {
 		return nil, queryErrorf("compare needs a selection: a filter, a box, or both")
 	}
@@ -141,23 +147,59 @@ func Compare(ctx context.Context, scan Scan, base Filter, q CompareQuery, from, 
 		return nil, queryErrorf("compare: values, max values and sample size must not be negative")
 	}
 	c := newComparer(q, from, until)
-	cols := events.Columns{Intrinsics: events.ColStart | events.ColDuration | events.ColName | events.ColService |
-		events.ColStatus | events.ColKind | events.ColStatusMessage, AllAttrs: true}
+	first := events.Columns{Intrinsics: events.ColStart | events.ColDuration}
 	for _, f := range []Filter{base, q.Selection, q.Baseline} {
 		if f != nil {
-			cols = cols.Merge(f.Columns())
+			first = first.Merge(f.Columns())
 		}
 	}
-	err := scan(ctx, cols, func(b *events.Batch) error {
+	then := events.Columns{Intrinsics: events.ColName | events.ColService | events.ColStatus | events.ColKind | events.ColStatusMessage, AllAttrs: true}
+	var pickErr error
+	pick := func(b *events.Batch) []int {
+		if pickErr == nil {
+			pickErr = ctx.Err()
+		}
+		if pickErr != nil {
+			return nil
+		}
+		var rows []int
+		rows, pickErr = c.pick(b, base)
+		return rows
+	}
+	err := scan(ctx, first, pick, then, func(b *events.Batch) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		return c.batch(b, base)
+		c.add(b)
+		return nil
 	})
-	if err != nil {
+	if err = cmp.Or(pickErr, err); err != nil {
 		return nil, fmt.Errorf("scan events: %w", err)
 	}
 	return c.result(), nil
+}
+
+// PickScan reads events in two steps: first's columns for every event in
+// the range, then, of each batch, then's columns for the rows pick
+// returns (ascending indexes), and fn gets those rows with both. A pick
+// that returns no rows is not followed by fn. Storage reads the second
+// step for the picked rows alone, so that a query that samples events
+// reads most columns for the sample only.
+type PickScan func(ctx context.Context, first events.Columns, pick func(*events.Batch) []int, then events.Columns, fn func(*events.Batch) error) error
+
+// PickAfter is the PickScan of a scan that reads in one step: every
+// column of every event, picked after.
+func PickAfter(scan Scan) PickScan {
+	return func(ctx context.Context, first events.Columns, pick func(*events.Batch) []int, then events.Columns, fn func(*events.Batch) error) error {
+		return scan(ctx, first.Merge(then), func(b *events.Batch) error {
+			rows := pick(b)
+			if len(rows) == 0 {
+				return nil
+			}
+			b.Keep(rows)
+			return fn(b)
+		})
+	}
 }
 
 type comparer struct {
@@ -264,13 +306,16 @@ func (c *comparer) random() uint64 {
 	return c.rng
 }
 
-func (c *comparer) batch(b *events.Batch, base Filter) error {
+// pick matches b's events against the filters and the box, samples
+// each side, and returns the rows sampled on either side; c.rows, c.side
+// and c.weight say, by the picked batch's index, what each counts for.
+func (c *comparer) pick(b *events.Batch, base Filter) ([]int, error) {
 	n := b.Len
 	if n == 0 {
-		return nil
+		return nil, nil
 	}
 	if b.Start == nil || b.Duration == nil {
-		return fmt.Errorf("a batch without start times or durations: the scan did not read the columns asked for")
+		return nil, fmt.Errorf("a batch without start times or durations: the scan did not read the columns asked for")
 	}
 	if cap(c.selB) < n {
 		c.selB, c.selS, c.selL = make([]bool, n), make([]bool, n), make([]bool, n)
@@ -301,6 +346,7 @@ func (c *comparer) batch(b *events.Batch, base Filter) error {
 		}
 	}
 	rows, side, weight := c.rows[:0], c.side[:0], c.weight[:0]
+	var picked []int
 	for i := range n {
 		t := b.Start[i]
 		if t < c.from || t >= c.until {
@@ -327,7 +373,12 @@ func (c *comparer) batch(b *events.Batch, base Filter) error {
 			}
 			c.sampled[s]++
 			c.total[s] += st
-			rows, side, weight = append(rows, int32(i)), append(side, uint8(s)), append(weight, uint32(st))
+			// An event on both sides is picked once; rows holds its
+			// index in the picked batch.
+			if len(picked) == 0 || picked[len(picked)-1] != i {
+				picked = append(picked, i)
+			}
+			rows, side, weight = append(rows, int32(len(picked)-1)), append(side, uint8(s)), append(weight, uint32(st))
 			if c.atStride[s]++; c.atStride[s] >= c.sampleSize && st < 1<<31 {
 				c.stride[s] *= 2
 				c.atStride[s] = 0
@@ -335,8 +386,14 @@ func (c *comparer) batch(b *events.Batch, base Filter) error {
 		}
 	}
 	c.rows, c.side, c.weight = rows, side, weight
+	return picked, nil
+}
+
+// add counts the fields of the picked batch b.
+func (c *comparer) add(b *events.Batch) {
+	rows, side, weight := c.rows, c.side, c.weight
 	if len(rows) == 0 {
-		return nil
+		return
 	}
 	for _, cf := range c.intrins {
 		cf.add(cf.f.view(b), rows, side, weight)
@@ -359,7 +416,6 @@ func (c *comparer) batch(b *events.Batch, base Filter) error {
 		}
 		cf.add(view{src: srcAttr, col: col, b: b}, rows, side, weight)
 	}
-	return nil
 }
 
 // cmpField counts one field's values on the two sides.
