@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 
 	"github.com/parquet-go/parquet-go"
@@ -170,63 +171,135 @@ func (s *eventScan) skipGroup(er *eventsReader, gi int) bool {
 }
 
 // scan calls fn with the rows of each row group that can hold what s
-// asks for, cut to s's time range.
+// asks for, cut to s's time range, in the groups' order. Groups are read
+// by up to GOMAXPROCS goroutines at once while fn takes the ones before;
+// with a pick, the first step and the pick run in order on the caller's
+// goroutine and the second steps run in parallel, so that pick is
+// called for later groups before fn sees earlier ones.
 func (er *eventsReader) scan(ctx context.Context, s *eventScan, fn func(*events.Batch) error) (err error) {
 	defer recoverParquet(&err)
 	cols := s.cols
-	cols.Intrinsics |= events.ColStart // to cut the time range
 	if s.trace != nil {
 		cols.Intrinsics |= events.ColTraceID
 	}
+	workers := max(1, min(runtime.GOMAXPROCS(0), maxScanWorkers))
+	sem := make(chan struct{}, workers)
+	var queue []*groupRead
+	defer func() {
+		for _, r := range queue {
+			<-r.done // nothing outlives the scan
+		}
+	}()
+	deliver := func() error {
+		r := queue[0]
+		queue = queue[1:]
+		<-r.done
+		if r.err != nil {
+			return fmt.Errorf("row group %d: %w", r.gi, r.err)
+		}
+		if r.b.Len == 0 {
+			return nil
+		}
+		return fn(&r.b)
+	}
 	for gi := range er.groups {
-		g := &er.groups[gi]
 		if s.skipGroup(er, gi) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var b events.Batch
-		if err := er.readGroup(gi, cols, &b, nil); err != nil {
-			return fmt.Errorf("row group %d: %w", gi, err)
-		}
-		var kept []int // the group's row of each of b's, when not all
-		if g.minT < s.minT || g.maxT > s.maxT || s.trace != nil {
-			kept = keepRows(&b, func(i int) bool {
-				return b.Start[i] >= s.minT && b.Start[i] <= s.maxT && (s.trace == nil || b.TraceID[i] == *s.trace)
-			})
-		}
-		if b.Len == 0 {
-			continue
-		}
-		if s.pick != nil {
-			if err := er.readPicked(gi, s, &b, kept); err != nil {
+		r := &groupRead{gi: gi, done: make(chan struct{})}
+		var work func() error
+		if s.pick == nil {
+			work = func() error {
+				_, err := er.readScanGroup(gi, s, cols, &r.b)
+				return err
+			}
+		} else {
+			kept, err := er.readScanGroup(gi, s, cols, &r.b)
+			if err != nil {
 				return fmt.Errorf("row group %d: %w", gi, err)
 			}
-			if b.Len == 0 {
+			rows, err := pickRows(s, &r.b, kept)
+			if err != nil {
+				return fmt.Errorf("row group %d: %w", gi, err)
+			}
+			if r.b.Len == 0 {
 				continue
 			}
+			work = func() error { return er.readThen(gi, s, &r.b, rows) }
 		}
-		if want := s.cols.Intrinsics | s.then.Intrinsics; want&events.ColStart == 0 {
-			b.Start = nil
+		sem <- struct{}{}
+		go func() {
+			defer close(r.done)
+			defer func() { <-sem }()
+			defer recoverParquet(&r.err)
+			if r.err = work(); r.err == nil {
+				if want := s.cols.Intrinsics | s.then.Intrinsics; want&events.ColStart == 0 {
+					r.b.Start = nil
+				}
+				if s.cols.Intrinsics&events.ColTraceID == 0 && s.then.Intrinsics&events.ColTraceID == 0 {
+					r.b.TraceID = nil
+				}
+			}
+		}()
+		queue = append(queue, r)
+		for len(queue) > workers {
+			if err := deliver(); err != nil {
+				return err
+			}
 		}
-		if s.cols.Intrinsics&events.ColTraceID == 0 && s.then.Intrinsics&events.ColTraceID == 0 {
-			b.TraceID = nil
-		}
-		if err := fn(&b); err != nil {
+	}
+	for len(queue) > 0 {
+		if err := deliver(); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// readPicked is a scan's second step: it keeps the rows of b that s.pick
-// chooses and reads s.then's columns for them alone. kept maps b's rows
-// to the group's (nil: the same).
-func (er *eventsReader) readPicked(gi int, s *eventScan, b *events.Batch, kept []int) error {
+// maxScanWorkers bounds the row groups one scan reads at once.
+const maxScanWorkers = 4
+
+// groupRead is a row group being read for a scan.
+type groupRead struct {
+	gi   int
+	b    events.Batch
+	err  error
+	done chan struct{}
+}
+
+// readScanGroup reads cols of group gi into b, cut to s's range and
+// trace, and returns the group's row of each of b's (nil: the same).
+// Start times are read only to cut by, when the group is not in the
+// range whole, or when cols asks for them.
+func (er *eventsReader) readScanGroup(gi int, s *eventScan, cols events.Columns, b *events.Batch) ([]int, error) {
+	g := &er.groups[gi]
+	cut := g.minT < s.minT || g.maxT > s.maxT || s.trace != nil
+	if cut {
+		cols.Intrinsics |= events.ColStart
+	}
+	if err := er.readGroup(gi, cols, b, nil); err != nil {
+		return nil, err
+	}
+	if cut {
+		return keepRows(b, func(i int) bool {
+			return b.Start[i] >= s.minT && b.Start[i] <= s.maxT && (s.trace == nil || b.TraceID[i] == *s.trace)
+		}), nil
+	}
+	return nil, nil
+}
+
+// pickRows keeps the rows of b that s.pick chooses and returns them as
+// rows of the group; kept maps b's rows to the group's (nil: the same).
+func pickRows(s *eventScan, b *events.Batch, kept []int) ([]int, error) {
+	if b.Len == 0 {
+		return nil, nil
+	}
 	picked := s.pick(b)
 	if err := checkPicked(picked, b.Len); err != nil {
-		return err
+		return nil, err
 	}
 	rows := make([]int, len(picked))
 	for i, r := range picked {
@@ -236,9 +309,12 @@ func (er *eventsReader) readPicked(gi int, s *eventScan, b *events.Batch, kept [
 		}
 	}
 	b.Keep(picked)
-	if b.Len == 0 {
-		return nil
-	}
+	return rows, nil
+}
+
+// readThen is a scan's second step: it reads s.then's columns of the
+// group's rows into b, which holds those rows.
+func (er *eventsReader) readThen(gi int, s *eventScan, b *events.Batch, rows []int) error {
 	then := s.then
 	then.Intrinsics &^= s.cols.Intrinsics | events.ColStart
 	var more events.Batch
@@ -589,6 +665,9 @@ func forPages(cc colChunk, n int, page func(p parquet.Page, row int) error) erro
 	return nil
 }
 
+// nullLevel is the definition level of a null in an optional column.
+var nullLevel = []byte{0}
+
 // presentRows calls f with the batch index (sel.at) of the row of each
 // non-null value of p that sel wants, in order, and the value's index
 // among p's non-null values.
@@ -613,11 +692,10 @@ func presentRows(p parquet.Page, row int, sel *rowSel, f func(i, k int)) error {
 				f(j, r)
 				continue
 			}
-			for ; at < r; at++ {
-				if defs[at] > 0 {
-					k++
-				}
-			}
+			// Levels are 0 (null) or 1: the values before r are the
+			// levels that are not 0, which bytes.Count finds fast.
+			k += r - at - bytes.Count(defs[at:r], nullLevel)
+			at = r
 			if defs[r] > 0 {
 				f(j, k)
 			}
@@ -729,6 +807,7 @@ func pageData(p parquet.Page) *encoding.Values {
 func readStrings(cc colChunk, n int, put func(i int, s string)) error {
 	var dictStrs []string
 	var lastDict parquet.Dictionary
+	var picked [][2]int // batch index and value index of a page's selected values
 	return forPages(cc, n, func(p parquet.Page, row int) error {
 		if dict := p.Dictionary(); dict != nil {
 			if dict != lastDict {
@@ -748,16 +827,39 @@ func readStrings(cc colChunk, n int, put func(i int, s string)) error {
 			return errors.Join(err, bad)
 		}
 		data, offs := pageData(p).ByteArray()
-		strs := splitStrings(data, offs, nil)
-		var bad error
-		err := presentRows(p, row, cc.sel, func(r, k int) {
-			if k >= len(strs) {
-				bad = errors.New("fewer values than rows")
-				return
+		if cc.sel == nil {
+			strs := splitStrings(data, offs, nil)
+			var bad error
+			err := presentRows(p, row, nil, func(r, k int) {
+				if k >= len(strs) {
+					bad = errors.New("fewer values than rows")
+					return
+				}
+				put(r, strs[k])
+			})
+			return errors.Join(err, bad)
+		}
+		// Of a page of mostly distinct values (IDs), only the selected
+		// ones are copied out of it.
+		picked = picked[:0]
+		if err := presentRows(p, row, cc.sel, func(i, k int) { picked = append(picked, [2]int{i, k}) }); err != nil {
+			return err
+		}
+		var buf []byte
+		for _, ik := range picked {
+			k := ik[1]
+			if k+1 >= len(offs) || offs[k] > offs[k+1] || int(offs[k+1]) > len(data) {
+				return errors.New("fewer values than rows")
 			}
-			put(r, strs[k])
-		})
-		return errors.Join(err, bad)
+			buf = append(buf, data[offs[k]:offs[k+1]]...)
+		}
+		all, at := string(buf), 0
+		for _, ik := range picked {
+			n := int(offs[ik[1]+1] - offs[ik[1]])
+			put(ik[0], all[at:at+n])
+			at += n
+		}
+		return nil
 	})
 }
 

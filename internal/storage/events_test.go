@@ -61,7 +61,8 @@ func genEvents(seed uint64, n int, t0 int64) []events.Event {
 			e.Attrs = append(e.Attrs, events.Attr{Key: "span.ratio", Value: events.Float(r.Float64())},
 				events.Attr{Key: "span.cached", Value: events.Bool(r.IntN(2) == 0)})
 		case 3: // mostly distinct: a column without a dictionary
-			e.Attrs = append(e.Attrs, events.Attr{Key: "span.bytes", Value: events.Int(r.Int64N(1 << 40))})
+			e.Attrs = append(e.Attrs, events.Attr{Key: "span.bytes", Value: events.Int(r.Int64N(1 << 40))},
+				events.Attr{Key: "span.request.id", Value: events.String(fmt.Sprintf("req-%x", r.Uint64()))})
 		}
 		if r.IntN(20) == 0 {
 			e.SpanEvents = []events.SpanEvent{{Time: e.Start + 5, Name: "exception",
@@ -169,7 +170,7 @@ func TestEventsThroughHeadBlockAndRestart(t *testing.T) {
 		names = append(names, a.Key+":"+a.Type.String())
 	}
 	wantNames := []string{"resource.host.name:string", "span.bytes:int", "span.cached:bool", "span.code:string", "span.code:int",
-		"span.http.route:string", "span.ratio:float", "span.user.id:string"}
+		"span.http.route:string", "span.ratio:float", "span.request.id:string", "span.user.id:string"}
 	slices.Sort(wantNames)
 	slices.Sort(names)
 	if d := cmp.Diff(wantNames, names); d != "" {
@@ -589,6 +590,9 @@ func TestEventsPick(t *testing.T) {
 		all := selectAll(t, db, "t", start, end)
 		for name, want := range picks {
 			var got []events.Event
+			// The first span of each pick, in order, and of each batch:
+			// batches come in the order of their picks.
+			var pickedFirst, gotFirst []events.SpanID
 			q := EventQuery{Columns: events.Columns{Intrinsics: events.ColSpanID}, Start: start, End: end,
 				Then: allEvents,
 				Pick: func(b *events.Batch) []int {
@@ -598,14 +602,21 @@ func TestEventsPick(t *testing.T) {
 							rows = append(rows, i)
 						}
 					}
+					if len(rows) > 0 {
+						pickedFirst = append(pickedFirst, b.SpanID[rows[0]])
+					}
 					return rows
 				}}
 			err := db.SelectEvents(ctx, "t", q, func(b *events.Batch) error {
+				gotFirst = append(gotFirst, b.SpanID[0])
 				for i := range b.Len {
 					got = append(got, b.Event(i))
 				}
 				return nil
 			})
+			if !slices.Equal(pickedFirst, gotFirst) {
+				t.Errorf("%s, %s: batches do not come in the order of their picks", where, name)
+			}
 			if err != nil {
 				t.Fatalf("%s, %s: %v", where, name, err)
 			}

@@ -170,8 +170,7 @@ func ComparePicked(ctx context.Context, scan PickScan, base Filter, q CompareQue
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		c.add(b)
-		return nil
+		return c.add(b)
 	})
 	if err = cmp.Or(pickErr, err); err != nil {
 		return nil, fmt.Errorf("scan events: %w", err)
@@ -181,8 +180,10 @@ func ComparePicked(ctx context.Context, scan PickScan, base Filter, q CompareQue
 
 // PickScan reads events in two steps: first's columns for every event in
 // the range, then, of each batch, then's columns for the rows pick
-// returns (ascending indexes), and fn gets those rows with both. A pick
-// that returns no rows is not followed by fn. Storage reads the second
+// returns (ascending indexes), and fn gets those rows with both. fn gets
+// the batches in the order of the picks that chose them, but pick may
+// be called for later batches before fn has the earlier ones; a pick
+// that returns no rows has no batch. Storage reads the second
 // step for the picked rows alone, so that a query that samples events
 // reads most columns for the sample only.
 type PickScan func(ctx context.Context, first events.Columns, pick func(*events.Batch) []int, then events.Columns, fn func(*events.Batch) error) error
@@ -226,9 +227,19 @@ type comparer struct {
 	scanned  int64
 
 	selB, selS, selL []bool
-	rows             []int32
-	side             []uint8
-	weight           []uint32
+	// pending are the picks whose batches add has not seen yet, oldest
+	// first: a scan may pick from later batches before it hands over
+	// earlier ones.
+	pending []pickedRows
+}
+
+// pickedRows says what each sampled event of a picked batch counts for:
+// rows[j] is its index in the batch (an event on both sides comes
+// twice), side[j] the side, weight[j] the events it stands for.
+type pickedRows struct {
+	rows   []int32
+	side   []uint8
+	weight []uint32
 }
 
 func newComparer(q CompareQuery, from, until time.Time) *comparer {
@@ -307,8 +318,8 @@ func (c *comparer) random() uint64 {
 }
 
 // pick matches b's events against the filters and the box, samples
-// each side, and returns the rows sampled on either side; c.rows, c.side
-// and c.weight say, by the picked batch's index, what each counts for.
+// each side, and returns the rows sampled on either side; what each
+// counts for waits in c.pending for add.
 func (c *comparer) pick(b *events.Batch, base Filter) ([]int, error) {
 	n := b.Len
 	if n == 0 {
@@ -345,7 +356,9 @@ func (c *comparer) pick(b *events.Batch, base Filter) ([]int, error) {
 			maxD = int64(box.MaxDuration)
 		}
 	}
-	rows, side, weight := c.rows[:0], c.side[:0], c.weight[:0]
+	var rows []int32
+	var side []uint8
+	var weight []uint32
 	var picked []int
 	for i := range n {
 		t := b.Start[i]
@@ -385,15 +398,22 @@ func (c *comparer) pick(b *events.Batch, base Filter) ([]int, error) {
 			}
 		}
 	}
-	c.rows, c.side, c.weight = rows, side, weight
+	if len(picked) > 0 {
+		c.pending = append(c.pending, pickedRows{rows, side, weight})
+	}
 	return picked, nil
 }
 
-// add counts the fields of the picked batch b.
-func (c *comparer) add(b *events.Batch) {
-	rows, side, weight := c.rows, c.side, c.weight
-	if len(rows) == 0 {
-		return
+// add counts the fields of b, the rows of the oldest pick not yet added.
+func (c *comparer) add(b *events.Batch) error {
+	if len(c.pending) == 0 {
+		return fmt.Errorf("BUG: a batch of %d events that no pick chose", b.Len)
+	}
+	p := c.pending[0]
+	c.pending = c.pending[1:]
+	rows, side, weight := p.rows, p.side, p.weight
+	if last := rows[len(rows)-1]; int(last) >= b.Len {
+		return fmt.Errorf("BUG: a picked batch of %d events for a pick of %d", b.Len, last+1)
 	}
 	for _, cf := range c.intrins {
 		cf.add(cf.f.view(b), rows, side, weight)
@@ -416,6 +436,7 @@ func (c *comparer) add(b *events.Batch) {
 		}
 		cf.add(view{src: srcAttr, col: col, b: b}, rows, side, weight)
 	}
+	return nil
 }
 
 // cmpField counts one field's values on the two sides.

@@ -26,7 +26,9 @@ type Filter interface {
 
 // Scan hands fn the events of a tenant's time range as Batches, one at a
 // time, with at least the columns cols names. It stops at fn's first
-// error and returns it.
+// error and returns it. A batch may hold events out of the range only if
+// it holds their start times: calc leaves them out, and asks for start
+// times only when it needs them otherwise.
 type Scan func(ctx context.Context, cols events.Columns, fn func(*events.Batch) error) error
 
 // Run computes q over the events in [from, until) that filter selects
@@ -271,7 +273,10 @@ func (r *runner) needs(f Field) (mom, sk, heat bool) {
 }
 
 func (r *runner) columns() events.Columns {
-	c := events.Columns{Intrinsics: events.ColStart}
+	var c events.Columns
+	if r.nsteps > 1 || r.q.Examples > 0 {
+		c.Intrinsics |= events.ColStart
+	}
 	for _, f := range r.by {
 		c = c.Merge(f.Columns())
 	}
@@ -336,7 +341,7 @@ func (r *runner) batch(b *events.Batch, filter Filter) error {
 	if n == 0 {
 		return nil
 	}
-	if b.Start == nil {
+	if b.Start == nil && r.columns().Intrinsics&events.ColStart != 0 {
 		return errNoStart
 	}
 	if cap(r.sel) < n {
@@ -351,16 +356,24 @@ func (r *runner) batch(b *events.Batch, filter Filter) error {
 		filter.Match(b, sel)
 	}
 	rows := r.rows[:0]
-	start := b.Start[:n]
-	from, until := r.from, r.until
 	var scanned int64
-	for i, t := range start {
-		if t < from || t >= until {
-			continue
+	if b.Start == nil { // the scan kept to the range
+		scanned = int64(n)
+		for i := range n {
+			if filter == nil || sel[i] {
+				rows = append(rows, int32(i))
+			}
 		}
-		scanned++
-		if filter == nil || sel[i] {
-			rows = append(rows, int32(i))
+	} else {
+		from, until := r.from, r.until
+		for i, t := range b.Start[:n] {
+			if t < from || t >= until {
+				continue
+			}
+			scanned++
+			if filter == nil || sel[i] {
+				rows = append(rows, int32(i))
+			}
 		}
 	}
 	r.scanned += scanned
@@ -382,7 +395,7 @@ func (r *runner) batch(b *events.Batch, filter Filter) error {
 	} else {
 		ns := int32(r.nsteps)
 		for j, row := range rows {
-			cells[j] = gids[j]*ns + int32((start[row]-r.t0)/r.step)
+			cells[j] = gids[j]*ns + int32((b.Start[row]-r.t0)/r.step)
 		}
 	}
 	counts := r.counts

@@ -500,7 +500,7 @@ func TestRunFilterAndColumns(t *testing.T) {
 		t.Errorf("scanned %d matched %d, want 100 and 33", res.Scanned, res.Matched)
 	}
 	cols := (*asked)[0]
-	want := events.ColStart | events.ColStatus | events.ColDuration
+	want := events.ColStatus | events.ColDuration // no step: start times are the scan's to cut by
 	if cols.Intrinsics != want || !slices.Equal(cols.Attrs, []string{"span.route"}) || cols.AllAttrs {
 		t.Errorf("asked for %+v, want intrinsics %b and span.route only", cols, want)
 	}
@@ -538,8 +538,13 @@ func TestRunErrors(t *testing.T) {
 	noStart := func(ctx context.Context, cols events.Columns, fn func(*events.Batch) error) error {
 		return fn(&events.Batch{Len: 1})
 	}
-	if _, err := Run(ctx, noStart, nil, Query{}, t0, t0.Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "without start times") {
-		t.Errorf("no start column: %v", err)
+	if _, err := Run(ctx, noStart, nil, Query{Step: time.Minute}, t0, t0.Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "without start times") {
+		t.Errorf("no start column with a step: %v", err)
+	}
+	// Without a step, a batch without start times is in the range whole.
+	res, err := Run(ctx, noStart, nil, Query{}, t0, t0.Add(time.Hour))
+	if err != nil || res.Scanned != 1 || res.Matched != 1 {
+		t.Errorf("no start column, no step: %+v, %v", res, err)
 	}
 }
 
