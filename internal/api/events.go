@@ -212,9 +212,10 @@ func (a *API) eventSearch(r *http.Request) (any, error) {
 	}
 	// Two passes: the first reads only the filter's columns and the
 	// start times, to find the start of the limit-th newest match; the
-	// second reads whole events from there on, which storage skips most
-	// row groups for. Reading every column of every event in the range
-	// once would cost the whole range's columns for a page of answers.
+	// second reads them again and picks the matches from there on, whose
+	// other columns alone storage then reads. Reading every column of
+	// every event in the range would cost the whole range's columns for
+	// a page of answers.
 	var res EventSearchResult
 	newest := &int64Heap{} // the limit newest starts, oldest on top
 	err = a.scanEvents(r.Context(), q, events.Columns{Intrinsics: events.ColStart}, func(b *events.Batch, sel []bool) error {
@@ -240,12 +241,24 @@ func (a *API) eventSearch(r *http.Request) (any, error) {
 	if newest.Len() > 0 {
 		tail := q
 		tail.from = time.Unix(0, (*newest)[0])
-		all := events.Columns{Intrinsics: events.AllIntrinsics | events.ColDetail, AllAttrs: true}
-		err = a.scanEvents(r.Context(), tail, all, func(b *events.Batch, sel []bool) error {
+		threshold := (*newest)[0]
+		sq := storageQuery(tail, q.filter.Columns().Merge(events.Columns{Intrinsics: events.ColStart}))
+		sq.Then = events.Columns{Intrinsics: events.AllIntrinsics | events.ColDetail, AllAttrs: true}
+		var sel []bool
+		sq.Pick = func(b *events.Batch) []int {
+			sel = grow(sel, b.Len)
+			q.filter.Match(b, sel)
+			var rows []int
 			for i, ok := range sel {
-				if ok {
-					kept = append(kept, b.Event(i))
+				if ok && b.Start[i] >= threshold {
+					rows = append(rows, i)
 				}
+			}
+			return rows
+		}
+		err = a.opts.Events.SelectEvents(r.Context(), q.tenant, sq, func(b *events.Batch) error {
+			for i := range b.Len {
+				kept = append(kept, b.Event(i))
 			}
 			return nil
 		})
