@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -148,6 +149,24 @@ func TestConvertTraces(t *testing.T) {
 	}
 	if d := cmp.Diff(exampleTraceEvents(), cv.events); d != "" {
 		t.Errorf("events (-want +got):\n%s", d)
+	}
+	// Within the limit, spans convert with their attributes sorted, so
+	// that storage's normalizing has nothing to sort.
+	td := exampleTraces()
+	for _, rs := range td.ResourceSpans().All() {
+		_, resAttrs := resourceOf(rs.Resource())
+		res := attrsInOrder{wire: resAttrs, sorted: sortedAttrs(resAttrs)}
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, sp := range ss.Spans().All() {
+				ev, err := spanEvent(sp, res, scopeAttrs(nil, ss.Scope()), 128)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.IsSortedFunc(ev.Attrs, byKey) {
+					t.Errorf("span %q: attributes not sorted: %v", sp.Name(), ev.Attrs)
+				}
+			}
+		}
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -23,11 +25,12 @@ func convertTraces(td ptrace.Traces, lim events.Limits) converted {
 	cv := converted{events: make([]events.Event, 0, td.SpanCount())}
 	for i, rs := range td.ResourceSpans().All() {
 		service, resAttrs := resourceOf(rs.Resource())
+		res := attrsInOrder{wire: resAttrs, sorted: sortedAttrs(resAttrs)}
 		for j, ss := range rs.ScopeSpans().All() {
-			base := scopeAttrs(resAttrs[:len(resAttrs):len(resAttrs)], ss.Scope())
+			scope := scopeAttrs(nil, ss.Scope())
 			for k, sp := range ss.Spans().All() {
 				cv.total++
-				ev, err := spanEvent(sp, base)
+				ev, err := spanEvent(sp, res, scope, lim.MaxAttributes)
 				if err != nil {
 					cv.refused = append(cv.refused, refusal{
 						where: fmt.Sprintf("resource_spans[%d].scope_spans[%d].spans[%d] %q", i, j, k, sp.Name()),
@@ -47,9 +50,24 @@ func convertTraces(td ptrace.Traces, lim events.Limits) converted {
 	return cv
 }
 
-// spanEvent converts one span; base are its resource's and scope's
-// attributes, which it copies.
-func spanEvent(sp ptrace.Span, base []events.Attr) (events.Event, error) {
+// attrsInOrder are a resource's attributes as sent and sorted by key.
+type attrsInOrder struct{ wire, sorted []events.Attr }
+
+func sortedAttrs(attrs []events.Attr) []events.Attr {
+	s := slices.Clone(attrs)
+	slices.SortStableFunc(s, byKey)
+	return s
+}
+
+func byKey(a, b events.Attr) int { return strings.Compare(a.Key, b.Key) }
+
+// spanEvent converts one span of a resource with attributes res and a
+// scope with attributes scope, which it copies. An event within
+// maxAttrs attributes comes with them sorted, as storage keeps them:
+// resource keys sort before span keys, so only the span's and scope's
+// need sorting, a few instead of all. Past maxAttrs, they stay in the
+// order sent, which says which ones the limit keeps.
+func spanEvent(sp ptrace.Span, res attrsInOrder, scope []events.Attr, maxAttrs int) (events.Event, error) {
 	var ev events.Event
 	if sp.TraceID().IsEmpty() {
 		return ev, fmt.Errorf("no trace_id: a span needs a 16-byte trace ID that is not all zeros")
@@ -84,9 +102,18 @@ func spanEvent(sp ptrace.Span, base []events.Attr) (events.Event, error) {
 		ev.Status = events.Status(c)
 	}
 	ev.StatusMessage = sp.Status().Message()
-	ev.Attrs = make([]events.Attr, len(base), len(base)+sp.Attributes().Len())
-	copy(ev.Attrs, base)
-	ev.Attrs = appendAttrs(ev.Attrs, sp.Attributes(), events.ScopeSpan, "")
+	n := len(res.wire) + len(scope) + sp.Attributes().Len()
+	ev.Attrs = make([]events.Attr, 0, n)
+	if n <= maxAttrs {
+		ev.Attrs = append(ev.Attrs, res.sorted...)
+		ev.Attrs = append(ev.Attrs, scope...)
+		ev.Attrs = appendAttrs(ev.Attrs, sp.Attributes(), events.ScopeSpan, "")
+		slices.SortStableFunc(ev.Attrs[len(res.sorted):], byKey)
+	} else {
+		ev.Attrs = append(ev.Attrs, res.wire...)
+		ev.Attrs = append(ev.Attrs, scope...)
+		ev.Attrs = appendAttrs(ev.Attrs, sp.Attributes(), events.ScopeSpan, "")
+	}
 	for _, se := range sp.Events().All() {
 		ev.SpanEvents = append(ev.SpanEvents, events.SpanEvent{
 			// A span event's time past 2262 is kept as the span's start
