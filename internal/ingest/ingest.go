@@ -728,7 +728,7 @@ func subtract(cur, prev *gpprof.Profile) (*gpprof.Profile, error) {
 // correlationLabels are the per-sample labels that tie a sample to a span
 // or trace; numeric ones are kept too.
 var correlationLabels = []string{
-	"span_id", "span_name", "trace_id", "profile_id", "otel.traceid",
+	"span_id", "span_name", "trace_id", "profile_id", "otel.traceid", "local_root_span_id",
 	"span id", "local root span id", "trace endpoint", "thread_name", "thread id", "thread name",
 }
 

@@ -1,0 +1,204 @@
+// Command shop is a small HTTP service set up the way the README's
+// walk-through asks of a Go service: OpenTelemetry spans sent to Hearth
+// over OTLP, its tracer provider wrapped by Hearth's instrument package so
+// that profiles know each sample's span, and the runtime's /debug/pprof
+// endpoints for Hearth to scrape.
+//
+// It serves GET /cart and POST /checkout. Checkout prices the cart in
+// priceCart, which burns CPU; for enterprise customers (one user in
+// twenty) it also computes taxes in computeTax, which burns far more, so
+// that their checkouts are slow in code a profile can name. With -load,
+// it sends itself requests for that long from a few clients.
+//
+//	go run ./examples/shop -hearth http://localhost:4040 -load 2m
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // /debug/pprof, for Hearth to scrape
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hearth-profiler/hearth/instrument"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:8080", "address to serve the shop and /debug/pprof on")
+	hearth := flag.String("hearth", "http://localhost:4040", "Hearth server to send spans to (OTLP/HTTP at /v1/traces)")
+	service := flag.String("service", "shop", "service.name of the spans")
+	load := flag.Duration("load", 0, "send the shop requests for this long, then keep serving; 0 sends none")
+	clients := flag.Int("clients", 4, "concurrent clients of -load")
+	flag.Parse()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(*listen, *hearth, *service, *load, *clients, logger); err != nil {
+		fmt.Fprintln(os.Stderr, "shop:", err)
+		os.Exit(1)
+	}
+}
+
+func run(listen, hearth, service string, load time.Duration, clients int, logger *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(hearth+"/v1/traces"))
+	if err != nil {
+		return fmt.Errorf("OTLP exporter: %w", err)
+	}
+	res := resource.NewSchemaless(attribute.String("service.name", service), attribute.String("service.version", "1.0.0"))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(time.Second)), sdktrace.WithResource(res))
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(sctx); err != nil {
+			logger.Error("flush spans", "err", err)
+		}
+	}()
+	s := &shop{tracer: instrument.TracerProvider(tp).Tracer("shop")}
+	mux := http.NewServeMux()
+	mux.Handle("/debug/pprof/", http.DefaultServeMux)
+	mux.HandleFunc("GET /cart", s.serve("/cart", s.cart))
+	mux.HandleFunc("POST /checkout", s.serve("/checkout", s.checkout))
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	logger.Info("serving", "addr", ln.Addr().String(), "hearth", hearth, "service", service)
+	if load > 0 {
+		go sendLoad(ctx, "http://"+ln.Addr().String(), load, clients, logger)
+	}
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+type shop struct {
+	tracer trace.Tracer
+}
+
+// serve makes a handler of a route: a server span, with the request's
+// identifiers as fields, around handle.
+func (s *shop) serve(route string, handle func(context.Context, string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		user := r.URL.Query().Get("user")
+		name := r.Method + " " + route
+		err := instrument.Run(r.Context(), s.tracer, name, func(ctx context.Context) error {
+			instrument.AddFields(ctx, attribute.String("http.request.method", r.Method), attribute.String("http.route", route),
+				attribute.String("user.id", user), attribute.String("app.customer.tier", tier(user)))
+			return handle(ctx, user)
+		}, trace.WithSpanKind(trace.SpanKindServer))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	}
+}
+
+// tier is a user's customer tier: one user in twenty is an enterprise.
+func tier(user string) string {
+	if crc32.ChecksumIEEE([]byte(user))%20 == 0 {
+		return "enterprise"
+	}
+	return "free"
+}
+
+func (s *shop) cart(ctx context.Context, user string) error {
+	return instrument.Run(ctx, s.tracer, "SELECT cart", func(ctx context.Context) error {
+		time.Sleep(2 * time.Millisecond) // the database's time, not ours
+		return nil
+	}, trace.WithAttributes(attribute.String("db.system.name", "postgresql")), trace.WithSpanKind(trace.SpanKindClient))
+}
+
+func (s *shop) checkout(ctx context.Context, user string) error {
+	items := 3 + rand.IntN(5)
+	instrument.AddField(ctx, "cart.items", items)
+	var total float64
+	err := instrument.Run(ctx, s.tracer, "price cart", func(ctx context.Context) error {
+		total = priceCart(items)
+		if tier(user) == "enterprise" {
+			total += computeTax(total)
+		}
+		return nil
+	})
+	instrument.AddField(ctx, "cart.total", total)
+	return err
+}
+
+// priceCart burns a few milliseconds of CPU per item.
+//
+//go:noinline
+func priceCart(items int) float64 {
+	return burn(items*40_000) / 1e9
+}
+
+// computeTax burns far more: enterprise checkouts are slow here.
+//
+//go:noinline
+func computeTax(total float64) float64 {
+	return burn(2_000_000)/1e12 + total*0.2
+}
+
+//go:noinline
+func burn(n int) float64 {
+	x := 1.0
+	for i := range n {
+		x += float64(i%7) * 1.0000001
+	}
+	return x
+}
+
+// sendLoad sends the shop requests from clients goroutines for d: a cart
+// view and then a checkout, for users drawn from ten thousand.
+func sendLoad(ctx context.Context, base string, d time.Duration, clients int, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	sent, failed := 0, 0
+	for c := range clients {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(c), 7))
+			for ctx.Err() == nil {
+				user := "u-" + strconv.Itoa(r.IntN(10_000))
+				for _, req := range []struct{ method, path string }{{"GET", "/cart"}, {"POST", "/checkout"}} {
+					hr, _ := http.NewRequestWithContext(ctx, req.method, base+req.path+"?user="+user, nil)
+					resp, err := http.DefaultClient.Do(hr)
+					mu.Lock()
+					sent++
+					if err != nil || resp.StatusCode != http.StatusOK {
+						failed++
+					}
+					mu.Unlock()
+					if err == nil {
+						_ = resp.Body.Close()
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	logger.Info("load done", "requests", sent, "failed", failed)
+}
