@@ -234,7 +234,7 @@ func (b *block) overlaps(start, end int64) bool {
 }
 
 func (b *block) plan(p SelectParams) plan {
-	return makePlan(p.Matchers, p.sampleNames, b.seriesNames, b.sets)
+	return makePlan(p.Matchers, p.sampleNames, b.seriesNames, b.sets, p.SampleSets)
 }
 
 func (s *indexSeries) overlaps(start, end int64) bool {

@@ -68,7 +68,12 @@ func testQueries(from, to int) []querySpec {
 	qs = append(qs, k)
 	k = all("keep-span", labels.MustNewMatcher(labels.MatchEqual, "span_name", "op1"))
 	k.keep = keepFunc("main.work")
-	return append(qs, k)
+	qs = append(qs, k)
+	// A predicate over per-sample label sets, as a span filter is, and
+	// the matcher that selects the same samples.
+	k = all("sets-100")
+	k.sets = func(set labels.Labels) bool { return set.Get("span_id") == "100" }
+	return append(qs, k, all("match-100", labels.MustNewMatcher(labels.MatchEqual, "span_id", "100")))
 }
 
 func collectAll(t testing.TB, db *DB, qs []querySpec) map[string]map[string]answers {
@@ -88,6 +93,13 @@ func TestBlockAnswersEqualHead(t *testing.T) {
 	want := collectAll(t, db, qs)
 	if len(want["anonymous"]["all"].Stacks) == 0 || len(want["anonymous"]["span"].Stacks) == 0 {
 		t.Fatalf("test data selects nothing: %+v", want["anonymous"]["span"])
+	}
+	// The samples and totals agree; names and values list what the
+	// matchers allow, which a predicate over samples does not narrow.
+	if s, m := want["anonymous"]["sets-100"], want["anonymous"]["match-100"]; len(s.Stacks) == 0 ||
+		!cmp.Equal(s.Stacks, m.Stacks) || !cmp.Equal(s.Series, m.Series) {
+		t.Fatalf("a sample-set predicate and the matcher it stands for select different samples:\n%s%s",
+			cmp.Diff(m.Stacks, s.Stacks), cmp.Diff(m.Series, s.Series))
 	}
 	if err := db.Flush(context.Background()); err != nil {
 		t.Fatalf("Flush: %v", err)

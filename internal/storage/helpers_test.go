@@ -202,6 +202,7 @@ type querySpec struct {
 	end      int64
 	matchers []*labels.Matcher
 	keep     func(*Symbols) []bool
+	sets     func(labels.Labels) bool
 }
 
 // keepFunc keeps stacks with a frame of the named function.
@@ -225,7 +226,7 @@ func collect(t testing.TB, db *DB, tenant string, qs []querySpec) map[string]ans
 	ctx := context.Background()
 	out := map[string]answers{}
 	for _, q := range qs {
-		p := SelectParams{Start: q.start, End: q.end, Matchers: q.matchers, Keep: q.keep}
+		p := SelectParams{Start: q.start, End: q.end, Matchers: q.matchers, Keep: q.keep, SampleSets: q.sets}
 		svs, err := db.SelectStacks(ctx, tenant, p)
 		if err != nil {
 			t.Fatalf("%s: SelectStacks: %v", q.name, err)

@@ -22,6 +22,11 @@ type SelectParams struct {
 	// Keep, when set, is called once per symbol table and says per stack
 	// node whether samples on that stack count. Stack filters use it.
 	Keep func(*Symbols) []bool
+	// SampleSets, when set, says per per-sample label set whether its
+	// samples count, besides the matchers; samples without per-sample
+	// labels have the empty set. A span filter uses it. It must be safe
+	// for concurrent use: sources are read at once.
+	SampleSets func(labels.Labels) bool
 	// Scan, when set, is told of each selected series before a source
 	// reads it: its labels and the rows it is about to read (sample rows;
 	// one per profile for SelectSeries without stack or sample filters,
@@ -102,7 +107,7 @@ type plan struct {
 // in the source selects samples. A source without that per-sample label
 // then matches its samples as if the label were empty, as a source that
 // has it does for its samples without it.
-func makePlan(ms []*labels.Matcher, sampleNames, seriesNames map[string]struct{}, sets []labels.Labels) plan {
+func makePlan(ms []*labels.Matcher, sampleNames, seriesNames map[string]struct{}, sets []labels.Labels, sampleSets func(labels.Labels) bool) plan {
 	var p plan
 	for _, m := range ms {
 		if isSampleLabel(m.Name, sampleNames, seriesNames) {
@@ -111,10 +116,14 @@ func makePlan(ms []*labels.Matcher, sampleNames, seriesNames map[string]struct{}
 			p.series = append(p.series, m)
 		}
 	}
-	if len(p.sample) > 0 {
-		p.setOK = make([]bool, len(sets))
-		for i, set := range sets {
-			p.setOK[i] = labels.MatchLabels(set, p.sample...)
+	if len(p.sample) > 0 || sampleSets != nil {
+		p.setOK = make([]bool, max(len(sets), 1)) // a source without sets has the empty one
+		for i := range p.setOK {
+			var set labels.Labels
+			if i < len(sets) {
+				set = sets[i]
+			}
+			p.setOK[i] = labels.MatchLabels(set, p.sample...) && (sampleSets == nil || sampleSets(set))
 		}
 	}
 	return p
@@ -311,7 +320,7 @@ func (db *DB) LabelValues(ctx context.Context, tenantID, name string, start, end
 // lock; a frozen head is immutable.
 
 func (h *head) plan(p SelectParams) plan {
-	return makePlan(p.Matchers, p.sampleNames, h.seriesNames, h.sampleSets)
+	return makePlan(p.Matchers, p.sampleNames, h.seriesNames, h.sampleSets, p.SampleSets)
 }
 
 func (h *head) overlaps(start, end int64) bool {
