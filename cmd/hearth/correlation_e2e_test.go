@@ -3,6 +3,8 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -15,10 +17,10 @@ import (
 // TestSpansJoinProfiles runs the example service examples/shop, whose
 // tracer provider Hearth's instrument package wraps, under its own load,
 // sending spans to a hearth server that scrapes its /debug/pprof. The CPU
-// samples of the enterprise customers' checkouts, selected by the local
-// root span IDs of those requests as the events store has them, spend
-// most of their time in computeTax, which only their checkouts run; the
-// other customers' checkouts never reach it.
+// samples of the enterprise customers' checkouts, kept by a span filter
+// on the profile query (or by their requests' IDs as a per-sample label),
+// spend most of their time in computeTax, which only their checkouts
+// run; the other customers' checkouts never reach it.
 func TestSpansJoinProfiles(t *testing.T) {
 	dir := t.TempDir()
 	shopBin := filepath.Join(dir, "shop")
@@ -56,86 +58,98 @@ func TestSpansJoinProfiles(t *testing.T) {
 		}
 	}()
 
-	// The root span IDs of checkouts of a tier, newest first.
-	roots := func(tier string) []string {
-		q := url.Values{"q": {fmt.Sprintf(`{ name = "POST /checkout" && span.app.customer.tier = %q }`, tier)},
-			"from": {"now-10m"}, "limit": {"40"}}
-		var ans struct {
-			Data struct {
-				Events []struct {
-					SpanID string `json:"span_id"`
-				} `json:"events"`
-			} `json:"data"`
-		}
-		if err := json.Unmarshal([]byte(getBody(t, srv.url+"/api/v1/events/search?"+q.Encode())), &ans); err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, e := range ans.Data.Events {
-			ids = append(ids, e.SpanID)
-		}
-		return ids
-	}
 	type topAnswer struct {
 		Data struct {
 			Total   float64 `json:"total"`
 			Entries []struct {
-				Name string  `json:"name"`
-				Self float64 `json:"self"`
+				Name  string  `json:"name"`
+				Self  float64 `json:"self"`
+				Total float64 `json:"total"`
 			} `json:"entries"`
+			Spans struct {
+				Filter string `json:"filter"`
+				Spans  int    `json:"spans"`
+			} `json:"spans"`
 		} `json:"data"`
 	}
-	top := func(ids []string) topAnswer {
-		q := url.Values{"query": {fmt.Sprintf(`cpu{service_name="shop", local_root_span_id=~%q}`, strings.Join(ids, "|"))},
-			"from": {"now-10m"}, "sort": {"self"}}
+	// The CPU of the checkouts of a tier, by function, kept by a span
+	// filter, or by a per-sample label matcher when spans is "".
+	top := func(spans, matcher, sort string) topAnswer {
+		q := url.Values{"query": {`cpu{service_name="shop"` + matcher + `}`}, "from": {"now-10m"}, "sort": {sort}}
+		if spans != "" {
+			q.Set("spans", spans)
+		}
 		var ans topAnswer
 		if err := json.Unmarshal([]byte(getBody(t, srv.url+"/api/v1/query/top?"+q.Encode())), &ans); err != nil {
 			t.Fatal(err)
 		}
 		return ans
 	}
-	// Wait for the load to end and its last spans and samples to land.
-	var enterprise, free []string
-	var ent topAnswer
+	checkouts := func(tier string) string {
+		return fmt.Sprintf(`{ name = "POST /checkout" && span.app.customer.tier = %q }`, tier)
+	}
 	waitFor(t, 60*time.Second, "enterprise checkouts with CPU samples", func() bool {
-		enterprise, free = roots("enterprise"), roots("free")
-		if len(enterprise) < 20 || len(free) < 20 {
-			return false
-		}
-		ent = top(enterprise)
-		return ent.Data.Total > 0 && len(ent.Data.Entries) > 0
+		a := top(checkouts("enterprise"), "", "self")
+		return a.Data.Spans.Spans >= 20 && a.Data.Total > 0
 	})
 	time.Sleep(5 * time.Second) // a scrape past the spans found
-	ent = top(enterprise)
-	if got := ent.Data.Entries[0].Name; !strings.HasSuffix(got, ".burn") && !strings.HasSuffix(got, ".computeTax") {
-		t.Errorf("enterprise checkouts: the largest self frame is %s, want computeTax's work (burn)", got)
+	share := func(a topAnswer, fn string) float64 {
+		for _, e := range a.Data.Entries {
+			if strings.HasSuffix(e.Name, "."+fn) {
+				return e.Total / a.Data.Total
+			}
+		}
+		return 0
 	}
-	inTax := 0.0
-	q := url.Values{"query": {fmt.Sprintf(`cpu{service_name="shop", local_root_span_id=~%q}`, strings.Join(enterprise, "|"))},
-		"from": {"now-10m"}, "sort": {"total"}}
-	var totals struct {
+	ent := top(checkouts("enterprise"), "", "total")
+	if s := share(ent, "computeTax"); s < 0.5 {
+		t.Errorf("enterprise checkouts (%d spans) spend %.0f%% of their CPU in computeTax, want most", ent.Data.Spans.Spans, 100*s)
+	}
+	free := top(checkouts("free"), "", "total")
+	if free.Data.Total == 0 || share(free, "priceCart") == 0 {
+		t.Errorf("the free tier's checkouts (%d spans) have no samples in priceCart: %+v", free.Data.Spans.Spans, free.Data)
+	}
+	if s := share(free, "computeTax"); s != 0 {
+		t.Errorf("the free tier's checkouts ran computeTax: %.1f%% of their CPU", 100*s)
+	}
+	all := top("", "", "total")
+	if s := share(all, "computeTax"); s >= 0.5 || s == 0 {
+		t.Errorf("all of the shop spends %.0f%% in computeTax: the span filter selects nothing the whole does not", 100*s)
+	}
+	// One request's profile, by its ID as a per-sample label.
+	var found struct {
 		Data struct {
-			Total   float64 `json:"total"`
-			Entries []struct {
-				Name  string  `json:"name"`
-				Total float64 `json:"total"`
-			} `json:"entries"`
+			Events []struct {
+				SpanID string `json:"span_id"`
+			} `json:"events"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal([]byte(getBody(t, srv.url+"/api/v1/query/top?"+q.Encode())), &totals); err != nil {
+	q := url.Values{"q": {checkouts("enterprise")}, "from": {"now-10m"}, "limit": {"50"}}
+	if err := json.Unmarshal([]byte(getBody(t, srv.url+"/api/v1/events/search?"+q.Encode())), &found); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range totals.Data.Entries {
-		if strings.HasSuffix(e.Name, ".computeTax") {
-			inTax = e.Total / totals.Data.Total
-		}
+	ids := []string{}
+	for _, e := range found.Data.Events {
+		ids = append(ids, e.SpanID)
 	}
-	if inTax < 0.5 {
-		t.Errorf("enterprise checkouts spend %.0f%% of their CPU in computeTax, want most", 100*inTax)
+	byLabel := top("", fmt.Sprintf(`, local_root_span_id=~%q`, strings.Join(ids, "|")), "total")
+	if s := share(byLabel, "computeTax"); s < 0.5 {
+		t.Errorf("50 enterprise checkouts by their IDs spend %.0f%% of their CPU in computeTax, want most", 100*s)
 	}
-	for _, e := range top(free).Data.Entries {
-		if strings.HasSuffix(e.Name, ".computeTax") {
-			t.Errorf("the free tier's checkouts ran computeTax: %+v", e)
-		}
+	// A filter that selects nothing is an empty answer that says so.
+	none := top(`{ name = "no such span" }`, "", "self")
+	if none.Data.Spans.Spans != 0 || none.Data.Total != 0 || none.Data.Spans.Filter != `{ name = "no such span" }` {
+		t.Errorf("a filter of no spans: %+v", none.Data)
+	}
+	// A bad one is refused with its position.
+	bad := url.Values{"query": {`cpu{service_name="shop"}`}, "spans": {`{ duration > }`}}
+	resp, err := http.Get(srv.url + "/api/v1/query/top?" + bad.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "spans: 1:") {
+		t.Errorf("a bad span filter: %d %s", resp.StatusCode, body)
 	}
 }

@@ -37,6 +37,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	focus := fs.String("focus", "", "keep only stacks with a function matching this regexp")
 	ignore := fs.String("ignore", "", "drop stacks with a function matching this regexp")
 	hide := fs.String("hide", "", "remove functions matching this regexp from stacks")
+	spans := fs.String("spans", "", "keep the samples of the spans this event filter selects in the range, e.g. '{ span.http.route = \"/cart\" && duration > 500ms }'")
 	timeout := fs.Duration("timeout", 2*time.Minute, "request timeout")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `usage: hearth query 'cpu{service_name="api"}' --server URL --from -1h --until now --output flame|top|series|pprof|json [-o FILE]`)
@@ -54,7 +55,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	q := url.Values{"query": {pos[0]}, "from": {*from}, "until": {*until}}
-	for k, v := range map[string]string{"focus": *focus, "ignore": *ignore, "hide": *hide} {
+	for k, v := range map[string]string{"focus": *focus, "ignore": *ignore, "hide": *hide, "spans": *spans} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -149,6 +150,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // printFlame prints the tree indented, one frame a line, with its total and
 // share of the whole.
 func printFlame(w io.Writer, fg *query.FlameGraph) error {
+	printSpans(w, fg.Spans)
 	if fg.Total == 0 && (fg.Root == nil || len(fg.Root.Children) == 0) {
 		_, err := fmt.Fprintln(w, "no samples match the selector in this time range")
 		return err
@@ -176,7 +178,15 @@ func printFlame(w io.Writer, fg *query.FlameGraph) error {
 	return nil
 }
 
+// printSpans says what span filter an answer rests on, if any.
+func printSpans(w io.Writer, s *query.SpanSelection) {
+	if s != nil {
+		fmt.Fprintf(w, "samples of the %d spans that %s selects\n", s.Spans, printable(s.Filter))
+	}
+}
+
 func printTop(w io.Writer, t *query.Top) error {
+	printSpans(w, t.Spans)
 	if len(t.Entries) == 0 {
 		_, err := fmt.Fprintln(w, "no samples match the selector in this time range")
 		return err

@@ -339,8 +339,14 @@ func (a *API) queryRequest(r *http.Request, prefix string) (query.Request, error
 		return query.Request{}, err
 	}
 	l := a.opts.Limits.For(tenant)
-	return query.Request{Tenant: tenant, Query: r.FormValue(prefix + "query"), Start: from, End: until, Filter: f,
-		Limits: query.Limits{MaxSeries: l.QueryMaxSeries, MaxSamples: l.QueryMaxSamples}}, nil
+	q := query.Request{Tenant: tenant, Query: r.FormValue(prefix + "query"), Start: from, End: until, Filter: f,
+		Limits: query.Limits{MaxSeries: l.QueryMaxSeries, MaxSamples: l.QueryMaxSamples}}
+	if src := r.FormValue(prefix + "spans"); strings.TrimSpace(src) != "" {
+		if q.Spans, err = a.spanSelection(r.Context(), eventRequest{tenant: tenant, from: from, until: until}, src); err != nil {
+			return query.Request{}, err
+		}
+	}
+	return q, nil
 }
 
 func requireQuery(q query.Request, name string) error {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/events"
 	"github.com/hearth-profiler/hearth/internal/events/calc"
 	"github.com/hearth-profiler/hearth/internal/events/traceql"
+	"github.com/hearth-profiler/hearth/internal/query"
 	"github.com/hearth-profiler/hearth/internal/selfevents"
 	"github.com/hearth-profiler/hearth/internal/storage"
 )
@@ -543,6 +545,47 @@ func fieldReader(key string) (events.Columns, func(b *events.Batch, i int) event
 		}, nil
 	}
 	return events.Columns{}, nil, badRequest("%q is not a field: name an intrinsic (name, status, kind, statusMessage, resource.service.name) or an attribute with its scope (span.http.route, resource.host.name, .http.route)", key)
+}
+
+// MaxSpanFilterSpans bounds the spans a profile query's span filter may
+// select: their IDs are held in memory while the profiles are read.
+const MaxSpanFilterSpans = 1_000_000
+
+// spanSelection resolves the span filter src of a profile query over q's
+// tenant and range: the IDs of the spans it selects.
+func (a *API) spanSelection(ctx context.Context, q eventRequest, src string) (*query.SpanSelection, error) {
+	if a.opts.Events == nil {
+		return nil, badRequest("spans: this server keeps no events to filter profiles by")
+	}
+	f, err := traceql.Parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("spans: %w", err)
+	}
+	q.filter = f
+	sel := &query.SpanSelection{Filter: src, IDs: map[[8]byte]struct{}{}}
+	var match []bool
+	tooMany := errors.New("too many spans")
+	err = a.opts.Events.SelectEvents(ctx, q.tenant, storageQuery(q, f.Columns().Merge(events.Columns{Intrinsics: events.ColSpanID})), func(b *events.Batch) error {
+		match = grow(match, b.Len)
+		f.Match(b, match)
+		for i, ok := range match {
+			if ok {
+				sel.IDs[b.SpanID[i]] = struct{}{}
+			}
+		}
+		if len(sel.IDs) > MaxSpanFilterSpans {
+			return tooMany
+		}
+		return nil
+	})
+	if errors.Is(err, tooMany) {
+		return nil, badRequest("spans: the filter selects more than %d spans in the range; narrow it or the range", MaxSpanFilterSpans)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("spans: %w", err)
+	}
+	sel.Spans = len(sel.IDs)
+	return sel, nil
 }
 
 // storageQuery is the storage query of q's events: its range, skipping

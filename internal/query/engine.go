@@ -53,6 +53,9 @@ type Request struct {
 	Query      string
 	Start, End time.Time
 	Filter     StackFilter
+	// Spans, when set, keeps the samples of the spans it selected (by
+	// their span or local root span), and no others.
+	Spans *SpanSelection
 	// Limits bound what the query reads; past them it stops with a
 	// *LimitError.
 	Limits Limits
@@ -81,6 +84,9 @@ func (r Request) paramsWithin(b *budget) (storage.SelectParams, *parser.Selector
 	p := storage.SelectParams{
 		Start: r.Start.UnixNano(), End: r.End.UnixNano(),
 		Matchers: ms, Keep: r.Filter.keep(),
+	}
+	if r.Spans != nil {
+		p.SampleSets = r.Spans.keep
 	}
 	if b != nil {
 		p.Scan = b.scan
@@ -136,6 +142,9 @@ type FlameGraph struct {
 	MaxNodes  int   `json:"maxNodes"`
 	Truncated bool  `json:"truncated"`
 	Root      *Node `json:"root"`
+	// Spans says what span filter the samples were kept by, and how many
+	// spans it matched.
+	Spans *SpanSelection `json:"spans,omitempty"`
 }
 
 // Node is one frame of a call tree.
@@ -180,7 +189,7 @@ func (e *Engine) FlameGraph(ctx context.Context, r Request, maxNodes int) (*Flam
 	t.finish()
 	ch := t.children()
 	keep := t.keepNodes(maxNodes, ch)
-	fg := &FlameGraph{ProfileType: typ, Unit: unitOf(typ), Total: t.total[0], NumNodes: len(t.parent), MaxNodes: maxNodes}
+	fg := &FlameGraph{ProfileType: typ, Unit: unitOf(typ), Total: t.total[0], NumNodes: len(t.parent), MaxNodes: maxNodes, Spans: r.Spans}
 	var build func(i uint32) *Node
 	build = func(i uint32) *Node {
 		n := &Node{Name: t.names[t.name[i]], Self: t.self[i], Total: t.total[i]}
@@ -217,6 +226,8 @@ type Top struct {
 	Unit        string     `json:"unit"`
 	Total       int64      `json:"total"`
 	Entries     []TopEntry `json:"entries"`
+	// Spans is as FlameGraph's.
+	Spans *SpanSelection `json:"spans,omitempty"`
 }
 
 // Top ranks functions by self (sortBy "self", the default) or total value.
@@ -266,7 +277,7 @@ func (e *Engine) Top(ctx context.Context, r Request, sortBy string, limit int) (
 		}
 		stack = stack[:len(stack)-1]
 	}
-	res := &Top{ProfileType: typ, Unit: unitOf(typ), Total: t.total[0], Entries: []TopEntry{}}
+	res := &Top{ProfileType: typ, Unit: unitOf(typ), Total: t.total[0], Entries: []TopEntry{}, Spans: r.Spans}
 	for id := 1; id < len(t.names); id++ {
 		if self[id] == 0 && total[id] == 0 {
 			continue
@@ -312,6 +323,10 @@ type DiffGraph struct {
 	MaxNodes        int       `json:"maxNodes"`
 	Truncated       bool      `json:"truncated"`
 	Root            *DiffNode `json:"root"`
+	// BaselineSpans and ComparisonSpans are each side's span filter, as
+	// FlameGraph's: slow and fast requests of one route, say.
+	BaselineSpans   *SpanSelection `json:"baselineSpans,omitempty"`
+	ComparisonSpans *SpanSelection `json:"comparisonSpans,omitempty"`
 }
 
 // DiffNode is one frame with its values on both sides.
@@ -350,7 +365,8 @@ func (e *Engine) Diff(ctx context.Context, baseline, comparison Request, maxNode
 	t.finish()
 	ch := t.children()
 	keep := t.keepNodes(maxNodes, ch)
-	d := &DiffGraph{ProfileType: typ, Unit: unitOf(typ), BaselineTotal: t.total[0], ComparisonTotal: t.total[1], NumNodes: len(t.parent), MaxNodes: maxNodes}
+	d := &DiffGraph{ProfileType: typ, Unit: unitOf(typ), BaselineTotal: t.total[0], ComparisonTotal: t.total[1], NumNodes: len(t.parent), MaxNodes: maxNodes,
+		BaselineSpans: baseline.Spans, ComparisonSpans: comparison.Spans}
 	var build func(i uint32) *DiffNode
 	build = func(i uint32) *DiffNode {
 		n := &DiffNode{Name: t.names[t.name[i]],
