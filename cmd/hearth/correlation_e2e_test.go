@@ -136,6 +136,45 @@ func TestSpansJoinProfiles(t *testing.T) {
 	if s := share(byLabel, "computeTax"); s < 0.5 {
 		t.Errorf("50 enterprise checkouts by their IDs spend %.0f%% of their CPU in computeTax, want most", 100*s)
 	}
+	// From code to requests: the spans whose own samples ran computeTax
+	// are the enterprise checkouts' "price cart" spans.
+	var byTier struct {
+		Data struct {
+			Groups []struct {
+				By     map[string]any     `json:"by"`
+				Values map[string]float64 `json:"values"`
+			} `json:"groups"`
+			Warnings []string `json:"warnings"`
+		} `json:"data"`
+	}
+	q = url.Values{"q": {`{ resource.service.name = "shop" }`}, "from": {"now-10m"}, "running": {"computeTax"},
+		"by": {"name,span.app.customer.tier"}, "calc": {"count,sum(cpu)"}}
+	if err := json.Unmarshal([]byte(getBody(t, srv.url+"/api/v1/events/query?"+q.Encode())), &byTier); err != nil {
+		t.Fatal(err)
+	}
+	if g := byTier.Data.Groups; len(g) != 1 || g[0].By["name"] != "price cart" || g[0].By["span.app.customer.tier"] != "enterprise" ||
+		g[0].Values["count"] < 10 || g[0].Values["sum(cpu)"] <= 0 {
+		t.Errorf("spans running computeTax, by name and tier: %+v", g)
+	}
+	if w := byTier.Data.Warnings; len(w) != 1 || !strings.Contains(w[0], "running computeTax: ") {
+		t.Errorf("the answer does not say what it rests on: %q", w)
+	}
+	// And what sets them apart: compare with the running spans as the
+	// selection ranks the tier first among the price cart spans.
+	var cmpAns struct {
+		Data struct {
+			Attributes []struct {
+				Attribute string `json:"attribute"`
+			} `json:"attributes"`
+		} `json:"data"`
+	}
+	q = url.Values{"q": {`{ name = "price cart" }`}, "from": {"now-10m"}, "running": {"computeTax"}}
+	if err := json.Unmarshal([]byte(getBody(t, srv.url+"/api/v1/events/compare?"+q.Encode())), &cmpAns); err != nil {
+		t.Fatal(err)
+	}
+	if a := cmpAns.Data.Attributes; len(a) == 0 || a[0].Attribute != "span.app.customer.tier" {
+		t.Errorf("compare of the spans running computeTax ranks first: %+v", a)
+	}
 	// A filter that selects nothing is an empty answer that says so.
 	none := top(`{ name = "no such span" }`, "", "self")
 	if none.Data.Spans.Spans != 0 || none.Data.Total != 0 || none.Data.Spans.Filter != `{ name = "no such span" }` {

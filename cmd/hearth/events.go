@@ -66,6 +66,8 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	order := fs.String("order", "", "order groups by a calculation, e.g. 'p99(duration) desc' (default: the first, descending)")
 	having := fs.String("having", "", "keep groups whose calculations pass, e.g. 'count > 10'")
 	limit := fs.Int("limit", 0, "groups to show (default: server's, 100)")
+	var rf runningFlags
+	rf.register(fs)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), eventsUsage); fs.PrintDefaults() }
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -82,6 +84,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *limit > 0 {
 		q.Set("limit", strconv.Itoa(*limit))
 	}
+	rf.set(q)
 	data, err := eventsCall(ctx, &ef, "query", q, stderr)
 	if err != nil || ef.output == "json" {
 		return writeJSON(stdout, data, err)
@@ -90,7 +93,32 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := json.Unmarshal(data, &res); err != nil {
 		return fmt.Errorf("decode answer: %w", err)
 	}
+	printWarnings(stderr, res.Warnings)
 	return printEventsResult(stdout, &res)
+}
+
+// runningFlags select the spans that ran a function, by their profiles.
+type runningFlags struct{ running, profile string }
+
+func (rf *runningFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&rf.running, "running", "", "keep the spans whose own profile samples ran a function matching this regexp (as --focus); the field cpu is their time in it")
+	fs.StringVar(&rf.profile, "profile", "", `the profiles --running reads (default: cpu of the filter's services, e.g. cpu{service_name="shop"})`)
+}
+
+func (rf *runningFlags) set(q url.Values) {
+	if rf.running != "" {
+		q.Set("running", rf.running)
+	}
+	if rf.profile != "" {
+		q.Set("profile", rf.profile)
+	}
+}
+
+// printWarnings prints what an answer says it lacks or rests on.
+func printWarnings(w io.Writer, warnings []string) {
+	for _, s := range warnings {
+		fmt.Fprintf(w, "warning: %s\n", printable(s))
+	}
 }
 
 // eventsCall posts q to /api/v1/events/<path> and returns the answer's
@@ -343,19 +371,23 @@ func runEventsCompare(ctx context.Context, args []string, stdout, stderr io.Writ
 	baseline := fs.String("baseline", "", "what to compare with (default: the filter's events outside the selection)")
 	values := fs.Int("values", 3, "values to show per attribute")
 	top := fs.Int("limit", 10, "attributes to show")
+	var rf runningFlags
+	rf.register(fs)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), eventsUsage); fs.PrintDefaults() }
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return fmt.Errorf("want one selection filter, got %d arguments: usage: hearth events compare '{ duration > 800ms }'", len(pos))
+	if len(pos) > 1 || len(pos) == 0 && rf.running == "" {
+		return fmt.Errorf("want one selection filter, or --running FUNCTION, got %d arguments: usage: hearth events compare '{ duration > 800ms }'", len(pos))
 	}
+	pos = append(pos, "")
 	if ef.output != "table" && ef.output != "json" {
 		return fmt.Errorf("--output %q: want table or json", ef.output)
 	}
 	q := url.Values{"selection": {pos[0]}, "q": {*filter}, "baseline": {*baseline}, "from": {ef.from}, "until": {ef.until},
 		"values": {strconv.Itoa(*values)}}
+	rf.set(q)
 	data, err := eventsCall(ctx, &ef, "compare", q, stderr)
 	if err != nil || ef.output == "json" {
 		return writeJSON(stdout, data, err)
@@ -364,6 +396,7 @@ func runEventsCompare(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err := json.Unmarshal(data, &c); err != nil {
 		return fmt.Errorf("decode answer: %w", err)
 	}
+	printWarnings(stderr, c.Warnings)
 	return printComparison(stdout, &c, *top)
 }
 

@@ -105,8 +105,10 @@ func (s *shop) serve(route string, handle func(context.Context, string) error) h
 		user := r.URL.Query().Get("user")
 		name := r.Method + " " + route
 		err := instrument.Run(r.Context(), s.tracer, name, func(ctx context.Context) error {
-			instrument.AddFields(ctx, attribute.String("http.request.method", r.Method), attribute.String("http.route", route),
-				attribute.String("user.id", user), attribute.String("app.customer.tier", tier(user)))
+			instrument.AddFields(ctx, attribute.String("http.request.method", r.Method), attribute.String("http.route", route))
+			// Who the request is for goes on each of its spans, so that
+			// any of them can be grouped or compared by it.
+			ctx = instrument.AddTraceFields(ctx, attribute.String("user.id", user), attribute.String("app.customer.tier", tier(user)))
 			return handle(ctx, user)
 		}, trace.WithSpanKind(trace.SpanKindServer))
 		if err != nil {

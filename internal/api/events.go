@@ -635,9 +635,20 @@ func (a *API) eventQuery(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := calc.Run(r.Context(), a.eventScanOf(q), q.filter, cq, q.from, q.until)
+	run, err := a.runningOf(r.Context(), r, q)
+	if err != nil {
+		return nil, err
+	}
+	scan, filter := a.eventScanOf(q), calc.Filter(q.filter)
+	if run != nil {
+		scan, filter = run.scan(scan), andFilter{q.filter, run}
+	}
+	res, err := calc.Run(r.Context(), scan, filter, cq, q.from, q.until)
 	if err == nil {
 		selfevents.Add(r.Context(), scanAttrs(res.Scanned, res.Matched)...)
+		if run != nil {
+			res.Warnings = append(res.Warnings, run.warning())
+		}
 	}
 	return res, err
 }
@@ -674,8 +685,21 @@ func (a *API) eventCompare(r *http.Request) (any, error) {
 		return nil, err
 	}
 	cq.Box = box
+	// running= selects the spans that ran a function, or narrows the
+	// selection to them.
+	run, err := a.runningOf(r.Context(), r, q)
+	if err != nil {
+		return nil, err
+	}
+	if run != nil {
+		if cq.Selection == nil {
+			cq.Selection = run
+		} else {
+			cq.Selection = andFilter{cq.Selection, run}
+		}
+	}
 	if cq.Selection == nil && cq.Box == nil {
-		return nil, badRequest("compare needs a selection: a filter in selection (e.g. selection={ duration > 800ms }) or a box (box_min_duration, box_max_duration, box_from, box_until)")
+		return nil, badRequest("compare needs a selection: a filter in selection (e.g. selection={ duration > 800ms }), the spans running= a function, or a box (box_min_duration, box_max_duration, box_from, box_until)")
 	}
 	if cq.Values, err = intParam(r, "values", 0); err != nil {
 		return nil, err
@@ -683,6 +707,9 @@ func (a *API) eventCompare(r *http.Request) (any, error) {
 	res, err := calc.ComparePicked(r.Context(), a.eventPickScanOf(q), q.filter, cq, q.from, q.until)
 	if err == nil {
 		selfevents.Add(r.Context(), scanAttrs(res.Scanned, res.SelectionCount+res.BaselineCount)...)
+		if run != nil {
+			res.Warnings = append(res.Warnings, run.warning())
+		}
 	}
 	return res, err
 }

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"context"
 	"encoding/hex"
 	"strconv"
 
@@ -60,4 +61,47 @@ func parseSpanID(s string) ([8]byte, bool) {
 		n >>= 8
 	}
 	return id, true
+}
+
+// SpanValues are the selected samples summed by the span that took them.
+type SpanValues struct {
+	// BySpan is each span's own samples (span_id, or Datadog's "span
+	// id"); Unattributed the samples without a span.
+	BySpan       map[[8]byte]int64
+	Unattributed int64
+	Unit         string
+}
+
+// SpanValues sums r's samples, after its stack filters, by the span that
+// took them: with focus=FUNCTION, the time each span spent in FUNCTION.
+func (e *Engine) SpanValues(ctx context.Context, r Request) (*SpanValues, error) {
+	svs, typ, err := e.selectOneType(ctx, r, newBudget(r.Limits))
+	if err != nil {
+		return nil, err
+	}
+	out := &SpanValues{BySpan: map[[8]byte]int64{}, Unit: unitOf(typ)}
+	for _, sv := range svs {
+		for _, v := range sv.Values {
+			out.Unattributed += v
+		}
+		ids := make([]*[8]byte, len(sv.Sets)) // per set: its span, parsed once
+		parsed := make([]bool, len(sv.Sets))
+		for ls, v := range sv.Labeled {
+			if !parsed[ls.Set] {
+				parsed[ls.Set] = true
+				for _, name := range []string{"span_id", "span id"} {
+					if id, ok := parseSpanID(sv.Sets[ls.Set].Get(name)); ok {
+						ids[ls.Set] = &id
+						break
+					}
+				}
+			}
+			if id := ids[ls.Set]; id != nil {
+				out.BySpan[*id] += v
+			} else {
+				out.Unattributed += v
+			}
+		}
+	}
+	return out, nil
 }

@@ -90,6 +90,16 @@ func (f Field) String() string { return f.name }
 // values are nanoseconds.
 func (f Field) IsDuration() bool { return f.src == srcDuration }
 
+// CPUKey is the column of the cpu field: the CPU time, in nanoseconds,
+// of the profile samples an event's span took in the functions a query
+// runs over (hearth events --running). Events have no such attribute:
+// the query adds the column to the batches it reads. Stored keys are
+// scoped (span., resource.), so none collides with it.
+const CPUKey = "hearth.cpu"
+
+// IsCPU says whether the field is cpu, whose values are nanoseconds.
+func (f Field) IsCPU() bool { return f.src == srcAttr && len(f.keys) == 1 && f.keys[0] == CPUKey }
+
 // numeric says whether numeric calculations make sense on the field:
 // the duration, or an attribute (whose non-numeric rows they skip).
 func (f Field) numeric() bool { return f.src == srcDuration || f.src == srcAttr }
@@ -218,6 +228,9 @@ func (sc *scanner) field() (Field, error) {
 	if src, ok := intrinsics[word]; ok {
 		return Field{src: src, name: canonicalIntrinsic[src]}, nil
 	}
+	if word == "cpu" {
+		return Field{src: srcAttr, keys: []string{CPUKey}, name: "cpu"}, nil
+	}
 	for _, scope := range []string{events.ScopeSpan, events.ScopeResource, "."} {
 		if rest, ok := strings.CutPrefix(word, scope); ok {
 			if rest == "" {
@@ -226,7 +239,7 @@ func (sc *scanner) field() (Field, error) {
 			return attrField(scope, rest), nil
 		}
 	}
-	return Field{}, sc.errorf(start, "unknown field %q: attributes need a scope (span.%s, resource.%s or .%s); intrinsics are duration, name, status, kind, statusMessage, service, trace:id, span:id", word, word, word, word)
+	return Field{}, sc.errorf(start, "unknown field %q: attributes need a scope (span.%s, resource.%s or .%s); intrinsics are duration, name, status, kind, statusMessage, service, trace:id, span:id, and cpu with --running", word, word, word, word)
 }
 
 // attrField makes the field of an attribute written scope + name, where

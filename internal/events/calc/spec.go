@@ -74,7 +74,7 @@ func (c Calc) String() string { return c.name }
 // Unit is the unit of the calculation's values: "ns" for those over the
 // duration (counts excepted), "" where unknown or a plain number.
 func (c Calc) Unit() string {
-	if c.op != opCount && c.op != opCountDistinct && c.field.IsDuration() {
+	if c.op != opCount && c.op != opCountDistinct && (c.field.IsDuration() || c.field.IsCPU()) {
 		return "ns"
 	}
 	return ""
