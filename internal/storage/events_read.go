@@ -338,39 +338,18 @@ func checkPicked(picked []int, n int) error {
 // mergeBatch adds the columns of src that dst lacks to dst; both hold the
 // same rows.
 func mergeBatch(dst, src *events.Batch) {
-	if dst.Start == nil {
-		dst.Start = src.Start
-	}
-	if dst.Duration == nil {
-		dst.Duration = src.Duration
-	}
-	if dst.TraceID == nil {
-		dst.TraceID = src.TraceID
-	}
-	if dst.SpanID == nil {
-		dst.SpanID = src.SpanID
-	}
-	if dst.ParentID == nil {
-		dst.ParentID = src.ParentID
-	}
-	if dst.Service == nil {
-		dst.Service = src.Service
-	}
-	if dst.Name == nil {
-		dst.Name = src.Name
-	}
-	if dst.Kind == nil {
-		dst.Kind = src.Kind
-	}
-	if dst.Status == nil {
-		dst.Status = src.Status
-	}
-	if dst.StatusMessage == nil {
-		dst.StatusMessage = src.StatusMessage
-	}
-	if dst.SpanEvents == nil {
-		dst.SpanEvents, dst.Links = src.SpanEvents, src.Links
-	}
+	orElse(&dst.Start, src.Start)
+	orElse(&dst.Duration, src.Duration)
+	orElse(&dst.TraceID, src.TraceID)
+	orElse(&dst.SpanID, src.SpanID)
+	orElse(&dst.ParentID, src.ParentID)
+	orElse(&dst.Service, src.Service)
+	orElse(&dst.Name, src.Name)
+	orElse(&dst.Kind, src.Kind)
+	orElse(&dst.Status, src.Status)
+	orElse(&dst.StatusMessage, src.StatusMessage)
+	orElse(&dst.SpanEvents, src.SpanEvents)
+	orElse(&dst.Links, src.Links)
 	if dst.Attrs == nil {
 		dst.Attrs = map[string]*events.Column{}
 	}
@@ -378,6 +357,13 @@ func mergeBatch(dst, src *events.Batch) {
 		if dst.Attrs[k] == nil {
 			dst.Attrs[k] = c
 		}
+	}
+}
+
+// orElse sets *dst to src when dst has no column.
+func orElse[T any](dst *[]T, src []T) {
+	if *dst == nil {
+		*dst = src
 	}
 }
 
