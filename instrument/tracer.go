@@ -35,7 +35,10 @@ const ProfileIDAttribute = "pyroscope.profile.id"
 // Labels belong to a goroutine: a span must end on the goroutine that
 // started it, as spans in Go usually do; a goroutine started inside the
 // span inherits its labels from the context it is given, if it calls
-// pprof.SetGoroutineLabels, or from its parent goroutine otherwise.
+// pprof.SetGoroutineLabels, or from its parent goroutine otherwise. End
+// the span Start returned: trace.SpanFromContext gives the SDK's span,
+// whose End leaves the labels as they are (putting the wrapper in the
+// context would cost another allocation per span).
 //
 // Spans started from a context that carries fields of AddTraceFields get
 // them as attributes.
