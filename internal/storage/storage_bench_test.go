@@ -207,3 +207,49 @@ func BenchmarkDayBlock(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSpanLabels writes a block of 360 corpus profiles as they are
+// and with every sample in a span of its own: span_id unique per sample,
+// local_root_span_id shared by four, trace_id by the root, in hex, as
+// Hearth's instrument package labels them. The difference of bytes/row is
+// what a sample's span costs on disk today, as a per-sample label set.
+func BenchmarkSpanLabels(b *testing.B) {
+	for _, spans := range []bool{false, true} {
+		b.Run(fmt.Sprintf("spans=%v", spans), func(b *testing.B) {
+			corpus := corpusInputs(b)
+			ps := make([]*gpprof.Profile, 360) // copies: each sample a span of its own
+			for i := range ps {
+				ps[i] = corpus[i%len(corpus)].Copy()
+			}
+			if spans {
+				n := 0
+				for _, p := range ps {
+					for _, s := range p.Sample {
+						root := n / 4
+						s.Label = map[string][]string{
+							"span_id":            {fmt.Sprintf("%016x", uint64(n)*0x9e3779b97f4a7c15)},
+							"local_root_span_id": {fmt.Sprintf("%016x", uint64(root)*0x9e3779b97f4a7c15)},
+							"trace_id":           {fmt.Sprintf("%032x", uint64(root)*0xc2b2ae3d27d4eb4f)},
+						}
+						n++
+					}
+				}
+			}
+			t := newTenant(b.TempDir(), "bench")
+			fillHead(b, t, ps, 0, 360)
+			bkt, err := bucket.NewDir(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			var ids idGenerator
+			var meta *blockMeta
+			for b.Loop() {
+				if meta, _, err = writeHeadBlock(context.Background(), t.head, bkt, "", ids.next(time.Now()), 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(meta.Stats.Samples), "rows")
+			b.ReportMetric(float64(meta.Stats.Bytes)/float64(meta.Stats.Samples), "bytes/row")
+		})
+	}
+}
