@@ -229,7 +229,8 @@ func (p *pusher) loop(ctx context.Context, untilEmpty bool) {
 			}
 			continue
 		}
-		err := p.send(ctx, batch)
+		tok := p.token() // the token this push sends: it may change meanwhile
+		err := p.send(ctx, batch, tok)
 		if err != nil && ctx.Err() != nil {
 			return // stopping, not a failure of the server: keep the batch
 		}
@@ -273,7 +274,7 @@ func (p *pusher) loop(ctx context.Context, untilEmpty bool) {
 			switch code {
 			case connect.CodeUnauthenticated:
 				why := "the server did not accept the token: it is unknown, expired or mistyped"
-				if p.token() == "" {
+				if tok == "" {
 					why = "the server needs a token and none was sent: give it with --token-file FILE or the HEARTH_TOKEN environment variable"
 				}
 				p.logger.Error("push refused; retrying", "why", why, "err", err, "attempt", attempt, "retry_in", wait, "bytes", queuedBytes)
@@ -293,8 +294,9 @@ func (p *pusher) loop(ctx context.Context, untilEmpty bool) {
 	}
 }
 
-// send pushes one batch in one request.
-func (p *pusher) send(ctx context.Context, batch []*pushItem) error {
+// send pushes one batch in one request, with the token tok ("" sends
+// none).
+func (p *pusher) send(ctx context.Context, batch []*pushItem, tok string) error {
 	msg := &pushv1.PushRequest{Series: make([]*pushv1.RawProfileSeries, 0, len(batch))}
 	for _, it := range batch {
 		msg.Series = append(msg.Series, &pushv1.RawProfileSeries{
@@ -303,7 +305,7 @@ func (p *pusher) send(ctx context.Context, batch []*pushItem) error {
 		})
 	}
 	req := connect.NewRequest(msg)
-	if tok := p.token(); tok != "" {
+	if tok != "" {
 		req.Header().Set("Authorization", "Bearer "+tok)
 	}
 	if p.opts.tenant != "" {
