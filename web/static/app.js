@@ -13,12 +13,12 @@ const state = {
   query: "", from: "now-1h", until: "now", zoom: [], search: "",
   dir: "icicle", sort: "self", filter: "", theme: "", nodes: "", sandwich: "",
   compare: "", cfrom: "", cuntil: "", sides: "", focus: "", ignore: "", group: "",
-  tenant: "",
+  tenant: "", spans: "",
 };
 
 function readURL() {
   const p = new URLSearchParams(location.search);
-  for (const k of ["query", "from", "until", "search", "dir", "sort", "filter", "theme", "nodes", "sandwich", "compare", "cfrom", "cuntil", "sides", "focus", "ignore", "group", "tenant"]) {
+  for (const k of ["query", "from", "until", "search", "dir", "sort", "filter", "theme", "nodes", "sandwich", "compare", "cfrom", "cuntil", "sides", "focus", "ignore", "group", "tenant", "spans"]) {
     if (p.has(k)) state[k] = p.get(k);
   }
   state.zoom = p.get("zoom") ? p.get("zoom").split("\n") : [];
@@ -109,14 +109,18 @@ for (const b of $("menu").querySelectorAll("button")) {
   };
 }
 
-function renderFilters() {
+// renderFilters shows the stack filters and the span filter as chips
+// that a click removes; spans is the answer's count of matching spans.
+function renderFilters(spans) {
   const el = $("filters");
   el.innerHTML = "";
-  for (const k of ["focus", "ignore"]) {
+  for (const k of ["focus", "ignore", "spans"]) {
     if (!state[k]) continue;
     const chip = document.createElement("span");
     chip.className = "chip";
-    chip.textContent = `${k} ${state[k]}`;
+    chip.textContent = k === "spans"
+      ? `samples of ${spans === undefined ? "the" : spans} spans that ${state.spans} selects`
+      : `${k} ${state[k]}`;
     const x = document.createElement("button");
     x.textContent = "×";
     x.title = "Remove this filter";
@@ -296,9 +300,10 @@ async function load(push) {
   const filters = {};
   if (state.focus) filters.focus = state.focus;
   if (state.ignore) filters.ignore = state.ignore;
+  if (state.spans) filters.spans = state.spans;
   const q = { query: state.query, ...range, ...filters };
   renderFilters();
-  $("download").href = "/api/v1/query/pprof?" + new URLSearchParams({ query: state.query.replace(/^[^{]*/, ""), ...range, ...(state.focus ? { focus: state.focus } : {}), ...(state.ignore ? { ignore: state.ignore } : {}) });
+  $("download").href = "/api/v1/query/pprof?" + new URLSearchParams({ query: state.query.replace(/^[^{]*/, ""), ...range, ...filters });
   try {
     const comparing = !!state.compare;
     const cq = { query: state.compare, from: state.cfrom || state.from, until: state.cuntil || state.until };
@@ -314,6 +319,7 @@ async function load(push) {
       comparing && state.sides ? api("/api/v1/query/flamegraph", { ...cq, max_nodes: state.nodes || 4096 }) : null,
     ]);
     if (seq !== loadSeq) return;
+    if (fg.spans) renderFilters(fg.spans.spans);
     renderCompare(fg, diff, right);
     const t0 = performance.now();
     flame.flame = state.dir === "flame";

@@ -105,8 +105,20 @@ export function renderSpan(container, s, t0, { onOpenTrace }) {
   const links = (s.links || []).map((l) => el("li", {},
     el("button", { class: "link", title: "Open the linked trace", onclick: () => onOpenTrace(l.trace_id) }, `trace ${l.trace_id}`),
     ` span ${l.span_id}`, l.attributes ? attrTable(l.attributes) : null));
+  // The code the span ran: the profiles page, kept to the samples of this
+  // span and, for the first span of its request in a service, of every
+  // span below it there. Profiles cover windows of seconds: the range is
+  // the span's, a minute wider on each side.
+  const end = s.start_unix_nano + s.duration_ns;
+  const code = "/?" + new URLSearchParams({
+    query: `cpu{service_name="${s.service}"}`,
+    spans: `{ span:id = "${s.span_id}" }`,
+    from: new Date(Math.floor(s.start_unix_nano / 1e6) - 60_000).toISOString(),
+    until: new Date(Math.ceil(end / 1e6) + 60_000).toISOString(),
+  });
   container.replaceChildren(
     el("h3", { class: err ? "error-title" : "" }, err ? "⚠ " : "", s.name),
+    el("p", {}, el("a", { class: "code-link", href: code, title: "The CPU profile of this span and the spans below it in its service" }, "Code this span ran →")),
     el("table", { class: "kv span-fields" }, el("tbody", {}, ...fields.map(([k, v]) =>
       el("tr", { class: k === "status" && err ? "error" : "" }, el("th", {}, k), el("td", {}, v))))),
     el("h4", {}, "Attributes"), attrTable(s.attributes),

@@ -29,6 +29,34 @@ const SLOW = "eu-west-3";
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 const LINKED = "11112222333344445555666677778888";
 
+// pprof encodes a CPU profile (samples/count, cpu/nanoseconds) by hand:
+// stacks are lists of function names, leaf first; labels are per-sample
+// string labels. Enough of profile.proto for Hearth's ingest.
+function pprof({ time, samples }) {
+  const strings = [""];
+  const str = (s) => { let i = strings.indexOf(s); if (i < 0) { i = strings.length; strings.push(s); } return i; };
+  const varint = (n) => { const b = []; n = BigInt(n); do { let x = Number(n & 0x7fn); n >>= 7n; if (n) x |= 0x80; b.push(x); } while (n); return b; };
+  const field = (num, bytes) => [...varint((num << 3) | 2), ...varint(bytes.length), ...bytes];
+  const int = (num, n) => [...varint(num << 3), ...varint(n)];
+  const packed = (num, ns) => field(num, ns.flatMap(varint));
+  const fns = new Map();
+  const out = [];
+  for (const [t, u] of [["samples", "count"], ["cpu", "nanoseconds"]]) out.push(...field(1, [...int(1, str(t)), ...int(2, str(u))]));
+  for (const s of samples) {
+    for (const f of s.stack) if (!fns.has(f)) fns.set(f, fns.size + 1);
+    const labels = Object.entries(s.labels || {}).flatMap(([k, v]) => field(3, [...int(1, str(k)), ...int(2, str(v))]));
+    out.push(...field(2, [...packed(1, s.stack.map((f) => fns.get(f))), ...packed(2, [s.count, s.count * 10_000_000]), ...labels]));
+  }
+  for (const [name, id] of fns) {
+    out.push(...field(4, [...int(1, id), ...int(3, 0x1000 + id), ...field(4, [...int(1, id), ...int(2, 10)])]));
+    out.push(...field(5, [...int(1, id), ...int(2, str(name)), ...int(3, str(name)), ...int(4, str("pay.go"))]));
+  }
+  for (const s of strings) out.push(...field(6, [...Buffer.from(s)]));
+  out.push(...int(9, time * 1_000_000_000), ...int(10, 10_000_000_000));
+  out.push(...field(11, [...int(1, str("cpu")), ...int(2, str("nanoseconds"))]), ...int(12, 10_000_000));
+  return Buffer.from(out);
+}
+
 before(async () => {
   const built = buildHearth();
   binDir = built.dir;
@@ -85,6 +113,17 @@ before(async () => {
     ],
   };
   r = await fetch(`${base}/v1/traces`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  assert.equal(r.status, 200, await r.text());
+
+  // The CPU profile of payments while charge ran: 30 samples in charge's
+  // tokenize, 7 in another span, 5 in none.
+  const sec = Math.floor((now - 5 * 60e3) / 1000);
+  const prof = pprof({ time: sec, samples: [
+    { stack: ["pay.tokenize", "pay.charge", "main.main"], count: 30, labels: { span_id: "00000000000000b1" } },
+    { stack: ["pay.charge", "main.main"], count: 7, labels: { span_id: "00000000000000ff" } },
+    { stack: ["main.main"], count: 5 },
+  ] });
+  r = await fetch(`${base}/ingest?name=payments{env=test}&format=pprof&from=${sec}&until=${sec + 10}`, { method: "POST", body: prof });
   assert.equal(r.status, 200, await r.text());
   browser = await launchBrowser();
 });
@@ -283,6 +322,28 @@ test("a group's example opens its trace as a waterfall; a span shows its details
   await page.waitForSelector("#trace-view:not([hidden]) #waterfall .wf-row[data-span]");
   await page.click("#trace-close");
   await page.waitForFunction(() => window.__hearth.ready && !window.__hearth.state.trace);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a span's code: the profiles page kept to that span's samples", async () => {
+  const { page, errors } = await open({ trace: TRACE, span: "00000000000000b1" });
+  const link = page.locator("#span-detail a.code-link");
+  await link.waitFor();
+  const href = new URL(await link.getAttribute("href"), base);
+  assert.equal(href.searchParams.get("spans"), '{ span:id = "00000000000000b1" }');
+  assert.equal(href.searchParams.get("query"), 'cpu{service_name="payments"}');
+  await Promise.all([page.waitForURL(/spans=/), link.click()]);
+  await page.waitForFunction(() => window.__hearth && window.__hearth.ready);
+  assert.match(await page.textContent("#filters"), /samples of 1 spans that \{ span:id = "00000000000000b1" \} selects/);
+  // charge's own samples only: tokenize is all of them, 300 ms.
+  const rows = await page.$$eval("#top tbody tr", (rs) => rs.map((r) => r.textContent));
+  assert.ok(rows.some((r) => r.includes("pay.tokenize")), rows.join("\n"));
+  assert.match(await page.textContent("#status"), /^300\.00 ms in all/);
+  // Removing the chip shows every sample of the service again.
+  await page.click("#filters .chip button");
+  await page.waitForFunction(() => window.__hearth.ready && !new URL(location.href).searchParams.has("spans"));
+  assert.match(await page.textContent("#status"), /^420\.00 ms in all/);
   assert.deepEqual(errors, []);
   await page.close();
 });
