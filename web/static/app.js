@@ -103,6 +103,7 @@ for (const b of $("menu").querySelectorAll("button")) {
     const act = b.dataset.act;
     if (act === "copy") { await navigator.clipboard.writeText(menuName).catch(() => {}); hook.copied = menuName; return; }
     if (act === "sandwich") { state.sandwich = menuName; renderSandwich(); writeURL(true); return; }
+    if (act === "requests") { location.href = requestsURL(menuName); return; }
     state[act] = exact(menuName);
     state.zoom = [];
     load(true);
@@ -111,6 +112,20 @@ for (const b of $("menu").querySelectorAll("button")) {
 
 // renderFilters shows the stack filters and the span filter as chips
 // that a click removes; spans is the answer's count of matching spans.
+// requestsURL is the Events page of the spans whose own samples ran the
+// function name, grouped by span name, in this page's range and of the
+// query's service when it names one.
+function requestsURL(name) {
+  const svc = /service_name="([^"]*)"/.exec(state.query);
+  const p = new URLSearchParams({
+    q: svc ? `{ resource.service.name = "${svc[1]}" }` : "{ }",
+    running: exact(name), by: "name", calc: "count,sum(cpu),p99(duration)",
+    from: state.from, until: state.until,
+  });
+  if (state.tenant) p.set("tenant", state.tenant);
+  return "events.html?" + p;
+}
+
 function renderFilters(spans) {
   const el = $("filters");
   el.innerHTML = "";

@@ -20,6 +20,7 @@ const $ = (id) => document.getElementById(id);
 const defaults = {
   q: "{ }", from: "now-1h", until: "now", by: "", calc: "count,p99(duration)", step: "", limit: "",
   having: "", order: "", box: "", row: "", trace: "", tt: "", span: "", tenant: "", theme: "",
+  running: "",
 };
 const state = { ...defaults };
 
@@ -201,7 +202,7 @@ bindRange(state, () => run());
 
 // --- Running ---------------------------------------------------------------
 
-const queryKey = () => [state.tenant, state.q, state.from, state.until, state.by, state.calc, effectiveStep(), state.order, state.having, state.limit].join("\n");
+const queryKey = () => [state.tenant, state.q, state.from, state.until, state.by, state.calc, effectiveStep(), state.order, state.having, state.limit, state.running].join("\n");
 const shown = { query: null, box: null, trace: null };
 const pending = { query: null, box: null, trace: null };
 const seqs = { query: 0, box: 0, trace: 0 };
@@ -294,11 +295,21 @@ function clearErrors() {
   hook.error = null;
 }
 
+function renderRunning() {
+  const chip = $("running");
+  chip.hidden = !state.running;
+  $("running-text").textContent = `spans that ran ${state.running}`;
+}
+$("running-clear").onclick = () => { state.running = ""; update(true); };
+
 async function runQuery() {
   const seq = ++seqs.query;
   clearErrors();
   say("Loading…");
-  const base = { q: state.q, from: state.from, until: state.until };
+  // running keeps the spans whose samples ran a function (from a flame
+  // graph frame's "Requests that ran this"); a chip shows it.
+  const base = { q: state.q, from: state.from, until: state.until, running: state.running };
+  renderRunning();
   const step = effectiveStep();
   try {
     const [main, hm] = await Promise.all([

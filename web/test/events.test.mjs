@@ -348,6 +348,40 @@ test("a span's code: the profiles page kept to that span's samples", async () =>
   await page.close();
 });
 
+test("a frame's requests: the Events page of the spans that ran it", async () => {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.setDefaultTimeout(15000);
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${base}/?` + new URLSearchParams({ query: 'cpu{service_name="payments"}', from: "now-1h" }));
+  await page.waitForFunction(() => window.__hearth && window.__hearth.ready);
+  const target = (await page.evaluate(() => window.__hearth.frames())).find((f) => f.name === "pay.tokenize");
+  assert.ok(target, "pay.tokenize not drawn");
+  const box = await page.locator("#flame").boundingBox();
+  await page.mouse.click(box.x + target.x + 2, box.y + target.y + 9, { button: "right" });
+  await Promise.all([page.waitForURL(/events\.html/), page.click('#menu button[data-act="requests"]')]);
+  await ready(page, 1);
+  const url = new URL(page.url());
+  assert.equal(url.searchParams.get("running"), "^pay\\.tokenize$");
+  assert.equal(url.searchParams.get("q"), '{ resource.service.name = "payments" }');
+  assert.match(await page.textContent("#running"), /spans that ran \^pay\\\.tokenize\$/);
+  // One span ran it: charge, with its 300 ms in it.
+  await page.waitForSelector("#groups tbody tr.group");
+  const groups = await page.$$eval("#groups tbody tr.group", (rs) => rs.map((r) => r.textContent));
+  assert.equal(groups.length, 1, groups.join("\n"));
+  assert.match(groups[0], /charge/);
+  assert.match(groups[0], /300(\.00)? ?ms/);
+  assert.match(await page.textContent("#status"), /running \^pay\\\.tokenize\$: 1 spans took 300ms/);
+  // The chip's × shows every span again.
+  const n = await loads(page);
+  await page.click("#running-clear");
+  await ready(page, n + 1);
+  assert.ok(await page.locator("#running").isHidden());
+  assert.ok(!new URL(page.url()).searchParams.has("running"));
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("the address holds the whole query: reload and back restore it", async () => {
   const { page } = await open();
   let n = await loads(page);
