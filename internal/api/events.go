@@ -551,8 +551,14 @@ func fieldReader(key string) (events.Columns, func(b *events.Batch, i int) event
 // select: their IDs are held in memory while the profiles are read.
 const MaxSpanFilterSpans = 1_000_000
 
+// SpanFilterLookback is how long before a profile query's range its span
+// filter looks for spans: a request that started before the range may
+// take samples inside it.
+const SpanFilterLookback = time.Hour
+
 // spanSelection resolves the span filter src of a profile query over q's
-// tenant and range: the IDs of the spans it selects.
+// tenant and range, from SpanFilterLookback before it: the IDs of the
+// spans it selects.
 func (a *API) spanSelection(ctx context.Context, q eventRequest, src string) (*query.SpanSelection, error) {
 	if a.opts.Events == nil {
 		return nil, badRequest("spans: this server keeps no events to filter profiles by")
@@ -562,6 +568,7 @@ func (a *API) spanSelection(ctx context.Context, q eventRequest, src string) (*q
 		return nil, fmt.Errorf("spans: %w", err)
 	}
 	q.filter = f
+	q.from = q.from.Add(-SpanFilterLookback)
 	sel := &query.SpanSelection{Filter: src, IDs: map[[8]byte]struct{}{}}
 	var match []bool
 	tooMany := errors.New("too many spans")

@@ -204,3 +204,35 @@ func TestEventsAPI(t *testing.T) {
 		})
 	}
 }
+
+// TestSpanSelectionLooksBack: a profile query's span filter finds the
+// spans that started before the query's range, whose samples may fall in
+// it, up to SpanFilterLookback before.
+func TestSpanSelectionLooksBack(t *testing.T) {
+	db, err := storage.Open(t.TempDir(), nil, storage.Options{Decode: ingest.Replay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now().Truncate(time.Second)
+	span := func(id byte) events.SpanID { return events.SpanID{0, 0, 0, 0, 0, 0, 0, id} }
+	evs := []events.Event{
+		{Start: now.Add(-5 * time.Minute).UnixNano(), Duration: int64(10 * time.Minute), SpanID: span(1), Service: "shop", Name: "export"},
+		{Start: now.Add(-2 * SpanFilterLookback).UnixNano(), Duration: int64(time.Second), SpanID: span(2), Service: "shop", Name: "export"},
+		{Start: now.Add(-time.Minute).UnixNano(), Duration: int64(time.Second), SpanID: span(3), Service: "shop", Name: "export"},
+	}
+	if err := db.AppendEvents(context.Background(), "shop", evs); err != nil {
+		t.Fatal(err)
+	}
+	a := New(ingest.New(db, ingest.DefaultProfileLimits(), nil), query.NewEngine(db), Options{Events: db}, nil)
+	sel, err := a.spanSelection(context.Background(), eventRequest{tenant: "shop", from: now.Add(-2 * time.Minute), until: now}, `{ name = "export" }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, before := sel.IDs[span(1)]
+	_, tooOld := sel.IDs[span(2)]
+	_, inside := sel.IDs[span(3)]
+	if sel.Spans != 2 || !before || tooOld || !inside {
+		t.Errorf("spans %d: started 5 min before the range %v, two lookbacks before %v, inside %v; want 2: true, false, true", sel.Spans, before, tooOld, inside)
+	}
+}
