@@ -136,14 +136,29 @@ after(async () => {
 
 const SHOP = '{ resource.service.name = "shop" }';
 
-async function open(params = {}) {
+// newPage opens a tab that collects the page's errors.
+async function newPage() {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.setDefaultTimeout(15000);
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
+  return { page, errors };
+}
+
+// open opens the Events page with params in its address.
+async function open(params = {}) {
+  const { page, errors } = await newPage();
   const q = new URLSearchParams(params).toString();
   await page.goto(`${base}/events.html${q ? "?" + q : ""}`);
   await ready(page, 1);
+  return { page, errors };
+}
+
+// openProfiles opens the profiles page with params in its address.
+async function openProfiles(params) {
+  const { page, errors } = await newPage();
+  await page.goto(`${base}/?` + new URLSearchParams(params));
+  await page.waitForFunction(() => window.__hearth && window.__hearth.ready);
   return { page, errors };
 }
 
@@ -349,12 +364,7 @@ test("a span's code: the profiles page kept to that span's samples", async () =>
 });
 
 test("a frame's requests: the Events page of the spans that ran it", async () => {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  page.setDefaultTimeout(15000);
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(`${base}/?` + new URLSearchParams({ query: 'cpu{service_name="payments"}', from: "now-1h" }));
-  await page.waitForFunction(() => window.__hearth && window.__hearth.ready);
+  const { page, errors } = await openProfiles({ query: 'cpu{service_name="payments"}', from: "now-1h" });
   const target = (await page.evaluate(() => window.__hearth.frames())).find((f) => f.name === "pay.tokenize");
   assert.ok(target, "pay.tokenize not drawn");
   const box = await page.locator("#flame").boundingBox();
@@ -450,10 +460,7 @@ test("a bad filter is shown under the input with its position; no match says so"
 });
 
 test("the profiles page links to the Events page, which keeps the tenant", async () => {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  page.setDefaultTimeout(15000);
-  await page.goto(`${base}/?tenant=anonymous`);
-  await page.waitForFunction(() => window.__hearth && window.__hearth.ready);
+  const { page } = await openProfiles({ tenant: "anonymous" });
   const link = page.locator('nav.pages a[href^="events.html"]');
   assert.equal(await link.getAttribute("href"), "events.html?tenant=anonymous");
   await link.click();
