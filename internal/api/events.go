@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -569,7 +570,7 @@ func (a *API) spanSelection(ctx context.Context, q eventRequest, src string) (*q
 	}
 	q.filter = f
 	q.from = q.from.Add(-SpanFilterLookback)
-	sel := &query.SpanSelection{Filter: src, IDs: map[[8]byte]struct{}{}}
+	sel := &query.SpanSelection{Filter: src, IDs: map[uint64]struct{}{}}
 	var match []bool
 	tooMany := errors.New("too many spans")
 	err = a.opts.Events.SelectEvents(ctx, q.tenant, storageQuery(q, f.Columns().Merge(events.Columns{Intrinsics: events.ColSpanID})), func(b *events.Batch) error {
@@ -577,7 +578,7 @@ func (a *API) spanSelection(ctx context.Context, q eventRequest, src string) (*q
 		f.Match(b, match)
 		for i, ok := range match {
 			if ok {
-				sel.IDs[b.SpanID[i]] = struct{}{}
+				sel.IDs[binary.BigEndian.Uint64(b.SpanID[i][:])] = struct{}{}
 			}
 		}
 		if len(sel.IDs) > MaxSpanFilterSpans {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -229,9 +230,10 @@ func TestSpanSelectionLooksBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, before := sel.IDs[span(1)]
-	_, tooOld := sel.IDs[span(2)]
-	_, inside := sel.IDs[span(3)]
+	spanKey := func(id events.SpanID) uint64 { return binary.BigEndian.Uint64(id[:]) }
+	_, before := sel.IDs[spanKey(span(1))]
+	_, tooOld := sel.IDs[spanKey(span(2))]
+	_, inside := sel.IDs[spanKey(span(3))]
 	if sel.Spans != 2 || !before || tooOld || !inside {
 		t.Errorf("spans %d: started 5 min before the range %v, two lookbacks before %v, inside %v; want 2: true, false, true", sel.Spans, before, tooOld, inside)
 	}

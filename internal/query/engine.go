@@ -86,7 +86,7 @@ func (r Request) paramsWithin(b *budget) (storage.SelectParams, *parser.Selector
 		Matchers: ms, Keep: r.Filter.keep(),
 	}
 	if r.Spans != nil {
-		p.SampleSets = r.Spans.keep
+		p.Spans = r.Spans.keep
 	}
 	if b != nil {
 		p.Scan = b.scan

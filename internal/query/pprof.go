@@ -81,7 +81,7 @@ func (w *pprofWriter) add(col int, sv *storage.StackValues, hide *regexpMatcher)
 	hidden := make([]bool, len(s.Locations))
 	seen := make([]bool, len(s.Locations))
 	var stack []*gpprof.Location
-	emit := func(node uint32, set uint32, v int64) {
+	emit := func(node, set, span uint32, v int64) {
 		stack = stack[:0]
 		for n := node; n != 0; n = s.StackParent[n] {
 			loc := s.StackLoc[n]
@@ -93,11 +93,18 @@ func (w *pprofWriter) add(col int, sv *storage.StackValues, hide *regexpMatcher)
 				stack = append(stack, locOut[loc])
 			}
 		}
-		w.sample(stack, sv.Sets, set, col, v)
+		var ls labels.Labels
+		if set != 0 {
+			ls = sv.Sets[set]
+		}
+		if span != 0 {
+			ls = sv.Spans[span].AddTo(ls)
+		}
+		w.sample(stack, ls, col, v)
 	}
 	for node, v := range sv.Values {
 		if v != 0 {
-			emit(uint32(node), 0, v)
+			emit(uint32(node), 0, 0, v)
 		}
 	}
 	keys := make([]storage.LabeledStack, 0, len(sv.Labeled))
@@ -109,21 +116,22 @@ func (w *pprofWriter) add(col int, sv *storage.StackValues, hide *regexpMatcher)
 		if a.Stack != b.Stack {
 			return int(a.Stack) - int(b.Stack)
 		}
-		return int(a.Set) - int(b.Set)
+		if a.Set != b.Set {
+			return int(a.Set) - int(b.Set)
+		}
+		return int(a.Span) - int(b.Span)
 	})
 	for _, k := range keys {
-		emit(k.Stack, k.Set, sv.Labeled[k])
+		emit(k.Stack, k.Set, k.Span, sv.Labeled[k])
 	}
 }
 
-func (w *pprofWriter) sample(stack []*gpprof.Location, sets []labels.Labels, set uint32, col int, v int64) {
+func (w *pprofWriter) sample(stack []*gpprof.Location, ls labels.Labels, col int, v int64) {
 	k := w.key[:0]
 	for _, l := range stack {
 		k = binary.AppendUvarint(k, l.ID)
 	}
-	var ls labels.Labels
-	if set != 0 {
-		ls = sets[set]
+	if ls.Len() > 0 {
 		k = append(k, 0xff)
 		ls.Range(func(l labels.Label) {
 			k = append(k, l.Name...)

@@ -2,18 +2,9 @@ package query
 
 import (
 	"context"
-	"encoding/hex"
-	"strconv"
+	"encoding/binary"
 
-	"github.com/hearth-profiler/hearth/internal/labels"
-)
-
-// The per-sample labels that name a sample's span and its local root
-// span: Hearth's instrument package and otel-profiling-go write span_id in
-// hex; Datadog's tracers write "span id" and "local root span id" in
-// decimal.
-var (
-	spanLabels = []string{"span_id", "local_root_span_id", "span id", "local root span id"}
+	"github.com/hearth-profiler/hearth/internal/storage"
 )
 
 // SpanSelection is a profile query's span filter, resolved: the spans of
@@ -24,49 +15,29 @@ type SpanSelection struct {
 	Filter string `json:"filter"`
 	// Spans is how many spans matched.
 	Spans int `json:"spans"`
-	// IDs are the matching spans' IDs.
-	IDs map[[8]byte]struct{} `json:"-"`
+	// IDs are the matching spans' IDs, as storage.SpanRef holds them.
+	IDs map[uint64]struct{} `json:"-"`
 }
 
-// keep says whether a per-sample label set names a selected span.
-func (s *SpanSelection) keep(set labels.Labels) bool {
-	for _, name := range spanLabels {
-		v := set.Get(name)
-		if v == "" {
-			continue
+// keep says whether a request is, or runs under, a selected span.
+func (s *SpanSelection) keep(r storage.SpanRef) bool {
+	if r.Span != 0 {
+		if _, ok := s.IDs[r.Span]; ok {
+			return true
 		}
-		if id, ok := parseSpanID(v); ok {
-			if _, ok := s.IDs[id]; ok {
-				return true
-			}
+	}
+	if r.Root != 0 {
+		if _, ok := s.IDs[r.Root]; ok {
+			return true
 		}
 	}
 	return false
 }
 
-// parseSpanID reads a span ID as 16 hex digits or as a decimal uint64.
-func parseSpanID(s string) ([8]byte, bool) {
-	var id [8]byte
-	if len(s) == 16 {
-		if _, err := hex.Decode(id[:], []byte(s)); err == nil {
-			return id, true
-		}
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || n == 0 {
-		return id, false
-	}
-	for i := 7; i >= 0; i-- {
-		id[i] = byte(n)
-		n >>= 8
-	}
-	return id, true
-}
-
 // SpanValues are the selected samples summed by the span that took them.
 type SpanValues struct {
-	// BySpan is each span's own samples (span_id, or Datadog's "span
-	// id"); Unattributed the samples without a span.
+	// BySpan is each span's own samples; Unattributed the samples
+	// without a span.
 	BySpan       map[[8]byte]int64
 	Unattributed int64
 	Unit         string
@@ -84,20 +55,11 @@ func (e *Engine) SpanValues(ctx context.Context, r Request) (*SpanValues, error)
 		for _, v := range sv.Values {
 			out.Unattributed += v
 		}
-		ids := make([]*[8]byte, len(sv.Sets)) // per set: its span, parsed once
-		parsed := make([]bool, len(sv.Sets))
 		for ls, v := range sv.Labeled {
-			if !parsed[ls.Set] {
-				parsed[ls.Set] = true
-				for _, name := range []string{"span_id", "span id"} {
-					if id, ok := parseSpanID(sv.Sets[ls.Set].Get(name)); ok {
-						ids[ls.Set] = &id
-						break
-					}
-				}
-			}
-			if id := ids[ls.Set]; id != nil {
-				out.BySpan[*id] += v
+			if id := sv.Spans[ls.Span].Span; id != 0 {
+				var k [8]byte
+				binary.BigEndian.PutUint64(k[:], id)
+				out.BySpan[k] += v
 			} else {
 				out.Unattributed += v
 			}

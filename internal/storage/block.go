@@ -25,6 +25,7 @@ import (
 //	  index.bin        series labels, and per profile: time, row count, total
 //	  symbols.bin      symbol tables, stack tree and per-sample label sets
 //	  samples.parquet  sample rows sorted by series, time, stack
+//	  spans.bin        the requests that samples name, when any does
 //
 // A block exists once its meta.json does, and stops existing when its
 // meta.json is deleted, first; a block directory without meta.json is
@@ -74,6 +75,9 @@ type blockStats struct {
 	Series   int64 `json:"series"`
 	Profiles int64 `json:"profiles"`
 	Samples  int64 `json:"samples"`
+	// Spans is how many requests spans.bin names; a block without
+	// spans has no such file.
+	Spans int64 `json:"spans,omitempty"`
 	// Bytes is the size of the block's files, meta.json excepted.
 	Bytes int64 `json:"bytes"`
 }
@@ -145,8 +149,12 @@ type block struct {
 	dir  string // its bucket directory, "<tenant>/blocks/<id>/"
 	meta blockMeta
 
-	syms        *Symbols
-	sets        []labels.Labels
+	syms  *Symbols
+	sets  []labels.Labels
+	spans []SpanRef // entry 0 is no request
+	// legacy translates the sample sets of a block written before
+	// spans.bin, whose sets hold span labels; nil for other blocks.
+	legacy      *legacySpans
 	sampleNames map[string]struct{}
 	seriesNames map[string]struct{}
 	ix          *blockIndex
@@ -175,6 +183,22 @@ func openBlock(ctx context.Context, bkt bucket.Bucket, dir string, meta *blockMe
 	if b.syms, b.sets, err = DecodeSymbols(raw); err != nil {
 		return nil, err
 	}
+	b.spans = []SpanRef{{}}
+	if meta.Stats.Spans > 0 {
+		raw, err = getObject(ctx, bkt, dir+spansFile)
+		if err != nil {
+			return nil, err
+		}
+		if b.spans, err = decodeSpans(raw); err != nil {
+			return nil, err
+		}
+		if int64(len(b.spans)-1) != meta.Stats.Spans {
+			return nil, fmt.Errorf("spans.bin holds %d spans, meta says %d", len(b.spans)-1, meta.Stats.Spans)
+		}
+	}
+	if meta.Stats.Spans == 0 {
+		b.legacy = takeLegacySpans(&b.sets, &b.spans)
+	}
 	raw, err = getObject(ctx, bkt, dir+indexFile)
 	if err != nil {
 		return nil, err
@@ -197,6 +221,9 @@ func openBlock(ctx context.Context, bkt bucket.Bucket, dir string, meta *blockMe
 	if b.sr.numRows() != b.ix.numRows() {
 		return nil, fmt.Errorf("samples hold %d rows, index says %d", b.sr.numRows(), b.ix.numRows())
 	}
+	if meta.Stats.Spans > 0 && b.sr.columns <= colSpan {
+		return nil, errors.New("block has spans but its samples have no span column")
+	}
 	if meta.Events != nil {
 		if b.evr, err = bkt.ReaderAt(ctx, dir+eventsFile); err != nil {
 			return nil, err
@@ -213,6 +240,9 @@ func openBlock(ctx context.Context, bkt bucket.Bucket, dir string, meta *blockMe
 	b.sampleNames = map[string]struct{}{}
 	for _, set := range b.sets {
 		set.Range(func(l labels.Label) { b.sampleNames[l.Name] = struct{}{} })
+	}
+	for _, r := range b.spans {
+		spanNames(r, b.sampleNames)
 	}
 	b.seriesNames = map[string]struct{}{}
 	for _, s := range b.ix.series {
@@ -234,7 +264,7 @@ func (b *block) overlaps(start, end int64) bool {
 }
 
 func (b *block) plan(p SelectParams) plan {
-	return makePlan(p.Matchers, p.sampleNames, b.seriesNames, b.sets, p.SampleSets)
+	return makePlan(p, b.seriesNames, b.sets, b.spans)
 }
 
 func (s *indexSeries) overlaps(start, end int64) bool {
@@ -249,6 +279,11 @@ func (b *block) scanProfiles(sc *scanner, i, j int, fn func(k int, bt *sampleBat
 	k := i
 	row := a
 	return sc.scan(a, e, func(bt *sampleBatch) error {
+		if b.legacy != nil && bt.sets != nil {
+			if err := b.legacy.translate(sc, bt); err != nil {
+				return fmt.Errorf("block %s: %w", b.meta.ID, err)
+			}
+		}
 		// Split the batch at profile boundaries.
 		off := 0
 		n := len(bt.stacks)
@@ -263,6 +298,9 @@ func (b *block) scanProfiles(sc *scanner, i, j int, fn func(k int, bt *sampleBat
 			sub := sampleBatch{stacks: bt.stacks[off : off+m], values: bt.values[off : off+m]}
 			if bt.sets != nil {
 				sub.sets = bt.sets[off : off+m]
+			}
+			if bt.spans != nil {
+				sub.spans = bt.spans[off : off+m]
 			}
 			if err := fn(k, &sub); err != nil {
 				return err
@@ -288,10 +326,27 @@ func (b *block) checkBatch(bt *sampleBatch) error {
 			return fmt.Errorf("block %s: sample set %d out of range", b.meta.ID, s)
 		}
 	}
+	nspan := int32(len(b.spans))
+	for _, s := range bt.spans {
+		if s < 0 || s >= nspan {
+			return fmt.Errorf("block %s: span %d out of range", b.meta.ID, s)
+		}
+	}
 	return nil
 }
 
-func (b *block) hasSets() bool { return len(b.sets) > 1 }
+func (b *block) hasSets() bool  { return len(b.sets) > 1 }
+func (b *block) hasSpans() bool { return len(b.spans) > 1 }
+
+// newScanner reads what a scan of b needs: the sample set and span
+// columns when b has them and they are asked for. An old block's spans
+// come from its sets.
+func (b *block) newScanner(sets, spans bool) *scanner {
+	if b.legacy != nil {
+		return b.sr.newScanner(true, false, false)
+	}
+	return b.sr.newScanner(sets && b.hasSets(), spans && b.hasSpans(), false)
+}
 
 func (b *block) selectStacks(ctx context.Context, p SelectParams) ([]*StackValues, error) {
 	pl := b.plan(p)
@@ -300,7 +355,7 @@ func (b *block) selectStacks(ctx context.Context, p SelectParams) ([]*StackValue
 		keep = p.Keep(b.syms)
 	}
 	byType := map[string]*StackValues{}
-	sc := b.sr.newScanner(b.hasSets(), false)
+	sc := b.newScanner(true, true)
 	defer sc.close()
 	meter := priority.NewMeter(ctx, stepSamples)
 	for si := range b.ix.series {
@@ -324,7 +379,7 @@ func (b *block) selectStacks(ctx context.Context, p SelectParams) ([]*StackValue
 		typ := s.lbls.Get(labels.ProfileType)
 		sv := byType[typ]
 		if sv == nil {
-			sv = &StackValues{Type: typ, Syms: b.syms, Values: make([]int64, len(b.syms.StackParent)), Sets: b.sets}
+			sv = &StackValues{Type: typ, Syms: b.syms, Values: make([]int64, len(b.syms.StackParent)), Sets: b.sets, Spans: b.spans}
 			byType[typ] = sv
 		}
 		err := b.scanProfiles(sc, i, j, func(_ int, bt *sampleBatch) error {
@@ -334,7 +389,7 @@ func (b *block) selectStacks(ctx context.Context, p SelectParams) ([]*StackValue
 			if err := meter.Add(len(bt.stacks)); err != nil {
 				return err
 			}
-			if bt.sets == nil && keep == nil && pl.setOK == nil {
+			if bt.sets == nil && bt.spans == nil && keep == nil && !pl.filters() {
 				vals := sv.Values
 				for r, st := range bt.stacks {
 					vals[st] += bt.values[r]
@@ -342,11 +397,14 @@ func (b *block) selectStacks(ctx context.Context, p SelectParams) ([]*StackValue
 				return nil
 			}
 			for r, st := range bt.stacks {
-				var set uint32
+				var set, span uint32
 				if bt.sets != nil {
 					set = uint32(bt.sets[r])
 				}
-				addSample(sv, uint32(st), set, bt.values[r], keep, pl)
+				if bt.spans != nil {
+					span = uint32(bt.spans[r])
+				}
+				addSample(sv, uint32(st), set, span, bt.values[r], keep, pl)
 			}
 			return nil
 		})
@@ -363,10 +421,10 @@ func (b *block) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoint
 	if p.Keep != nil {
 		keep = p.Keep(b.syms)
 	}
-	filtered := keep != nil || pl.setOK != nil
+	filtered := keep != nil || pl.filters()
 	var sc *scanner
 	if filtered {
-		sc = b.sr.newScanner(b.hasSets(), false)
+		sc = b.newScanner(pl.filters(), pl.spanOK != nil)
 		defer sc.close()
 	}
 	var out []SeriesPoints
@@ -407,14 +465,15 @@ func (b *block) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoint
 				if keep != nil && !keep[st] {
 					continue
 				}
-				if pl.setOK != nil {
-					var set int32
-					if bt.sets != nil {
-						set = bt.sets[r]
-					}
-					if !pl.setOK[set] {
-						continue
-					}
+				var set, span uint32
+				if bt.sets != nil {
+					set = uint32(bt.sets[r])
+				}
+				if bt.spans != nil {
+					span = uint32(bt.spans[r])
+				}
+				if !pl.passes(set, span) {
+					continue
 				}
 				sum += bt.values[r]
 			}
@@ -461,7 +520,7 @@ func (b *block) labelNames(p SelectParams, names map[string]struct{}) {
 func (b *block) labelValues(name string, p SelectParams, vals map[string]struct{}) {
 	start, end, pl := p.Start, p.End, b.plan(p)
 	if isSampleLabel(name, p.sampleNames, b.seriesNames) {
-		sampleValues(name, b.sets, pl, vals)
+		sampleValues(name, b.sets, b.spans, pl, vals)
 		return
 	}
 	for i := range b.ix.series {

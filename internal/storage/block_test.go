@@ -58,7 +58,7 @@ func testQueries(from, to int) []querySpec {
 		all("cpu", labels.MustNewMatcher(labels.MatchEqual, labels.ProfileType, cpuType)),
 		all("alloc", labels.MustNewMatcher(labels.MatchEqual, labels.ProfileType, allocType)),
 		all("span", labels.MustNewMatcher(labels.MatchEqual, "span_name", "op1")),
-		all("span-re", labels.MustNewMatcher(labels.MatchRegexp, "span_id", "10[01]"), labels.MustNewMatcher(labels.MatchNotEqual, "service_name", "svc2")),
+		all("span-re", labels.MustNewMatcher(labels.MatchRegexp, "span_id", "00000000000000(64|65)"), labels.MustNewMatcher(labels.MatchNotEqual, "service_name", "svc2")),
 		all("none", labels.MustNewMatcher(labels.MatchEqual, "service_name", "nope")),
 		{name: "first-half", start: t0 + int64(from)*10*sec, end: mid},
 		{name: "second-half", start: mid, end: t0 + int64(to)*10*sec},
@@ -69,11 +69,11 @@ func testQueries(from, to int) []querySpec {
 	k = all("keep-span", labels.MustNewMatcher(labels.MatchEqual, "span_name", "op1"))
 	k.keep = keepFunc("main.work")
 	qs = append(qs, k)
-	// A predicate over per-sample label sets, as a span filter is, and
-	// the matcher that selects the same samples.
-	k = all("sets-100")
-	k.sets = func(set labels.Labels) bool { return set.Get("span_id") == "100" }
-	return append(qs, k, all("match-100", labels.MustNewMatcher(labels.MatchEqual, "span_id", "100")))
+	// A predicate over requests, as a span filter is, and the matcher
+	// that selects the same samples.
+	k = all("spans-100")
+	k.spans = func(r SpanRef) bool { return r.Span == 100 }
+	return append(qs, k, all("match-100", labels.MustNewMatcher(labels.MatchEqual, "span_id", "0000000000000064")))
 }
 
 func collectAll(t testing.TB, db *DB, qs []querySpec) map[string]map[string]answers {
@@ -96,9 +96,9 @@ func TestBlockAnswersEqualHead(t *testing.T) {
 	}
 	// The samples and totals agree; names and values list what the
 	// matchers allow, which a predicate over samples does not narrow.
-	if s, m := want["anonymous"]["sets-100"], want["anonymous"]["match-100"]; len(s.Stacks) == 0 ||
+	if s, m := want["anonymous"]["spans-100"], want["anonymous"]["match-100"]; len(s.Stacks) == 0 ||
 		!cmp.Equal(s.Stacks, m.Stacks) || !cmp.Equal(s.Series, m.Series) {
-		t.Fatalf("a sample-set predicate and the matcher it stands for select different samples:\n%s%s",
+		t.Fatalf("a span predicate and the matcher it stands for select different samples:\n%s%s",
 			cmp.Diff(m.Stacks, s.Stacks), cmp.Diff(m.Series, s.Series))
 	}
 	if err := db.Flush(context.Background()); err != nil {

@@ -117,11 +117,21 @@ func (w *blockWriter) addSeries(lbls labels.Labels, profiles []memProfile) error
 }
 
 // finish uploads the rest of the block, meta.json last.
-func (w *blockWriter) finish(syms *Symbols, sets []labels.Labels, comp blockCompaction, walSegment int) (*blockMeta, error) {
+func (w *blockWriter) finish(syms *Symbols, sets []labels.Labels, spans []SpanRef, comp blockCompaction, walSegment int) (*blockMeta, error) {
 	if err := w.closeSamples(); err != nil {
 		return nil, err
 	}
 	samplesBytes := w.samplesBytes
+	var spanb []byte
+	if len(spans) > 1 {
+		var err error
+		if spanb, err = appendSpans(nil, spans); err != nil {
+			return nil, err
+		}
+		if err := w.bkt.Upload(w.ctx, w.dir+spansFile, bytes.NewReader(spanb)); err != nil {
+			return nil, err
+		}
+	}
 	symb, err := AppendSymbols(nil, syms, sets)
 	if err != nil {
 		return nil, err
@@ -140,7 +150,8 @@ func (w *blockWriter) finish(syms *Symbols, sets []labels.Labels, comp blockComp
 		ID: w.id, Version: blockVersion, MinT: w.minT, MaxT: w.maxT,
 		Stats: blockStats{
 			Series: int64(len(w.ix.series)), Profiles: int64(len(w.ix.ts)),
-			Samples: w.ix.numRows(), Bytes: samplesBytes + int64(len(symb)) + int64(len(idxb)),
+			Samples: w.ix.numRows(), Spans: int64(max(len(spans)-1, 0)),
+			Bytes: samplesBytes + int64(len(symb)) + int64(len(idxb)) + int64(len(spanb)),
 		},
 		Compaction: comp,
 		WALSegment: walSegment,
@@ -238,7 +249,7 @@ func writeHeadBlock(ctx context.Context, h *head, bkt bucket.Bucket, blocksDir, 
 		if err := writeHeadEvents(w, h.ev); err != nil {
 			return nil, err
 		}
-		return w.finish(h.syms.snapshot(), h.sampleSets, blockCompaction{Level: 1}, walSegment)
+		return w.finish(h.syms.snapshot(), h.sampleSets, h.spans.refs, blockCompaction{Level: 1}, walSegment)
 	}()
 	if err != nil {
 		return nil, w.abort(), fmt.Errorf("write block %s: %w", id, err)
@@ -247,13 +258,16 @@ func writeHeadBlock(ctx context.Context, h *head, bkt bucket.Bucket, blocksDir, 
 }
 
 // sortedRows returns mp with its rows sorted by stack, then sample set,
-// sharing nothing with mp when it had to sort.
+// then span, sharing nothing with mp when it had to sort.
 func sortedRows(mp memProfile) memProfile {
 	less := func(i, j int) bool {
 		if mp.stacks[i] != mp.stacks[j] {
 			return mp.stacks[i] < mp.stacks[j]
 		}
-		return mp.sets != nil && mp.sets[i] < mp.sets[j]
+		if mp.sets != nil && mp.sets[i] != mp.sets[j] {
+			return mp.sets[i] < mp.sets[j]
+		}
+		return mp.spans != nil && mp.spans[i] < mp.spans[j]
 	}
 	sorted := true
 	for i := 1; i < len(mp.stacks); i++ {
@@ -282,10 +296,16 @@ func sortedRows(mp memProfile) memProfile {
 	if mp.sets != nil {
 		out.sets = make([]uint32, len(perm))
 	}
+	if mp.spans != nil {
+		out.spans = make([]uint32, len(perm))
+	}
 	for i, p := range perm {
 		out.stacks[i], out.values[i] = mp.stacks[p], mp.values[p]
 		if mp.sets != nil {
 			out.sets[i] = mp.sets[p]
+		}
+		if mp.spans != nil {
+			out.spans[i] = mp.spans[p]
 		}
 	}
 	return out

@@ -138,6 +138,9 @@ func blockFilesOf(db *DB, tenant string) []string {
 			if b.meta.ID == id && b.meta.Events != nil {
 				out = append(out, id+"/"+eventsFile)
 			}
+			if b.meta.ID == id && b.meta.Stats.Spans > 0 {
+				out = append(out, id+"/"+spansFile)
+			}
 		}
 	}
 	slices.Sort(out)

@@ -158,7 +158,7 @@ func readAllSamples(raw []byte) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	sc := sr.newScanner(true, true)
+	sc := sr.newScanner(true, true, true)
 	defer sc.close()
 	var sum int64
 	err = sc.scan(0, sr.numRows(), func(bt *sampleBatch) error {
@@ -186,7 +186,7 @@ func TestSamplesRoundTrip(t *testing.T) {
 	if sr.numRows() != 48 {
 		t.Fatalf("%d rows, want 48", sr.numRows())
 	}
-	sc := sr.newScanner(true, true)
+	sc := sr.newScanner(true, true, true)
 	defer sc.close()
 	var stacks, sets []int32
 	var values, times []int64

@@ -178,6 +178,8 @@ func mergeBlocks(ctx context.Context, w *blockWriter, srcs []*block) (*blockMeta
 	setIdx := map[string]uint32{"": 0}
 	stackMaps := make([][]uint32, len(srcs))
 	setMaps := make([][]uint32, len(srcs))
+	spans := newSpanTable()
+	spanMaps := make([][]uint32, len(srcs))
 	comp := blockCompaction{Level: 1}
 	walSeg := 0
 	for i, b := range srcs {
@@ -192,6 +194,10 @@ func mergeBlocks(ctx context.Context, w *blockWriter, srcs []*block) (*blockMeta
 				setIdx[k] = id
 			}
 			setMaps[i][j] = id
+		}
+		spanMaps[i] = make([]uint32, len(b.spans))
+		for j, r := range b.spans {
+			spanMaps[i][j], _ = spans.intern(r)
 		}
 		comp.Level = max(comp.Level, b.meta.Compaction.Level+1)
 		comp.Sources = append(comp.Sources, b.meta.ID)
@@ -213,7 +219,7 @@ func mergeBlocks(ctx context.Context, w *blockWriter, srcs []*block) (*blockMeta
 
 	scanners := make([]*scanner, len(srcs))
 	for i, b := range srcs {
-		scanners[i] = b.sr.newScanner(b.hasSets(), false)
+		scanners[i] = b.newScanner(true, true)
 		defer scanners[i].close()
 	}
 	cursor := make([]int, len(srcs)) // next series per source; both lists are sorted
@@ -233,7 +239,7 @@ func mergeBlocks(ctx context.Context, w *blockWriter, srcs []*block) (*blockMeta
 			for k := s.first; k < s.first+s.n; k++ {
 				profs = append(profs, memProfile{ts: b.ix.ts[k]})
 			}
-			sm, stm := setMaps[i], stackMaps[i]
+			sm, spm, stm := setMaps[i], spanMaps[i], stackMaps[i]
 			err := b.scanProfiles(scanners[i], s.first, s.first+s.n, func(k int, bt *sampleBatch) error {
 				if err := b.checkBatch(bt); err != nil {
 					return err
@@ -253,6 +259,16 @@ func mergeBlocks(ctx context.Context, w *blockWriter, srcs []*block) (*blockMeta
 				} else if mp.sets != nil {
 					mp.sets = append(mp.sets, make([]uint32, len(bt.stacks))...)
 				}
+				if bt.spans != nil {
+					if mp.spans == nil {
+						mp.spans = make([]uint32, len(mp.stacks)-len(bt.stacks), len(mp.stacks))
+					}
+					for _, span := range bt.spans {
+						mp.spans = append(mp.spans, spm[span])
+					}
+				} else if mp.spans != nil {
+					mp.spans = append(mp.spans, make([]uint32, len(bt.stacks))...)
+				}
 				return nil
 			})
 			if err != nil {
@@ -270,7 +286,7 @@ func mergeBlocks(ctx context.Context, w *blockWriter, srcs []*block) (*blockMeta
 	if err := mergeEvents(ctx, w, srcs); err != nil {
 		return nil, err
 	}
-	return w.finish(syms.snapshot(), sets, comp, walSeg)
+	return w.finish(syms.snapshot(), sets, spans.refs, comp, walSeg)
 }
 
 // setKey is a per-sample label set as a map key.

@@ -1,5 +1,7 @@
 package storage
 
+import "encoding/binary"
+
 // deltaState is the last cumulative profile of one series, keyed by stack
 // content hash, so that the next one can be turned into a delta. It is
 // never changed once stored in tenant.delta (toDelta stores a new one), so
@@ -25,6 +27,10 @@ func (t *tenant) toDelta(series uint64, h *head, mp *memProfile) (first bool) {
 			// Label set IDs are per head; their content hash is not.
 			k = mix(k, labelsKey(h.sampleSets[mp.sets[i]]))
 		}
+		if mp.spans != nil && mp.spans[i] != 0 {
+			r := h.spans.refs[mp.spans[i]]
+			k = mix(mix(mix(mix(k, r.Span), r.Root), binary.LittleEndian.Uint64(r.Trace[:8])), binary.LittleEndian.Uint64(r.Trace[8:]))
+		}
 		keys[i] = k
 		cur[k] += mp.values[i]
 		total += mp.values[i]
@@ -40,11 +46,17 @@ func (t *tenant) toDelta(series uint64, h *head, mp *memProfile) (first bool) {
 			if mp.sets != nil {
 				mp.sets[w] = mp.sets[i]
 			}
+			if mp.spans != nil {
+				mp.spans[w] = mp.spans[i]
+			}
 			w++
 		}
 		mp.stacks, mp.values = mp.stacks[:w], mp.values[:w]
 		if mp.sets != nil {
 			mp.sets = mp.sets[:w]
+		}
+		if mp.spans != nil {
+			mp.spans = mp.spans[:w]
 		}
 	}
 	t.delta[series] = &deltaState{last: cur, total: total}

@@ -18,8 +18,10 @@ type head struct {
 	// sampleSets are the distinct per-sample label sets; ID 0 is the empty set.
 	sampleSets   []labels.Labels
 	sampleSetIdx map[string]uint32
-	sampleNames  map[string]struct{} // names used in sampleSets
-	seriesNames  map[string]struct{} // names used in series labels
+	sampleNames  map[string]struct{} // names used in sampleSets and span labels
+	// spans are the requests that samples were taken in.
+	spans       spanTable
+	seriesNames map[string]struct{} // names used in series labels
 
 	minT, maxT int64 // unix nanoseconds, over all profiles
 	samples    int64 // rows appended, to decide when to cut
@@ -60,6 +62,7 @@ type memProfile struct {
 	stacks []uint32
 	values []int64
 	sets   []uint32 // per-sample label set IDs; nil when every sample has none
+	spans  []uint32 // per-sample span IDs; nil when every sample has none
 }
 
 func newHead() *head {
@@ -68,6 +71,7 @@ func newHead() *head {
 		series:       make(map[uint64][]*memSeries),
 		sampleSets:   []labels.Labels{{}},
 		sampleSetIdx: map[string]uint32{"": 0},
+		spans:        newSpanTable(),
 		sampleNames:  map[string]struct{}{},
 		seriesNames:  map[string]struct{}{},
 		minT:         1<<63 - 1,
@@ -87,6 +91,7 @@ func (h *head) view() *head {
 		syms:        h.syms.snapshot(),
 		all:         make([]*memSeries, len(h.all)),
 		sampleSets:  h.sampleSets[:len(h.sampleSets):len(h.sampleSets)],
+		spans:       spanTable{refs: h.spans.refs[:len(h.spans.refs):len(h.spans.refs)]},
 		sampleNames: maps.Clone(h.sampleNames),
 		seriesNames: maps.Clone(h.seriesNames),
 		minT:        h.minT,
@@ -150,6 +155,17 @@ func (h *head) sampleSet(ls []labels.Label) uint32 {
 	return id
 }
 
+// internSpan interns the request a sample was taken in.
+func (h *head) internSpan(r SpanRef) uint32 {
+	id, added := h.spans.intern(r)
+	if added {
+		spanNames(r, h.sampleNames)
+		// The entry, and its slot in the index.
+		h.bytes += 32 + 64
+	}
+	return id
+}
+
 func (h *head) append(s *memSeries, p memProfile) {
 	s.profiles = append(s.profiles, p)
 	s.minT = min(s.minT, p.ts)
@@ -157,5 +173,5 @@ func (h *head) append(s *memSeries, p memProfile) {
 	h.minT = min(h.minT, p.ts)
 	h.maxT = max(h.maxT, p.ts)
 	h.samples += int64(len(p.stacks))
-	h.bytes += int64(len(p.stacks))*12 + int64(len(p.sets))*4 + 64
+	h.bytes += int64(len(p.stacks))*12 + int64(len(p.sets)+len(p.spans))*4 + 64
 }

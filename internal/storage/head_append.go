@@ -220,42 +220,55 @@ func (t *tenant) apply(h *head, in *Input) {
 	im := NewImporter(h.syms)
 	stacks := make([]uint32, len(p.Sample))
 	sets := make([]uint32, len(p.Sample))
-	hasSets := false
+	spans := make([]uint32, len(p.Sample))
+	hasSets, hasSpans := false, false
 	var lbuf []labels.Label
 	for i, s := range p.Sample {
 		stacks[i] = im.Stack(s.Location)
-		if len(s.Label) > 0 || len(s.NumLabel) > 0 {
-			lbuf = lbuf[:0]
-			for k, vs := range s.Label {
-				if len(vs) > 0 {
-					lbuf = append(lbuf, labels.Label{Name: k, Value: vs[0]})
-				}
+		if len(s.Label) == 0 && len(s.NumLabel) == 0 {
+			continue
+		}
+		ref := spanRefOf(s.Label, s.NumLabel)
+		if ref != (SpanRef{}) {
+			spans[i] = h.internSpan(ref)
+			hasSpans = true
+		}
+		lbuf = lbuf[:0]
+		for k, vs := range s.Label {
+			if len(vs) > 0 && !ref.takes(k, vs[0]) {
+				lbuf = append(lbuf, labels.Label{Name: k, Value: vs[0]})
 			}
-			for k, vs := range s.NumLabel {
-				if len(vs) > 0 && in.NumericSampleLabel != nil && in.NumericSampleLabel(k) {
-					lbuf = append(lbuf, labels.Label{Name: k, Value: fmt.Sprint(vs[0])})
-				}
+		}
+		for k, vs := range s.NumLabel {
+			if len(vs) > 0 && !ref.takesNum(k, vs[0]) && in.NumericSampleLabel != nil && in.NumericSampleLabel(k) {
+				lbuf = append(lbuf, labels.Label{Name: k, Value: fmt.Sprint(vs[0])})
 			}
-			if len(lbuf) > 0 {
-				sets[i] = h.sampleSet(labels.New(lbuf...).List())
-				hasSets = true
-			}
+		}
+		if len(lbuf) > 0 {
+			sets[i] = h.sampleSet(labels.New(lbuf...).List())
+			hasSets = true
 		}
 	}
 	if !hasSets {
 		sets = nil
 	}
-	// Samples with the same stack and label set are merged: pprof allows
-	// repeats, and a series stores each once per profile. The slots are
-	// found once for all sample types.
-	type key struct{ stack, set uint32 }
+	if !hasSpans {
+		spans = nil
+	}
+	// Samples with the same stack, label set and span are merged: pprof
+	// allows repeats, and a series stores each once per profile. The
+	// slots are found once for all sample types.
+	type key struct{ stack, set, span uint32 }
 	idx := make(map[key]int32, len(p.Sample))
 	slots := make([]int32, len(p.Sample))
 	var uniq []key
 	for i := range p.Sample {
-		k := key{stacks[i], 0}
+		k := key{stack: stacks[i]}
 		if sets != nil {
 			k.set = sets[i]
+		}
+		if spans != nil {
+			k.span = spans[i]
 		}
 		j, ok := idx[k]
 		if !ok {
@@ -288,6 +301,9 @@ func (t *tenant) apply(h *head, in *Input) {
 		if sets != nil {
 			mp.sets = make([]uint32, 0, n)
 		}
+		if spans != nil {
+			mp.spans = make([]uint32, 0, n)
+		}
 		for j, v := range slotVals {
 			if v == 0 {
 				continue
@@ -297,6 +313,9 @@ func (t *tenant) apply(h *head, in *Input) {
 			mp.values = append(mp.values, v)
 			if sets != nil {
 				mp.sets = append(mp.sets, uniq[j].set)
+			}
+			if spans != nil {
+				mp.spans = append(mp.spans, uniq[j].span)
 			}
 		}
 		if ti < len(in.Cumulative) && in.Cumulative[ti] {

@@ -189,7 +189,7 @@ func mergedStacks(svs []*StackValues) map[string]int64 {
 		}
 		for k, v := range sv.Labeled {
 			if v != 0 {
-				out[sv.Type+" "+stackKey(sv.Syms, k.Stack)+" "+sv.Sets[k.Set].String()] += v
+				out[sv.Type+" "+stackKey(sv.Syms, k.Stack)+" "+sv.Spans[k.Span].AddTo(sv.Sets[k.Set]).String()] += v
 			}
 		}
 	}
@@ -202,7 +202,7 @@ type querySpec struct {
 	end      int64
 	matchers []*labels.Matcher
 	keep     func(*Symbols) []bool
-	sets     func(labels.Labels) bool
+	spans    func(SpanRef) bool
 }
 
 // keepFunc keeps stacks with a frame of the named function.
@@ -226,7 +226,7 @@ func collect(t testing.TB, db *DB, tenant string, qs []querySpec) map[string]ans
 	ctx := context.Background()
 	out := map[string]answers{}
 	for _, q := range qs {
-		p := SelectParams{Start: q.start, End: q.end, Matchers: q.matchers, Keep: q.keep, SampleSets: q.sets}
+		p := SelectParams{Start: q.start, End: q.end, Matchers: q.matchers, Keep: q.keep, Spans: q.spans}
 		svs, err := db.SelectStacks(ctx, tenant, p)
 		if err != nil {
 			t.Fatalf("%s: SelectStacks: %v", q.name, err)

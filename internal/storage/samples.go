@@ -27,6 +27,7 @@ type sampleRow struct {
 	Stack     int32 `parquet:"stack,delta"`
 	Value     int64 `parquet:"value,dict"`
 	SampleSet int32 `parquet:"sample_set,delta"`
+	Span      int32 `parquet:"span,delta"`
 }
 
 // Column indexes in samples.parquet.
@@ -36,10 +37,15 @@ const (
 	colStack
 	colValue
 	colSampleSet
+	colSpan
 	numSampleColumns
 )
 
-var sampleColumnNames = [numSampleColumns]string{"series", "time_nanos", "stack", "value", "sample_set"}
+// oldSampleColumns is the column count of files written before samples
+// had spans: they read as if every sample had none.
+const oldSampleColumns = colSpan
+
+var sampleColumnNames = [numSampleColumns]string{"series", "time_nanos", "stack", "value", "sample_set", "span"}
 
 const (
 	// samplesRowGroupRows bounds a row group; the page index inside each
@@ -96,6 +102,9 @@ func (w *samplesWriter) add(series int32, mp *memProfile) error {
 		if mp.sets != nil {
 			r.SampleSet = int32(mp.sets[i])
 		}
+		if mp.spans != nil {
+			r.Span = int32(mp.spans[i])
+		}
 		w.buf = append(w.buf, r)
 	}
 	w.rows += int64(len(mp.stacks))
@@ -133,6 +142,7 @@ type samplesReader struct {
 	f       io.ReaderAt
 	pf      *parquet.File
 	rgStart []int64 // first row of each row group, and the total at the end
+	columns int     // numSampleColumns, or oldSampleColumns
 }
 
 // openSamples opens samples.parquet held by r and checks its schema.
@@ -160,7 +170,11 @@ func openSamples(r io.ReaderAt, size int64) (sr *samplesReader, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPages(r, size, pf.Metadata(), pageLimits{columns: numSampleColumns, rowGroupRows: samplesRowGroupRows}); err != nil {
+	ncol := len(pf.Schema().Columns())
+	if ncol != numSampleColumns && ncol != oldSampleColumns {
+		return nil, fmt.Errorf("samples have %d columns, want %d", ncol, numSampleColumns)
+	}
+	if err := checkPages(r, size, pf.Metadata(), pageLimits{columns: ncol, rowGroupRows: samplesRowGroupRows}); err != nil {
 		return nil, err
 	}
 	pf, err = parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
@@ -168,18 +182,18 @@ func openSamples(r io.ReaderAt, size int64) (sr *samplesReader, err error) {
 		return nil, err
 	}
 	leaves := pf.Schema().Columns()
-	if len(leaves) != numSampleColumns {
-		return nil, fmt.Errorf("samples have %d columns, want %d", len(leaves), numSampleColumns)
+	if len(leaves) != ncol {
+		return nil, fmt.Errorf("samples have %d columns, want %d", len(leaves), ncol)
 	}
 	for i, path := range leaves {
 		if len(path) != 1 || path[0] != sampleColumnNames[i] {
 			return nil, fmt.Errorf("samples column %d is %v, want %s", i, path, sampleColumnNames[i])
 		}
 	}
-	sr = &samplesReader{f: r, pf: pf}
+	sr = &samplesReader{f: r, pf: pf, columns: ncol}
 	var n int64
 	for _, rg := range pf.RowGroups() {
-		if len(rg.ColumnChunks()) != numSampleColumns {
+		if len(rg.ColumnChunks()) != ncol {
 			return nil, errors.New("row group with a wrong column count")
 		}
 		for i, cc := range rg.ColumnChunks() {
@@ -374,25 +388,31 @@ type sampleBatch struct {
 	stacks []int32
 	values []int64
 	sets   []int32 // nil when not read
+	spans  []int32 // nil when not read
 	times  []int64 // nil when not read
 }
 
-// scanner reads row ranges of stack, value and optionally sample set and
-// time columns, in batches. It is for one goroutine.
+// scanner reads row ranges of stack, value and optionally sample set,
+// span and time columns, in batches. It is for one goroutine.
 type scanner struct {
-	sr                   *samplesReader
-	stack, value, set, t *columnCursor
-	b                    sampleBatch
-	setBuf               []int32
-	timeBuf              []int64
+	sr                         *samplesReader
+	stack, value, set, span, t *columnCursor
+	b                          sampleBatch
+	setBuf, spanBuf            []int32
+	timeBuf                    []int64
 }
 
-func (sr *samplesReader) newScanner(withSets, withTimes bool) *scanner {
+// newScanner reads the sample set and span columns when asked to, the
+// span column only when the file has it.
+func (sr *samplesReader) newScanner(withSets, withSpans, withTimes bool) *scanner {
 	s := &scanner{sr: sr,
 		stack: &columnCursor{sr: sr, col: colStack},
 		value: &columnCursor{sr: sr, col: colValue}}
 	if withSets {
 		s.set = &columnCursor{sr: sr, col: colSampleSet}
+	}
+	if withSpans && sr.columns > colSpan {
+		s.span = &columnCursor{sr: sr, col: colSpan}
 	}
 	if withTimes {
 		s.t = &columnCursor{sr: sr, col: colTime}
@@ -401,7 +421,7 @@ func (sr *samplesReader) newScanner(withSets, withTimes bool) *scanner {
 }
 
 func (s *scanner) close() {
-	for _, c := range []*columnCursor{s.stack, s.value, s.set, s.t} {
+	for _, c := range []*columnCursor{s.stack, s.value, s.set, s.span, s.t} {
 		if c != nil {
 			c.close()
 		}
@@ -417,7 +437,7 @@ func (s *scanner) scan(a, b int64, fn func(*sampleBatch) error) (err error) {
 	if a < 0 || b > s.sr.numRows() || a > b {
 		return fmt.Errorf("rows [%d, %d) out of range [0, %d)", a, b, s.sr.numRows())
 	}
-	for _, c := range []*columnCursor{s.stack, s.value, s.set, s.t} {
+	for _, c := range []*columnCursor{s.stack, s.value, s.set, s.span, s.t} {
 		if c == nil || a == b {
 			continue
 		}
@@ -436,12 +456,19 @@ func (s *scanner) scan(a, b int64, fn func(*sampleBatch) error) (err error) {
 		if err := s.value.readInt64(bt.values); err != nil {
 			return fmt.Errorf("read values at row %d: %w", a, err)
 		}
-		bt.sets, bt.times = nil, nil
+		bt.sets, bt.spans, bt.times = nil, nil, nil
 		if s.set != nil {
 			s.setBuf = grow(s.setBuf, n)
 			bt.sets = s.setBuf
 			if err := s.set.readInt32(bt.sets); err != nil {
 				return fmt.Errorf("read sample sets at row %d: %w", a, err)
+			}
+		}
+		if s.span != nil {
+			s.spanBuf = grow(s.spanBuf, n)
+			bt.spans = s.spanBuf
+			if err := s.span.readInt32(bt.spans); err != nil {
+				return fmt.Errorf("read spans at row %d: %w", a, err)
 			}
 		}
 		if s.t != nil {

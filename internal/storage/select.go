@@ -22,11 +22,12 @@ type SelectParams struct {
 	// Keep, when set, is called once per symbol table and says per stack
 	// node whether samples on that stack count. Stack filters use it.
 	Keep func(*Symbols) []bool
-	// SampleSets, when set, says per per-sample label set whether its
-	// samples count, besides the matchers; samples without per-sample
-	// labels have the empty set. A span filter uses it. It must be safe
-	// for concurrent use: sources are read at once.
-	SampleSets func(labels.Labels) bool
+	// Spans, when set, says per request whether its samples count,
+	// besides the matchers; samples taken outside any request have the
+	// zero SpanRef. A span filter uses it. It is called once per request
+	// that a source holds, and must be safe for concurrent use: sources
+	// are read at once.
+	Spans func(SpanRef) bool
 	// Scan, when set, is told of each selected series before a source
 	// reads it: its labels and the rows it is about to read (sample rows;
 	// one per profile for SelectSeries without stack or sample filters,
@@ -50,14 +51,19 @@ type StackValues struct {
 	// Values is indexed by stack node and holds samples that carry no
 	// per-sample labels.
 	Values []int64
-	// Labeled holds samples with per-sample labels, by stack and set.
+	// Labeled holds samples with per-sample labels or a request, by
+	// stack, set and span.
 	Labeled map[LabeledStack]int64
 	// Sets are the per-sample label sets that LabeledStack.Set indexes.
 	Sets []labels.Labels
+	// Spans are the requests that LabeledStack.Span indexes; entry 0 is
+	// none.
+	Spans []SpanRef
 }
 
-// LabeledStack is a stack node with a per-sample label set.
-type LabeledStack struct{ Stack, Set uint32 }
+// LabeledStack is a stack node with a per-sample label set and the
+// request it was taken in.
+type LabeledStack struct{ Stack, Set, Span uint32 }
 
 // Point is one profile's total at time T (unix nanoseconds).
 type Point struct {
@@ -98,35 +104,90 @@ func (s *Symbols) snapshot() *Symbols {
 
 // plan is a query's matchers split for one source.
 type plan struct {
-	series, sample []*labels.Matcher
-	setOK          []bool // per sample set: passes the sample matchers
+	series, sample, span []*labels.Matcher
+	setOK                []bool // per sample set: passes the sample matchers
+	spanOK               []bool // per span: passes the span matchers and SelectParams.Spans
+	// noSpanOK is per sample set whether samples without a request pass
+	// them: a span label that names no ID (span_id="checkout") stays in
+	// the set, where span matchers look for it.
+	noSpanOK []bool
 }
 
-// makePlan splits ms into series and per-sample matchers: a name that is a
-// per-sample label in the tenant's data (sampleNames) and no series label
-// in the source selects samples. A source without that per-sample label
-// then matches its samples as if the label were empty, as a source that
-// has it does for its samples without it.
-func makePlan(ms []*labels.Matcher, sampleNames, seriesNames map[string]struct{}, sets []labels.Labels, sampleSets func(labels.Labels) bool) plan {
-	var p plan
-	for _, m := range ms {
-		if isSampleLabel(m.Name, sampleNames, seriesNames) {
-			p.sample = append(p.sample, m)
-		} else {
-			p.series = append(p.series, m)
+// passes says whether a sample of a set and a span passes pl.
+func (pl *plan) passes(set, span uint32) bool {
+	if pl.setOK != nil && !pl.setOK[set] {
+		return false
+	}
+	if pl.spanOK == nil {
+		return true
+	}
+	if span == 0 {
+		return pl.noSpanOK[set]
+	}
+	return pl.spanOK[span]
+}
+
+// filters says whether pl looks at samples' sets or spans.
+func (pl *plan) filters() bool { return pl.setOK != nil || pl.spanOK != nil }
+
+// makePlan splits p's matchers into series, per-sample and span matchers:
+// a name that is a per-sample label in the tenant's data (p.sampleNames)
+// and no series label in the source selects samples, by their label set or
+// (span_id, local_root_span_id, trace_id) by their request. A source
+// without that per-sample label then matches its samples as if the label
+// were empty, as a source that has it does for its samples without it.
+func makePlan(p SelectParams, seriesNames map[string]struct{}, sets []labels.Labels, spans []SpanRef) plan {
+	var pl plan
+	for _, m := range p.Matchers {
+		switch {
+		case !isSampleLabel(m.Name, p.sampleNames, seriesNames):
+			pl.series = append(pl.series, m)
+		case IsSpanLabel(m.Name):
+			pl.span = append(pl.span, m)
+		default:
+			pl.sample = append(pl.sample, m)
 		}
 	}
-	if len(p.sample) > 0 || sampleSets != nil {
-		p.setOK = make([]bool, max(len(sets), 1)) // a source without sets has the empty one
-		for i := range p.setOK {
+	if len(pl.sample) > 0 {
+		pl.setOK = make([]bool, max(len(sets), 1)) // a source without sets has the empty one
+		for i := range pl.setOK {
 			var set labels.Labels
 			if i < len(sets) {
 				set = sets[i]
 			}
-			p.setOK[i] = labels.MatchLabels(set, p.sample...) && (sampleSets == nil || sampleSets(set))
+			pl.setOK[i] = labels.MatchLabels(set, pl.sample...)
 		}
 	}
-	return p
+	if len(pl.span) > 0 || p.Spans != nil {
+		pl.spanOK = make([]bool, max(len(spans), 1)) // a source without spans has the zero one
+		for i := range pl.spanOK {
+			var r SpanRef
+			if i < len(spans) {
+				r = spans[i]
+			}
+			pl.spanOK[i] = matchSpan(r, pl.span) && (p.Spans == nil || p.Spans(r))
+		}
+		none := p.Spans == nil || p.Spans(SpanRef{})
+		pl.noSpanOK = make([]bool, max(len(sets), 1))
+		for i := range pl.noSpanOK {
+			var set labels.Labels
+			if i < len(sets) {
+				set = sets[i]
+			}
+			pl.noSpanOK[i] = none && labels.MatchLabels(set, pl.span...)
+		}
+	}
+	return pl
+}
+
+// matchSpan applies span matchers to a request's IDs, as hex strings.
+func matchSpan(r SpanRef, ms []*labels.Matcher) bool {
+	for _, m := range ms {
+		if !m.Matches(r.Get(m.Name)) {
+			return false
+		}
+	}
+	return true
 }
 
 func isSampleLabel(name string, sampleNames, seriesNames map[string]struct{}) bool {
@@ -135,8 +196,16 @@ func isSampleLabel(name string, sampleNames, seriesNames map[string]struct{}) bo
 	return sample && !series
 }
 
-// sampleValues collects labels' values over per-sample label sets.
-func sampleValues(name string, sets []labels.Labels, pl plan, out map[string]struct{}) {
+// sampleValues collects labels' values over per-sample label sets, or over
+// requests for a span label.
+func sampleValues(name string, sets []labels.Labels, spans []SpanRef, pl plan, out map[string]struct{}) {
+	if IsSpanLabel(name) {
+		for _, r := range spans {
+			if v := r.Get(name); v != "" && matchSpan(r, pl.span) {
+				out[v] = struct{}{}
+			}
+		}
+	}
 	for _, set := range sets {
 		if v := set.Get(name); v != "" && labels.MatchLabels(set, pl.sample...) {
 			out[v] = struct{}{}
@@ -320,7 +389,7 @@ func (db *DB) LabelValues(ctx context.Context, tenantID, name string, start, end
 // lock; a frozen head is immutable.
 
 func (h *head) plan(p SelectParams) plan {
-	return makePlan(p.Matchers, p.sampleNames, h.seriesNames, h.sampleSets, p.SampleSets)
+	return makePlan(p, h.seriesNames, h.sampleSets, h.spans.refs)
 }
 
 func (h *head) overlaps(start, end int64) bool {
@@ -382,7 +451,7 @@ func (h *head) selectStacks(ctx context.Context, p SelectParams) ([]*StackValues
 		typ := s.lbls.Get(labels.ProfileType)
 		sv := byType[typ]
 		if sv == nil {
-			sv = &StackValues{Type: typ, Syms: syms, Values: make([]int64, len(syms.StackParent)), Sets: h.sampleSets}
+			sv = &StackValues{Type: typ, Syms: syms, Values: make([]int64, len(syms.StackParent)), Sets: h.sampleSets, Spans: h.spans.refs}
 			byType[typ] = sv
 		}
 		for _, mp := range s.profiles {
@@ -408,7 +477,7 @@ func sortedByType(byType map[string]*StackValues) []*StackValues {
 }
 
 func mergeProfile(sv *StackValues, mp *memProfile, keep []bool, pl plan) {
-	if mp.sets == nil && keep == nil && pl.setOK == nil {
+	if mp.sets == nil && mp.spans == nil && keep == nil && !pl.filters() {
 		vals := sv.Values
 		for i, st := range mp.stacks {
 			vals[st] += mp.values[i]
@@ -416,36 +485,36 @@ func mergeProfile(sv *StackValues, mp *memProfile, keep []bool, pl plan) {
 		return
 	}
 	for i, st := range mp.stacks {
-		var set uint32
+		var set, span uint32
 		if mp.sets != nil {
 			set = mp.sets[i]
 		}
-		addSample(sv, st, set, mp.values[i], keep, pl)
+		if mp.spans != nil {
+			span = mp.spans[i]
+		}
+		addSample(sv, st, set, span, mp.values[i], keep, pl)
 	}
 }
 
 // addSample adds one sample to sv under the query's filters.
-func addSample(sv *StackValues, st, set uint32, v int64, keep []bool, pl plan) {
-	if keep != nil && !keep[st] {
+func addSample(sv *StackValues, st, set, span uint32, v int64, keep []bool, pl plan) {
+	if keep != nil && !keep[st] || !pl.passes(set, span) {
 		return
 	}
-	if pl.setOK != nil && !pl.setOK[set] {
-		return
-	}
-	if set == 0 {
+	if set == 0 && span == 0 {
 		sv.Values[st] += v
 		return
 	}
 	if sv.Labeled == nil {
 		sv.Labeled = make(map[LabeledStack]int64)
 	}
-	sv.Labeled[LabeledStack{st, set}] += v
+	sv.Labeled[LabeledStack{st, set, span}] += v
 }
 
 // profileTotal is a profile's total under the query's stack and sample
 // filters.
 func profileTotal(mp *memProfile, keep []bool, pl plan) int64 {
-	if keep == nil && pl.setOK == nil {
+	if keep == nil && !pl.filters() {
 		return mp.total
 	}
 	var sum int64
@@ -453,14 +522,15 @@ func profileTotal(mp *memProfile, keep []bool, pl plan) int64 {
 		if keep != nil && !keep[st] {
 			continue
 		}
-		if pl.setOK != nil {
-			var set uint32
-			if mp.sets != nil {
-				set = mp.sets[i]
-			}
-			if !pl.setOK[set] {
-				continue
-			}
+		var set, span uint32
+		if mp.sets != nil {
+			set = mp.sets[i]
+		}
+		if mp.spans != nil {
+			span = mp.spans[i]
+		}
+		if !pl.passes(set, span) {
+			continue
 		}
 		sum += mp.values[i]
 	}
@@ -485,7 +555,7 @@ func (h *head) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoints
 			continue
 		}
 		if p.Scan != nil {
-			if err := p.Scan(s.lbls, s.rows(p.Start, p.End, keep != nil || pl.setOK != nil)); err != nil {
+			if err := p.Scan(s.lbls, s.rows(p.Start, p.End, keep != nil || pl.filters())); err != nil {
 				return nil, err
 			}
 		}
@@ -529,7 +599,7 @@ func (h *head) labelNames(p SelectParams, names map[string]struct{}) {
 func (h *head) labelValues(name string, p SelectParams, vals map[string]struct{}) {
 	start, end, pl := p.Start, p.End, h.plan(p)
 	if isSampleLabel(name, p.sampleNames, h.seriesNames) {
-		sampleValues(name, h.sampleSets, pl, vals)
+		sampleValues(name, h.sampleSets, h.spans.refs, pl, vals)
 		return
 	}
 	for _, s := range h.all {

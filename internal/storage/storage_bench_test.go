@@ -2,7 +2,10 @@ package storage
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -208,28 +211,42 @@ func BenchmarkDayBlock(b *testing.B) {
 	})
 }
 
-// BenchmarkSpanLabels writes a block of 360 corpus profiles as they are
-// and with every sample in a span of its own: span_id unique per sample,
-// local_root_span_id shared by four, trace_id by the root, in hex, as
-// Hearth's instrument package labels them. The difference of bytes/row is
-// what a sample's span costs on disk today, as a per-sample label set.
-func BenchmarkSpanLabels(b *testing.B) {
-	for _, spans := range []bool{false, true} {
-		b.Run(fmt.Sprintf("spans=%v", spans), func(b *testing.B) {
+// BenchmarkSpanColumns writes a block of 360 corpus profiles as they are
+// and with their samples in requests, labelled in hex as Hearth's
+// instrument package does: span IDs and trace IDs random, four spans
+// under each local root, and a trace per root. perSpan is how many sample
+// rows in a row of a profile share a span: 1 is the worst case, every
+// sample its own request. The difference of bytes/row against spans=0
+// is what a sample's request costs on disk.
+func BenchmarkSpanColumns(b *testing.B) {
+	for _, perSpan := range []int{0, 1, 4, 16} {
+		b.Run(fmt.Sprintf("perSpan=%d", perSpan), func(b *testing.B) {
 			corpus := corpusInputs(b)
-			ps := make([]*gpprof.Profile, 360) // copies: each sample a span of its own
+			ps := make([]*gpprof.Profile, 360)
 			for i := range ps {
 				ps[i] = corpus[i%len(corpus)].Copy()
 			}
-			if spans {
+			spans := 0
+			if perSpan > 0 {
+				rng := rand.New(rand.NewPCG(1, 2))
+				var span, root string
+				var trace [16]byte
 				n := 0
 				for _, p := range ps {
 					for _, s := range p.Sample {
-						root := n / 4
+						if n%perSpan == 0 {
+							if spans%4 == 0 {
+								root = fmt.Sprintf("%016x", rng.Uint64())
+								binary.LittleEndian.PutUint64(trace[:8], rng.Uint64())
+								binary.LittleEndian.PutUint64(trace[8:], rng.Uint64())
+							}
+							span = fmt.Sprintf("%016x", rng.Uint64())
+							spans++
+						}
 						s.Label = map[string][]string{
-							"span_id":            {fmt.Sprintf("%016x", uint64(n)*0x9e3779b97f4a7c15)},
-							"local_root_span_id": {fmt.Sprintf("%016x", uint64(root)*0x9e3779b97f4a7c15)},
-							"trace_id":           {fmt.Sprintf("%032x", uint64(root)*0xc2b2ae3d27d4eb4f)},
+							"span_id":            {span},
+							"local_root_span_id": {root},
+							"trace_id":           {hex.EncodeToString(trace[:])},
 						}
 						n++
 					}
@@ -248,7 +265,11 @@ func BenchmarkSpanLabels(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			if meta.Stats.Spans != int64(spans) {
+				b.Fatalf("block holds %d spans, want %d", meta.Stats.Spans, spans)
+			}
 			b.ReportMetric(float64(meta.Stats.Samples), "rows")
+			b.ReportMetric(float64(spans), "spans")
 			b.ReportMetric(float64(meta.Stats.Bytes)/float64(meta.Stats.Samples), "bytes/row")
 		})
 	}
