@@ -4,11 +4,13 @@
 // that profiles know each sample's span, and the runtime's /debug/pprof
 // endpoints for Hearth to scrape.
 //
-// It serves GET /cart and POST /checkout. Checkout prices the cart in
-// priceCart, which burns CPU; for enterprise customers (one user in
-// twenty) it also computes taxes in computeTax, which burns far more, so
-// that their checkouts are slow in code a profile can name. With -load,
-// it sends itself requests for that long from a few clients.
+// It serves GET /cart and POST /checkout. A cart view reads the cart (a
+// sleep standing for the database) and renders it in renderCart, which
+// burns CPU on every view. Checkout prices the cart in priceCart, which
+// burns CPU; for enterprise customers (one user in twenty) it also
+// computes taxes in computeTax, which burns far more, so that their
+// checkouts are slow in code a profile can name. With -load, it sends
+// itself requests for that long from a few clients.
 //
 //	go run ./examples/shop -hearth http://localhost:4040 -load 2m
 package main
@@ -128,10 +130,19 @@ func tier(user string) string {
 }
 
 func (s *shop) cart(ctx context.Context, user string) error {
-	return instrument.Run(ctx, s.tracer, "SELECT cart", func(ctx context.Context) error {
+	items := 0
+	err := instrument.Run(ctx, s.tracer, "SELECT cart", func(ctx context.Context) error {
 		time.Sleep(2 * time.Millisecond) // the database's time, not ours
+		items = 3 + rand.IntN(5)
 		return nil
 	}, trace.WithAttributes(attribute.String("db.system.name", "postgresql")), trace.WithSpanKind(trace.SpanKindClient))
+	if err != nil {
+		return err
+	}
+	// Rendered in the request's own span: its samples are GET /cart's.
+	instrument.AddField(ctx, "cart.items", items)
+	instrument.AddField(ctx, "cart.page_bytes", len(renderCart(items)))
+	return nil
 }
 
 func (s *shop) checkout(ctx context.Context, user string) error {
@@ -149,27 +160,43 @@ func (s *shop) checkout(ctx context.Context, user string) error {
 	return err
 }
 
-// priceCart burns a few milliseconds of CPU per item.
+// The functions below each burn CPU in a loop of their own rather than
+// in a shared helper, so that a profile's samples land in them (their self
+// time), not in the helper.
+
+// renderCart burns a few hundred microseconds of CPU per view and
+// returns the page.
+//
+//go:noinline
+func renderCart(items int) string {
+	x := 1.0
+	for i := range items * 60_000 {
+		x += float64(i%5) * 1.0000001
+	}
+	return fmt.Sprintf("<p>%d items</p><!-- %x -->", items, int64(x))
+}
+
+// priceCart burns a little less, per checkout.
 //
 //go:noinline
 func priceCart(items int) float64 {
-	return burn(items*40_000) / 1e9
+	x := 1.0
+	for i := range items * 40_000 {
+		x += float64(i%7) * 1.0000001
+	}
+	return x / 1e9
 }
 
-// computeTax burns far more: enterprise checkouts are slow here.
+// computeTax burns far more, about two milliseconds: enterprise checkouts
+// are slow here.
 //
 //go:noinline
 func computeTax(total float64) float64 {
-	return burn(2_000_000)/1e12 + total*0.2
-}
-
-//go:noinline
-func burn(n int) float64 {
 	x := 1.0
-	for i := range n {
-		x += float64(i%7) * 1.0000001
+	for i := range 2_000_000 {
+		x += float64(i%11) * 1.0000001
 	}
-	return x
+	return x/1e12 + total*0.2
 }
 
 // sendLoad sends the shop requests from clients goroutines for d: a cart
