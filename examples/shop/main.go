@@ -2,7 +2,8 @@
 // walk-through asks of a Go service: OpenTelemetry spans sent to Hearth
 // over OTLP, its tracer provider wrapped by Hearth's instrument package so
 // that profiles know each sample's span, and the runtime's /debug/pprof
-// endpoints for Hearth to scrape.
+// endpoints for Hearth to scrape. With -pyroscope, the pyroscope-go SDK
+// sends profiles to Hearth (Pyroscope's /ingest) instead.
 //
 // It serves GET /cart and POST /checkout. A cart view reads the cart (a
 // sleep standing for the database) and renders it in renderCart, which
@@ -13,6 +14,7 @@
 // itself requests for that long from a few clients.
 //
 //	go run ./examples/shop -hearth http://localhost:4040 -load 2m
+//	go run ./examples/shop -hearth http://localhost:4040 -pyroscope http://localhost:4040 -load 2m
 package main
 
 import (
@@ -39,31 +41,67 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/grafana/pyroscope-go"
+
 	"github.com/hearth-profiler/hearth/instrument"
 )
 
+// options are the command's flags.
+type options struct {
+	listen, hearth, service string
+	load                    time.Duration
+	clients                 int
+	pyroscope               string
+	uploadRate              time.Duration
+}
+
 func main() {
-	listen := flag.String("listen", "127.0.0.1:8080", "address to serve the shop and /debug/pprof on")
-	hearth := flag.String("hearth", "http://localhost:4040", "Hearth server to send spans to (OTLP/HTTP at /v1/traces)")
-	service := flag.String("service", "shop", "service.name of the spans")
-	load := flag.Duration("load", 0, "send the shop requests for this long, then keep serving; 0 sends none")
-	clients := flag.Int("clients", 4, "concurrent clients of -load")
+	var o options
+	flag.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to serve the shop and /debug/pprof on")
+	flag.StringVar(&o.hearth, "hearth", "http://localhost:4040", "Hearth server to send spans to (OTLP/HTTP at /v1/traces)")
+	flag.StringVar(&o.service, "service", "shop", "service.name of the spans, and application name of -pyroscope's profiles")
+	flag.DurationVar(&o.load, "load", 0, "send the shop requests for this long, then keep serving; 0 sends none")
+	flag.IntVar(&o.clients, "clients", 4, "concurrent clients of -load")
+	flag.StringVar(&o.pyroscope, "pyroscope", "", "send profiles with the pyroscope-go SDK to this server (Pyroscope's /ingest; Hearth's URL).\n"+
+		"Its CPU profiler holds the process's one CPU profile: /debug/pprof/profile is then refused, scrape one or the other")
+	flag.DurationVar(&o.uploadRate, "pyroscope-upload-rate", 15*time.Second, "how often pyroscope-go sends what it profiled")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(*listen, *hearth, *service, *load, *clients, logger); err != nil {
+	if err := run(o, logger); err != nil {
 		fmt.Fprintln(os.Stderr, "shop:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, hearth, service string, load time.Duration, clients int, logger *slog.Logger) error {
+func run(o options, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(hearth+"/v1/traces"))
+	if o.pyroscope != "" {
+		// The SDK's CPU profiler is the runtime's, as /debug/pprof's is:
+		// its samples carry the pprof labels instrument sets while a span
+		// runs, and Hearth reads them the same way.
+		p, err := pyroscope.Start(pyroscope.Config{
+			ApplicationName: o.service, // Hearth's service_name
+			ServerAddress:   o.pyroscope,
+			UploadRate:      o.uploadRate,
+			Logger:          sdkLogger{logger},
+			// ProfileTypes: the SDK's default, CPU, allocations and heap.
+		})
+		if err != nil {
+			return fmt.Errorf("pyroscope-go: %w", err)
+		}
+		// What was profiled since the last upload is sent on the way
+		// out: Flush waits for it (Stop alone may drop it).
+		defer func() {
+			p.Flush(true)
+			_ = p.Stop()
+		}()
+	}
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(o.hearth+"/v1/traces"))
 	if err != nil {
 		return fmt.Errorf("OTLP exporter: %w", err)
 	}
-	res := resource.NewSchemaless(attribute.String("service.name", service), attribute.String("service.version", "1.0.0"))
+	res := resource.NewSchemaless(attribute.String("service.name", o.service), attribute.String("service.version", "1.0.0"))
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(time.Second)), sdktrace.WithResource(res))
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -77,7 +115,7 @@ func run(listen, hearth, service string, load time.Duration, clients int, logger
 	mux.Handle("/debug/pprof/", http.DefaultServeMux)
 	mux.HandleFunc("GET /cart", s.serve("/cart", s.cart))
 	mux.HandleFunc("POST /checkout", s.serve("/checkout", s.checkout))
-	ln, err := net.Listen("tcp", listen)
+	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err
 	}
@@ -86,14 +124,30 @@ func run(listen, hearth, service string, load time.Duration, clients int, logger
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
-	logger.Info("serving", "addr", ln.Addr().String(), "hearth", hearth, "service", service)
-	if load > 0 {
-		go sendLoad(ctx, "http://"+ln.Addr().String(), load, clients, logger)
+	logger.Info("serving", "addr", ln.Addr().String(), "hearth", o.hearth, "service", o.service, "pyroscope", o.pyroscope)
+	if o.load > 0 {
+		go sendLoad(ctx, "http://"+ln.Addr().String(), o.load, o.clients, logger)
 	}
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// sdkLogger gives pyroscope-go's log lines to the shop's logger: its
+// errors (a refused upload) as errors, the rest as debug lines.
+type sdkLogger struct{ l *slog.Logger }
+
+func (s sdkLogger) Infof(format string, args ...any) {
+	s.l.Debug(fmt.Sprintf(format, args...), "from", "pyroscope-go")
+}
+
+func (s sdkLogger) Debugf(format string, args ...any) {
+	s.l.Debug(fmt.Sprintf(format, args...), "from", "pyroscope-go")
+}
+
+func (s sdkLogger) Errorf(format string, args ...any) {
+	s.l.Error(fmt.Sprintf(format, args...), "from", "pyroscope-go")
 }
 
 type shop struct {
