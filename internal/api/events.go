@@ -694,15 +694,21 @@ func (a *API) eventCompare(r *http.Request) (any, error) {
 	}
 	cq.Box = box
 	// running= selects the spans that ran a function, or narrows the
-	// selection to them.
+	// selection to them. A box is drawn on the heatmap of the spans that
+	// running= keeps, so with a box both sides are of those spans: the
+	// box's against the rest of them.
 	run, err := a.runningOf(r.Context(), r, q)
 	if err != nil {
 		return nil, err
 	}
+	base := calc.Filter(q.filter)
 	if run != nil {
-		if cq.Selection == nil {
+		switch {
+		case cq.Box != nil:
+			base = andFilter{q.filter, run}
+		case cq.Selection == nil:
 			cq.Selection = run
-		} else {
+		default:
 			cq.Selection = andFilter{cq.Selection, run}
 		}
 	}
@@ -712,7 +718,7 @@ func (a *API) eventCompare(r *http.Request) (any, error) {
 	if cq.Values, err = intParam(r, "values", 0); err != nil {
 		return nil, err
 	}
-	res, err := calc.ComparePicked(r.Context(), a.eventPickScanOf(q), q.filter, cq, q.from, q.until)
+	res, err := calc.ComparePicked(r.Context(), a.eventPickScanOf(q), base, cq, q.from, q.until)
 	if err == nil {
 		selfevents.Add(r.Context(), scanAttrs(res.Scanned, res.SelectionCount+res.BaselineCount)...)
 		if run != nil {
