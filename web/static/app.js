@@ -13,12 +13,12 @@ const state = {
   query: "", from: "now-1h", until: "now", zoom: [], search: "",
   dir: "icicle", sort: "self", filter: "", theme: "", nodes: "", sandwich: "",
   compare: "", cfrom: "", cuntil: "", sides: "", focus: "", ignore: "", group: "",
-  tenant: "", spans: "",
+  tenant: "", spans: "", cspans: "",
 };
 
 function readURL() {
   const p = new URLSearchParams(location.search);
-  for (const k of ["query", "from", "until", "search", "dir", "sort", "filter", "theme", "nodes", "sandwich", "compare", "cfrom", "cuntil", "sides", "focus", "ignore", "group", "tenant", "spans"]) {
+  for (const k of ["query", "from", "until", "search", "dir", "sort", "filter", "theme", "nodes", "sandwich", "compare", "cfrom", "cuntil", "sides", "focus", "ignore", "group", "tenant", "spans", "cspans"]) {
     if (p.has(k)) state[k] = p.get(k);
   }
   state.zoom = p.get("zoom") ? p.get("zoom").split("\n") : [];
@@ -45,7 +45,8 @@ async function api(path, params) {
   return body.data;
 }
 
-const hook = { ready: false, loads: 0, error: null, state, frames: () => flame.frames.map(({ name, x, y, w, match }) => ({ name, x, y, w, match })) };
+// A frame's diff is its change in share of the total when comparing.
+const hook = { ready: false, loads: 0, error: null, state, frames: () => flame.frames.map(({ name, x, y, w, match, node }) => ({ name, x, y, w, match, diff: node.diff })) };
 window.__hearth = hook;
 hook.redraw = () => flame.draw();
 
@@ -110,8 +111,10 @@ for (const b of $("menu").querySelectorAll("button")) {
   };
 }
 
-// renderFilters shows the stack filters and the span filter as chips
-// that a click removes; spans is the answer's count of matching spans.
+// renderFilters shows the stack filters and the span filters as chips
+// that a click removes; counts are the answers' counts of matching spans,
+// spans of the query (the baseline when comparing) and cspans of the
+// comparison.
 // requestsURL is the Events page of the spans whose own samples ran the
 // function name, grouped by span name, in this page's range and of the
 // query's service when it names one.
@@ -126,20 +129,26 @@ function requestsURL(name) {
   return "events.html?" + p;
 }
 
-function renderFilters(spans) {
+function renderFilters(counts = {}) {
   const el = $("filters");
   el.innerHTML = "";
-  for (const k of ["focus", "ignore", "spans"]) {
-    if (!state[k]) continue;
+  const spansText = (k) => `samples of ${counts[k] === undefined ? "the" : counts[k]} spans that ${state[k]} selects`;
+  for (const k of ["focus", "ignore", "spans", "cspans"]) {
+    if (!state[k] || (k === "cspans" && !state.compare)) continue;
     const chip = document.createElement("span");
     chip.className = "chip";
-    chip.textContent = k === "spans"
-      ? `samples of ${spans === undefined ? "the" : spans} spans that ${state.spans} selects`
-      : `${k} ${state[k]}`;
+    chip.dataset.filter = k;
+    if (k === "spans") chip.textContent = (state.compare ? "baseline: " : "") + spansText(k);
+    else if (k === "cspans") chip.textContent = "comparison: " + spansText(k);
+    else chip.textContent = `${k} ${state[k]}`;
     const x = document.createElement("button");
     x.textContent = "×";
     x.title = "Remove this filter";
-    x.onclick = () => { state[k] = ""; load(true); };
+    x.onclick = () => {
+      state[k] = "";
+      if (k === "cspans") $("compare-spans").value = "";
+      load(true);
+    };
     chip.append(x);
     el.append(chip);
   }
@@ -218,7 +227,7 @@ $("compare-toggle").onclick = () => {
   if (!$("compare-query").value) $("compare-query").value = state.query;
   $("compare-query").focus();
 };
-for (const id of ["compare-query", "compare-from", "compare-until"]) {
+for (const id of ["compare-query", "compare-from", "compare-until", "compare-spans"]) {
   $(id).addEventListener("keydown", (e) => { if (e.key === "Enter") runCompare(); });
 }
 $("side-by-side").onchange = runCompare;
@@ -226,12 +235,13 @@ function runCompare() {
   state.compare = $("compare-query").value.trim();
   state.cfrom = $("compare-from").value.trim();
   state.cuntil = $("compare-until").value.trim();
+  state.cspans = $("compare-spans").value.trim();
   state.sides = $("side-by-side").checked ? "1" : "";
   state.zoom = [];
   load(true);
 }
 $("compare-close").onclick = () => {
-  Object.assign(state, { compare: "", cfrom: "", cuntil: "", sides: "" });
+  Object.assign(state, { compare: "", cfrom: "", cuntil: "", cspans: "", sides: "" });
   $("compare-row").dataset.open = "";
   load(true);
 };
@@ -291,6 +301,7 @@ function syncControls() {
   $("compare-query").value = state.compare;
   $("compare-from").value = state.cfrom;
   $("compare-until").value = state.cuntil;
+  $("compare-spans").value = state.cspans;
   $("side-by-side").checked = !!state.sides;
   $("table-filter").value = state.filter;
   $("direction").textContent = state.dir === "flame" ? "Icicle" : "Flame";
@@ -321,7 +332,13 @@ async function load(push) {
   $("download").href = "/api/v1/query/pprof?" + new URLSearchParams({ query: state.query.replace(/^[^{]*/, ""), ...range, ...filters });
   try {
     const comparing = !!state.compare;
+    // Each side keeps the samples of the spans its own span filter
+    // selects, if it has one.
     const cq = { query: state.compare, from: state.cfrom || state.from, until: state.cuntil || state.until };
+    if (state.cspans) cq.spans = state.cspans;
+    const sideSpans = {};
+    if (state.spans) sideSpans.baseline_spans = state.spans;
+    if (state.cspans) sideSpans.comparison_spans = state.cspans;
     const [fg, top, series, diff, right] = await Promise.all([
       api("/api/v1/query/flamegraph", { ...q, max_nodes: state.nodes || 4096 }),
       api("/api/v1/query/top", { ...q, sort: state.sort }),
@@ -329,12 +346,12 @@ async function load(push) {
       comparing ? api("/api/v1/query/diff", {
         baseline_query: q.query, baseline_from: q.from, baseline_until: q.until,
         comparison_query: cq.query, comparison_from: cq.from, comparison_until: cq.until,
-        max_nodes: state.nodes || 4096,
+        ...sideSpans, max_nodes: state.nodes || 4096,
       }) : null,
       comparing && state.sides ? api("/api/v1/query/flamegraph", { ...cq, max_nodes: state.nodes || 4096 }) : null,
     ]);
     if (seq !== loadSeq) return;
-    if (fg.spans) renderFilters(fg.spans.spans);
+    renderFilters({ spans: fg.spans && fg.spans.spans, cspans: diff && diff.comparisonSpans ? diff.comparisonSpans.spans : undefined });
     renderCompare(fg, diff, right);
     const t0 = performance.now();
     flame.flame = state.dir === "flame";
@@ -464,6 +481,12 @@ function run() {
 $("ptype").onchange = () => {
   const text = $("query").value.trim();
   const rest = text.includes("{") ? text.slice(text.indexOf("{")) : "{}";
+  // A comparison of the same selector (another range, other spans)
+  // follows the profile type.
+  if (state.compare && state.compare === state.query) {
+    state.compare = $("ptype").value + rest;
+    $("compare-query").value = state.compare;
+  }
   state.query = $("ptype").value + rest;
   $("query").value = state.query;
   state.zoom = [];

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { repo, freePort, buildHearth, startServer, stopServer, launchBrowser } from "../harness.mjs";
 
 let server, base, browser, dataDir, binDir;
+let stockT0; // when the first of the stock service's requests started, in Unix ms
 
 // A seeded generator, so that every run sends the same events.
 function mulberry32(seed) {
@@ -124,6 +125,30 @@ before(async () => {
     { stack: ["main.main"], count: 5 },
   ] });
   r = await fetch(`${base}/ingest?name=payments{env=test}&format=pprof&from=${sec}&until=${sec + 10}`, { method: "POST", body: prof });
+  assert.equal(r.status, 200, await r.text());
+
+  // A stock service whose code is known span by span: over the last ten
+  // minutes, 10 slow item requests (2 s) whose samples ran stock.scan, 20
+  // fast ones (20 ms) that ran stock.lookup, and 15 health checks (5 ms)
+  // without samples. One profile holds every sample.
+  const stock = [];
+  stockT0 = now - 10 * 60e3;
+  for (let i = 0; i < 45; i++) {
+    const kind = i % 3 === 0 && i < 30 ? "slow" : i < 30 ? "fast" : "health";
+    stock.push({
+      time: new Date(stockT0 + i * 12e3).toISOString(), "service.name": "stock",
+      name: kind === "health" ? "GET /health" : "GET /item", duration_ms: { slow: 2000, fast: 20, health: 5 }[kind],
+      tier: kind === "slow" ? "enterprise" : "free", "request.kind": kind,
+      trace_id: "5f0c" + String(i).padStart(28, "0"), span_id: "57" + String(i).padStart(14, "0"),
+    });
+  }
+  r = await fetch(`${base}/api/v1/events`, { method: "POST", headers: { "Content-Type": "application/x-ndjson" }, body: stock.map((e) => JSON.stringify(e)).join("\n") });
+  assert.equal(r.status, 200, await r.text());
+  const stockSec = Math.floor((now - 5 * 60e3) / 1000);
+  const stockProf = pprof({ time: stockSec, samples: stock.filter((e) => e["request.kind"] !== "health").map((e) => e["request.kind"] === "slow"
+    ? { stack: ["stock.scan", "main.serve"], count: 3, labels: { span_id: e.span_id } }
+    : { stack: ["stock.lookup", "main.serve"], count: 2, labels: { span_id: e.span_id } }) });
+  r = await fetch(`${base}/ingest?name=stock{env=test}&format=pprof&from=${stockSec}&until=${stockSec + 10}`, { method: "POST", body: stockProf });
   assert.equal(r.status, 200, await r.text());
   browser = await launchBrowser();
 });
@@ -281,6 +306,55 @@ test("a box dragged on the heatmap runs compare: the slow region ranks first", a
   assert.equal(await page.evaluate(() => window.__hearth.compare), null);
   await page.goBack();
   await page.waitForFunction(() => window.__hearth.ready && window.__hearth.compare && window.__hearth.compare.attributes);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+const STOCK = '{ resource.service.name = "stock" }';
+
+test("the profiles page's diff keeps each side to the samples of its span filter", async () => {
+  const spans = '{ resource.service.name = "stock" && duration < 1s }';
+  const cspans = '{ resource.service.name = "stock" && duration >= 1s }';
+  const query = 'cpu{service_name="stock"}';
+  const { page, errors } = await openProfiles({ query, from: "now-1h", spans, compare: query, cspans });
+  // The fast requests and health checks against the slow requests: 20
+  // spans of 2 samples of 10 ms (the checks have none) against 10 of 3.
+  assert.deepEqual(await page.evaluate(() => window.__hearth.diff), { baselineTotal: 400e6, comparisonTotal: 300e6 });
+  const diffs = Object.fromEntries((await page.evaluate(() => window.__hearth.frames())).map((f) => [f.name, f.diff]));
+  assert.equal(diffs["stock.scan"], 1);
+  assert.equal(diffs["stock.lookup"], -1);
+  assert.equal(diffs["main.serve"], 0);
+  const chips = await page.$$eval("#filters .chip", (cs) => Object.fromEntries(cs.map((c) => [c.dataset.filter, c.textContent])));
+  assert.equal(chips.spans, `baseline: samples of 35 spans that ${spans} selects×`);
+  assert.equal(chips.cspans, `comparison: samples of 10 spans that ${cspans} selects×`);
+  assert.equal(await page.inputValue("#compare-spans"), cspans);
+
+  // Side by side, the comparison's graph is the slow requests' alone.
+  await page.check("#side-by-side");
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.state.sides === "1");
+  const [left, right] = await page.evaluate(() => window.__hearth.sides().map((fs) => fs.map((f) => f.name)));
+  assert.ok(left.includes("stock.lookup") && !left.includes("stock.scan"), left.join(", "));
+  assert.ok(right.includes("stock.scan") && !right.includes("stock.lookup"), right.join(", "));
+
+  // Without its span filter, the comparison is every sample: 700 ms.
+  await page.click('#filters .chip[data-filter="cspans"] button');
+  await page.waitForFunction(() => window.__hearth.ready && !window.__hearth.state.cspans);
+  assert.deepEqual(await page.evaluate(() => window.__hearth.diff), { baselineTotal: 400e6, comparisonTotal: 700e6 });
+  assert.equal(await page.inputValue("#compare-spans"), "");
+  // Typed into the comparison row, it is back.
+  await page.fill("#compare-spans", cspans);
+  await page.press("#compare-spans", "Enter");
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.state.cspans && window.__hearth.diff.comparisonTotal === 300e6);
+  // Another profile type changes both sides of a comparison of one
+  // selector: samples, 40 against 30.
+  const samples = await page.$eval("#ptype", (s) => [...s.options].map((o) => o.value).find((v) => v.startsWith("process_cpu:samples:")));
+  assert.ok(samples, "no samples type offered");
+  await page.selectOption("#ptype", samples);
+  await page.waitForFunction(() => window.__hearth.ready && window.__hearth.diff && window.__hearth.diff.baselineTotal === 40);
+  const st = await page.evaluate(() => window.__hearth.state);
+  assert.equal(st.query, samples + '{service_name="stock"}');
+  assert.equal(st.compare, st.query);
+  assert.deepEqual(await page.evaluate(() => window.__hearth.diff), { baselineTotal: 40, comparisonTotal: 30 });
   assert.deepEqual(errors, []);
   await page.close();
 });
