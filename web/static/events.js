@@ -434,10 +434,13 @@ async function runCompare() {
   }
   panel.replaceChildren(el("p", { class: "muted-label" }, `Comparing events ${boxText(b)} with the rest…`));
   try {
-    const { data } = await api("/api/v1/events/compare", {
-      q: state.q, from: state.from, until: state.until, values: 6,
+    // With running, the heatmap is of the spans that ran the function,
+    // and so are both sides of its box. The heatmap's answer (runQuery
+    // reports its own errors) tells what the box's code leaves out.
+    const [{ data }] = await Promise.all([api("/api/v1/events/compare", {
+      q: state.q, from: state.from, until: state.until, values: 6, running: state.running,
       box_from: b.fromMs, box_until: b.untilMs, box_min_duration: b.minNs, box_max_duration: b.maxNs ?? "",
-    });
+    }), pending.query]);
     if (seq !== seqs.box) return;
     hook.compare = { attributes: data.attributes.map((a) => a.attribute), defining: data.defining.map((a) => a.attribute), selection: data.selection_count, baseline: data.baseline_count };
     renderCompare(data, b);
@@ -512,9 +515,87 @@ function renderCompare(data, b) {
   const defining = data.defining.length ? el("details", { id: "cmp-defining" },
     el("summary", {}, `Defining the selection: ${data.defining.map((a) => a.attribute).join(", ")}`),
     el("ol", {}, ...data.defining.map((a) => renderAttribute(a, false)))) : null;
-  panel.replaceChildren(head,
+  panel.replaceChildren(head, compareCode(b, data),
     el("div", { class: "cmp-legend muted-label" }, el("span", { class: "sw sel" }), " in the box ", el("span", { class: "sw base" }), " the rest"),
     ol, more, defining);
+}
+
+// --- The box's code ------------------------------------------------------------
+
+// durationLiteral writes nanoseconds as a filter's duration, in the
+// largest unit that keeps it exact.
+function durationLiteral(ns) {
+  for (const [unit, n] of [["h", 36e11], ["m", 6e10], ["s", 1e9], ["ms", 1e6], ["us", 1e3]]) {
+    if (ns % n === 0) return `${ns / n}${unit}`;
+  }
+  return `${ns}ns`;
+}
+
+// profileQueryOf is the profile selector of the spans a filter selects:
+// cpu of the service it names, when it asks for exactly one with = and
+// neither || nor ! could widen that; else cpu of every service (the span
+// filter keeps the spans' samples either way).
+function profileQueryOf(filter) {
+  const names = new Set([...filter.matchAll(/resource\.service\.name\s*=\s*"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]));
+  return names.size === 1 && !/\|\||!\(/.test(filter) ? `cpu{service_name="${[...names][0]}"}` : "cpu{}";
+}
+
+// strayCount is how many events of the box's durations the heatmap shows
+// outside the box's time; cells only partly outside count too, so that 0
+// means none. null when there is no heatmap to count on.
+function strayCount(b) {
+  const key = "heatmap(duration)";
+  const g = heat && heat.groups[0];
+  const buckets = heat && heat.buckets && heat.buckets[key];
+  const counts = g && g.histogram_series && g.histogram_series[key];
+  if (!buckets || !counts) return null;
+  const from = Date.parse(heat.from), until = Date.parse(heat.until), step = heat.step_ms;
+  let n = 0;
+  heat.times.forEach((t, i) => {
+    if (Math.max(t, from) >= b.fromMs && Math.min(t + step, until) <= b.untilMs) return;
+    buckets.forEach((k, j) => {
+      if (k.hi > b.minNs && (b.maxNs == null || k.lo < b.maxNs)) n += (counts[i] && counts[i][j]) || 0;
+    });
+  });
+  return n;
+}
+
+// boxCode is the profiles page comparing the code of a box's spans with
+// that of the other spans, and what the comparison rests on. The box
+// selects spans by duration and start; a span filter has no start, so
+// the comparison side is the spans of the box's durations, by their
+// samples taken in its time, and the baseline the filter's spans of
+// other durations over the whole range. That is the box and its outside
+// when no span of the box's durations started outside its time; else
+// such spans' samples in its time count as the box's, the rest on
+// neither side.
+function boxCode(b, range) {
+  const inDurations = [
+    b.minNs > 0 ? `duration >= ${durationLiteral(b.minNs)}` : null,
+    b.maxNs != null ? `duration < ${durationLiteral(b.maxNs)}` : null,
+  ].filter(Boolean);
+  const comparison = inDurations.reduce(addCondition, state.q);
+  const baseline = inDurations.length ? addCondition(state.q, `!(${inDurations.join(" && ")})`) : state.q;
+  const query = profileQueryOf(state.q);
+  const p = new URLSearchParams({
+    query, from: String(range.from), until: String(range.until), spans: baseline,
+    compare: query, cfrom: String(b.fromMs), cuntil: String(b.untilMs), cspans: comparison,
+  });
+  if (state.tenant) p.set("tenant", state.tenant);
+  const notes = [];
+  const stray = strayCount(b);
+  if (!inDurations.length) notes.push("The box holds every duration: the baseline is every span of the filter over the range, the box's among them.");
+  else if (stray !== 0) notes.push(`${stray ? `Up to ${stray.toLocaleString()} spans` : "Spans"} of the box's durations started outside its time: their samples in its time count as the box's, the rest on neither side, as a span filter cannot select by start time.`);
+  if (state.running) notes.push(`Profiles take event filters only: both sides may hold spans that did not run ${state.running}.`);
+  return { href: "./?" + p, notes };
+}
+
+function compareCode(b, data) {
+  const range = { from: Date.parse(data.from), until: Date.parse(data.until) };
+  const { href, notes } = boxCode(b, range);
+  return el("p", { class: "cmp-code" },
+    el("a", { id: "compare-code", class: "code-link", href, title: "A diff flame graph: the CPU profile of the filter's spans of the box's durations, by their samples in its time, against that of the filter's spans of other durations over the whole range" }, "Compare code →"),
+    " ", el("span", { class: "muted-label" }, "the box's spans against the rest, as a diff flame graph", ...notes.map((n) => " · " + n)));
 }
 
 // --- The table -------------------------------------------------------------
