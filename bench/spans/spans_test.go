@@ -417,3 +417,43 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestServices(t *testing.T) {
+	cfg := testConfig(20_000)
+	cfg.Services = []string{"tax", "checkout"}
+	w, batches := generate(t, cfg)
+	d := &decoded{services: map[string]bool{}, routes: map[string]bool{}}
+	for _, b := range batches {
+		d.decode(t, b.Body, cfg.Slow)
+	}
+	if len(d.services) != 2 || !d.services["tax"] || !d.services["checkout"] {
+		t.Fatalf("services %v, want tax and checkout", d.services)
+	}
+	var sum float64
+	for _, si := range w.ServiceInfo() {
+		if (si.Share > 0) != slices.Contains(cfg.Services, si.Name) {
+			t.Errorf("service %s: share %v", si.Name, si.Share)
+		}
+		sum += si.Share
+		var rs float64
+		for _, r := range si.Routes {
+			rs += r.Share
+			if r.Median <= 0 || r.Sigma <= 0 {
+				t.Errorf("route %s of %s: median %v, sigma %v", r.Template, si.Name, r.Median, r.Sigma)
+			}
+		}
+		if math.Abs(rs-1) > 1e-9 {
+			t.Errorf("service %s: route shares add up to %v", si.Name, rs)
+		}
+	}
+	if math.Abs(sum-1) > 1e-9 {
+		t.Errorf("service shares add up to %v", sum)
+	}
+	for _, bad := range [][]string{{"nosuch"}, {"tax", "tax"}} {
+		cfg := testConfig(1000)
+		cfg.Services = bad
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New accepted services %v", bad)
+		}
+	}
+}

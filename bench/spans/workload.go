@@ -53,6 +53,11 @@ type Config struct {
 	Window time.Duration `json:"window"`
 	// Slow is the slow minority.
 	Slow Slow `json:"slow"`
+	// Services, when set, are the only services that serve requests,
+	// with the fleet's weights between them: a workload of a few
+	// services at the rate of a busier fleet. Their client spans still
+	// call other services' routes.
+	Services []string `json:"services,omitempty"`
 	// ErrorRate is the mean share of requests that fail (status Error, a
 	// 5xx code and a status message, on the server span and on the client
 	// span that failed). Routes differ around it.
@@ -115,6 +120,10 @@ type Workload struct {
 	// slowPod[k][p] says whether pod p of service k matches a resource
 	// slow attribute.
 	slowPod [][]bool
+	// serviceIdx are the fleet indexes of the services that serve
+	// requests, serviceCum their cumulative weights.
+	serviceIdx []int
+	serviceCum []float64
 }
 
 // New checks cfg and draws its fleet.
@@ -134,6 +143,9 @@ func New(cfg Config) (*Workload, error) {
 		return nil, fmt.Errorf("workload of %d batches: too many", b)
 	}
 	w.batches = int(b)
+	if err := w.pickServices(); err != nil {
+		return nil, err
+	}
 	if err := w.checkSlow(); err != nil {
 		return nil, err
 	}
@@ -438,7 +450,7 @@ var clientErrors = [...]int64{400, 401, 403, 404, 404, 404, 409, 422, 429}
 // server span and client spans.
 func (b *batchBuilder) request(start int64) {
 	rng, f := b.rng, b.w.fleet
-	k := pick(f.serviceCum, rng.Float64())
+	k := b.w.pickService(rng.Float64())
 	svc := f.services[k]
 	p := pick(svc.podCum, rng.Float64())
 	r := svc.routes[pick(svc.routeCum, rng.Float64())]
