@@ -570,7 +570,7 @@ func (a *API) spanSelection(ctx context.Context, q eventRequest, src string) (*q
 	}
 	q.filter = f
 	q.from = q.from.Add(-SpanFilterLookback)
-	sel := &query.SpanSelection{Filter: src, IDs: map[uint64]struct{}{}}
+	sel := &query.SpanSelection{Filter: src}
 	var match []bool
 	tooMany := errors.New("too many spans")
 	err = a.opts.Events.SelectEvents(ctx, q.tenant, storageQuery(q, f.Columns().Merge(events.Columns{Intrinsics: events.ColSpanID})), func(b *events.Batch) error {
@@ -578,10 +578,10 @@ func (a *API) spanSelection(ctx context.Context, q eventRequest, src string) (*q
 		f.Match(b, match)
 		for i, ok := range match {
 			if ok {
-				sel.IDs[binary.BigEndian.Uint64(b.SpanID[i][:])] = struct{}{}
+				sel.IDs.Add(binary.BigEndian.Uint64(b.SpanID[i][:]))
 			}
 		}
-		if len(sel.IDs) > MaxSpanFilterSpans {
+		if sel.IDs.Len() > MaxSpanFilterSpans {
 			return tooMany
 		}
 		return nil
@@ -592,7 +592,7 @@ func (a *API) spanSelection(ctx context.Context, q eventRequest, src string) (*q
 	if err != nil {
 		return nil, fmt.Errorf("spans: %w", err)
 	}
-	sel.Spans = len(sel.IDs)
+	sel.Spans = sel.IDs.Len()
 	return sel, nil
 }
 

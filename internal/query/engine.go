@@ -96,11 +96,12 @@ func (r Request) paramsWithin(b *budget) (storage.SelectParams, *parser.Selector
 
 // selectOneType selects stacks and checks that they hold one profile type,
 // which every answer but pprof needs.
-func (e *Engine) selectOneType(ctx context.Context, r Request, b *budget) ([]*storage.StackValues, string, error) {
+func (e *Engine) selectOneType(ctx context.Context, r Request, b *budget, apart storage.Apart) ([]*storage.StackValues, string, error) {
 	p, sel, err := r.paramsWithin(b)
 	if err != nil {
 		return nil, "", err
 	}
+	p.Apart = apart
 	svs, err := e.st.SelectStacks(ctx, r.Tenant, p)
 	if err != nil {
 		return nil, "", err
@@ -159,7 +160,7 @@ type Node struct {
 const DefaultMaxNodes = 2048
 
 func (e *Engine) buildTree(ctx context.Context, r Request, b *budget, col int, t *tree) (string, error) {
-	svs, typ, err := e.selectOneType(ctx, r, b)
+	svs, typ, err := e.selectOneType(ctx, r, b, 0)
 	if err != nil {
 		return "", err
 	}

@@ -21,6 +21,8 @@ func (e *Engine) Pprof(ctx context.Context, r Request) (*gpprof.Profile, error) 
 	if err != nil {
 		return nil, err
 	}
+	// A pprof answer keeps every sample's labels and request.
+	p.Apart = storage.ApartSets | storage.ApartSpans
 	svs, err := e.st.SelectStacks(ctx, r.Tenant, p)
 	if err != nil {
 		return nil, err

@@ -16,22 +16,12 @@ type SpanSelection struct {
 	// Spans is how many spans matched.
 	Spans int `json:"spans"`
 	// IDs are the matching spans' IDs, as storage.SpanRef holds them.
-	IDs map[uint64]struct{} `json:"-"`
+	IDs SpanIDs `json:"-"`
 }
 
 // keep says whether a request is, or runs under, a selected span.
 func (s *SpanSelection) keep(r storage.SpanRef) bool {
-	if r.Span != 0 {
-		if _, ok := s.IDs[r.Span]; ok {
-			return true
-		}
-	}
-	if r.Root != 0 {
-		if _, ok := s.IDs[r.Root]; ok {
-			return true
-		}
-	}
-	return false
+	return s.IDs.Has(r.Span) || s.IDs.Has(r.Root)
 }
 
 // SpanValues are the selected samples summed by the span that took them.
@@ -46,7 +36,7 @@ type SpanValues struct {
 // SpanValues sums r's samples, after its stack filters, by the span that
 // took them: with focus=FUNCTION, the time each span spent in FUNCTION.
 func (e *Engine) SpanValues(ctx context.Context, r Request) (*SpanValues, error) {
-	svs, typ, err := e.selectOneType(ctx, r, newBudget(r.Limits))
+	svs, typ, err := e.selectOneType(ctx, r, newBudget(r.Limits), storage.ApartSpans)
 	if err != nil {
 		return nil, err
 	}

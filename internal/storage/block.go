@@ -342,7 +342,7 @@ func (b *block) hasSpans() bool { return len(b.spans) > 1 }
 // columns when b has them and they are asked for. An old block's spans
 // come from its sets.
 func (b *block) newScanner(sets, spans bool) *scanner {
-	if b.legacy != nil {
+	if b.legacy != nil && (sets || spans) {
 		return b.sr.newScanner(true, false, false)
 	}
 	return b.sr.newScanner(sets && b.hasSets(), spans && b.hasSpans(), false)
@@ -355,7 +355,7 @@ func (b *block) selectStacks(ctx context.Context, p SelectParams) ([]*StackValue
 		keep = p.Keep(b.syms)
 	}
 	byType := map[string]*StackValues{}
-	sc := b.newScanner(true, true)
+	sc := b.newScanner(pl.needSets(), pl.needSpans())
 	defer sc.close()
 	meter := priority.NewMeter(ctx, stepSamples)
 	for si := range b.ix.series {
@@ -424,7 +424,7 @@ func (b *block) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoint
 	filtered := keep != nil || pl.filters()
 	var sc *scanner
 	if filtered {
-		sc = b.newScanner(pl.filters(), pl.spanOK != nil)
+		sc = b.newScanner(pl.needSets(), pl.needSpans())
 		defer sc.close()
 	}
 	var out []SeriesPoints

@@ -226,7 +226,7 @@ func collect(t testing.TB, db *DB, tenant string, qs []querySpec) map[string]ans
 	ctx := context.Background()
 	out := map[string]answers{}
 	for _, q := range qs {
-		p := SelectParams{Start: q.start, End: q.end, Matchers: q.matchers, Keep: q.keep, Spans: q.spans}
+		p := SelectParams{Start: q.start, End: q.end, Matchers: q.matchers, Keep: q.keep, Spans: q.spans, Apart: ApartSets | ApartSpans}
 		svs, err := db.SelectStacks(ctx, tenant, p)
 		if err != nil {
 			t.Fatalf("%s: SelectStacks: %v", q.name, err)

@@ -28,6 +28,10 @@ type SelectParams struct {
 	// that a source holds, and must be safe for concurrent use: sources
 	// are read at once.
 	Spans func(SpanRef) bool
+	// Apart says which samples StackValues keeps apart, in Labeled, rather
+	// than summed per stack in Values: a flame graph needs neither, and
+	// reads neither column when no filter needs it either.
+	Apart Apart
 	// Scan, when set, is told of each selected series before a source
 	// reads it: its labels and the rows it is about to read (sample rows;
 	// one per profile for SelectSeries without stack or sample filters,
@@ -43,16 +47,27 @@ type SelectParams struct {
 	sampleNames map[string]struct{}
 }
 
+// Apart is what SelectStacks keeps samples apart by.
+type Apart uint8
+
+const (
+	// ApartSets keeps samples of different per-sample label sets apart.
+	ApartSets Apart = 1 << iota
+	// ApartSpans keeps samples of different requests apart.
+	ApartSpans
+)
+
 // StackValues are the merged values of one profile type per stack of one
 // symbol table.
 type StackValues struct {
 	Type string // full profile type name
 	Syms *Symbols
 	// Values is indexed by stack node and holds samples that carry no
-	// per-sample labels.
+	// per-sample labels or request, or that the select did not keep
+	// apart.
 	Values []int64
 	// Labeled holds samples with per-sample labels or a request, by
-	// stack, set and span.
+	// stack, set and span, as far as SelectParams.Apart asks.
 	Labeled map[LabeledStack]int64
 	// Sets are the per-sample label sets that LabeledStack.Set indexes.
 	Sets []labels.Labels
@@ -106,12 +121,27 @@ func (s *Symbols) snapshot() *Symbols {
 type plan struct {
 	series, sample, span []*labels.Matcher
 	setOK                []bool // per sample set: passes the sample matchers
-	spanOK               []bool // per span: passes the span matchers and SelectParams.Spans
+	// spanOK is per span whether it passes the span matchers and
+	// SelectParams.Spans (spanYes, spanNo), found on the first sample
+	// that asks: a query reads the requests of the series it selects,
+	// often few of a source's.
+	spanOK   []uint8
+	spans    []SpanRef
+	spanPass func(SpanRef) bool
 	// noSpanOK is per sample set whether samples without a request pass
 	// them: a span label that names no ID (span_id="checkout") stays in
-	// the set, where span matchers look for it.
+	// the set, where span matchers look for it. It is nil without span
+	// matchers: then noSpan says for every set.
 	noSpanOK []bool
+	noSpan   bool
+	// apartSets and apartSpans are SelectParams.Apart.
+	apartSets, apartSpans bool
 }
+
+// needSets and needSpans say whether a select reads the sample set and
+// span of each sample.
+func (pl *plan) needSets() bool  { return pl.apartSets || pl.setOK != nil || pl.noSpanOK != nil }
+func (pl *plan) needSpans() bool { return pl.apartSpans || pl.spanOK != nil }
 
 // passes says whether a sample of a set and a span passes pl.
 func (pl *plan) passes(set, span uint32) bool {
@@ -122,10 +152,29 @@ func (pl *plan) passes(set, span uint32) bool {
 		return true
 	}
 	if span == 0 {
+		if pl.noSpanOK == nil {
+			return pl.noSpan
+		}
 		return pl.noSpanOK[set]
 	}
-	return pl.spanOK[span]
+	switch pl.spanOK[span] {
+	case spanYes:
+		return true
+	case spanNo:
+		return false
+	}
+	ok := pl.spanPass(pl.spans[span])
+	pl.spanOK[span] = spanNo
+	if ok {
+		pl.spanOK[span] = spanYes
+	}
+	return ok
 }
+
+const (
+	spanYes = 1 + iota
+	spanNo
+)
 
 // filters says whether pl looks at samples' sets or spans.
 func (pl *plan) filters() bool { return pl.setOK != nil || pl.spanOK != nil }
@@ -137,7 +186,7 @@ func (pl *plan) filters() bool { return pl.setOK != nil || pl.spanOK != nil }
 // without that per-sample label then matches its samples as if the label
 // were empty, as a source that has it does for its samples without it.
 func makePlan(p SelectParams, seriesNames map[string]struct{}, sets []labels.Labels, spans []SpanRef) plan {
-	var pl plan
+	pl := plan{apartSets: p.Apart&ApartSets != 0, apartSpans: p.Apart&ApartSpans != 0}
 	for _, m := range p.Matchers {
 		switch {
 		case !isSampleLabel(m.Name, p.sampleNames, seriesNames):
@@ -159,22 +208,20 @@ func makePlan(p SelectParams, seriesNames map[string]struct{}, sets []labels.Lab
 		}
 	}
 	if len(pl.span) > 0 || p.Spans != nil {
-		pl.spanOK = make([]bool, max(len(spans), 1)) // a source without spans has the zero one
-		for i := range pl.spanOK {
-			var r SpanRef
-			if i < len(spans) {
-				r = spans[i]
+		pl.spanOK = make([]uint8, max(len(spans), 1)) // a source without spans has the zero one
+		pl.spans = spans
+		ms, pred := pl.span, p.Spans
+		pl.spanPass = func(r SpanRef) bool { return matchSpan(r, ms) && (pred == nil || pred(r)) }
+		pl.noSpan = p.Spans == nil || p.Spans(SpanRef{})
+		if len(pl.span) > 0 && pl.noSpan {
+			pl.noSpanOK = make([]bool, max(len(sets), 1))
+			for i := range pl.noSpanOK {
+				var set labels.Labels
+				if i < len(sets) {
+					set = sets[i]
+				}
+				pl.noSpanOK[i] = labels.MatchLabels(set, pl.span...)
 			}
-			pl.spanOK[i] = matchSpan(r, pl.span) && (p.Spans == nil || p.Spans(r))
-		}
-		none := p.Spans == nil || p.Spans(SpanRef{})
-		pl.noSpanOK = make([]bool, max(len(sets), 1))
-		for i := range pl.noSpanOK {
-			var set labels.Labels
-			if i < len(sets) {
-				set = sets[i]
-			}
-			pl.noSpanOK[i] = none && labels.MatchLabels(set, pl.span...)
 		}
 	}
 	return pl
@@ -477,7 +524,14 @@ func sortedByType(byType map[string]*StackValues) []*StackValues {
 }
 
 func mergeProfile(sv *StackValues, mp *memProfile, keep []bool, pl plan) {
-	if mp.sets == nil && mp.spans == nil && keep == nil && !pl.filters() {
+	sets, spans := mp.sets, mp.spans
+	if !pl.needSets() {
+		sets = nil
+	}
+	if !pl.needSpans() {
+		spans = nil
+	}
+	if sets == nil && spans == nil && keep == nil && !pl.filters() {
 		vals := sv.Values
 		for i, st := range mp.stacks {
 			vals[st] += mp.values[i]
@@ -486,11 +540,11 @@ func mergeProfile(sv *StackValues, mp *memProfile, keep []bool, pl plan) {
 	}
 	for i, st := range mp.stacks {
 		var set, span uint32
-		if mp.sets != nil {
-			set = mp.sets[i]
+		if sets != nil {
+			set = sets[i]
 		}
-		if mp.spans != nil {
-			span = mp.spans[i]
+		if spans != nil {
+			span = spans[i]
 		}
 		addSample(sv, st, set, span, mp.values[i], keep, pl)
 	}
@@ -500,6 +554,12 @@ func mergeProfile(sv *StackValues, mp *memProfile, keep []bool, pl plan) {
 func addSample(sv *StackValues, st, set, span uint32, v int64, keep []bool, pl plan) {
 	if keep != nil && !keep[st] || !pl.passes(set, span) {
 		return
+	}
+	if !pl.apartSets {
+		set = 0
+	}
+	if !pl.apartSpans {
+		span = 0
 	}
 	if set == 0 && span == 0 {
 		sv.Values[st] += v

@@ -268,5 +268,54 @@ func TestSpansAnswerEqual(t *testing.T) {
 		if d := cmp.Diff(want, got); d != "" {
 			t.Fatalf("%s: answers differ from the head's (-head +%s):\n%s", step, step, d)
 		}
+		checkSummed(t, db, qs)
+	}
+}
+
+// checkSummed checks that a select that keeps nothing apart, as a flame
+// graph's, sums per stack what one that keeps everything apart holds.
+func checkSummed(t *testing.T, db *DB, qs []querySpec) {
+	t.Helper()
+	for _, q := range qs {
+		p := SelectParams{Start: q.start, End: q.end, Matchers: q.matchers, Keep: q.keep, Spans: q.spans}
+		flat, err := db.SelectStacks(context.Background(), "anonymous", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Apart = ApartSets | ApartSpans
+		apart, err := db.SelectStacks(context.Background(), "anonymous", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, got := map[string]int64{}, map[string]int64{}
+		for _, sv := range apart {
+			for node, v := range sv.Values {
+				want[stackKey(sv.Syms, uint32(node))] += v
+			}
+			for k, v := range sv.Labeled {
+				want[stackKey(sv.Syms, k.Stack)] += v
+			}
+		}
+		for _, sv := range flat {
+			if len(sv.Labeled) != 0 {
+				t.Fatalf("%s: %d samples kept apart when nothing was asked", q.name, len(sv.Labeled))
+			}
+			for node, v := range sv.Values {
+				got[stackKey(sv.Syms, uint32(node))] += v
+			}
+		}
+		for k, v := range want {
+			if v == 0 {
+				delete(want, k)
+			}
+		}
+		for k, v := range got {
+			if v == 0 {
+				delete(got, k)
+			}
+		}
+		if d := cmp.Diff(want, got); d != "" || len(want) == 0 && q.name == "all" {
+			t.Fatalf("%s: summed per stack (-apart +summed):\n%s", q.name, d)
+		}
 	}
 }
