@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	gpprof "github.com/google/pprof/profile"
 
 	"github.com/hearth-profiler/hearth/internal/ingest"
@@ -174,5 +175,38 @@ func TestCumulativeDeltas(t *testing.T) {
 	}
 	if got, want := flame(t, query.NewEngine(s2.DB), `alloc_space{}`), (profiletest.Stacks{"main;alloc": 50, "main;other": 30}); !cmp.Equal(got, want) {
 		t.Errorf("profile - prev_profile: %v, want %v", got, want)
+	}
+}
+
+// TestCallSite keeps the samples whose stacks begin with a call site,
+// as Pyroscope's stack trace selector does.
+func TestCallSite(t *testing.T) {
+	s := profiletest.OpenStore(t)
+	p := newBuilder("samples", "count", "cpu", "nanoseconds").
+		sample(nil, []string{"main", "handle", "parse"}, 1, 10).
+		sample(nil, []string{"main", "handle", "render"}, 2, 20).
+		sample(nil, []string{"main", "handle"}, 3, 30).
+		sample(nil, []string{"main", "gc", "handle"}, 4, 40)
+	p.p.PeriodType = &gpprof.ValueType{Type: "cpu", Unit: "nanoseconds"}
+	s.Push(t, "svc.cpu{env=x}", p.bytes(t), t0)
+	eng := query.NewEngine(s.DB)
+	for _, c := range []struct {
+		site []string
+		want profiletest.Stacks
+	}{
+		{[]string{"main", "handle"}, profiletest.Stacks{"main;handle;parse": 10, "main;handle;render": 20, "main;handle": 30}},
+		{[]string{"main", "handle", "render"}, profiletest.Stacks{"main;handle;render": 20}},
+		{[]string{"handle"}, profiletest.Stacks{}},
+		{[]string{"main", "handle", "render", "deeper"}, profiletest.Stacks{}},
+	} {
+		r := request(`cpu{}`)
+		r.Filter.CallSite = c.site
+		fg, err := eng.FlameGraph(context.Background(), r, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := flameStacks(fg); !cmp.Equal(got, c.want, cmpopts.EquateEmpty()) {
+			t.Errorf("call site %v: %v, want %v", c.site, got, c.want)
+		}
 	}
 }

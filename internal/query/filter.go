@@ -16,6 +16,10 @@ type StackFilter struct {
 	Ignore *regexp.Regexp
 	// Hide removes matching frames from stacks, keeping their samples.
 	Hide *regexp.Regexp
+	// CallSite, when set, keeps only samples whose stack begins, from
+	// its root, with these function names (inlined frames count as
+	// frames of their own): Pyroscope's stack trace selector.
+	CallSite []string
 }
 
 // ParseStackFilter compiles the three expressions; empty ones are unset.
@@ -37,9 +41,10 @@ func ParseStackFilter(focus, ignore, hide string) (StackFilter, error) {
 	return f, nil
 }
 
-// keep returns the storage callback for Focus and Ignore, or nil.
+// keep returns the storage callback for Focus, Ignore and CallSite, or
+// nil.
 func (f StackFilter) keep() func(*storage.Symbols) []bool {
-	if f.Focus == nil && f.Ignore == nil {
+	if f.Focus == nil && f.Ignore == nil && len(f.CallSite) == 0 {
 		return nil
 	}
 	return func(s *storage.Symbols) []bool {
@@ -48,15 +53,53 @@ func (f StackFilter) keep() func(*storage.Symbols) []bool {
 		n := s.NumStacks()
 		onFocus := make([]bool, n)
 		onIgnore := make([]bool, n)
+		site := f.callSites(s)
 		keep := make([]bool, n)
 		for i := 1; i < n; i++ {
 			p, loc := s.StackParent[i], s.StackLoc[i]
 			onFocus[i] = onFocus[p] || (focus != nil && focus(loc))
 			onIgnore[i] = onIgnore[p] || (ignore != nil && ignore(loc))
-			keep[i] = (f.Focus == nil || onFocus[i]) && !onIgnore[i]
+			keep[i] = (f.Focus == nil || onFocus[i]) && !onIgnore[i] && (site == nil || site[i] == int32(len(f.CallSite)))
 		}
 		return keep
 	}
+}
+
+// callSites returns per stack node how many frames of CallSite its stack
+// begins with, -1 once it parts from it; nil without CallSite.
+func (f StackFilter) callSites(s *storage.Symbols) []int32 {
+	if len(f.CallSite) == 0 {
+		return nil
+	}
+	want := int32(len(f.CallSite))
+	st := make([]int32, s.NumStacks())
+	for i := 1; i < len(st); i++ {
+		k := st[s.StackParent[i]]
+		if k < 0 || k == want {
+			st[i] = k
+			continue
+		}
+		loc := s.StackLoc[i]
+		lines := s.LocationLines(loc)
+		match := func(name string) {
+			switch {
+			case k < 0 || k == want:
+			case name == f.CallSite[k]:
+				k++
+			default:
+				k = -1
+			}
+		}
+		if len(lines) == 0 {
+			match(frameName(s, loc, storage.Line{}))
+		}
+		// Lines are innermost first; the stack runs from its root.
+		for j := len(lines) - 1; j >= 0; j-- {
+			match(frameName(s, loc, lines[j]))
+		}
+		st[i] = k
+	}
+	return st
 }
 
 // locMatcher returns a cached test of whether any line of a location has a

@@ -33,6 +33,25 @@ const MaxSeriesPoints = 11000
 // in use, goroutines) are averaged per step within each stored series, and
 // those averages summed across series.
 func (e *Engine) Series(ctx context.Context, r Request, step time.Duration, groupBy []string) (*SeriesResult, error) {
+	return e.SeriesAggregated(ctx, r, step, groupBy, AggregateDefault)
+}
+
+// Aggregation is how Series merges the profiles of a stored series within
+// one step.
+type Aggregation int
+
+const (
+	// AggregateDefault sums amount types and averages level types.
+	AggregateDefault Aggregation = iota
+	// AggregateSum sums every type.
+	AggregateSum
+	// AggregateAverage averages every type.
+	AggregateAverage
+)
+
+// SeriesAggregated is Series with the merge within a step chosen: what
+// Pyroscope's API lets a client ask for.
+func (e *Engine) SeriesAggregated(ctx context.Context, r Request, step time.Duration, groupBy []string, agg Aggregation) (*SeriesResult, error) {
 	p, _, err := r.params()
 	if err != nil {
 		return nil, err
@@ -95,7 +114,7 @@ func (e *Engine) Series(ctx context.Context, r Request, step time.Duration, grou
 				continue
 			}
 			v := sums[b]
-			if typ.Gauge() {
+			if agg == AggregateAverage || agg == AggregateDefault && typ.Gauge() {
 				v /= float64(counts[b])
 			}
 			g.sum[b] += v

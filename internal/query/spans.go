@@ -17,11 +17,21 @@ type SpanSelection struct {
 	Spans int `json:"spans"`
 	// IDs are the matching spans' IDs, as storage.SpanRef holds them.
 	IDs SpanIDs `json:"-"`
+	// Traces, when set, keeps the samples of these traces too.
+	Traces map[[16]byte]struct{} `json:"-"`
 }
 
-// keep says whether a request is, or runs under, a selected span.
+// keep says whether a request is, or runs under, a selected span, or is
+// part of a selected trace.
 func (s *SpanSelection) keep(r storage.SpanRef) bool {
-	return s.IDs.Has(r.Span) || s.IDs.Has(r.Root)
+	if s.IDs.Has(r.Span) || s.IDs.Has(r.Root) {
+		return true
+	}
+	if len(s.Traces) > 0 && r.Trace != ([16]byte{}) {
+		_, ok := s.Traces[r.Trace]
+		return ok
+	}
+	return false
 }
 
 // SpanValues are the selected samples summed by the span that took them.

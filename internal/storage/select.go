@@ -670,3 +670,36 @@ func (h *head) labelValues(name string, p SelectParams, vals map[string]struct{}
 		}
 	}
 }
+
+// ProfileBounds returns the time of the oldest and the newest profile of
+// a tenant, unix nanoseconds; ok is false when it has none.
+func (db *DB) ProfileBounds(tenantID string) (minT, maxT int64, ok bool) {
+	t := db.lookupTenant(tenantID)
+	if t == nil {
+		return 0, 0, false
+	}
+	minT, maxT = 1<<63-1, -1<<63
+	add := func(lo, hi int64) {
+		minT, maxT, ok = min(minT, lo), max(maxT, hi), true
+	}
+	t.blocksMu.RLock()
+	defer t.blocksMu.RUnlock()
+	t.mu.RLock()
+	if len(t.head.all) > 0 && t.head.minT <= t.head.maxT {
+		add(t.head.minT, t.head.maxT)
+	}
+	for _, fh := range t.frozen {
+		if len(fh.head.all) > 0 && fh.head.minT <= fh.head.maxT {
+			add(fh.head.minT, fh.head.maxT)
+		}
+	}
+	t.mu.RUnlock()
+	for _, b := range t.blocks {
+		for i := range b.ix.series {
+			if s := &b.ix.series[i]; s.n > 0 {
+				add(s.minT, s.maxT)
+			}
+		}
+	}
+	return minT, maxT, ok
+}
