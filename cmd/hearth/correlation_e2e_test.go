@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"connectrpc.com/connect"
+	querierv1 "github.com/grafana/pyroscope/api/gen/proto/go/querier/v1"
+	"github.com/grafana/pyroscope/api/gen/proto/go/querier/v1/querierv1connect"
 )
 
 // TestSpansJoinProfiles runs the example service examples/shop, whose
@@ -245,6 +250,18 @@ func checkShopProfiles(t *testing.T, srv, service string, from, mid, until time.
 	byLabel := top("", fmt.Sprintf(`, local_root_span_id=~%q`, strings.Join(ids, "|")), "total")
 	if s := byLabel.share("computeTax"); s < 0.5 {
 		t.Errorf("50 enterprise checkouts by their IDs spend %.0f%% of their CPU in computeTax, want most", 100*s)
+	}
+	// Grafana's "profiles for this span": the same requests through
+	// Pyroscope's query API, by span_selector, with its own client.
+	qc := querierv1connect.NewQuerierServiceClient(http.DefaultClient, srv)
+	res, err := qc.SelectMergeSpanProfile(context.Background(), connect.NewRequest(&querierv1.SelectMergeSpanProfileRequest{
+		ProfileTypeID: "process_cpu:cpu:nanoseconds:cpu:nanoseconds", LabelSelector: fmt.Sprintf(`{service_name=%q}`, service),
+		SpanSelector: ids, Start: from.UnixMilli(), End: until.UnixMilli()}))
+	if err != nil {
+		t.Fatalf("SelectMergeSpanProfile: %v", err)
+	}
+	if got := res.Msg.Flamegraph.Total; got == 0 || got != int64(byLabel.Data.Total) {
+		t.Errorf("span_selector of the 50 checkouts: %d ns; their samples by label: %v ns", got, byLabel.Data.Total)
 	}
 
 	// From code to requests: the spans whose own samples ran computeTax

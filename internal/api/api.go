@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"connectrpc.com/connect"
+
 	gpprof "github.com/google/pprof/profile"
 
 	"github.com/hearth-profiler/hearth/internal/events/calc"
@@ -262,6 +264,36 @@ func (a *API) limited(h func(*http.Request) (any, error)) func(*http.Request) (a
 		})
 		return data, err
 	}
+}
+
+// Gate runs the requests of h as queries: each waits for its tenant's
+// concurrency limit and runs within its time limit, as the HTTP API's
+// queries do. A refused request gets a Connect error, in the protocol
+// the client speaks: h is a Connect service (querier.v1).
+func (a *API) Gate(h http.Handler) http.Handler {
+	ew := connect.NewErrorWriter()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := a.runQuery(r, func(r *http.Request) error {
+			h.ServeHTTP(w, r)
+			return nil
+		})
+		if err == nil {
+			return
+		}
+		code := connect.CodeInternal
+		if _, busy := errors.AsType[*TooManyQueriesError](err); busy {
+			code = connect.CodeResourceExhausted
+		} else if ae, ok := errors.AsType[*apiError](err); ok && ae.status == http.StatusBadRequest {
+			code = connect.CodeInvalidArgument
+		}
+		ew.Write(w, r, connect.NewError(code, err))
+	})
+}
+
+// QueryLimits are the series and sample limits of a tenant's queries.
+func (a *API) QueryLimits(tenant string) query.Limits {
+	l := a.opts.Limits.For(tenant)
+	return query.Limits{MaxSeries: l.QueryMaxSeries, MaxSamples: l.QueryMaxSamples}
 }
 
 // QueryTimeoutError is a query that ran past its tenant's time limit

@@ -53,11 +53,12 @@ var queryPaths = []string{
 // A pattern it does not list needs admin, so that a route added without
 // thought is closed rather than open; the UI's static files ("/") are
 // open to GET and HEAD only (see accessOf).
-func accessTable(pushPath string, protectMetrics bool) map[string]access {
+func accessTable(pushPath, querierPath string, protectMetrics bool) map[string]access {
 	t := map[string]access{
 		"POST /ingest":            needWrite,
 		"POST /pyroscope/ingest":  needWrite,
 		pushPath:                  needWrite,
+		querierPath:               needRead,
 		"GET /ready":              openAccess,
 		"POST /-/flush":           needAdmin,
 		"POST /-/reload":          needAdmin,

@@ -238,6 +238,8 @@ func routeProbes(t *testing.T) map[string][]probe {
 		"POST /ingest":            {{"write", "POST", "/ingest?name=checkout&format=folded", "text/plain", folded, 200}},
 		"POST /pyroscope/ingest":  {{"write", "POST", "/pyroscope/ingest?name=checkout&format=folded", "text/plain", folded, 200}},
 		"/push.v1.PusherService/": {{"write", "POST", "/push.v1.PusherService/Push", "application/json", pushJSON, 200}},
+		"/querier.v1.QuerierService/": {{"read", "POST", "/querier.v1.QuerierService/ProfileTypes", "application/json",
+			[]byte(`{"start": 1000, "end": 4000}`), 200}},
 		"/v1development/profiles": {{"write", "POST", "/v1development/profiles", "application/x-protobuf", otlpPayload, 200}},
 		"/v1/profiles":            {{"write", "POST", "/v1/profiles", "application/x-protobuf", otlpPayload, 200}},
 		"/v1/traces":              {{"write", "POST", "/v1/traces", "application/json", []byte(`{"resourceSpans":[]}`), 200}},

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"connectrpc.com/connect"
 	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
 	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
@@ -33,6 +34,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/otlp"
 	"github.com/hearth-profiler/hearth/internal/priority"
 	"github.com/hearth-profiler/hearth/internal/push"
+	"github.com/hearth-profiler/hearth/internal/querier"
 	"github.com/hearth-profiler/hearth/internal/query"
 	"github.com/hearth-profiler/hearth/internal/scrape"
 	"github.com/hearth-profiler/hearth/internal/selfevents"
@@ -283,7 +285,8 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 		db.Close()
 		return nil, err
 	}
-	a := api.New(s.ing, query.NewEngine(db), api.Options{MaxBodyBytes: cfg.MaxBodyBytes, Governor: gov,
+	eng := query.NewEngine(db)
+	a := api.New(s.ing, eng, api.Options{MaxBodyBytes: cfg.MaxBodyBytes, Governor: gov,
 		Limits: s.limits, Refusals: s.refusals, Events: db}, logger.With("component", "api"))
 	a.Register(s.mux)
 	s.events = &events.Tally{}
@@ -323,6 +326,14 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 		r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes)
 		pushHandler.ServeHTTP(w, r)
 	}))
+	// Pyroscope's query API, for Grafana's data source and profilecli.
+	querierPath, querierHandler := querier.NewHandler(eng, db, querier.Options{Limits: a.QueryLimits},
+		connect.WithReadMaxBytes(int(cfg.MaxBodyBytes)))
+	querierHandler = a.Gate(querierHandler)
+	s.mux.Handle(querierPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes)
+		querierHandler.ServeHTTP(w, r)
+	}))
 	s.mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ready\n"))
 	})
@@ -352,7 +363,7 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	s.access = accessTable(pushPath, cfg.AuthProtectMetrics)
+	s.access = accessTable(pushPath, querierPath, cfg.AuthProtectMetrics)
 	return s, nil
 }
 
