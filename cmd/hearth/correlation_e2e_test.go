@@ -254,6 +254,7 @@ func checkShopProfiles(t *testing.T, srv, service string, from, mid, until time.
 	// Grafana's "profiles for this span": the same requests through
 	// Pyroscope's query API, by span_selector, with its own client.
 	qc := querierv1connect.NewQuerierServiceClient(http.DefaultClient, srv)
+	//lint:ignore SA1019 Grafana 11 calls it for "profiles for this span".
 	res, err := qc.SelectMergeSpanProfile(context.Background(), connect.NewRequest(&querierv1.SelectMergeSpanProfileRequest{
 		ProfileTypeID: "process_cpu:cpu:nanoseconds:cpu:nanoseconds", LabelSelector: fmt.Sprintf(`{service_name=%q}`, service),
 		SpanSelector: ids, Start: from.UnixMilli(), End: until.UnixMilli()}))

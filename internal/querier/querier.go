@@ -418,14 +418,25 @@ func (h *handler) SelectMergeStacktraces(ctx context.Context, req *connect.Reque
 		return nil, unimplemented("async: Hearth answers every query at once")
 	}
 	switch m.Format {
-	case querierv1.ProfileFormat_PROFILE_FORMAT_UNSPECIFIED, querierv1.ProfileFormat_PROFILE_FORMAT_FLAMEGRAPH:
+	case querierv1.ProfileFormat_PROFILE_FORMAT_UNSPECIFIED, querierv1.ProfileFormat_PROFILE_FORMAT_FLAMEGRAPH,
+		querierv1.ProfileFormat_PROFILE_FORMAT_PPROF:
 	default:
-		return nil, unimplemented("format %s: Hearth answers this RPC with flame graphs; for pprof, call SelectMergeProfile", m.Format)
+		return nil, unimplemented("format %s: Hearth answers flame graphs and pprof", m.Format)
 	}
 	r, err := h.stackRequest(req.Header(), m.ProfileTypeID, m.LabelSelector, m.Start, m.End,
 		m.StackTraceSelector, m.ProfileIdSelector, m.TraceIdSelector, m.SpanSelector)
 	if err != nil {
 		return nil, err
+	}
+	if m.Format == querierv1.ProfileFormat_PROFILE_FORMAT_PPROF {
+		if m.MaxNodes != nil && *m.MaxNodes != 0 {
+			return nil, unimplemented("max_nodes: Hearth does not trim merged pprof profiles; leave it out")
+		}
+		p, err := h.mergedPprof(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(&querierv1.SelectMergeStacktracesResponse{Pprof: &querierv1.PprofProfile{Profile: p}}), nil
 	}
 	n, err := maxNodes(m.MaxNodes)
 	if err != nil {
@@ -439,7 +450,8 @@ func (h *handler) SelectMergeStacktraces(ctx context.Context, req *connect.Reque
 }
 
 // SelectMergeSpanProfile is the flame graph of the samples of some spans:
-// Grafana's "profiles for this span".
+// Grafana's "profiles for this span". Pyroscope deprecates it for
+// SelectMergeStacktraces' span_selector; Grafana 11 still calls it.
 func (h *handler) SelectMergeSpanProfile(ctx context.Context, req *connect.Request[querierv1.SelectMergeSpanProfileRequest]) (*connect.Response[querierv1.SelectMergeSpanProfileResponse], error) {
 	m := req.Msg
 	switch m.Format {
@@ -466,6 +478,8 @@ func (h *handler) SelectMergeSpanProfile(ctx context.Context, req *connect.Reque
 }
 
 // SelectMergeProfile merges the selected samples into one pprof profile.
+// Pyroscope deprecates it for SelectMergeStacktraces' pprof format;
+// Grafana and profilecli still call it.
 func (h *handler) SelectMergeProfile(ctx context.Context, req *connect.Request[querierv1.SelectMergeProfileRequest]) (*connect.Response[googlev1.Profile], error) {
 	m := req.Msg
 	if m.ProfileTypeID == "" {
@@ -479,6 +493,16 @@ func (h *handler) SelectMergeProfile(ctx context.Context, req *connect.Request[q
 	if m.MaxNodes != nil && *m.MaxNodes != 0 {
 		return nil, unimplemented("max_nodes: Hearth does not trim merged pprof profiles; leave it out")
 	}
+	p, err := h.mergedPprof(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(p), nil
+}
+
+// mergedPprof is the selection merged into one pprof profile, as
+// Pyroscope's generated message.
+func (h *handler) mergedPprof(ctx context.Context, r query.Request) (*googlev1.Profile, error) {
 	p, err := h.eng.Pprof(ctx, r)
 	if err != nil {
 		return nil, connectError(err)
@@ -491,7 +515,7 @@ func (h *handler) SelectMergeProfile(ctx context.Context, req *connect.Request[q
 	if err := proto.Unmarshal(raw, out); err != nil {
 		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("re-read merged profile: %w", err))
 	}
-	return connect.NewResponse(out), nil
+	return out, nil
 }
 
 // SelectSeries returns the selection's total per step, per group.

@@ -279,6 +279,7 @@ func TestSelectMergeStacktraces(t *testing.T) {
 				t.Errorf("level 3 %v", got)
 			}
 
+			//lint:ignore SA1019 Grafana 11 calls it: Hearth must answer it.
 			span, err := c.SelectMergeSpanProfile(ctx, connect.NewRequest(&querierv1.SelectMergeSpanProfileRequest{
 				ProfileTypeID: cpuType, LabelSelector: "{}", SpanSelector: []string{spanA, spanC}, Start: start, End: end}))
 			if err != nil {
@@ -386,25 +387,35 @@ func TestSelectSeriesAndProfile(t *testing.T) {
 				t.Errorf("limit 1: %v %v", res, err)
 			}
 
+			//lint:ignore SA1019 Grafana and profilecli call it: Hearth must answer it.
 			p, err := c.SelectMergeProfile(ctx, connect.NewRequest(&querierv1.SelectMergeProfileRequest{ProfileTypeID: cpuType,
 				LabelSelector: `{service_name="shop"}`, Start: start, End: end, TraceIdSelector: []string{trace1}}))
 			if err != nil {
 				t.Fatal(err)
 			}
-			raw, err := proto.Marshal(p.Msg)
+			// The same through the RPC that Pyroscope has it become.
+			st, err := c.SelectMergeStacktraces(ctx, connect.NewRequest(&querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType,
+				LabelSelector: `{service_name="shop"}`, Start: start, End: end, TraceIdSelector: []string{trace1},
+				Format: querierv1.ProfileFormat_PROFILE_FORMAT_PPROF}))
 			if err != nil {
 				t.Fatal(err)
 			}
-			gp, err := gpprof.ParseData(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := profiletest.ProfileStacks(gp, 0); !cmp.Equal(got, profiletest.Stacks{"main;handle;parse": 10, "main;handle;render": 20}) {
-				t.Errorf("merged pprof of trace 1: %v", got)
-			}
-			for _, s := range gp.Sample {
-				if s.Label["trace_id"][0] != trace1 {
-					t.Errorf("sample labels %v", s.Label)
+			for _, msg := range []proto.Message{p.Msg, st.Msg.Pprof.GetProfile()} {
+				raw, err := proto.Marshal(msg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gp, err := gpprof.ParseData(raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := profiletest.ProfileStacks(gp, 0); !cmp.Equal(got, profiletest.Stacks{"main;handle;parse": 10, "main;handle;render": 20}) {
+					t.Errorf("merged pprof of trace 1: %v", got)
+				}
+				for _, s := range gp.Sample {
+					if s.Label["trace_id"][0] != trace1 {
+						t.Errorf("sample labels %v", s.Label)
+					}
 				}
 			}
 
@@ -436,7 +447,6 @@ func TestSelectSeriesAndProfile(t *testing.T) {
 	}
 }
 
-
 // TestBadRequests checks the codes Pyroscope answers bad requests with.
 func TestBadRequests(t *testing.T) {
 	for name, c := range clients(t) {
@@ -457,6 +467,7 @@ func TestBadRequests(t *testing.T) {
 				{"bad span ID", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: "{}", SpanSelector: []string{"xyz"}}, connect.CodeInvalidArgument, "span_selector"},
 				{"bad trace ID", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: "{}", TraceIdSelector: []string{spanA}}, connect.CodeInvalidArgument, "trace_id_selector"},
 				{"tree format", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: "{}", Format: querierv1.ProfileFormat_PROFILE_FORMAT_TREE}, connect.CodeUnimplemented, "format"},
+				{"pprof trimmed", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: "{}", Format: querierv1.ProfileFormat_PROFILE_FORMAT_PPROF, MaxNodes: proto.Int64(10)}, connect.CodeUnimplemented, "max_nodes"},
 			} {
 				_, err := c.SelectMergeStacktraces(ctx, connect.NewRequest(x.req))
 				var ce *connect.Error
