@@ -115,8 +115,8 @@ func (a *API) Register(mux Mux) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
 	}
 	// Unknown paths under the API prefixes answer JSON, not the UI's page:
-	// a script calling Pyroscope's /pyroscope/render, which Hearth does not
-	// serve yet, gets a clear 404.
+	// a script calling a Pyroscope endpoint that Hearth does not serve
+	// gets a clear 404.
 	mux.HandleFunc("/api/", notFound)
 	mux.HandleFunc("/pyroscope/", notFound)
 }

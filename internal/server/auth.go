@@ -21,6 +21,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/events/jsonl"
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/otlp"
+	"github.com/hearth-profiler/hearth/internal/querier"
 	"github.com/hearth-profiler/hearth/internal/scrape"
 	"github.com/hearth-profiler/hearth/internal/tenant"
 )
@@ -83,6 +84,9 @@ func accessTable(pushPath, querierPath string, protectMetrics bool) map[string]a
 	}
 	for _, p := range otlp.EventPaths {
 		t[p] = needWrite
+	}
+	for _, p := range querier.LegacyPaths {
+		t[p] = needRead
 	}
 	t["POST "+jsonl.Path] = needWrite
 	for _, m := range []string{"GET", "POST"} {

@@ -334,6 +334,10 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 		r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes)
 		querierHandler.ServeHTTP(w, r)
 	}))
+	legacy := a.Gate(querier.NewLegacyHandler(eng, db, querier.Options{Limits: a.QueryLimits}))
+	for _, p := range querier.LegacyPaths {
+		s.mux.Handle(p, legacy)
+	}
 	s.mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ready\n"))
 	})
