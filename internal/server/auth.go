@@ -54,8 +54,10 @@ var queryPaths = []string{
 // A pattern it does not list needs admin, so that a route added without
 // thought is closed rather than open; the UI's static files ("/") are
 // open to GET and HEAD only (see accessOf).
-func accessTable(pushPath, querierPath string, protectMetrics bool) map[string]access {
+func accessTable(pushPath, querierPath, settingsPath string, protectMetrics bool) map[string]access {
 	t := map[string]access{
+		// Drilldown's settings are the UI's own: a reader keeps them.
+		settingsPath:              needRead,
 		"POST /ingest":            needWrite,
 		"POST /pyroscope/ingest":  needWrite,
 		pushPath:                  needWrite,

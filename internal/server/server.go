@@ -39,6 +39,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/scrape"
 	"github.com/hearth-profiler/hearth/internal/selfevents"
 	"github.com/hearth-profiler/hearth/internal/selfprofile"
+	"github.com/hearth-profiler/hearth/internal/settings"
 	"github.com/hearth-profiler/hearth/internal/storage"
 	"github.com/hearth-profiler/hearth/internal/tlsconfig"
 	"github.com/hearth-profiler/hearth/web"
@@ -334,6 +335,14 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 		r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes)
 		querierHandler.ServeHTTP(w, r)
 	}))
+	// Profiles Drilldown's settings, kept per tenant in the data directory.
+	st, err := settings.Open(filepath.Clean(cfg.DataDir), settings.DefaultLimits, logger.With("component", "settings"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	settingsPath, settingsHandler := settings.NewHandler(st, connect.WithReadMaxBytes(int(cfg.MaxBodyBytes)))
+	s.mux.Handle(settingsPath, settingsHandler)
 	legacy := a.Gate(querier.NewLegacyHandler(eng, db, querier.Options{Limits: a.QueryLimits}))
 	for _, p := range querier.LegacyPaths {
 		s.mux.Handle(p, legacy)
@@ -367,7 +376,7 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	s.access = accessTable(pushPath, querierPath, cfg.AuthProtectMetrics)
+	s.access = accessTable(pushPath, querierPath, settingsPath, cfg.AuthProtectMetrics)
 	return s, nil
 }
 
