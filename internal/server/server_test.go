@@ -318,7 +318,7 @@ func TestBadInput(t *testing.T) {
 		{"empty range", "GET", ts.URL + "/api/v1/query/top?query=cpu{}&from=now&until=-1h", nil, "", 400, "empty time range"},
 		{"bad step", "GET", ts.URL + "/api/v1/query/series?query=cpu{}&step=fast", nil, "", 400, "step"},
 		{"unknown endpoint", "GET", ts.URL + "/api/v1/nope", nil, "", 404, "no API endpoint"},
-		{"unserved Pyroscope endpoint", "GET", ts.URL + "/pyroscope/render?query=x", nil, "", 404, "no API endpoint"},
+		{"unserved Pyroscope endpoint", "GET", ts.URL + "/pyroscope/label-values?label=x", nil, "", 404, "no API endpoint"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
