@@ -35,6 +35,12 @@ func queryCases(w workload, long, svcs []*request, maxNodes int) []hearthproc.Qu
 	p.Set("max_nodes", strconv.Itoa(maxNodes))
 	cases = append(cases, hearthproc.Query{Name: fmt.Sprintf("flame graph, %d services, %s (%d profiles)", w.services, hour, w.services*w.ticks),
 		Path: "/api/v1/query/flamegraph", Params: p, Profiles: w.services * w.ticks, Want: wantAll})
+	// The same through Pyroscope's query API, as Grafana asks it. Its
+	// max_nodes does not count the root, Hearth's does.
+	body := fmt.Sprintf(`{"profile_typeID": "process_cpu:cpu:nanoseconds:cpu:nanoseconds", "label_selector": "{env=\"bench\"}", "start": %d, "end": %d, "max_nodes": %d}`,
+		w.servicesFrom()*1000, w.end*1000, maxNodes-1)
+	cases = append(cases, hearthproc.Query{Name: fmt.Sprintf("SelectMergeStacktraces, %d services, %s (%d profiles)", w.services, hour, w.services*w.ticks),
+		Path: "/querier.v1.QuerierService/SelectMergeStacktraces", Body: []byte(body), Profiles: w.services * w.ticks, Want: wantAll})
 	p = rng(w.servicesFrom(), w.end)
 	p.Set("query", `alloc_space{service_name="svc0"}`)
 	p.Set("max_nodes", strconv.Itoa(maxNodes))

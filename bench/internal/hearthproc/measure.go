@@ -1,6 +1,8 @@
 package hearthproc
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -98,6 +101,9 @@ type Query struct {
 	Params   url.Values
 	Profiles int   // profiles in the selection
 	Want     int64 // the flame graph's expected total; 0 when not checked
+	// Body, when set, is POSTed as application/json: a Connect call
+	// (Pyroscope's query API), whose flame graph's total is checked.
+	Body []byte
 }
 
 // QueryResult is the figures of one query.
@@ -130,12 +136,20 @@ type QueryResult struct {
 // server at addr, process pid.
 func RunQuery(addr string, pid int, q Query, repeats int) QueryResult {
 	res := QueryResult{Name: q.Name, Request: q.Path + "?" + q.Params.Encode(), Profiles: q.Profiles, ExpectedTotal: q.Want}
+	if q.Body != nil {
+		res.Request = "POST " + q.Path + " " + string(q.Body)
+	}
 	client := &http.Client{Timeout: 10 * time.Minute}
 	defer client.CloseIdleConnections()
 	call := func() (wall, cpu time.Duration, body []byte, err error) {
 		cpu0, _ := ThreadCPU(pid)
 		t0 := time.Now()
-		resp, err := client.Get("http://" + addr + res.Request)
+		var resp *http.Response
+		if q.Body != nil {
+			resp, err = client.Post("http://"+addr+q.Path, "application/json", bytes.NewReader(q.Body))
+		} else {
+			resp, err = client.Get("http://" + addr + res.Request)
+		}
 		if err != nil {
 			return 0, 0, nil, err
 		}
@@ -188,11 +202,23 @@ func (res *QueryResult) check(body []byte) error {
 				Points [][2]float64 `json:"points"`
 			} `json:"series"`
 		} `json:"data"`
+		// A Connect answer: int64 fields are JSON strings.
+		Flamegraph *struct {
+			Names []string `json:"names"`
+			Total string   `json:"total"`
+		} `json:"flamegraph"`
 	}
 	if err := json.Unmarshal(body, &ans); err != nil {
 		return fmt.Errorf("decode answer: %w", err)
 	}
 	res.Total, res.NumNodes, res.Truncated = ans.Data.Total, ans.Data.NumNodes, ans.Data.Truncated
+	if fg := ans.Flamegraph; fg != nil {
+		var err error
+		if res.Total, err = strconv.ParseInt(cmp.Or(fg.Total, "0"), 10, 64); err != nil {
+			return fmt.Errorf("flame graph total %q: %w", fg.Total, err)
+		}
+		res.NumNodes = len(fg.Names)
+	}
 	res.Series = len(ans.Data.Series)
 	for _, s := range ans.Data.Series {
 		res.Points += len(s.Points)
