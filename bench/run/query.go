@@ -6,6 +6,10 @@ import (
 	"strconv"
 	"time"
 
+	querierv1 "github.com/grafana/pyroscope/api/gen/proto/go/querier/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/hearth-profiler/hearth/bench/internal/hearthproc"
 )
 
@@ -35,12 +39,36 @@ func queryCases(w workload, long, svcs []*request, maxNodes int) []hearthproc.Qu
 	p.Set("max_nodes", strconv.Itoa(maxNodes))
 	cases = append(cases, hearthproc.Query{Name: fmt.Sprintf("flame graph, %d services, %s (%d profiles)", w.services, hour, w.services*w.ticks),
 		Path: "/api/v1/query/flamegraph", Params: p, Profiles: w.services * w.ticks, Want: wantAll})
-	// The same through Pyroscope's query API, as Grafana asks it. Its
-	// max_nodes does not count the root, Hearth's does.
-	body := fmt.Sprintf(`{"profile_typeID": "process_cpu:cpu:nanoseconds:cpu:nanoseconds", "label_selector": "{env=\"bench\"}", "start": %d, "end": %d, "max_nodes": %d}`,
-		w.servicesFrom()*1000, w.end*1000, maxNodes-1)
-	cases = append(cases, hearthproc.Query{Name: fmt.Sprintf("SelectMergeStacktraces, %d services, %s (%d profiles)", w.services, hour, w.services*w.ticks),
-		Path: "/querier.v1.QuerierService/SelectMergeStacktraces", Body: []byte(body), Profiles: w.services * w.ticks, Want: wantAll})
+	// The same through Pyroscope's query API, as Grafana's data source
+	// asks it (Connect, protobuf) and as a script might (Connect, JSON).
+	// Its max_nodes does not count the root, Hearth's does.
+	req := &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+		LabelSelector: `{env="bench"}`, Start: w.servicesFrom() * 1000, End: w.end * 1000, MaxNodes: proto.Int64(int64(maxNodes - 1))}
+	read := func(unmarshal func([]byte, proto.Message) error) func([]byte) (int64, int, error) {
+		return func(body []byte) (int64, int, error) {
+			var res querierv1.SelectMergeStacktracesResponse
+			if err := unmarshal(body, &res); err != nil {
+				return 0, 0, fmt.Errorf("decode answer: %w", err)
+			}
+			return res.Flamegraph.GetTotal(), len(res.Flamegraph.GetNames()), nil
+		}
+	}
+	for _, enc := range []struct {
+		name, contentType string
+		marshal           func(proto.Message) ([]byte, error)
+		unmarshal         func([]byte, proto.Message) error
+	}{
+		{"protobuf", "application/proto", proto.Marshal, proto.Unmarshal},
+		{"JSON", "application/json", protojson.Marshal, protojson.Unmarshal},
+	} {
+		body, err := enc.marshal(req)
+		if err != nil {
+			panic(err) // a message of known fields always encodes
+		}
+		cases = append(cases, hearthproc.Query{Name: fmt.Sprintf("SelectMergeStacktraces (%s), %d services, %s (%d profiles)", enc.name, w.services, hour, w.services*w.ticks),
+			Path: "/querier.v1.QuerierService/SelectMergeStacktraces", Body: body, ContentType: enc.contentType, Read: read(enc.unmarshal),
+			Profiles: w.services * w.ticks, Want: wantAll})
+	}
 	p = rng(w.servicesFrom(), w.end)
 	p.Set("query", `alloc_space{service_name="svc0"}`)
 	p.Set("max_nodes", strconv.Itoa(maxNodes))

@@ -2,7 +2,6 @@ package hearthproc
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -101,9 +99,12 @@ type Query struct {
 	Params   url.Values
 	Profiles int   // profiles in the selection
 	Want     int64 // the flame graph's expected total; 0 when not checked
-	// Body, when set, is POSTed as application/json: a Connect call
-	// (Pyroscope's query API), whose flame graph's total is checked.
-	Body []byte
+	// Body, when set, is POSTed with ContentType: a Connect call
+	// (Pyroscope's query API). Read, when set, reads its answer's flame
+	// graph total and node count instead of Hearth's JSON.
+	Body        []byte
+	ContentType string
+	Read        func(body []byte) (total int64, nodes int, err error)
 }
 
 // QueryResult is the figures of one query.
@@ -137,7 +138,7 @@ type QueryResult struct {
 func RunQuery(addr string, pid int, q Query, repeats int) QueryResult {
 	res := QueryResult{Name: q.Name, Request: q.Path + "?" + q.Params.Encode(), Profiles: q.Profiles, ExpectedTotal: q.Want}
 	if q.Body != nil {
-		res.Request = "POST " + q.Path + " " + string(q.Body)
+		res.Request = "POST " + q.Path + " (" + q.ContentType + ")"
 	}
 	client := &http.Client{Timeout: 10 * time.Minute}
 	defer client.CloseIdleConnections()
@@ -146,7 +147,7 @@ func RunQuery(addr string, pid int, q Query, repeats int) QueryResult {
 		t0 := time.Now()
 		var resp *http.Response
 		if q.Body != nil {
-			resp, err = client.Post("http://"+addr+q.Path, "application/json", bytes.NewReader(q.Body))
+			resp, err = client.Post("http://"+addr+q.Path, q.ContentType, bytes.NewReader(q.Body))
 		} else {
 			resp, err = client.Get("http://" + addr + res.Request)
 		}
@@ -168,7 +169,14 @@ func RunQuery(addr string, pid int, q Query, repeats int) QueryResult {
 		return res
 	}
 	res.ColdMs, res.ColdServerCPUMs, res.ResponseBytes = ms(wall), ms(cpu), len(body)
-	if err := res.check(body); err != nil {
+	if q.Read != nil {
+		if res.Total, res.NumNodes, err = q.Read(body); err == nil && res.ExpectedTotal != 0 && res.Total != res.ExpectedTotal {
+			err = fmt.Errorf("flame graph total %d, want %d (the CPU time sent)", res.Total, res.ExpectedTotal)
+		}
+		if err != nil {
+			res.Error = err.Error()
+		}
+	} else if err := res.check(body); err != nil {
 		res.Error = err.Error()
 	}
 	var cpus []float64
@@ -202,23 +210,11 @@ func (res *QueryResult) check(body []byte) error {
 				Points [][2]float64 `json:"points"`
 			} `json:"series"`
 		} `json:"data"`
-		// A Connect answer: int64 fields are JSON strings.
-		Flamegraph *struct {
-			Names []string `json:"names"`
-			Total string   `json:"total"`
-		} `json:"flamegraph"`
 	}
 	if err := json.Unmarshal(body, &ans); err != nil {
 		return fmt.Errorf("decode answer: %w", err)
 	}
 	res.Total, res.NumNodes, res.Truncated = ans.Data.Total, ans.Data.NumNodes, ans.Data.Truncated
-	if fg := ans.Flamegraph; fg != nil {
-		var err error
-		if res.Total, err = strconv.ParseInt(cmp.Or(fg.Total, "0"), 10, 64); err != nil {
-			return fmt.Errorf("flame graph total %q: %w", fg.Total, err)
-		}
-		res.NumNodes = len(fg.Names)
-	}
 	res.Series = len(ans.Data.Series)
 	for _, s := range ans.Data.Series {
 		res.Points += len(s.Points)
