@@ -54,6 +54,8 @@ type Options struct {
 	Refusals *limits.Refusals
 	// Events is where the events API reads; nil serves no events routes.
 	Events EventStore
+	// Version names the build, for Tempo's buildinfo.
+	Version string
 }
 
 // API holds the handlers.
@@ -110,6 +112,7 @@ func (a *API) Register(mux Mux) {
 	}
 	if a.opts.Events != nil {
 		a.registerEvents(mux)
+		a.registerTempo(mux)
 	}
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))

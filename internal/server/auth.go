@@ -90,6 +90,9 @@ func accessTable(pushPath, querierPath, settingsPath string, protectMetrics bool
 	for _, p := range querier.LegacyPaths {
 		t[p] = needRead
 	}
+	for _, p := range api.TempoPaths {
+		t[p] = needRead
+	}
 	t["POST "+jsonl.Path] = needWrite
 	for _, m := range []string{"GET", "POST"} {
 		for _, p := range append(slices.Clone(queryPaths), api.EventQueryPaths...) {

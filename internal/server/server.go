@@ -288,7 +288,7 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 	}
 	eng := query.NewEngine(db)
 	a := api.New(s.ing, eng, api.Options{MaxBodyBytes: cfg.MaxBodyBytes, Governor: gov,
-		Limits: s.limits, Refusals: s.refusals, Events: db}, logger.With("component", "api"))
+		Limits: s.limits, Refusals: s.refusals, Events: db, Version: cfg.Version}, logger.With("component", "api"))
 	a.Register(s.mux)
 	s.events = &events.Tally{}
 	otlpOpts := otlp.Options{MaxBodyBytes: cfg.MaxBodyBytes, MaxDecompressedBytes: maxDecompressed, Logger: logger.With("component", "otlp"),

@@ -1,0 +1,326 @@
+package api
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	gocmp "github.com/google/go-cmp/cmp"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+
+	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/otlp"
+	"github.com/hearth-profiler/hearth/internal/query"
+	"github.com/hearth-profiler/hearth/internal/storage"
+)
+
+const tempoTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+// tempoAPI serves the API over a store that the spans of
+// testdata/tempo/spans-otlp.json reached through Hearth's OTLP/HTTP
+// endpoint, with the clock a minute after them.
+func tempoAPI(t *testing.T) (base string, start time.Time) {
+	t.Helper()
+	db, err := storage.Open(t.TempDir(), nil, storage.Options{Decode: ingest.Replay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ing := ingest.New(db, ingest.DefaultProfileLimits(), nil)
+	body, err := os.ReadFile("testdata/tempo/spans-otlp.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/v1/traces", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	otlp.NewTracesHandler(db, ing, otlp.Options{}).ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("OTLP export: %d %s", rec.Code, rec.Body)
+	}
+	// The spans' start, from the request itself.
+	var sent struct {
+		ResourceSpans []struct {
+			ScopeSpans []struct {
+				Spans []struct {
+					Start string `json:"startTimeUnixNano"`
+				} `json:"spans"`
+			} `json:"scopeSpans"`
+		} `json:"resourceSpans"`
+	}
+	if err := json.Unmarshal(body, &sent); err != nil {
+		t.Fatal(err)
+	}
+	ns, _ := strconv.ParseInt(sent.ResourceSpans[0].ScopeSpans[0].Spans[0].Start, 10, 64)
+	start = time.Unix(0, ns)
+	a := New(ing, query.NewEngine(db), Options{Events: db, Version: "v-test"}, nil)
+	a.now = func() time.Time { return start.Add(time.Minute) }
+	mux := http.NewServeMux()
+	a.Register(mux)
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	return ts.URL, start
+}
+
+func getRaw(t *testing.T, u, accept string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw
+}
+
+// spansOf flattens resource spans into spans that carry their resource's
+// attributes and their scope's name and version, attributes by key: how
+// two answers can be compared when they group spans differently. Tempo
+// writes the "unset" status of a span without one as an empty status,
+// Hearth with its code: the comparison reads them alike.
+func spansOf(t *testing.T, rss []*tracepb.ResourceSpans) []*tracepb.Span {
+	t.Helper()
+	var out []*tracepb.Span
+	for _, rs := range rss {
+		for _, ss := range rs.ScopeSpans {
+			for _, s := range ss.Spans {
+				s = proto.Clone(s).(*tracepb.Span)
+				s.Attributes = append(s.Attributes, rs.Resource.Attributes...)
+				if sc := ss.Scope; sc != nil {
+					s.Attributes = append(s.Attributes,
+						&commonpb.KeyValue{Key: "scope name", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: sc.Name}}},
+						&commonpb.KeyValue{Key: "scope version", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: sc.Version}}})
+				}
+				slices.SortFunc(s.Attributes, func(a, b *commonpb.KeyValue) int { return strings.Compare(a.Key, b.Key) })
+				if s.Status != nil && s.Status.Code == tracepb.Status_STATUS_CODE_UNSET && s.Status.Message == "" {
+					s.Status = nil
+				}
+				out = append(out, s)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *tracepb.Span) int { return bytes.Compare(a.SpanId, b.SpanId) })
+	return out
+}
+
+// decodeBatches reads a JSON answer's resource spans under path (the
+// keys to the array).
+func decodeBatches(t *testing.T, raw []byte, path ...string) []*tracepb.ResourceSpans {
+	t.Helper()
+	var node json.RawMessage = raw
+	for _, k := range path {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(node, &m); err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		node = m[k]
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(node, &items); err != nil {
+		t.Fatalf("%v: %v in %.200s", path, err, raw)
+	}
+	var out []*tracepb.ResourceSpans
+	for _, it := range items {
+		rs := &tracepb.ResourceSpans{}
+		if err := protojson.Unmarshal(it, rs); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, rs)
+	}
+	return out
+}
+
+// decodeTraceProto reads Tempo's Trace message: field 1, resource spans.
+func decodeTraceProto(t *testing.T, b []byte) []*tracepb.ResourceSpans {
+	t.Helper()
+	var out []*tracepb.ResourceSpans
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num != 1 || typ != protowire.BytesType {
+			t.Fatalf("trace message: field %d type %d", num, typ)
+		}
+		b = b[n:]
+		m, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			t.Fatal("trace message: truncated")
+		}
+		b = b[n:]
+		rs := &tracepb.ResourceSpans{}
+		if err := proto.Unmarshal(m, rs); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, rs)
+	}
+	return out
+}
+
+// TestTempoTraceAsTempoAnswers compares Hearth's answers for a trace with
+// Tempo's own for the same OTLP request (testdata/tempo/README.md).
+func TestTempoTraceAsTempoAnswers(t *testing.T) {
+	base, _ := tempoAPI(t)
+	read := func(name string) []byte {
+		b, err := os.ReadFile("testdata/tempo/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	want := spansOf(t, decodeBatches(t, read("trace-v1.json"), "batches"))
+	if d := gocmp.Diff(want, spansOf(t, decodeBatches(t, read("trace-v2.json"), "trace", "resourceSpans")), protocmp.Transform()); d != "" {
+		t.Fatalf("Tempo's own v1 and v2 answers differ:\n%s", d)
+	}
+	if d := gocmp.Diff(want, spansOf(t, decodeTraceProto(t, read("trace-v1.pb"))), protocmp.Transform()); d != "" {
+		t.Fatalf("Tempo's own JSON and protobuf answers differ:\n%s", d)
+	}
+	if len(want) != 2 || len(want[0].Events) != 1 || len(want[0].Links) != 1 {
+		t.Fatalf("fixture: %d spans", len(want))
+	}
+	for _, c := range []struct {
+		path, accept string
+		decode       func([]byte) []*tracepb.ResourceSpans
+	}{
+		{"/api/traces/" + tempoTrace, "", func(b []byte) []*tracepb.ResourceSpans { return decodeBatches(t, b, "batches") }},
+		{"/api/v2/traces/" + tempoTrace, "", func(b []byte) []*tracepb.ResourceSpans { return decodeBatches(t, b, "trace", "resourceSpans") }},
+		{"/api/traces/" + tempoTrace, "application/protobuf", func(b []byte) []*tracepb.ResourceSpans { return decodeTraceProto(t, b) }},
+	} {
+		code, raw := getRaw(t, base+c.path, c.accept)
+		if code != 200 {
+			t.Fatalf("%s: %d %s", c.path, code, raw)
+		}
+		if d := gocmp.Diff(want, spansOf(t, c.decode(raw)), protocmp.Transform()); d != "" {
+			t.Errorf("%s (%s): Hearth's spans differ from Tempo's (-Tempo +Hearth):\n%s", c.path, cmp.Or(c.accept, "json"), d)
+		}
+	}
+	// The JSON is Tempo's mapping: IDs in base64, enums by name.
+	_, raw := getRaw(t, base+"/api/traces/"+tempoTrace, "")
+	for _, s := range []string{`"traceId":"S/kvNXezTaajzpKdDg5HNg=="`, `"kind":"SPAN_KIND_SERVER"`, `"code":"STATUS_CODE_ERROR"`} {
+		if !bytes.Contains(raw, []byte(s)) {
+			t.Errorf("answer lacks %s: %.300s", s, raw)
+		}
+	}
+	if code, raw := getRaw(t, base+"/api/traces/0af7651916cd43dd8448eb211c80319c", ""); code != 404 || !bytes.Contains(raw, []byte("not found")) {
+		t.Errorf("unknown trace: %d %s", code, raw)
+	}
+	if code, raw := getRaw(t, base+"/api/traces/xyz", ""); code != 400 {
+		t.Errorf("malformed trace ID: %d %s", code, raw)
+	}
+}
+
+func TestTempoSearchAndTags(t *testing.T) {
+	base, start := tempoAPI(t)
+	rng := "&start=" + strconv.FormatInt(start.Add(-time.Minute).Unix(), 10) + "&end=" + strconv.FormatInt(start.Add(time.Minute).Unix(), 10)
+
+	if code, raw := getRaw(t, base+"/api/echo", ""); code != 200 || string(raw) != "echo" {
+		t.Errorf("echo: %d %q", code, raw)
+	}
+	var bi map[string]string
+	_, raw := getRaw(t, base+"/api/status/buildinfo", "")
+	if err := json.Unmarshal(raw, &bi); err != nil || bi["version"] != "v-test" || !strings.HasPrefix(bi["goVersion"], "go") {
+		t.Errorf("buildinfo: %s", raw)
+	}
+
+	var res struct {
+		Traces []struct {
+			TraceID           string `json:"traceID"`
+			RootServiceName   string `json:"rootServiceName"`
+			RootTraceName     string `json:"rootTraceName"`
+			StartTimeUnixNano string `json:"startTimeUnixNano"`
+			DurationMs        int64  `json:"durationMs"`
+			SpanSet           struct {
+				Spans []struct {
+					SpanID     string          `json:"spanID"`
+					Attributes json.RawMessage `json:"attributes"`
+				} `json:"spans"`
+				Matched int `json:"matched"`
+			} `json:"spanSet"`
+			SpanSets     []json.RawMessage `json:"spanSets"`
+			ServiceStats map[string]struct {
+				SpanCount  int `json:"spanCount"`
+				ErrorCount int `json:"errorCount"`
+			} `json:"serviceStats"`
+		} `json:"traces"`
+	}
+	code, raw := getRaw(t, base+"/api/search?spss=1&q="+url.QueryEscape(`{ resource.service.name = "shop" && span.app.customer.tier = "enterprise" }`)+rng, "")
+	if code != 200 {
+		t.Fatalf("search: %d %s", code, raw)
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Traces) != 1 {
+		t.Fatalf("search: %s", raw)
+	}
+	tr := res.Traces[0]
+	// Tempo's answer for the same search named the root, the trace's
+	// start and 500 ms, and counted one error among the shop's 2 spans.
+	if tr.TraceID != tempoTrace || tr.RootServiceName != "shop" || tr.RootTraceName != "POST /checkout" ||
+		tr.StartTimeUnixNano != strconv.FormatInt(start.UnixNano(), 10) || tr.DurationMs != 500 ||
+		tr.SpanSet.Matched != 1 || len(tr.SpanSet.Spans) != 1 || tr.SpanSet.Spans[0].SpanID != "00f067aa0ba902b8" ||
+		len(tr.SpanSets) != 1 || tr.ServiceStats["shop"].SpanCount != 2 || tr.ServiceStats["shop"].ErrorCount != 1 {
+		t.Errorf("search answer: %s", raw)
+	}
+	if a := string(tr.SpanSet.Spans[0].Attributes); !strings.Contains(a, `"key":"app.customer.tier"`) || !strings.Contains(a, `"key":"service.name"`) {
+		t.Errorf("the span set's attributes are not those the query names: %s", a)
+	}
+	code, raw = getRaw(t, base+"/api/search?q="+url.QueryEscape(`{ span.http.status_code >= 500 }`)+rng, "")
+	if code != 200 || !bytes.Contains(raw, []byte(`"traces":[]`)) {
+		t.Errorf("search matching nothing: %d %s", code, raw)
+	}
+	if code, raw := getRaw(t, base+"/api/search?q="+url.QueryEscape(`{ } >> { }`), ""); code != 400 || !bytes.Contains(raw, []byte("invalid TraceQL query")) {
+		t.Errorf("unsupported TraceQL: %d %s", code, raw)
+	}
+
+	var tags struct {
+		Scopes []struct {
+			Name string   `json:"name"`
+			Tags []string `json:"tags"`
+		} `json:"scopes"`
+	}
+	_, raw = getRaw(t, base+"/api/v2/search/tags?"+rng[1:], "")
+	if err := json.Unmarshal(raw, &tags); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, s := range tags.Scopes {
+		got[s.Name] = s.Tags
+	}
+	if !slices.Contains(got["resource"], "k8s.namespace") || !slices.Contains(got["resource"], "service.name") ||
+		!slices.Contains(got["span"], "http.status_code") || !slices.Contains(got["span"], "app.customer.tier") || !slices.Contains(got["intrinsic"], "duration") {
+		t.Errorf("tags: %s", raw)
+	}
+	_, raw = getRaw(t, base+"/api/search/tags?"+rng[1:], "")
+	if !bytes.Contains(raw, []byte(`"http.route"`)) || !bytes.Contains(raw, []byte(`"tagNames"`)) {
+		t.Errorf("v1 tags: %s", raw)
+	}
+	for _, c := range []struct{ path, want string }{
+		{"/api/v2/search/tag/resource.service.name/values", `{"type":"string","value":"shop"}`},
+		{"/api/v2/search/tag/span.http.status_code/values", `{"type":"int","value":"200"}`},
+		{"/api/v2/search/tag/status/values", `{"type":"keyword","value":"error"}`},
+		{"/api/search/tag/service.name/values", `"tagValues":["shop"]`},
+		{"/api/search/tag/http.route/values", `"tagValues":["/checkout"]`},
+	} {
+		code, raw := getRaw(t, base+c.path+"?"+rng[1:], "")
+		if code != 200 || !bytes.Contains(raw, []byte(c.want)) {
+			t.Errorf("%s: %d %s, want %s", c.path, code, raw, c.want)
+		}
+	}
+}
