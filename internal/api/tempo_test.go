@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -321,6 +322,80 @@ func TestTempoSearchAndTags(t *testing.T) {
 		code, raw := getRaw(t, base+c.path+"?"+rng[1:], "")
 		if code != 200 || !bytes.Contains(raw, []byte(c.want)) {
 			t.Errorf("%s: %d %s, want %s", c.path, code, raw, c.want)
+		}
+	}
+}
+
+func TestTempoMetrics(t *testing.T) {
+	base, start := tempoAPI(t)
+	from := start.Truncate(time.Minute).Add(-time.Minute)
+	rng := "&start=" + strconv.FormatInt(from.Unix(), 10) + "&end=" + strconv.FormatInt(from.Add(3*time.Minute).Unix(), 10) + "&step=60s"
+	type series struct {
+		Labels []struct {
+			Key   string          `json:"key"`
+			Value json.RawMessage `json:"value"`
+		} `json:"labels"`
+		Samples []struct {
+			TimestampMs string  `json:"timestampMs"`
+			Value       float64 `json:"value"`
+		} `json:"samples"`
+		PromLabels string `json:"promLabels"`
+	}
+	get := func(q string) []series {
+		t.Helper()
+		code, raw := getRaw(t, base+"/api/metrics/query_range?q="+url.QueryEscape(q)+rng, "")
+		if code != 200 {
+			t.Fatalf("%s: %d %s", q, code, raw)
+		}
+		var res struct{ Series []series }
+		if err := json.Unmarshal(raw, &res); err != nil {
+			t.Fatal(err)
+		}
+		return res.Series
+	}
+	// The step holding the spans' start.
+	at := strconv.FormatInt(start.Truncate(time.Minute).UnixMilli(), 10)
+	valueAt := func(s series) float64 {
+		for _, x := range s.Samples {
+			if x.TimestampMs == at {
+				return x.Value
+			}
+		}
+		return -1
+	}
+	byName := get(`{ resource.service.name = "shop" } | count_over_time() by (name)`)
+	got := map[string]float64{}
+	for _, s := range byName {
+		got[s.PromLabels] = valueAt(s)
+	}
+	if !gocmp.Equal(got, map[string]float64{`{name="POST /checkout"}`: 1, `{name="price cart"}`: 1}) {
+		t.Errorf("count_over_time by name: %v", got)
+	}
+	if s := get(`{ } | rate()`); len(s) != 1 || math.Abs(valueAt(s[0])-2.0/60) > 1e-9 {
+		t.Errorf("rate: %+v", s)
+	}
+	// Durations in seconds, as Tempo gives them: the checkout took 500 ms.
+	if s := get(`{ kind = server } | quantile_over_time(duration, 0.5)`); len(s) != 1 || math.Abs(valueAt(s[0])-0.5) > 0.02 ||
+		len(s[0].Labels) != 1 || s[0].Labels[0].Key != "p" {
+		t.Errorf("quantile_over_time: %+v", s)
+	}
+	if s := get(`{ } | max_over_time(duration)`); len(s) != 1 || math.Abs(valueAt(s[0])-0.5) > 0.02 {
+		t.Errorf("max_over_time: %+v", s)
+	}
+	var buckets float64
+	for _, s := range get(`{ } | histogram_over_time(duration)`) {
+		if len(s.Labels) != 1 || s.Labels[0].Key != "__bucket" {
+			t.Errorf("histogram series labels: %+v", s.Labels)
+		}
+		buckets += valueAt(s)
+	}
+	if buckets != 2 {
+		t.Errorf("histogram: %v spans in buckets, want 2", buckets)
+	}
+	for _, bad := range []string{`{ } | count() > 2`, `{ } | rate() | topk(5)`, `{ } | quantile_over_time(duration, 0.123)`, `{ }`, `{ } | rate(duration)`} {
+		code, raw := getRaw(t, base+"/api/metrics/query_range?q="+url.QueryEscape(bad)+rng, "")
+		if code != 400 || !bytes.Contains(raw, []byte("invalid TraceQL metrics query")) {
+			t.Errorf("%s: %d %s", bad, code, raw)
 		}
 	}
 }
