@@ -551,7 +551,7 @@ func (qr queryResult) summary() string {
 }
 
 func runQuery(addr, tenant string, pid int, q query, repeats int) queryResult {
-	qr := queryResult{Name: q.name, About: q.about, Request: q.path + "?" + q.params.Encode(), AimMs: ms(q.aim)}
+	qr := queryResult{Name: q.name, About: q.about, Request: q.path + "?" + q.params.Encode(), AimMs: hearthproc.Ms(q.aim)}
 	client := &http.Client{Timeout: 5 * time.Minute}
 	defer client.CloseIdleConnections()
 	call := func() (wall, cpu time.Duration, body []byte, err error) {
@@ -580,7 +580,7 @@ func runQuery(addr, tenant string, pid int, q query, repeats int) queryResult {
 		qr.Error = err.Error()
 		return qr
 	}
-	qr.ColdMs, qr.ColdServerCPUMs, qr.ResponseBytes = ms(wall), ms(cpu), len(body)
+	qr.ColdMs, qr.ColdServerCPUMs, qr.ResponseBytes = hearthproc.Ms(wall), hearthproc.Ms(cpu), len(body)
 	var ans struct {
 		Status string          `json:"status"`
 		Data   json.RawMessage `json:"data"`
@@ -599,25 +599,11 @@ func runQuery(addr, tenant string, pid int, q query, repeats int) queryResult {
 			qr.Error = strings.TrimPrefix(qr.Error+"; a warm call: "+err.Error(), "; ")
 			break
 		}
-		qr.WarmMs = append(qr.WarmMs, ms(wall))
-		cpus = append(cpus, ms(cpu))
+		qr.WarmMs = append(qr.WarmMs, hearthproc.Ms(wall))
+		cpus = append(cpus, hearthproc.Ms(cpu))
 	}
-	qr.WarmMedianMs, qr.WarmServerCPUMs = median(qr.WarmMs), median(cpus)
+	qr.WarmMedianMs, qr.WarmServerCPUMs = hearthproc.Median(qr.WarmMs), hearthproc.Median(cpus)
 	return qr
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // queries are the two of the issue, each beside a reference: the

@@ -32,7 +32,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -534,7 +533,7 @@ func runQuery(p peer, q query, repeats int, c checker) queryResult {
 		return qr
 	}
 	qr.Status = "measured"
-	qr.ColdMs, qr.ColdServerCPUMs, qr.ResponseBytes = ms(wall), ms(cpu), len(body)
+	qr.ColdMs, qr.ColdServerCPUMs, qr.ResponseBytes = hearthproc.Ms(wall), hearthproc.Ms(cpu), len(body)
 	qr.Check = c.check(q.Name, body)
 	var cpus []float64
 	for range repeats {
@@ -543,10 +542,10 @@ func runQuery(p peer, q query, repeats int, c checker) queryResult {
 			qr.Status = fmt.Sprintf("measured cold; a warm call failed: %d %v", code, err)
 			break
 		}
-		qr.WarmMs = append(qr.WarmMs, ms(wall))
-		cpus = append(cpus, ms(cpu))
+		qr.WarmMs = append(qr.WarmMs, hearthproc.Ms(wall))
+		cpus = append(cpus, hearthproc.Ms(cpu))
 	}
-	qr.WarmMedianMs, qr.WarmServerCPUMsMedian = median(qr.WarmMs), median(cpus)
+	qr.WarmMedianMs, qr.WarmServerCPUMsMedian = hearthproc.Median(qr.WarmMs), hearthproc.Median(cpus)
 	return qr
 }
 
@@ -555,20 +554,6 @@ func (qr queryResult) summary() string {
 		return qr.Status
 	}
 	return fmt.Sprintf("%.1f ms cold, %.1f ms warm; %s", qr.ColdMs, qr.WarmMedianMs, qr.Check)
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func printTable(out io.Writer, r *result) {

@@ -226,7 +226,7 @@ func printReport(out io.Writer, cfg config, w workload, prepare time.Duration, p
 		}
 		fmt.Fprintf(out, "| %s | %.0f | %.2f | %.1f | %.2f ms | %.1f ms | %.1f ms | %.0f MiB | %.2f / %.2f | %s |\n",
 			r.Protocol, r.profilesPerSecond(), r.pprofMBPerSecond(), float64(r.BodyBytes)/1e3/float64(r.Profiles),
-			r.cpuMsPerProfile(), ms(r.P50), ms(r.P99), r.PeakRSSMiB,
+			r.cpuMsPerProfile(), hearthproc.Ms(r.P50), hearthproc.Ms(r.P99), r.PeakRSSMiB,
 			r.ServerCPUSeconds/r.WallSeconds, r.MachineCPUSeconds/r.WallSeconds, st)
 	}
 	fmt.Fprintln(out)
@@ -238,8 +238,6 @@ func printReport(out io.Writer, cfg config, w workload, prepare time.Duration, p
 		"checked when their count and CPU total, the number of services and the flame graph total of %s all match what was sent.\n",
 		w.window, w.service(0))
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // binaryStamp is the VCS stamp go build put into the binary, if any.
 func binaryStamp(path string) string {

@@ -238,7 +238,5 @@ func percentiles(sorted []time.Duration) (p50, p99 float64) {
 	if len(sorted) == 0 {
 		return 0, 0
 	}
-	return ms(sorted[len(sorted)/2]), ms(sorted[len(sorted)*99/100])
+	return hearthproc.Ms(sorted[len(sorted)/2]), hearthproc.Ms(sorted[len(sorted)*99/100])
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

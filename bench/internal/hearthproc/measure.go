@@ -168,7 +168,7 @@ func RunQuery(addr string, pid int, q Query, repeats int) QueryResult {
 		res.Error = err.Error()
 		return res
 	}
-	res.ColdMs, res.ColdServerCPUMs, res.ResponseBytes = ms(wall), ms(cpu), len(body)
+	res.ColdMs, res.ColdServerCPUMs, res.ResponseBytes = Ms(wall), Ms(cpu), len(body)
 	if q.Read != nil {
 		if res.Total, res.NumNodes, err = q.Read(body); err == nil && res.ExpectedTotal != 0 && res.Total != res.ExpectedTotal {
 			err = fmt.Errorf("flame graph total %d, want %d (the CPU time sent)", res.Total, res.ExpectedTotal)
@@ -186,11 +186,11 @@ func RunQuery(addr string, pid int, q Query, repeats int) QueryResult {
 			res.Error = err.Error()
 			break
 		}
-		res.WarmMs = append(res.WarmMs, ms(wall))
-		cpus = append(cpus, ms(cpu))
+		res.WarmMs = append(res.WarmMs, Ms(wall))
+		cpus = append(cpus, Ms(cpu))
 	}
-	res.WarmMedianMs = median(res.WarmMs)
-	res.WarmServerCPUMsMedian = median(cpus)
+	res.WarmMedianMs = Median(res.WarmMs)
+	res.WarmServerCPUMsMedian = Median(cpus)
 	if ps, err := ReadStat(pid); err == nil {
 		res.ServerRSSMiB = ps.RSSMiB
 	}
@@ -225,9 +225,11 @@ func (res *QueryResult) check(body []byte) error {
 	return nil
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+// Ms is d in milliseconds, to the microsecond.
+func Ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func median(xs []float64) float64 {
+// Median is the median of xs, 0 when it is empty.
+func Median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
