@@ -438,7 +438,16 @@ func (h *handler) SelectMergeStacktraces(ctx context.Context, req *connect.Reque
 		}
 		return connect.NewResponse(&querierv1.SelectMergeStacktracesResponse{Pprof: &querierv1.PprofProfile{Profile: p}}), nil
 	}
-	n, err := maxNodes(m.MaxNodes)
+	fg, err := h.flame(ctx, r, m.MaxNodes)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&querierv1.SelectMergeStacktracesResponse{Flamegraph: fg}), nil
+}
+
+// flame is the flame graph of r, cut at a request's max_nodes.
+func (h *handler) flame(ctx context.Context, r query.Request, max *int64) (*querierv1.FlameGraph, error) {
+	n, err := maxNodes(max)
 	if err != nil {
 		return nil, err
 	}
@@ -446,7 +455,7 @@ func (h *handler) SelectMergeStacktraces(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, connectError(err)
 	}
-	return connect.NewResponse(&querierv1.SelectMergeStacktracesResponse{Flamegraph: flameGraph(fg)}), nil
+	return flameGraph(fg), nil
 }
 
 // SelectMergeSpanProfile is the flame graph of the samples of some spans:
@@ -466,15 +475,11 @@ func (h *handler) SelectMergeSpanProfile(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
-	n, err := maxNodes(m.MaxNodes)
+	fg, err := h.flame(ctx, r, m.MaxNodes)
 	if err != nil {
 		return nil, err
 	}
-	fg, err := h.eng.FlameGraph(ctx, r, n)
-	if err != nil {
-		return nil, connectError(err)
-	}
-	return connect.NewResponse(&querierv1.SelectMergeSpanProfileResponse{Flamegraph: flameGraph(fg)}), nil
+	return connect.NewResponse(&querierv1.SelectMergeSpanProfileResponse{Flamegraph: fg}), nil
 }
 
 // SelectMergeProfile merges the selected samples into one pprof profile.
