@@ -419,9 +419,11 @@ func TestBusyHost(t *testing.T) {
 			t.Errorf("%d Hz: the program ran %d times in %v to %v on %d CPUs, want %.0f to %.0f", hz, stats.ProgRunCount, shortest, longest, runtime.NumCPU(), low, high)
 		}
 		// Collisions depend on how many distinct stacks everything else
-		// on the host adds, so the bound is loose.
-		if share > 0.05 {
-			t.Errorf("%d Hz: lost %.2f%% of samples", hz, 100*share)
+		// on the host adds, so the bound is loose; and at the default
+		// rate two seconds hold some 80 samples, where 5 % is four, so a
+		// few lost must not fail the test on their own.
+		if share > 0.05 && lost > 8 {
+			t.Errorf("%d Hz: lost %d samples, %.2f%%", hz, lost, 100*share)
 		}
 	}
 }
