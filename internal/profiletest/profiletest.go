@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	gpprof "github.com/google/pprof/profile"
+	"github.com/hearth-profiler/hearth/internal/storage"
 )
 
 // Stacks maps a stack, frames joined by ";" from the root, to its value.
@@ -155,7 +156,7 @@ func parseRaw(out []byte) (*Raw, error) {
 				frames = append(frames, FrameName("", l.addr, m.start, m.offset, m.file, ok))
 			}
 			for j := len(l.lines) - 1; j >= 0; j-- {
-				frames = append(frames, l.lines[j].fn)
+				frames = append(frames, storage.WithoutGoShapes(l.lines[j].fn))
 			}
 		}
 		key := strings.Join(frames, ";")
@@ -184,11 +185,13 @@ func lineFunc(s string) string {
 	return s
 }
 
-// FrameName is the name Hearth gives a frame: the function name, else the
-// mapped file's base name and the offset in it, else the address.
+// FrameName is the name Hearth gives a frame: the function name (without
+// Go's shape type arguments, storage.WithoutGoShapes, as every function
+// name this package reads), else the mapped file's base name and the
+// offset in it, else the address.
 func FrameName(fn string, addr, mapStart, mapOffset uint64, mapFile string, hasMapping bool) string {
 	if fn != "" {
-		return fn
+		return storage.WithoutGoShapes(fn)
 	}
 	if hasMapping && mapFile != "" {
 		return filepath.Base(mapFile) + "+0x" + strconv.FormatUint(addr-mapStart+mapOffset, 16)
@@ -218,7 +221,7 @@ func ProfileStacks(p *gpprof.Profile, i int) Stacks {
 			for k := len(l.Line) - 1; k >= 0; k-- {
 				name := ""
 				if l.Line[k].Function != nil {
-					name = l.Line[k].Function.Name
+					name = storage.WithoutGoShapes(l.Line[k].Function.Name)
 				}
 				frames = append(frames, name)
 			}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/binary"
+	"strings"
 
 	gpprof "github.com/google/pprof/profile"
 )
@@ -278,7 +279,7 @@ func (s *Symbols) isStack(node uint32, leafFirst []uint32) bool {
 func (im *Importer) FoldedStack(frames []string) uint32 {
 	node := uint32(0)
 	for _, name := range frames {
-		fn := im.s.function(Function{Name: im.s.String(name)})
+		fn := im.s.function(Function{Name: im.s.String(WithoutGoShapes(name))})
 		node = im.s.stack(node, im.s.location(0, 0, false, []Line{{Function: fn}}))
 	}
 	return node
@@ -336,9 +337,49 @@ func (im *Importer) function(f *gpprof.Function) uint32 {
 		return id
 	}
 	id := im.s.function(Function{
-		Name: im.s.String(f.Name), SystemName: im.s.String(f.SystemName),
+		Name: im.s.String(WithoutGoShapes(f.Name)), SystemName: im.s.String(WithoutGoShapes(f.SystemName)),
 		Filename: im.s.String(f.Filename), StartLine: f.StartLine,
 	})
 	im.funcs[f] = id
 	return id
+}
+
+// goShape starts the type arguments that Go (1.21 and later) writes into
+// the names of generic functions: slices.Sort[go.shape.[]int,go.shape.int].
+const goShape = "[go.shape."
+
+// WithoutGoShapes drops the type arguments from a Go function's name, as
+// Pyroscope does at ingest. The runtime names a generic function after
+// whichever instance it met first (golang/go#64528), so the arguments
+// say nothing reliable, and they split one function into several.
+func WithoutGoShapes(name string) string {
+	if !strings.Contains(name, goShape) {
+		return name
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(name, goShape)
+		if i < 0 {
+			b.WriteString(name)
+			return b.String()
+		}
+		b.WriteString(name[:i])
+		depth, j := 0, i
+		for ; j < len(name); j++ {
+			if name[j] == '[' {
+				depth++
+			} else if name[j] == ']' {
+				depth--
+				if depth == 0 {
+					break
+				}
+			}
+		}
+		if j >= len(name) {
+			// Unbalanced: keep the rest as it is.
+			b.WriteString(name[i:])
+			return b.String()
+		}
+		name = name[j+1:]
+	}
 }
