@@ -12,7 +12,8 @@
 //   - flame graphs are Pyroscope's: names[0] is "total", each level a row
 //     of (x offset from the previous node's end, total, self, name)
 //     tuples, a node's self before its children, children in name order,
-//     and nodes below the max_nodes cut folded into "other";
+//     and the nodes smaller than the max_nodes-th largest (the root not
+//     counted, ties kept) folded into "other";
 //   - span_selector keeps the samples of those spans and of the spans
 //     under them (their local root), trace_id_selector those of the
 //     traces, and stack_trace_selector those whose stacks begin with its
@@ -138,7 +139,8 @@ func (h *handler) base(hdr http.Header) (query.Request, error) {
 	if err != nil {
 		return query.Request{}, invalid("%v", err)
 	}
-	r := query.Request{Tenant: t}
+	// Flame graphs are cut as Pyroscope cuts them.
+	r := query.Request{Tenant: t, CutAbove: true}
 	if h.opts.Limits != nil {
 		r.Limits = h.opts.Limits(t)
 	}
@@ -239,16 +241,15 @@ func (h *handler) stackRequest(hdr http.Header, typeID, labelSelector string, st
 	return r, nil
 }
 
-// maxNodes reads a request's max_nodes as the engine's bound, which
-// counts the root that Pyroscope's does not.
+// maxNodes reads a request's max_nodes.
 func maxNodes(n *int64) (int, error) {
 	if n == nil || *n == 0 {
-		return DefaultMaxNodes + 1, nil
+		return DefaultMaxNodes, nil
 	}
 	if *n < 0 || *n > MaxNodes {
 		return 0, invalid("max_nodes %d: want 1 to %d", *n, MaxNodes)
 	}
-	return int(*n) + 1, nil
+	return int(*n), nil
 }
 
 // ProfileTypes lists the profile types with data in the range.
@@ -554,6 +555,11 @@ func (h *handler) SelectSeries(ctx context.Context, req *connect.Request[querier
 	if m.Limit != nil && *m.Limit < 0 {
 		return nil, invalid("limit %d: want 0 (none) or more", *m.Limit)
 	}
+	if step > 0 {
+		// Steps start at multiples of the step since the epoch, as
+		// Pyroscope's do, whatever the request's start.
+		r.Start = r.Start.Truncate(step)
+	}
 	res, err := h.eng.SeriesAggregated(ctx, r, step, m.GroupBy, agg)
 	if err != nil {
 		return nil, connectError(err)
@@ -621,7 +627,7 @@ func (h *handler) Diff(ctx context.Context, req *connect.Request[querierv1.DiffR
 	if err != nil {
 		return nil, err
 	}
-	if m.Right.MaxNodes != nil && *m.Right.MaxNodes+1 > int64(n) {
+	if m.Right.MaxNodes != nil && *m.Right.MaxNodes > int64(n) {
 		if n, err = maxNodes(m.Right.MaxNodes); err != nil {
 			return nil, err
 		}

@@ -262,11 +262,13 @@ func newTimeline(s *typesv1.Series, startMs, endMs int64, step time.Duration) *t
 	if sec <= 0 {
 		sec = 1
 	}
-	t := &timeline{StartTime: startMs / 1000, DurationDelta: sec, Samples: []uint64{}}
+	// The first step starts at a multiple of the step, as the points of
+	// SelectSeries do.
+	t := &timeline{StartTime: startMs / 1000 / sec * sec, DurationDelta: sec, Samples: []uint64{}}
 	if endMs <= startMs {
 		return t
 	}
-	n := (endMs/1000 - startMs/1000) / sec
+	n := (endMs/1000 - t.StartTime) / sec
 	t.Samples = make([]uint64, n)
 	for _, p := range s.GetPoints() {
 		if p.Timestamp < startMs || p.Timestamp >= endMs {

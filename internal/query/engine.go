@@ -56,6 +56,11 @@ type Request struct {
 	// Spans, when set, keeps the samples of the spans it selected (by
 	// their span or local root span), and no others.
 	Spans *SpanSelection
+	// CutAbove, for a flame graph or diff past its node limit, keeps every
+	// node at least as large as the maxNodes-th, not counting the root, as
+	// Pyroscope's answers do; otherwise exactly maxNodes nodes are kept,
+	// the largest first.
+	CutAbove bool
 	// Limits bound what the query reads; past them it stops with a
 	// *LimitError.
 	Limits Limits
@@ -189,7 +194,12 @@ func (e *Engine) FlameGraph(ctx context.Context, r Request, maxNodes int) (*Flam
 	}
 	t.finish()
 	ch := t.children()
-	keep := t.keepNodes(maxNodes, ch)
+	var keep []bool
+	if r.CutAbove {
+		keep = t.keepAbove(maxNodes)
+	} else {
+		keep = t.keepNodes(maxNodes, ch)
+	}
 	fg := &FlameGraph{ProfileType: typ, Unit: unitOf(typ), Total: t.total[0], NumNodes: len(t.parent), MaxNodes: maxNodes, Spans: r.Spans}
 	var build func(i uint32) *Node
 	build = func(i uint32) *Node {
@@ -365,7 +375,12 @@ func (e *Engine) Diff(ctx context.Context, baseline, comparison Request, maxNode
 	}
 	t.finish()
 	ch := t.children()
-	keep := t.keepNodes(maxNodes, ch)
+	var keep []bool
+	if baseline.CutAbove {
+		keep = t.keepAbove(maxNodes)
+	} else {
+		keep = t.keepNodes(maxNodes, ch)
+	}
 	d := &DiffGraph{ProfileType: typ, Unit: unitOf(typ), BaselineTotal: t.total[0], ComparisonTotal: t.total[1], NumNodes: len(t.parent), MaxNodes: maxNodes,
 		BaselineSpans: baseline.Spans, ComparisonSpans: comparison.Spans}
 	var build func(i uint32) *DiffNode

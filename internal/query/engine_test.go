@@ -210,3 +210,36 @@ func TestCallSite(t *testing.T) {
 		}
 	}
 }
+
+// TestCutAbove cuts a flame graph as Pyroscope does: every node at least
+// as large as the max_nodes-th, the root not counted, ties kept.
+func TestCutAbove(t *testing.T) {
+	s := profiletest.OpenStore(t)
+	p := newBuilder("samples", "count", "cpu", "nanoseconds").
+		sample(nil, []string{"main", "a"}, 1, 30).
+		sample(nil, []string{"main", "b"}, 1, 20).
+		sample(nil, []string{"main", "c"}, 1, 20).
+		sample(nil, []string{"main", "d"}, 1, 10)
+	p.p.PeriodType = &gpprof.ValueType{Type: "cpu", Unit: "nanoseconds"}
+	s.Push(t, "svc.cpu{env=x}", p.bytes(t), t0)
+	eng := query.NewEngine(s.DB)
+	for _, c := range []struct {
+		max  int
+		want profiletest.Stacks
+	}{
+		// main 80, a 30, then b and c tie at 20: both are kept.
+		{3, profiletest.Stacks{"main;a": 30, "main;b": 20, "main;c": 20, "main;other": 10}},
+		{2, profiletest.Stacks{"main;a": 30, "main;other": 50}},
+		{5, profiletest.Stacks{"main;a": 30, "main;b": 20, "main;c": 20, "main;d": 10}},
+	} {
+		r := request(`cpu{}`)
+		r.CutAbove = true
+		fg, err := eng.FlameGraph(context.Background(), r, c.max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := flameStacks(fg); !cmp.Equal(got, c.want) {
+			t.Errorf("max %d: %v, want %v", c.max, got, c.want)
+		}
+	}
+}

@@ -225,6 +225,48 @@ func (t *tree) keepNodes(maxNodes int, ch [][]uint32) []bool {
 	return keep
 }
 
+// keepAbove keeps the nodes Pyroscope's flame graphs keep for maxNodes:
+// when the tree has more nodes than that, not counting the root, every
+// node whose total (the larger side's, in a diff) is at least the
+// maxNodes-th largest; ties at that total are all kept, so the answer may
+// hold more nodes. A node's total is never above its parent's, so every
+// kept node's ancestors are kept.
+func (t *tree) keepAbove(maxNodes int) []bool {
+	n := len(t.parent)
+	keep := make([]bool, n)
+	if n == 0 {
+		return keep
+	}
+	keep[0] = true
+	largest := func(i int) int64 {
+		var m int64
+		for k := range t.cols {
+			m = max(m, abs(t.total[i*t.cols+k]))
+		}
+		return m
+	}
+	var cut int64
+	if maxNodes > 0 && n-1 > maxNodes {
+		totals := make([]int64, 0, n-1)
+		for i := 1; i < n; i++ {
+			totals = append(totals, largest(i))
+		}
+		slices.SortFunc(totals, func(a, b int64) int { return cmp.Compare(b, a) })
+		cut = totals[maxNodes-1]
+	}
+	for i := 1; i < n; i++ {
+		keep[i] = largest(i) >= cut
+	}
+	return keep
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
 type nodeHeap struct {
 	t  *tree
 	ns []uint32
