@@ -2,13 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/google/pprof/profile"
+	"github.com/hearth-profiler/hearth/bench/internal/hearthproc"
 )
 
 // The stacks of the profiles: a request's samples run under net/http's
@@ -112,23 +111,15 @@ type corpusStacks struct {
 var workRoot = regexp.MustCompile(`^main\.f\d+$`)
 
 func loadCorpusStacks(dir string) (*corpusStacks, error) {
-	names, err := filepath.Glob(filepath.Join(dir, "cpu-*.pb.gz"))
+	files, err := hearthproc.ReadCorpusCPU(dir)
 	if err != nil {
 		return nil, err
 	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("corpus %s: no cpu-*.pb.gz (run from the repository's root, or give -corpus)", dir)
-	}
-	slices.Sort(names)
 	c := &corpusStacks{background: &weightedStacks{}}
-	for _, name := range names {
-		b, err := os.ReadFile(name)
+	for _, f := range files {
+		p, err := profile.ParseData(f.Data)
 		if err != nil {
-			return nil, err
-		}
-		p, err := profile.ParseData(b)
-		if err != nil {
-			return nil, fmt.Errorf("parse %s: %w", name, err)
+			return nil, fmt.Errorf("parse %s: %w", f.Name, err)
 		}
 		work := &weightedStacks{}
 		for _, s := range p.Sample {
@@ -153,7 +144,7 @@ func loadCorpusStacks(dir string) (*corpusStacks, error) {
 			}
 		}
 		if len(work.stacks) == 0 {
-			return nil, fmt.Errorf("corpus %s: no stack under main.fNN: is it bench/corpus?", name)
+			return nil, fmt.Errorf("corpus %s: no stack under main.fNN: is it bench/corpus?", f.Name)
 		}
 		c.work = append(c.work, work)
 	}

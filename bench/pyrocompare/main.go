@@ -94,7 +94,7 @@ func run(hearthBin, pyroBin, corpus string, services, windows int, keep bool) (i
 	}
 	defer stopPyro()
 
-	bodies, err := readCorpus(corpus)
+	bodies, err := hearthproc.ReadCorpusCPU(corpus)
 	if err != nil {
 		return 0, err
 	}
@@ -104,7 +104,7 @@ func run(hearthBin, pyroBin, corpus string, services, windows int, keep bool) (i
 	for s := range services {
 		for w := range windows {
 			from := start.Add(time.Duration(w) * 10 * time.Second)
-			body, total, err := stamp(bodies[(s+w)%len(bodies)], from)
+			body, total, err := stamp(bodies[(s+w)%len(bodies)].Data, from)
 			if err != nil {
 				return 0, err
 			}
@@ -359,22 +359,6 @@ func seriesPoints(ss []*typesv1.Series) map[string]int64 {
 		}
 	}
 	return out
-}
-
-func readCorpus(dir string) ([][]byte, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "cpu-*.pb.gz"))
-	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("no cpu-*.pb.gz in %s (%v)", dir, err)
-	}
-	var out [][]byte
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, nil
 }
 
 // stamp re-dates a profile to the window starting at from, and returns
