@@ -363,6 +363,10 @@ func (b *block) selectStacks(ctx context.Context, p SelectParams) ([]*StackValue
 		if !s.overlaps(p.Start, p.End) || !labels.MatchLabels(s.lbls, pl.series...) {
 			continue
 		}
+		sid, ok := p.seriesOK(s.lbls)
+		if !ok {
+			continue
+		}
 		i, j := b.ix.profileRange(s, p.Start, p.End)
 		if i == j {
 			continue
@@ -382,7 +386,10 @@ func (b *block) selectStacks(ctx context.Context, p SelectParams) ([]*StackValue
 			sv = &StackValues{Type: typ, Syms: b.syms, Values: make([]int64, len(b.syms.StackParent)), Sets: b.sets, Spans: b.spans}
 			byType[typ] = sv
 		}
-		err := b.scanProfiles(sc, i, j, func(_ int, bt *sampleBatch) error {
+		err := b.scanProfiles(sc, i, j, func(k int, bt *sampleBatch) error {
+			if !p.wantProfile(sid, b.ix.ts[k]) {
+				return nil
+			}
 			if err := b.checkBatch(bt); err != nil {
 				return err
 			}
@@ -421,7 +428,7 @@ func (b *block) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoint
 	if p.Keep != nil {
 		keep = p.Keep(b.syms)
 	}
-	filtered := keep != nil || pl.filters()
+	filtered := keep != nil || pl.filters() || pl.apartSpans
 	var sc *scanner
 	if filtered {
 		sc = b.newScanner(pl.needSets(), pl.needSpans())
@@ -431,6 +438,10 @@ func (b *block) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoint
 	for si := range b.ix.series {
 		s := &b.ix.series[si]
 		if !s.overlaps(p.Start, p.End) || !labels.MatchLabels(s.lbls, pl.series...) {
+			continue
+		}
+		sid, ok := p.seriesOK(s.lbls)
+		if !ok {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -450,15 +461,33 @@ func (b *block) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoint
 		sp := SeriesPoints{Labels: s.lbls, Points: make([]Point, 0, j-i)}
 		if !filtered {
 			for k := i; k < j; k++ {
-				sp.Points = append(sp.Points, Point{b.ix.ts[k], b.ix.totals[k]})
+				if p.wantProfile(sid, b.ix.ts[k]) {
+					sp.Points = append(sp.Points, Point{b.ix.ts[k], b.ix.totals[k]})
+				}
 			}
 			out = append(out, sp)
 			continue
 		}
 		sums := make([]int64, j-i)
+		// bySpan is the current profile's sums per request; a profile's
+		// rows may come in several batches, but the profiles in order.
+		bySpan, spanK := map[uint32]int64{}, -1
+		flush := func() {
+			if spanK >= 0 && len(bySpan) > 0 {
+				sp.Spans = appendSpanSums(sp.Spans, b.ix.ts[spanK], bySpan, b.spans)
+				clear(bySpan)
+			}
+		}
 		err := b.scanProfiles(sc, i, j, func(k int, bt *sampleBatch) error {
+			if !p.wantProfile(sid, b.ix.ts[k]) {
+				return nil
+			}
 			if err := b.checkBatch(bt); err != nil {
 				return err
+			}
+			if k != spanK {
+				flush()
+				spanK = k
 			}
 			var sum int64
 			for r, st := range bt.stacks {
@@ -476,6 +505,9 @@ func (b *block) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoint
 					continue
 				}
 				sum += bt.values[r]
+				if pl.apartSpans && span != 0 {
+					bySpan[span] += bt.values[r]
+				}
 			}
 			sums[k-i] += sum
 			return nil
@@ -483,8 +515,11 @@ func (b *block) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoint
 		if err != nil {
 			return nil, readFailed(ctx, b, err)
 		}
+		flush()
 		for k := i; k < j; k++ {
-			sp.Points = append(sp.Points, Point{b.ix.ts[k], sums[k-i]})
+			if p.wantProfile(sid, b.ix.ts[k]) {
+				sp.Points = append(sp.Points, Point{b.ix.ts[k], sums[k-i]})
+			}
 		}
 		out = append(out, sp)
 	}

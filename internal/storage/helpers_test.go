@@ -160,6 +160,8 @@ type answers struct {
 	SeriesNames []string
 	LabelNames  []string
 	Values      map[string][]string
+	// SpanPoints are SelectSeries' sums per request, per series.
+	SpanPoints map[string][]SpanPoint
 }
 
 // stackKey names a stack by content: frames root first with their lines.
@@ -203,6 +205,7 @@ type querySpec struct {
 	matchers []*labels.Matcher
 	keep     func(*Symbols) []bool
 	spans    func(SpanRef) bool
+	profiles *ProfileSet
 }
 
 // keepFunc keeps stacks with a frame of the named function.
@@ -226,7 +229,7 @@ func collect(t testing.TB, db *DB, tenant string, qs []querySpec) map[string]ans
 	ctx := context.Background()
 	out := map[string]answers{}
 	for _, q := range qs {
-		p := SelectParams{Start: q.start, End: q.end, Matchers: q.matchers, Keep: q.keep, Spans: q.spans, Apart: ApartSets | ApartSpans}
+		p := SelectParams{Start: q.start, End: q.end, Matchers: q.matchers, Keep: q.keep, Spans: q.spans, Profiles: q.profiles, Apart: ApartSets | ApartSpans}
 		svs, err := db.SelectStacks(ctx, tenant, p)
 		if err != nil {
 			t.Fatalf("%s: SelectStacks: %v", q.name, err)
@@ -235,10 +238,37 @@ func collect(t testing.TB, db *DB, tenant string, qs []querySpec) map[string]ans
 		if err != nil {
 			t.Fatalf("%s: SelectSeries: %v", q.name, err)
 		}
-		a := answers{Stacks: mergedStacks(svs), Series: map[string][]Point{}, Values: map[string][]string{}}
+		a := answers{Stacks: mergedStacks(svs), Series: map[string][]Point{}, Values: map[string][]string{}, SpanPoints: map[string][]SpanPoint{}}
 		for _, sp := range sps {
 			if len(sp.Points) > 0 {
 				a.Series[sp.Labels.String()] = sp.Points
+			}
+			if len(sp.Spans) > 0 {
+				a.SpanPoints[sp.Labels.String()] = sp.Spans
+			}
+		}
+		// Without requests kept apart, a select may read the profiles'
+		// totals instead of their samples: the totals must agree.
+		p.Apart = 0
+		totals, err := db.SelectSeries(ctx, tenant, p)
+		if err != nil {
+			t.Fatalf("%s: SelectSeries without requests: %v", q.name, err)
+		}
+		for _, sp := range totals {
+			if len(sp.Spans) > 0 {
+				t.Fatalf("%s: SelectSeries kept requests apart unasked", q.name)
+			}
+			// Writes may go on between the two selects (as in
+			// TestConcurrentMaintenance): every point of the first must
+			// be in the second as it was.
+			byT := map[int64]int64{}
+			for _, pt := range sp.Points {
+				byT[pt.T] = pt.V
+			}
+			for _, pt := range a.Series[sp.Labels.String()] {
+				if v, ok := byT[pt.T]; !ok || v != pt.V {
+					t.Fatalf("%s: %s at %d: total %d (found %v); with requests apart %d", q.name, sp.Labels, pt.T, v, ok, pt.V)
+				}
 			}
 		}
 		ls, err := db.Series(ctx, tenant, q.start, q.end, q.matchers)

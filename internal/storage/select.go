@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"maps"
@@ -39,6 +40,8 @@ type SelectParams struct {
 	// select, which returns it as is: a query's limits stop it before it
 	// reads past them.
 	Scan func(lbls labels.Labels, rows int64) error
+	// Profiles, when set, limits the select to these profiles.
+	Profiles *ProfileSet
 
 	// sampleNames are the per-sample label names of all the tenant's
 	// data, set by the DB before it fans out: whether a matcher selects
@@ -53,7 +56,9 @@ type Apart uint8
 const (
 	// ApartSets keeps samples of different per-sample label sets apart.
 	ApartSets Apart = 1 << iota
-	// ApartSpans keeps samples of different requests apart.
+	// ApartSpans keeps samples of different requests apart; for
+	// SelectSeries, it gives each profile's total per request as well
+	// (SeriesPoints.Spans).
 	ApartSpans
 )
 
@@ -86,10 +91,37 @@ type Point struct {
 	V int64
 }
 
+// SpanPoint is what one request took of one profile at time T.
+type SpanPoint struct {
+	T    int64
+	Span SpanRef
+	V    int64
+}
+
+// compareSpanPoints orders by time, then request: the order of
+// SeriesPoints.Spans, which must not depend on where a request was
+// interned.
+func compareSpanPoints(a, b SpanPoint) int {
+	if c := cmp.Compare(a.T, b.T); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Span.Span, b.Span.Span); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Span.Root, b.Span.Root); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.Span.Trace[:], b.Span.Trace[:])
+}
+
 // SeriesPoints are the totals of one series' profiles in time order.
 type SeriesPoints struct {
 	Labels labels.Labels
 	Points []Point
+	// Spans, when the select keeps requests apart, are the profiles'
+	// samples summed per request, by time and then request; samples taken
+	// outside any request are not in them.
+	Spans []SpanPoint
 }
 
 // source is one part of a tenant's data that queries fan out to: the
@@ -356,12 +388,14 @@ func mergeSeriesPoints(all []SeriesPoints) []SeriesPoints {
 		last := &out[len(out)-1]
 		if last.Labels.Equal(sp.Labels) {
 			last.Points = append(last.Points, sp.Points...)
+			last.Spans = append(last.Spans, sp.Spans...)
 			continue
 		}
 		out = append(out, sp)
 	}
 	for i := range out {
 		slices.SortStableFunc(out[i].Points, func(a, b Point) int { return cmp.Compare(a.T, b.T) })
+		slices.SortFunc(out[i].Spans, compareSpanPoints)
 	}
 	return out
 }
@@ -490,6 +524,10 @@ func (h *head) selectStacks(ctx context.Context, p SelectParams) ([]*StackValues
 		if !s.overlaps(p.Start, p.End) || !labels.MatchLabels(s.lbls, pl.series...) {
 			continue
 		}
+		sid, ok := p.seriesOK(s.lbls)
+		if !ok {
+			continue
+		}
 		if p.Scan != nil {
 			if err := p.Scan(s.lbls, s.rows(p.Start, p.End, true)); err != nil {
 				return nil, err
@@ -502,7 +540,7 @@ func (h *head) selectStacks(ctx context.Context, p SelectParams) ([]*StackValues
 			byType[typ] = sv
 		}
 		for _, mp := range s.profiles {
-			if mp.ts < p.Start || mp.ts >= p.End {
+			if mp.ts < p.Start || mp.ts >= p.End || !p.wantProfile(sid, mp.ts) {
 				continue
 			}
 			mergeProfile(sv, &mp, keep, pl)
@@ -597,6 +635,35 @@ func profileTotal(mp *memProfile, keep []bool, pl plan) int64 {
 	return sum
 }
 
+// profileSpans appends what each request took of a head profile, under
+// the query's filters, in request order.
+func profileSpans(out []SpanPoint, mp *memProfile, keep []bool, pl plan, refs []SpanRef) []SpanPoint {
+	sums := map[uint32]int64{}
+	for i, st := range mp.stacks {
+		span := mp.spans[i]
+		if span == 0 || keep != nil && !keep[st] {
+			continue
+		}
+		var set uint32
+		if mp.sets != nil {
+			set = mp.sets[i]
+		}
+		if !pl.passes(set, span) {
+			continue
+		}
+		sums[span] += mp.values[i]
+	}
+	return appendSpanSums(out, mp.ts, sums, refs)
+}
+
+// appendSpanSums appends one profile's sums per request, in request order.
+func appendSpanSums(out []SpanPoint, t int64, sums map[uint32]int64, refs []SpanRef) []SpanPoint {
+	for _, span := range slices.Sorted(maps.Keys(sums)) {
+		out = append(out, SpanPoint{T: t, Span: refs[span], V: sums[span]})
+	}
+	return out
+}
+
 func (h *head) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoints, error) {
 	if !h.overlaps(p.Start, p.End) {
 		return nil, nil
@@ -614,19 +681,27 @@ func (h *head) selectSeries(ctx context.Context, p SelectParams) ([]SeriesPoints
 		if !s.overlaps(p.Start, p.End) || !labels.MatchLabels(s.lbls, pl.series...) {
 			continue
 		}
+		sid, ok := p.seriesOK(s.lbls)
+		if !ok {
+			continue
+		}
 		if p.Scan != nil {
-			if err := p.Scan(s.lbls, s.rows(p.Start, p.End, keep != nil || pl.filters())); err != nil {
+			if err := p.Scan(s.lbls, s.rows(p.Start, p.End, keep != nil || pl.filters() || pl.apartSpans)); err != nil {
 				return nil, err
 			}
 		}
 		sp := SeriesPoints{Labels: s.lbls}
 		for _, mp := range s.profiles {
-			if mp.ts < p.Start || mp.ts >= p.End {
+			if mp.ts < p.Start || mp.ts >= p.End || !p.wantProfile(sid, mp.ts) {
 				continue
 			}
 			sp.Points = append(sp.Points, Point{mp.ts, profileTotal(&mp, keep, pl)})
+			if pl.apartSpans && mp.spans != nil {
+				sp.Spans = profileSpans(sp.Spans, &mp, keep, pl, h.spans.refs)
+			}
 		}
 		slices.SortFunc(sp.Points, func(a, b Point) int { return cmp.Compare(a.T, b.T) })
+
 		out = append(out, sp)
 	}
 	return out, nil

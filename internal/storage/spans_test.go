@@ -204,6 +204,16 @@ func TestSpansAnswerEqual(t *testing.T) {
 	eq := func(name, value string) *labels.Matcher { return labels.MustNewMatcher(labels.MatchEqual, name, value) }
 	pick := all("pick-roots")
 	pick.spans = func(r SpanRef) bool { return r.Root == refs[5].Root || r.Span == refs[30].Span }
+	// Profiles by ID: two of the head's, one of each later part, and one
+	// that does not exist.
+	svc := ProfileSeriesID(labels.FromStrings(labels.ProfileType, cpuType, "service_name", "svc"))
+	byID := all("profiles")
+	byID.profiles = NewProfileSet(ProfileKey{svc, t0 + 3*10*sec}, ProfileKey{svc, t0 + 4*10*sec},
+		ProfileKey{svc, t0 + 15*10*sec}, ProfileKey{svc, t0 + 25*10*sec}, ProfileKey{svc, t0 + 25*10*sec + 1},
+		ProfileKey{svc + 1, t0 + 5*10*sec})
+	byIDSpan := all("profiles-span")
+	byIDSpan.profiles = byID.profiles
+	byIDSpan.spans = func(r SpanRef) bool { return r.Span%2 == 0 }
 	qs := []querySpec{
 		all("all"),
 		all("span", eq(SpanIDLabel, refs[7].Get(SpanIDLabel))),
@@ -213,6 +223,8 @@ func TestSpansAnswerEqual(t *testing.T) {
 		all("not-an-id", eq(SpanIDLabel, "checkout")),
 		all("re", labels.MustNewMatcher(labels.MatchRegexp, SpanIDLabel, "[0-7].*"), eq("span_name", "op1")),
 		pick,
+		byID,
+		byIDSpan,
 	}
 	ref := openDB(t, t.TempDir(), testOptions())
 	defer ref.Close()
@@ -225,6 +237,15 @@ func TestSpansAnswerEqual(t *testing.T) {
 	}
 	if a, b := want["anonymous"]["all"].Stacks, want["anonymous"]["no-span"].Stacks; len(b) == 0 || len(b) >= len(a) {
 		t.Fatalf("samples without a request: %d stacks of %d", len(b), len(a))
+	}
+	if got := want["anonymous"]["profiles"].Series; len(got) != 1 || len(got[labels.FromStrings(labels.ProfileType, cpuType, "service_name", "svc").String()]) != 4 {
+		t.Fatalf("profiles by ID: %v; want the four that exist", got)
+	}
+	if len(want["anonymous"]["profiles"].Stacks) == 0 || len(want["anonymous"]["profiles-span"].Stacks) == 0 {
+		t.Fatalf("profiles by ID select no samples")
+	}
+	if sp := want["anonymous"]["all"].SpanPoints; len(sp) == 0 {
+		t.Fatalf("SelectSeries kept no requests apart")
 	}
 	if vs := want["anonymous"]["all"].Values[SpanIDLabel]; len(vs) != 61 || !slices.Contains(vs, "checkout") {
 		t.Fatalf("span_id values: %d %v; want the 60 spans and checkout", len(vs), vs)
