@@ -26,6 +26,7 @@ type Storage interface {
 	Series(ctx context.Context, tenant string, start, end int64, ms []*labels.Matcher) ([]labels.Labels, error)
 	LabelNames(ctx context.Context, tenant string, start, end int64, ms []*labels.Matcher) ([]string, error)
 	LabelValues(ctx context.Context, tenant, name string, start, end int64, ms []*labels.Matcher) ([]string, error)
+	Analyze(ctx context.Context, tenant string, p storage.SelectParams) (heads, blocks storage.Scope, err error)
 }
 
 // BadRequestError is a query that cannot be answered as asked; its message
@@ -56,6 +57,8 @@ type Request struct {
 	// Spans, when set, keeps the samples of the spans it selected (by
 	// their span or local root span), and no others.
 	Spans *SpanSelection
+	// Profiles, when set, keeps the samples of these profiles only.
+	Profiles *storage.ProfileSet
 	// CutAbove, for a flame graph or diff past its node limit, keeps every
 	// node at least as large as the maxNodes-th, not counting the root, as
 	// Pyroscope's answers do; otherwise exactly maxNodes nodes are kept,
@@ -92,6 +95,15 @@ func (r Request) paramsWithin(b *budget) (storage.SelectParams, *parser.Selector
 	}
 	if r.Spans != nil {
 		p.Spans = r.Spans.keep
+	}
+	if r.Profiles != nil {
+		// Read only the time the profiles were taken in.
+		lo, hi, ok := r.Profiles.Bounds()
+		if !ok {
+			lo, hi = p.Start, p.Start-1
+		}
+		p.Start, p.End = max(p.Start, lo), min(p.End, hi+1)
+		p.Profiles = r.Profiles
 	}
 	if b != nil {
 		p.Scan = b.scan

@@ -22,6 +22,21 @@ type Series struct {
 	// Points are [unix milliseconds, value] at the start of each step that
 	// holds data.
 	Points [][2]float64 `json:"points"`
+	// Top is, for each point, the largest profile in its step: what
+	// Pyroscope's API calls the point's exemplar.
+	Top []ProfilePoint `json:"-"`
+}
+
+// ProfilePoint is one stored profile's total.
+type ProfilePoint struct {
+	Labels labels.Labels // the series' labels
+	T      int64         // unix nanoseconds
+	V      int64
+}
+
+// Key names the profile, for a later Request.Profiles.
+func (p ProfilePoint) Key() storage.ProfileKey {
+	return storage.ProfileKey{Series: storage.ProfileSeriesID(p.Labels), T: p.T}
 }
 
 // MaxSeriesPoints bounds points per series; a smaller step is refused.
@@ -78,6 +93,7 @@ func (e *Engine) SeriesAggregated(ctx context.Context, r Request, step time.Dura
 		lbls   map[string]string
 		sum    []float64
 		filled []bool
+		top    []ProfilePoint
 	}
 	groups := map[string]*group{}
 	var order []string
@@ -95,7 +111,7 @@ func (e *Engine) SeriesAggregated(ctx context.Context, r Request, step time.Dura
 		}
 		g := groups[key]
 		if g == nil {
-			g = &group{lbls: gl, sum: make([]float64, nb), filled: make([]bool, nb)}
+			g = &group{lbls: gl, sum: make([]float64, nb), filled: make([]bool, nb), top: make([]ProfilePoint, nb)}
 			groups[key] = g
 			order = append(order, key)
 		}
@@ -108,6 +124,9 @@ func (e *Engine) SeriesAggregated(ctx context.Context, r Request, step time.Dura
 			}
 			sums[b] += float64(pt.V)
 			counts[b]++
+			if top := &g.top[b]; top.Labels.Len() == 0 || pt.V > top.V {
+				*top = ProfilePoint{Labels: sp.Labels, T: pt.T, V: pt.V}
+			}
 		}
 		for b := range nb {
 			if counts[b] == 0 {
@@ -129,11 +148,53 @@ func (e *Engine) SeriesAggregated(ctx context.Context, r Request, step time.Dura
 		for b := range nb {
 			if g.filled[b] {
 				s.Points = append(s.Points, [2]float64{float64((startNs + int64(b)*stepNs) / 1e6), g.sum[b]})
+				s.Top = append(s.Top, g.top[b])
 			}
 		}
 		res.Series = append(res.Series, s)
 	}
 	return res, nil
+}
+
+// Profiles returns the selected profiles' totals, per series, after the
+// request's stack and span filters; with spans, each profile's sums per
+// request too (storage.SeriesPoints.Spans).
+func (e *Engine) Profiles(ctx context.Context, r Request, spans bool) ([]storage.SeriesPoints, error) {
+	p, _, err := r.params()
+	if err != nil {
+		return nil, err
+	}
+	if spans {
+		p.Apart = storage.ApartSpans
+	}
+	return e.st.SelectSeries(ctx, r.Tenant, p)
+}
+
+// Analysis is how much data a selection covers, in memory and on disk.
+type Analysis struct {
+	Heads, Blocks storage.Scope
+	// Series is how many distinct series the selection has, whichever
+	// sources hold them.
+	Series int
+}
+
+// Analyze says how much data a query over r's selection reads, without
+// reading it.
+func (e *Engine) Analyze(ctx context.Context, r Request) (*Analysis, error) {
+	p, _, err := r.params()
+	if err != nil {
+		return nil, err
+	}
+	var a Analysis
+	if a.Heads, a.Blocks, err = e.st.Analyze(ctx, r.Tenant, p); err != nil {
+		return nil, err
+	}
+	ls, err := e.st.Series(ctx, r.Tenant, p.Start, p.End, p.Matchers)
+	if err != nil {
+		return nil, err
+	}
+	a.Series = len(ls)
+	return &a, nil
 }
 
 // LabelNames lists label names present in the selection.
