@@ -17,8 +17,10 @@
 //   - span_selector keeps the samples of those spans and of the spans
 //     under them (their local root), trace_id_selector those of the
 //     traces, and stack_trace_selector those whose stacks begin with its
-//     call site; profile_id_selector cannot be answered, since Hearth
-//     keeps no profile IDs, and is refused with InvalidArgument.
+//     call site, and profile_id_selector the profiles it names;
+//   - a profile ID is a stored profile's series (a stable hash of its
+//     labels without the profile type) and time, written as a UUID: Hearth
+//     keeps no IDs that clients sent, and hands out these in exemplars;
 //
 // Errors carry Pyroscope's codes: InvalidArgument for a request that
 // cannot be answered as asked (a malformed selector or type, start after
@@ -202,7 +204,15 @@ func (h *handler) stackRequest(hdr http.Header, typeID, labelSelector string, st
 		return r, err
 	}
 	if len(profileIDs) > 0 {
-		return r, invalid("profile_id_selector: Hearth keeps no profile IDs, so it cannot select by them; select by labels, spans or traces")
+		keys := make([]storage.ProfileKey, 0, len(profileIDs))
+		for _, id := range profileIDs {
+			k, err := storage.ParseProfileID(id)
+			if err != nil {
+				return r, invalid("profile_id_selector: %v", err)
+			}
+			keys = append(keys, k)
+		}
+		r.Profiles = storage.NewProfileSet(keys...)
 	}
 	if stacks != nil {
 		if stacks.GoPgo != nil {
@@ -555,6 +565,17 @@ func (h *handler) SelectSeries(ctx context.Context, req *connect.Request[querier
 	if m.Limit != nil && *m.Limit < 0 {
 		return nil, invalid("limit %d: want 0 (none) or more", *m.Limit)
 	}
+	var exemplars bool
+	switch m.ExemplarType {
+	case typesv1.ExemplarType_EXEMPLAR_TYPE_UNSPECIFIED, typesv1.ExemplarType_EXEMPLAR_TYPE_NONE:
+	case typesv1.ExemplarType_EXEMPLAR_TYPE_INDIVIDUAL:
+		exemplars = true
+	case typesv1.ExemplarType_EXEMPLAR_TYPE_SPAN:
+		// As Pyroscope: span exemplars come with SelectHeatmap.
+		return nil, unimplemented("exemplar_type %s: time series give profile exemplars; ask SelectHeatmap for span exemplars", m.ExemplarType)
+	default:
+		return nil, invalid("exemplar_type %d: unknown", m.ExemplarType)
+	}
 	if step > 0 {
 		// Steps start at multiples of the step since the epoch, as
 		// Pyroscope's do, whatever the request's start.
@@ -580,8 +601,12 @@ func (h *handler) SelectSeries(ctx context.Context, req *connect.Request[querier
 		}
 		ts.Labels = labelPairs(b.Labels()).Labels
 		var total float64
-		for _, p := range s.Points {
-			ts.Points = append(ts.Points, &typesv1.Point{Timestamp: int64(p[0]), Value: p[1]})
+		for i, p := range s.Points {
+			pt := &typesv1.Point{Timestamp: int64(p[0]), Value: p[1]}
+			if exemplars {
+				pt.Exemplars = []*typesv1.Exemplar{profileExemplar(s.Top[i], m.GroupBy)}
+			}
+			ts.Points = append(ts.Points, pt)
 			total += p[1]
 		}
 		all = append(all, ranked{ts, total})
@@ -655,12 +680,71 @@ func (h *handler) GetProfileStats(ctx context.Context, req *connect.Request[type
 	return connect.NewResponse(out), nil
 }
 
-// SelectHeatmap is not answered yet.
-func (h *handler) SelectHeatmap(context.Context, *connect.Request[querierv1.SelectHeatmapRequest]) (*connect.Response[querierv1.SelectHeatmapResponse], error) {
-	return nil, unimplemented("SelectHeatmap: Hearth does not answer profile heatmaps yet")
+// profileExemplar points at one stored profile. Its labels are the
+// profile's without those its series already shows (the group-by labels)
+// and without the profile type.
+func profileExemplar(p query.ProfilePoint, shown []string) *typesv1.Exemplar {
+	return &typesv1.Exemplar{
+		Timestamp: time.Unix(0, p.T).UnixMilli(),
+		ProfileId: p.Key().ID(),
+		Value:     p.V,
+		Labels:    exemplarLabels(p.Labels, shown),
+	}
 }
 
-// AnalyzeQuery is not answered yet.
-func (h *handler) AnalyzeQuery(context.Context, *connect.Request[querierv1.AnalyzeQueryRequest]) (*connect.Response[querierv1.AnalyzeQueryResponse], error) {
-	return nil, unimplemented("AnalyzeQuery: Hearth does not analyze queries yet")
+// exemplarLabels are ls without the shown names and the profile type.
+func exemplarLabels(ls labels.Labels, shown []string) []*typesv1.LabelPair {
+	var out []*typesv1.LabelPair
+	ls.Range(func(l labels.Label) {
+		if l.Name != labels.ProfileType && !slices.Contains(shown, l.Name) {
+			out = append(out, &typesv1.LabelPair{Name: l.Name, Value: l.Value})
+		}
+	})
+	return out
+}
+
+// AnalyzeQuery says how much data a query reads: from the heads in
+// memory ("Short term storage", as Pyroscope names its ingesters) and from
+// the blocks on disk ("Long term storage"). Unlike Pyroscope, which
+// reports whole blocks, the counts are those of the query's selection.
+// Hearth's block sizes are not split into index, samples and symbols: the
+// whole size of the blocks read is in profile_bytes.
+func (h *handler) AnalyzeQuery(ctx context.Context, req *connect.Request[querierv1.AnalyzeQueryRequest]) (*connect.Response[querierv1.AnalyzeQueryResponse], error) {
+	m := req.Msg
+	r, err := h.base(req.Header())
+	if err != nil {
+		return nil, err
+	}
+	r.Query = strings.TrimSpace(m.Query)
+	if r.Query == "" {
+		r.Query = "{}"
+	}
+	if err := h.timeRange(&r, m.Start, m.End); err != nil {
+		return nil, err
+	}
+	a, err := h.eng.Analyze(ctx, r)
+	if err != nil {
+		return nil, connectError(err)
+	}
+	scope := func(name string, s storage.Scope) *querierv1.QueryScope {
+		return &querierv1.QueryScope{
+			ComponentType:  name,
+			ComponentCount: uint64(s.Sources),
+			BlockCount:     uint64(s.Sources),
+			SeriesCount:    uint64(s.Series),
+			ProfileCount:   uint64(s.Profiles),
+			SampleCount:    uint64(s.Samples),
+			ProfileBytes:   uint64(s.Bytes),
+		}
+	}
+	return connect.NewResponse(&querierv1.AnalyzeQueryResponse{
+		QueryScopes: []*querierv1.QueryScope{
+			scope("Short term storage", a.Heads),
+			scope("Long term storage", a.Blocks),
+		},
+		QueryImpact: &querierv1.QueryImpact{
+			TotalBytesInTimeRange: uint64(a.Blocks.Bytes),
+			TotalQueriedSeries:    uint64(a.Series),
+		},
+	}), nil
 }

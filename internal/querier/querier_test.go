@@ -99,6 +99,12 @@ func clients(t *testing.T) map[string]querierv1connect.QuerierServiceClient {
 		sampleSpec{"main;handle;parse", 5, span(spanC, root2, trace2)},
 	), t0)
 	s.Push(t, "api.cpu{env=staging}", cpuProfile(t, sampleSpec{"main;serve", 7, nil}), t0.Add(20*time.Second))
+	return serve(t, s)
+}
+
+// serve returns a client per protocol of the service over s.
+func serve(t *testing.T, s *profiletest.Store) map[string]querierv1connect.QuerierServiceClient {
+	t.Helper()
 	path, h := querier.NewHandler(query.NewEngine(s.DB), s.DB, querier.Options{Now: func() time.Time { return t0.Add(time.Minute) }})
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
@@ -463,7 +469,7 @@ func TestBadRequests(t *testing.T) {
 				{"bad selector", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: `{service_name=}`}, connect.CodeInvalidArgument, ""},
 				{"start after end", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: "{}", Start: end, End: start}, connect.CodeInvalidArgument, "after end"},
 				{"huge max_nodes", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: "{}", MaxNodes: &huge}, connect.CodeInvalidArgument, "max_nodes"},
-				{"profile IDs", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: "{}", ProfileIdSelector: []string{"7c9e6679-7425-40de-944b-e07fc1f90ae7"}}, connect.CodeInvalidArgument, "profile IDs"},
+				{"bad profile ID", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: "{}", ProfileIdSelector: []string{"7c9e6679-7425-40de-944b"}}, connect.CodeInvalidArgument, "profile_id_selector"},
 				{"bad span ID", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: "{}", SpanSelector: []string{"xyz"}}, connect.CodeInvalidArgument, "span_selector"},
 				{"bad trace ID", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: "{}", TraceIdSelector: []string{spanA}}, connect.CodeInvalidArgument, "trace_id_selector"},
 				{"tree format", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: "{}", Format: querierv1.ProfileFormat_PROFILE_FORMAT_TREE}, connect.CodeUnimplemented, "format"},
