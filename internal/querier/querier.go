@@ -214,10 +214,8 @@ func (h *handler) stackRequest(hdr http.Header, typeID, labelSelector string, st
 		}
 		r.Profiles = storage.NewProfileSet(keys...)
 	}
-	if stacks != nil {
-		if stacks.GoPgo != nil {
-			return r, unimplemented("stack_trace_selector.go_pgo: Hearth does not trim stacks for Go PGO yet")
-		}
+	if stacks != nil && stacks.GoPgo == nil {
+		// As in Pyroscope, Go PGO trimming replaces the call site.
 		for _, l := range stacks.CallSite {
 			r.Filter.CallSite = append(r.Filter.CallSite, l.Name)
 		}
@@ -443,11 +441,14 @@ func (h *handler) SelectMergeStacktraces(ctx context.Context, req *connect.Reque
 		if m.MaxNodes != nil && *m.MaxNodes != 0 {
 			return nil, unimplemented("max_nodes: Hearth does not trim merged pprof profiles; leave it out")
 		}
-		p, err := h.mergedPprof(ctx, r)
+		p, err := h.mergedPprof(ctx, r, m.StackTraceSelector.GetGoPgo())
 		if err != nil {
 			return nil, err
 		}
 		return connect.NewResponse(&querierv1.SelectMergeStacktracesResponse{Pprof: &querierv1.PprofProfile{Profile: p}}), nil
+	}
+	if m.StackTraceSelector.GetGoPgo() != nil {
+		return nil, invalid("stack_trace_selector.go_pgo: Go PGO trimming makes pprof profiles; ask for the pprof format")
 	}
 	fg, err := h.flame(ctx, r, m.MaxNodes)
 	if err != nil {
@@ -509,7 +510,7 @@ func (h *handler) SelectMergeProfile(ctx context.Context, req *connect.Request[q
 	if m.MaxNodes != nil && *m.MaxNodes != 0 {
 		return nil, unimplemented("max_nodes: Hearth does not trim merged pprof profiles; leave it out")
 	}
-	p, err := h.mergedPprof(ctx, r)
+	p, err := h.mergedPprof(ctx, r, m.StackTraceSelector.GetGoPgo())
 	if err != nil {
 		return nil, err
 	}
@@ -517,11 +518,16 @@ func (h *handler) SelectMergeProfile(ctx context.Context, req *connect.Request[q
 }
 
 // mergedPprof is the selection merged into one pprof profile, as
-// Pyroscope's generated message.
-func (h *handler) mergedPprof(ctx context.Context, r query.Request) (*googlev1.Profile, error) {
+// Pyroscope's generated message; with pgo, trimmed for Go's PGO.
+func (h *handler) mergedPprof(ctx context.Context, r query.Request, pgo *typesv1.GoPGO) (*googlev1.Profile, error) {
 	p, err := h.eng.Pprof(ctx, r)
 	if err != nil {
 		return nil, connectError(err)
+	}
+	if pgo != nil {
+		if p, err = trimForPGO(p, int(pgo.KeepLocations), pgo.AggregateCallees); err != nil {
+			return nil, connect.NewError(connect.CodeInternal, err)
+		}
 	}
 	raw, err := encodePprof(p)
 	if err != nil {

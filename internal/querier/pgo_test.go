@@ -1,0 +1,133 @@
+package querier_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+	"github.com/google/go-cmp/cmp"
+	gpprof "github.com/google/pprof/profile"
+	querierv1 "github.com/grafana/pyroscope/api/gen/proto/go/querier/v1"
+	typesv1 "github.com/grafana/pyroscope/api/gen/proto/go/types/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hearth-profiler/hearth/internal/profiletest"
+)
+
+// lineProfile is a CPU profile whose frames are "function:line", root
+// first, each sample labelled with a span.
+func lineProfile(t *testing.T, stacks map[string]int64) []byte {
+	t.Helper()
+	p := &gpprof.Profile{
+		SampleType: []*gpprof.ValueType{{Type: "cpu", Unit: "nanoseconds"}},
+		PeriodType: &gpprof.ValueType{Type: "cpu", Unit: "nanoseconds"}, Period: 1,
+	}
+	fns := map[string]*gpprof.Function{}
+	locs := map[string]*gpprof.Location{}
+	for stack, v := range stacks {
+		s := &gpprof.Sample{Value: []int64{v}, Label: map[string][]string{"span_id": {spanA}}}
+		frames := strings.Split(stack, ";")
+		for i := len(frames) - 1; i >= 0; i-- {
+			l := locs[frames[i]]
+			if l == nil {
+				var name string
+				var line int64
+				fmt.Sscanf(strings.Replace(frames[i], ":", " ", 1), "%s %d", &name, &line)
+				fn := fns[name]
+				if fn == nil {
+					fn = &gpprof.Function{ID: uint64(len(p.Function) + 1), Name: name, Filename: "x.go"}
+					p.Function = append(p.Function, fn)
+					fns[name] = fn
+				}
+				l = &gpprof.Location{ID: uint64(len(p.Location) + 1), Line: []gpprof.Line{{Function: fn, Line: line}}}
+				p.Location = append(p.Location, l)
+				locs[frames[i]] = l
+			}
+			s.Location = append(s.Location, l)
+		}
+		p.Sample = append(p.Sample, s)
+	}
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestGoPGO asks for merged profiles trimmed for Go's PGO, as
+// `profilecli query go-pgo` does.
+func TestGoPGO(t *testing.T) {
+	s := profiletest.OpenStore(t)
+	s.Push(t, "shop.cpu", lineProfile(t, map[string]int64{
+		"main:10;handle:20;parse:30":  10,
+		"main:10;handle:20;parse:31":  5,
+		"main:10;handle:21;render:40": 7,
+		"main:11;handle:20;parse:30":  2,
+	}), t0)
+	read := func(t *testing.T, msg proto.Message) map[string]int64 {
+		t.Helper()
+		raw, err := proto.Marshal(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := gpprof.ParseData(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int64{}
+		for _, s := range p.Sample {
+			if len(s.Label) > 0 || len(s.NumLabel) > 0 {
+				t.Errorf("sample labels kept: %v %v", s.Label, s.NumLabel)
+			}
+			var fr []string
+			for _, l := range s.Location {
+				fr = append(fr, fmt.Sprintf("%s:%d", l.Line[0].Function.Name, l.Line[0].Line))
+			}
+			out[strings.Join(fr, ";")] += s.Value[0]
+		}
+		return out
+	}
+	for name, c := range serve(t, s) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			for _, x := range []struct {
+				keep      uint32
+				aggregate bool
+				want      map[string]int64 // leaf first
+			}{
+				{2, false, map[string]int64{"parse:30;handle:20": 12, "parse:31;handle:20": 5, "render:40;handle:21": 7}},
+				{2, true, map[string]int64{"parse:0;handle:20": 17, "render:0;handle:21": 7}},
+				{1, true, map[string]int64{"parse:0": 17, "render:0": 7}},
+				{0, false, map[string]int64{"parse:30;handle:20;main:10": 10, "parse:31;handle:20;main:10": 5,
+					"render:40;handle:21;main:10": 7, "parse:30;handle:20;main:11": 2}},
+			} {
+				sel := &typesv1.StackTraceSelector{GoPgo: &typesv1.GoPGO{KeepLocations: x.keep, AggregateCallees: x.aggregate}}
+				//lint:ignore SA1019 profilecli's go-pgo command calls it: Hearth must answer it.
+				p, err := c.SelectMergeProfile(ctx, connect.NewRequest(&querierv1.SelectMergeProfileRequest{ProfileTypeID: cpuType,
+					LabelSelector: "{}", Start: start, End: end, StackTraceSelector: sel}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := read(t, p.Msg); !cmp.Equal(got, x.want) {
+					t.Errorf("keep %d, aggregate %v: SelectMergeProfile %v; want %v", x.keep, x.aggregate, got, x.want)
+				}
+				st, err := c.SelectMergeStacktraces(ctx, connect.NewRequest(&querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType,
+					LabelSelector: "{}", Start: start, End: end, StackTraceSelector: sel, Format: querierv1.ProfileFormat_PROFILE_FORMAT_PPROF}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := read(t, st.Msg.Pprof.GetProfile()); !cmp.Equal(got, x.want) {
+					t.Errorf("keep %d, aggregate %v: SelectMergeStacktraces %v; want %v", x.keep, x.aggregate, got, x.want)
+				}
+			}
+			_, err := c.SelectMergeStacktraces(ctx, connect.NewRequest(&querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType,
+				LabelSelector: "{}", Start: start, End: end, StackTraceSelector: &typesv1.StackTraceSelector{GoPgo: &typesv1.GoPGO{KeepLocations: 2}}}))
+			if connect.CodeOf(err) != connect.CodeInvalidArgument {
+				t.Errorf("go_pgo with a flame graph: %v; want invalid_argument", err)
+			}
+		})
+	}
+}
