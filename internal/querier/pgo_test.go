@@ -57,6 +57,32 @@ func lineProfile(t *testing.T, stacks map[string]int64) []byte {
 	return buf.Bytes()
 }
 
+// readPprof reads a pprof message back as values per stack of
+// "function:line" frames, leaf first, and checks it has no labels.
+func readPprof(t *testing.T, msg proto.Message) map[string]int64 {
+	t.Helper()
+	raw, err := proto.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := gpprof.ParseData(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, s := range p.Sample {
+		if len(s.Label) > 0 || len(s.NumLabel) > 0 {
+			t.Errorf("sample labels kept: %v %v", s.Label, s.NumLabel)
+		}
+		var fr []string
+		for _, l := range s.Location {
+			fr = append(fr, fmt.Sprintf("%s:%d", l.Line[0].Function.Name, l.Line[0].Line))
+		}
+		out[strings.Join(fr, ";")] += s.Value[0]
+	}
+	return out
+}
+
 // TestGoPGO asks for merged profiles trimmed for Go's PGO, as
 // `profilecli query go-pgo` does.
 func TestGoPGO(t *testing.T) {
@@ -67,29 +93,6 @@ func TestGoPGO(t *testing.T) {
 		"main:10;handle:21;render:40": 7,
 		"main:11;handle:20;parse:30":  2,
 	}), t0)
-	read := func(t *testing.T, msg proto.Message) map[string]int64 {
-		t.Helper()
-		raw, err := proto.Marshal(msg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := gpprof.ParseData(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]int64{}
-		for _, s := range p.Sample {
-			if len(s.Label) > 0 || len(s.NumLabel) > 0 {
-				t.Errorf("sample labels kept: %v %v", s.Label, s.NumLabel)
-			}
-			var fr []string
-			for _, l := range s.Location {
-				fr = append(fr, fmt.Sprintf("%s:%d", l.Line[0].Function.Name, l.Line[0].Line))
-			}
-			out[strings.Join(fr, ";")] += s.Value[0]
-		}
-		return out
-	}
 	for name, c := range serve(t, s) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
@@ -111,7 +114,7 @@ func TestGoPGO(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := read(t, p.Msg); !cmp.Equal(got, x.want) {
+				if got := readPprof(t, p.Msg); !cmp.Equal(got, x.want) {
 					t.Errorf("keep %d, aggregate %v: SelectMergeProfile %v; want %v", x.keep, x.aggregate, got, x.want)
 				}
 				st, err := c.SelectMergeStacktraces(ctx, connect.NewRequest(&querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType,
@@ -119,7 +122,7 @@ func TestGoPGO(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := read(t, st.Msg.Pprof.GetProfile()); !cmp.Equal(got, x.want) {
+				if got := readPprof(t, st.Msg.Pprof.GetProfile()); !cmp.Equal(got, x.want) {
 					t.Errorf("keep %d, aggregate %v: SelectMergeStacktraces %v; want %v", x.keep, x.aggregate, got, x.want)
 				}
 			}
@@ -127,6 +130,41 @@ func TestGoPGO(t *testing.T) {
 				LabelSelector: "{}", Start: start, End: end, StackTraceSelector: &typesv1.StackTraceSelector{GoPgo: &typesv1.GoPGO{KeepLocations: 2}}}))
 			if connect.CodeOf(err) != connect.CodeInvalidArgument {
 				t.Errorf("go_pgo with a flame graph: %v; want invalid_argument", err)
+			}
+		})
+	}
+}
+
+// TestPprofMaxNodes asks for merged profiles cut to a number of nodes, as
+// Profiles Drilldown's export and function details do.
+func TestPprofMaxNodes(t *testing.T) {
+	s := profiletest.OpenStore(t)
+	// Function tree: root 34, main 34, d 21, a 13, b 10, c 3, e 1.
+	s.Push(t, "shop.cpu", lineProfile(t, map[string]int64{
+		"main:1;a:1;b:1": 10,
+		"main:1;a:1;c:1": 3,
+		"main:1;d:1":     20,
+		"main:1;d:1;e:1": 1,
+	}), t0)
+	for name, c := range serve(t, s) {
+		t.Run(name, func(t *testing.T) {
+			for _, x := range []struct {
+				max  int64
+				want map[string]int64 // leaf first
+			}{
+				{4, map[string]int64{"other:0;a:1;main:1": 13, "d:1;main:1": 20, "other:0;d:1;main:1": 1}},
+				{1, map[string]int64{"other:0;main:1": 34}},
+				{7, map[string]int64{"b:1;a:1;main:1": 10, "c:1;a:1;main:1": 3, "d:1;main:1": 20, "e:1;d:1;main:1": 1}},
+			} {
+				//lint:ignore SA1019 Profiles Drilldown calls it: Hearth must answer it.
+				p, err := c.SelectMergeProfile(context.Background(), connect.NewRequest(&querierv1.SelectMergeProfileRequest{ProfileTypeID: cpuType,
+					LabelSelector: "{}", Start: start, End: end, MaxNodes: &x.max}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := readPprof(t, p.Msg); !cmp.Equal(got, x.want) {
+					t.Errorf("max_nodes %d: %v; want %v", x.max, got, x.want)
+				}
 			}
 		})
 	}

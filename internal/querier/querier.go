@@ -438,10 +438,7 @@ func (h *handler) SelectMergeStacktraces(ctx context.Context, req *connect.Reque
 		return nil, err
 	}
 	if m.Format == querierv1.ProfileFormat_PROFILE_FORMAT_PPROF {
-		if m.MaxNodes != nil && *m.MaxNodes != 0 {
-			return nil, unimplemented("max_nodes: Hearth does not trim merged pprof profiles; leave it out")
-		}
-		p, err := h.mergedPprof(ctx, r, m.StackTraceSelector.GetGoPgo())
+		p, err := h.mergedPprof(ctx, r, m.StackTraceSelector.GetGoPgo(), m.MaxNodes)
 		if err != nil {
 			return nil, err
 		}
@@ -507,10 +504,7 @@ func (h *handler) SelectMergeProfile(ctx context.Context, req *connect.Request[q
 	if err != nil {
 		return nil, err
 	}
-	if m.MaxNodes != nil && *m.MaxNodes != 0 {
-		return nil, unimplemented("max_nodes: Hearth does not trim merged pprof profiles; leave it out")
-	}
-	p, err := h.mergedPprof(ctx, r, m.StackTraceSelector.GetGoPgo())
+	p, err := h.mergedPprof(ctx, r, m.StackTraceSelector.GetGoPgo(), m.MaxNodes)
 	if err != nil {
 		return nil, err
 	}
@@ -518,16 +512,29 @@ func (h *handler) SelectMergeProfile(ctx context.Context, req *connect.Request[q
 }
 
 // mergedPprof is the selection merged into one pprof profile, as
-// Pyroscope's generated message; with pgo, trimmed for Go's PGO.
-func (h *handler) mergedPprof(ctx context.Context, r query.Request, pgo *typesv1.GoPGO) (*googlev1.Profile, error) {
+// Pyroscope's generated message: with pgo, trimmed for Go's PGO, else with
+// a max_nodes cut to about that many nodes.
+func (h *handler) mergedPprof(ctx context.Context, r query.Request, pgo *typesv1.GoPGO, max *int64) (*googlev1.Profile, error) {
+	n := 0
+	if max != nil && *max != 0 {
+		var err error
+		if n, err = maxNodes(max); err != nil {
+			return nil, err
+		}
+	}
 	p, err := h.eng.Pprof(ctx, r)
 	if err != nil {
 		return nil, connectError(err)
 	}
-	if pgo != nil {
-		if p, err = trimForPGO(p, int(pgo.KeepLocations), pgo.AggregateCallees); err != nil {
-			return nil, connect.NewError(connect.CodeInternal, err)
-		}
+	switch {
+	case pgo != nil:
+		// As in Pyroscope, trimming for PGO makes max_nodes moot.
+		p, err = trimForPGO(p, int(pgo.KeepLocations), pgo.AggregateCallees)
+	case n > 0:
+		p, err = truncatePprof(p, n)
+	}
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, err)
 	}
 	raw, err := encodePprof(p)
 	if err != nil {

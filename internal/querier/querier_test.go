@@ -473,7 +473,7 @@ func TestBadRequests(t *testing.T) {
 				{"bad span ID", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: "{}", SpanSelector: []string{"xyz"}}, connect.CodeInvalidArgument, "span_selector"},
 				{"bad trace ID", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: "{}", TraceIdSelector: []string{spanA}}, connect.CodeInvalidArgument, "trace_id_selector"},
 				{"tree format", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: "{}", Format: querierv1.ProfileFormat_PROFILE_FORMAT_TREE}, connect.CodeUnimplemented, "format"},
-				{"pprof trimmed", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: "{}", Format: querierv1.ProfileFormat_PROFILE_FORMAT_PPROF, MaxNodes: proto.Int64(10)}, connect.CodeUnimplemented, "max_nodes"},
+				{"pprof huge max_nodes", &querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType, LabelSelector: "{}", Format: querierv1.ProfileFormat_PROFILE_FORMAT_PPROF, MaxNodes: &huge}, connect.CodeInvalidArgument, "max_nodes"},
 			} {
 				_, err := c.SelectMergeStacktraces(ctx, connect.NewRequest(x.req))
 				var ce *connect.Error
