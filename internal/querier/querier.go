@@ -347,6 +347,13 @@ func (h *handler) LabelNames(ctx context.Context, req *connect.Request[typesv1.L
 	if err != nil {
 		return nil, err
 	}
+	// Requests are not labels to group by: as Pyroscope, which keeps
+	// span IDs out of its label index, leave them out, or Drilldown
+	// offers a group by with one value per request. Matchers and
+	// LabelValues still take them.
+	names = slices.DeleteFunc(names, func(n string) bool {
+		return n == storage.SpanIDLabel || n == storage.LocalRootSpanIDLabel || n == storage.TraceIDLabel
+	})
 	return connect.NewResponse(&typesv1.LabelNamesResponse{Names: names}), nil
 }
 

@@ -334,7 +334,19 @@ func TestMetadata(t *testing.T) {
 			if err != nil || !slices.Contains(names.Msg.Names, "env") || !slices.Contains(names.Msg.Names, "service_name") {
 				t.Errorf("label names of api: %v %v", names, err)
 			}
-			vals, err := c.LabelValues(ctx, connect.NewRequest(&typesv1.LabelValuesRequest{Name: "env",
+			// shop's samples name requests, which are not offered as
+			// labels, but can still be listed and matched.
+			names, err = c.LabelNames(ctx, connect.NewRequest(&typesv1.LabelNamesRequest{Matchers: []string{`{service_name="shop"}`}, Start: start, End: end}))
+			if err != nil || !slices.Contains(names.Msg.Names, "env") || slices.Contains(names.Msg.Names, "span_id") ||
+				slices.Contains(names.Msg.Names, "trace_id") || slices.Contains(names.Msg.Names, "local_root_span_id") {
+				t.Errorf("label names of shop: %v %v; want env and no request IDs", names, err)
+			}
+			vals, err := c.LabelValues(ctx, connect.NewRequest(&typesv1.LabelValuesRequest{Name: "span_id",
+				Matchers: []string{`{service_name="shop"}`}, Start: start, End: end}))
+			if err != nil || !cmp.Equal(vals.Msg.Names, []string{spanA, spanB, spanC}) {
+				t.Errorf("span_id values: %v %v", vals, err)
+			}
+			vals, err = c.LabelValues(ctx, connect.NewRequest(&typesv1.LabelValuesRequest{Name: "env",
 				Matchers: []string{`{service_name="api"}`, `{service_name="shop"}`}, Start: start, End: end}))
 			if err != nil || !cmp.Equal(vals.Msg.Names, []string{"prod", "staging"}) {
 				t.Errorf("env values: %v %v", vals, err)

@@ -343,6 +343,11 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 	}
 	settingsPath, settingsHandler := settings.NewHandler(st, connect.WithReadMaxBytes(int(cfg.MaxBodyBytes)))
 	s.mux.Handle(settingsPath, settingsHandler)
+	// What else Profiles Drilldown asks of a Pyroscope server.
+	rulesPath, rulesHandler := settings.NewRecordingRulesHandler(connect.WithReadMaxBytes(int(cfg.MaxBodyBytes)))
+	s.mux.Handle(rulesPath, rulesHandler)
+	flagsPath, flagsHandler := querier.NewFeatureFlagsHandler(connect.WithReadMaxBytes(int(cfg.MaxBodyBytes)))
+	s.mux.Handle(flagsPath, flagsHandler)
 	legacy := a.Gate(querier.NewLegacyHandler(eng, db, querier.Options{Limits: a.QueryLimits}))
 	for _, p := range querier.LegacyPaths {
 		s.mux.Handle(p, legacy)
@@ -368,7 +373,7 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 	})
 	s.mux.HandleFunc("GET /api/v1/targets", s.serveTargets)
 	s.mux.HandleFunc("GET /api/v1/auth/whoami", s.serveWhoami)
-	s.mux.Handle("/", web.Handler())
+	s.mux.Handle("/", unknownProcedures(web.Handler()))
 	s.metrics = newMetrics(s)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
 	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -377,6 +382,8 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	s.access = accessTable(pushPath, querierPath, settingsPath, cfg.AuthProtectMetrics)
+	s.access[rulesPath] = needRead
+	s.access[flagsPath] = needRead
 	return s, nil
 }
 
