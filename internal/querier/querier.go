@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,7 @@ import (
 	querierv1 "github.com/grafana/pyroscope/api/gen/proto/go/querier/v1"
 	"github.com/grafana/pyroscope/api/gen/proto/go/querier/v1/querierv1connect"
 	typesv1 "github.com/grafana/pyroscope/api/gen/proto/go/types/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hearth-profiler/hearth/internal/labels"
@@ -214,6 +216,11 @@ func (h *handler) stackRequest(hdr http.Header, typeID, labelSelector string, st
 		}
 		r.Profiles = storage.NewProfileSet(keys...)
 	}
+	if stacks != nil {
+		if err := unknownFields("stack_trace_selector", stacks); err != nil {
+			return r, err
+		}
+	}
 	if stacks != nil && stacks.GoPgo == nil {
 		// As in Pyroscope, Go PGO trimming replaces the call site.
 		for _, l := range stacks.CallSite {
@@ -247,6 +254,35 @@ func (h *handler) stackRequest(hdr http.Header, typeID, labelSelector string, st
 		r.Spans = sel
 	}
 	return r, nil
+}
+
+// unknownFields refuses a selector with fields newer than Hearth's copy
+// of Pyroscope's API, such as the frame filter that Grafana's newest data
+// source sends: ignoring a filter would answer with data not asked for.
+// Protobuf keeps unknown fields; JSON requests have them dropped by the
+// codec before they get here.
+func unknownFields(name string, m proto.Message) error {
+	raw := m.ProtoReflect().GetUnknown()
+	var nums []string
+	for len(raw) > 0 {
+		num, typ, n := protowire.ConsumeTag(raw)
+		if n < 0 {
+			break
+		}
+		raw = raw[n:]
+		m := protowire.ConsumeFieldValue(num, typ, raw)
+		if m < 0 {
+			break
+		}
+		raw = raw[m:]
+		if f := strconv.Itoa(int(num)); !slices.Contains(nums, f) {
+			nums = append(nums, f)
+		}
+	}
+	if len(nums) == 0 {
+		return nil
+	}
+	return unimplemented("%s: field %s is newer than Hearth's copy of Pyroscope's API (a frame filter?); Hearth cannot apply it, and will not answer as if it had", name, strings.Join(nums, ", "))
 }
 
 // maxNodes reads a request's max_nodes.

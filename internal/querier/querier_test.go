@@ -18,6 +18,7 @@ import (
 	querierv1 "github.com/grafana/pyroscope/api/gen/proto/go/querier/v1"
 	"github.com/grafana/pyroscope/api/gen/proto/go/querier/v1/querierv1connect"
 	typesv1 "github.com/grafana/pyroscope/api/gen/proto/go/types/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hearth-profiler/hearth/internal/profiletest"
@@ -498,5 +499,22 @@ func TestBadRequests(t *testing.T) {
 				t.Errorf("label values without a name: %v", err)
 			}
 		})
+	}
+}
+
+// TestNewerSelectorFieldsRefused sends a stack trace selector with a
+// field Hearth's copy of Pyroscope's API lacks, as Grafana's newest data
+// source sends its frame filter (field 3): it must be refused, not
+// ignored.
+func TestNewerSelectorFieldsRefused(t *testing.T) {
+	c := clients(t)["connect-proto"]
+	sel := &typesv1.StackTraceSelector{}
+	// frame_filter { include_function_names: "main" }
+	inner := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "main")
+	sel.ProtoReflect().SetUnknown(protowire.AppendBytes(protowire.AppendTag(nil, 3, protowire.BytesType), inner))
+	_, err := c.SelectMergeStacktraces(context.Background(), connect.NewRequest(&querierv1.SelectMergeStacktracesRequest{
+		ProfileTypeID: cpuType, LabelSelector: "{}", Start: start, End: end, StackTraceSelector: sel}))
+	if connect.CodeOf(err) != connect.CodeUnimplemented || !strings.Contains(err.Error(), "stack_trace_selector: field 3") {
+		t.Errorf("selector with an unknown field: %v; want unimplemented naming field 3", err)
 	}
 }
