@@ -195,6 +195,12 @@ func TestMergeEqualsPprofMerge(t *testing.T) {
 	if err := got.CheckValid(); err != nil {
 		t.Fatalf("merged pprof is invalid: %v", err)
 	}
+	// Equal mappings and functions are written once, as profile.Merge
+	// writes them.
+	if len(got.Mapping) != len(want.Mapping) || len(got.Function) != len(want.Function) {
+		t.Errorf("merged pprof has %d mappings and %d functions; profile.Merge has %d and %d",
+			len(got.Mapping), len(got.Function), len(want.Mapping), len(want.Function))
+	}
 	for i, st := range want.SampleType {
 		j := slices.IndexFunc(got.SampleType, func(v *gpprof.ValueType) bool { return v.Type == st.Type && v.Unit == st.Unit })
 		if j < 0 {

@@ -171,9 +171,12 @@ func (w *pprofWriter) location(s *storage.Symbols, loc uint32, hide *regexpMatch
 		}
 		om := w.maps[gm]
 		if om == nil {
+			// The key is taken before the ID is set: lookups are by
+			// content, with no ID.
+			key := gm
 			om = &gm
 			om.ID = uint64(len(w.p.Mapping) + 1)
-			w.maps[gm] = om
+			w.maps[key] = om
 			w.p.Mapping = append(w.p.Mapping, om)
 		}
 		out.Mapping = om
@@ -190,9 +193,10 @@ func (w *pprofWriter) location(s *storage.Symbols, loc uint32, hide *regexpMatch
 			gf := gpprof.Function{Name: s.Strings[f.Name], SystemName: s.Strings[f.SystemName], Filename: s.Strings[f.Filename], StartLine: f.StartLine}
 			of = w.funcs[gf]
 			if of == nil {
+				key := gf
 				of = &gf
 				of.ID = uint64(len(w.p.Function) + 1)
-				w.funcs[gf] = of
+				w.funcs[key] = of
 				w.p.Function = append(w.p.Function, of)
 			}
 		}
