@@ -69,17 +69,30 @@ func TestExemplarsPointAtProfiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(res.Msg.Series) != 1 || len(res.Msg.Series[0].Points) != 2 {
-				t.Fatalf("series %v; want one of two points", res.Msg.Series)
+			// As Pyroscope's: points at start, +30 s and +60 s, each of
+			// the profiles in the 30 s that end at it.
+			if len(res.Msg.Series) != 1 || len(res.Msg.Series[0].Points) != 3 {
+				t.Fatalf("series %v; want one of three points", res.Msg.Series)
 			}
 			var ids []string
 			for i, pt := range res.Msg.Series[0].Points {
+				edge := time.Duration(i) * 30 * time.Second
+				if pt.Timestamp != t0.Add(edge).UnixMilli() {
+					t.Errorf("point %d at %d; want %s", i, pt.Timestamp, edge)
+				}
 				// The step's largest profile, by what was sent.
 				var want podProfile
+				var sum int64
 				for _, p := range podProfiles {
-					if p.off/(30*time.Second) == time.Duration(i) && p.v > want.v {
-						want = p
+					if p.off > edge-30*time.Second && p.off <= edge {
+						sum += p.v
+						if p.v > want.v {
+							want = p
+						}
 					}
+				}
+				if pt.Value != float64(sum) {
+					t.Errorf("point %d: %g; want %d", i, pt.Value, sum)
 				}
 				if len(pt.Exemplars) != 1 {
 					t.Fatalf("point %d: exemplars %v; want one", i, pt.Exemplars)
@@ -112,7 +125,11 @@ func TestExemplarsPointAtProfiles(t *testing.T) {
 			for _, s := range p.Msg.Sample {
 				total += s.Value[len(s.Value)-1]
 			}
-			if want := res.Msg.Series[0].Points[0].Exemplars[0].Value + res.Msg.Series[0].Points[1].Exemplars[0].Value; total != want {
+			var want int64
+			for _, pt := range res.Msg.Series[0].Points {
+				want += pt.Exemplars[0].Value
+			}
+			if total != want {
 				t.Errorf("merged profiles by ID: total %d; want %d", total, want)
 			}
 		})

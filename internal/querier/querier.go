@@ -632,12 +632,14 @@ func (h *handler) SelectSeries(ctx context.Context, req *connect.Request[querier
 	default:
 		return nil, invalid("exemplar_type %d: unknown", m.ExemplarType)
 	}
-	if step > 0 {
-		// Steps start at multiples of the step since the epoch, as
-		// Pyroscope's do, whatever the request's start.
-		r.Start = r.Start.Truncate(step)
+	if step <= 0 {
+		// Pyroscope refuses a missing step; Hearth picks one.
+		step = max(r.End.Sub(r.Start)/1000, 10*time.Second).Round(time.Second)
 	}
-	res, err := h.eng.SeriesAggregated(ctx, r, step, m.GroupBy, agg)
+	// Pyroscope's points: from a step before start to end, each of the
+	// profiles in the step that ends at it.
+	r.Start = r.Start.Add(-step)
+	res, err := h.eng.SeriesEnding(ctx, r, step, m.GroupBy, agg)
 	if err != nil {
 		return nil, connectError(err)
 	}

@@ -262,9 +262,11 @@ func newTimeline(s *typesv1.Series, startMs, endMs int64, step time.Duration) *t
 	if sec <= 0 {
 		sec = 1
 	}
-	// The first step starts at a multiple of the step, as the points of
-	// SelectSeries do.
-	t := &timeline{StartTime: startMs / 1000 / sec * sec, DurationDelta: sec, Samples: []uint64{}}
+	// As Pyroscope's: the window's ends down to multiples of the step,
+	// and each point in the slot it falls in.
+	stepMs := sec * 1000
+	startMs, endMs = startMs/stepMs*stepMs, endMs/stepMs*stepMs
+	t := &timeline{StartTime: startMs / 1000, DurationDelta: sec, Samples: []uint64{}}
 	if endMs <= startMs {
 		return t
 	}

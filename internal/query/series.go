@@ -67,17 +67,44 @@ const (
 // SeriesAggregated is Series with the merge within a step chosen: what
 // Pyroscope's API lets a client ask for.
 func (e *Engine) SeriesAggregated(ctx context.Context, r Request, step time.Duration, groupBy []string, agg Aggregation) (*SeriesResult, error) {
-	p, _, err := r.params()
-	if err != nil {
-		return nil, err
-	}
 	span := r.End.Sub(r.Start)
 	if step <= 0 {
 		step = max(span/1000, 10*time.Second)
 		step = step.Round(time.Second)
 	}
-	if int64(span/step) > MaxSeriesPoints {
-		return nil, badRequest("step %s over %s gives more than %d points: use a larger step", step, span, MaxSeriesPoints)
+	startNs, stepNs := r.Start.UnixNano(), step.Nanoseconds()
+	nb := int((span + step - 1) / step)
+	return e.series(ctx, r, step, nb, groupBy, agg,
+		func(t int64) int { return int((t - startNs) / stepNs) },
+		func(b int) int64 { return startNs + int64(b)*stepNs })
+}
+
+// SeriesEnding is SeriesAggregated with Pyroscope's steps: points at
+// r.Start, r.Start+step, ... up to r.End included, each of the profiles in
+// (T-step, T]. The profiles read are those in [r.Start, r.End].
+func (e *Engine) SeriesEnding(ctx context.Context, r Request, step time.Duration, groupBy []string, agg Aggregation) (*SeriesResult, error) {
+	if step <= 0 {
+		return nil, badRequest("step %s: want more than 0", step)
+	}
+	first, stepNs := r.Start.UnixNano(), step.Nanoseconds()
+	nb := int(r.End.Sub(r.Start)/step) + 1
+	r.End = r.End.Add(time.Nanosecond) // End is included
+	return e.series(ctx, r, step, nb, groupBy, agg,
+		func(t int64) int { return int((t - first + stepNs - 1) / stepNs) },
+		func(b int) int64 { return first + int64(b)*stepNs })
+}
+
+// series sums the selection per group into nb points: bucket says which
+// point a profile at t goes to (outside [0, nb): none), and at the time
+// (unix nanoseconds) point b is shown.
+func (e *Engine) series(ctx context.Context, r Request, step time.Duration, nb int, groupBy []string, agg Aggregation,
+	bucket func(t int64) int, at func(b int) int64) (*SeriesResult, error) {
+	p, _, err := r.params()
+	if err != nil {
+		return nil, err
+	}
+	if nb > MaxSeriesPoints {
+		return nil, badRequest("step %s over %s gives more than %d points: use a larger step", step, r.End.Sub(r.Start), MaxSeriesPoints)
 	}
 	for _, g := range groupBy {
 		if !labels.ValidName(g) {
@@ -88,7 +115,6 @@ func (e *Engine) SeriesAggregated(ctx context.Context, r Request, step time.Dura
 	if err != nil {
 		return nil, err
 	}
-	nb := int((span + step - 1) / step)
 	type group struct {
 		lbls   map[string]string
 		sum    []float64
@@ -97,7 +123,6 @@ func (e *Engine) SeriesAggregated(ctx context.Context, r Request, step time.Dura
 	}
 	groups := map[string]*group{}
 	var order []string
-	startNs, stepNs := r.Start.UnixNano(), step.Nanoseconds()
 	sums := make([]float64, nb)
 	counts := make([]int, nb)
 	for _, sp := range sps {
@@ -118,8 +143,8 @@ func (e *Engine) SeriesAggregated(ctx context.Context, r Request, step time.Dura
 		clear(sums)
 		clear(counts)
 		for _, pt := range sp.Points {
-			b := int((pt.T - startNs) / stepNs)
-			if b < 0 || b >= nb {
+			b := bucket(pt.T)
+			if pt.T < p.Start || b < 0 || b >= nb {
 				continue
 			}
 			sums[b] += float64(pt.V)
@@ -147,7 +172,7 @@ func (e *Engine) SeriesAggregated(ctx context.Context, r Request, step time.Dura
 		s := Series{Labels: g.lbls, Points: [][2]float64{}}
 		for b := range nb {
 			if g.filled[b] {
-				s.Points = append(s.Points, [2]float64{float64((startNs + int64(b)*stepNs) / 1e6), g.sum[b]})
+				s.Points = append(s.Points, [2]float64{float64(at(b) / 1e6), g.sum[b]})
 				s.Top = append(s.Top, g.top[b])
 			}
 		}
