@@ -34,6 +34,7 @@ import (
 
 	"connectrpc.com/connect"
 	gpprof "github.com/google/pprof/profile"
+	googlev1 "github.com/grafana/pyroscope/api/gen/proto/go/google/v1"
 	querierv1 "github.com/grafana/pyroscope/api/gen/proto/go/querier/v1"
 	"github.com/grafana/pyroscope/api/gen/proto/go/querier/v1/querierv1connect"
 	typesv1 "github.com/grafana/pyroscope/api/gen/proto/go/types/v1"
@@ -243,8 +244,183 @@ func run(hearthBin, pyroBin, corpus string, services, windows int, keep bool) (i
 		c.same("/pyroscope/render: durationDelta", jsonField(hb, `"durationDelta":`), jsonField(pb, `"durationDelta":`))
 		c.same("/pyroscope/render: startTime", jsonField(hb, `"startTime":`), jsonField(pb, `"startTime":`))
 	}
+	compareNewer(ctx, c, hc, pc, start, end)
 	c.print()
 	return c.differ, nil
+}
+
+// compareNewer compares exemplars, heatmaps and merged pprof profiles
+// (whole, cut at max_nodes, and trimmed for Go PGO). Profile IDs differ
+// by design, so exemplars are compared by time and value, and each
+// server's IDs are checked to open a profile of the exemplar's value.
+func compareNewer(ctx context.Context, c *comparison, hc, pc querierv1connect.QuerierServiceClient, start, end time.Time) {
+	// Steps longer than the profiles' spacing, and one over the whole
+	// range: which profiles each point sums.
+	for _, step := range []float64{30, end.Sub(start).Seconds()} {
+		ss := &querierv1.SelectSeriesRequest{ProfileTypeID: cpuType, LabelSelector: `{env="cmp"}`, Start: start.UnixMilli(), End: end.UnixMilli(),
+			Step: step, GroupBy: []string{"service_name"}}
+		hs, herr := hc.SelectSeries(ctx, connect.NewRequest(ss))
+		ps, perr := pc.SelectSeries(ctx, connect.NewRequest(ss))
+		if !c.errs("SelectSeries", herr, perr) {
+			c.stacks(fmt.Sprintf("SelectSeries by service_name, %g s steps", step), seriesPoints(hs.Msg.Series), seriesPoints(ps.Msg.Series))
+		}
+	}
+	ss := &querierv1.SelectSeriesRequest{ProfileTypeID: cpuType, LabelSelector: `{env="cmp"}`, Start: start.UnixMilli(), End: end.UnixMilli(),
+		Step: 30, GroupBy: []string{"service_name"}, ExemplarType: typesv1.ExemplarType_EXEMPLAR_TYPE_INDIVIDUAL}
+	hs, herr := hc.SelectSeries(ctx, connect.NewRequest(ss))
+	ps, perr := pc.SelectSeries(ctx, connect.NewRequest(ss))
+	if !c.errs("SelectSeries exemplars", herr, perr) {
+		c.stacks("SelectSeries exemplars: value per point", exemplarValues(hs.Msg.Series), exemplarValues(ps.Msg.Series))
+		for who, x := range map[string]struct {
+			cl querierv1connect.QuerierServiceClient
+			ss []*typesv1.Series
+		}{"hearth": {hc, hs.Msg.Series}, "pyroscope": {pc, ps.Msg.Series}} {
+			opened, bad := 0, 0
+			for _, s := range x.ss {
+				for _, pt := range s.Points {
+					for _, e := range pt.Exemplars {
+						r, err := x.cl.SelectMergeStacktraces(ctx, connect.NewRequest(&querierv1.SelectMergeStacktracesRequest{ProfileTypeID: cpuType,
+							LabelSelector: `{env="cmp"}`, Start: start.UnixMilli(), End: end.UnixMilli(), ProfileIdSelector: []string{e.ProfileId}}))
+						opened++
+						if err != nil || r.Msg.Flamegraph.GetTotal() != e.Value {
+							bad++
+						}
+					}
+				}
+			}
+			c.same("SelectSeries exemplars: "+who+"'s IDs open profiles of their value ("+strconv.Itoa(opened)+")", 0, bad)
+		}
+	}
+
+	hm := &querierv1.SelectHeatmapRequest{ProfileTypeID: cpuType, LabelSelector: `{env="cmp"}`, Start: start.UnixMilli(), End: end.UnixMilli(),
+		Step: 20, GroupBy: []string{"service_name"}, QueryType: querierv1.HeatmapQueryType_HEATMAP_QUERY_TYPE_INDIVIDUAL,
+		ExemplarType: typesv1.ExemplarType_EXEMPLAR_TYPE_INDIVIDUAL}
+	hh, herr := hc.SelectHeatmap(ctx, connect.NewRequest(hm))
+	ph, perr := pc.SelectHeatmap(ctx, connect.NewRequest(hm))
+	if !c.errs("SelectHeatmap", herr, perr) {
+		hcells, hy, hex := heatCells(hh.Msg.Series)
+		pcells, py, pex := heatCells(ph.Msg.Series)
+		c.same("SelectHeatmap: y ranges", hy, py)
+		c.stacks("SelectHeatmap: profiles per cell", hcells, pcells)
+		c.stacks("SelectHeatmap: exemplar value per cell", hex, pex)
+	}
+
+	pr := &querierv1.SelectMergeProfileRequest{ProfileTypeID: cpuType, LabelSelector: `{service_name="svc0"}`, Start: start.UnixMilli(), End: end.UnixMilli()}
+	//lint:ignore SA1019 Grafana and profilecli call it: compared as they call it.
+	hp, herr := hc.SelectMergeProfile(ctx, connect.NewRequest(pr))
+	//lint:ignore SA1019 as above.
+	pp, perr := pc.SelectMergeProfile(ctx, connect.NewRequest(pr))
+	if !c.errs("SelectMergeProfile", herr, perr) {
+		c.stacks("SelectMergeProfile svc0: value per stack", pprofStacks(hp.Msg, false), pprofStacks(pp.Msg, false))
+	}
+	pr.MaxNodes = proto.Int64(64)
+	//lint:ignore SA1019 as above.
+	hp, herr = hc.SelectMergeProfile(ctx, connect.NewRequest(pr))
+	//lint:ignore SA1019 as above.
+	pp, perr = pc.SelectMergeProfile(ctx, connect.NewRequest(pr))
+	if !c.errs("SelectMergeProfile max_nodes 64", herr, perr) {
+		hst, pst := pprofStacks(hp.Msg, false), pprofStacks(pp.Msg, false)
+		c.same("SelectMergeProfile svc0, max_nodes 64: total", sum(hst), sum(pst))
+		c.note("SelectMergeProfile svc0, max_nodes 64: stacks (cut)", strconv.Itoa(len(hst)), strconv.Itoa(len(pst)))
+	}
+	pr.MaxNodes = nil
+	pr.StackTraceSelector = &typesv1.StackTraceSelector{GoPgo: &typesv1.GoPGO{KeepLocations: 5, AggregateCallees: true}}
+	//lint:ignore SA1019 as above.
+	hp, herr = hc.SelectMergeProfile(ctx, connect.NewRequest(pr))
+	//lint:ignore SA1019 as above.
+	pp, perr = pc.SelectMergeProfile(ctx, connect.NewRequest(pr))
+	if !c.errs("SelectMergeProfile go_pgo", herr, perr) {
+		c.stacks("SelectMergeProfile svc0, go_pgo keep 5 aggregate callees: value per stack of functions", pprofStacks(hp.Msg, false), pprofStacks(pp.Msg, false))
+		// Pyroscope drops the line of the leaf's location, which other
+		// stacks share as a caller, so callers lose their lines too;
+		// Hearth keeps callers' lines.
+		hl, pl := pprofStacks(hp.Msg, true), pprofStacks(pp.Msg, true)
+		c.note("SelectMergeProfile svc0, go_pgo: stacks with line numbers", strconv.Itoa(len(hl)), strconv.Itoa(len(pl)))
+	}
+
+	aq := &querierv1.AnalyzeQueryRequest{Query: cpuType + `{service_name="svc0"}`, Start: start.UnixMilli(), End: end.UnixMilli()}
+	ha, herr := hc.AnalyzeQuery(ctx, connect.NewRequest(aq))
+	pa, perr := pc.AnalyzeQuery(ctx, connect.NewRequest(aq))
+	if !c.errs("AnalyzeQuery", herr, perr) {
+		c.note("AnalyzeQuery: scopes", fmt.Sprint(ha.Msg.QueryScopes), fmt.Sprint(pa.Msg.QueryScopes))
+	}
+}
+
+// exemplarValues are each point's exemplars as "labels time: value".
+func exemplarValues(ss []*typesv1.Series) map[string]int64 {
+	out := map[string]int64{}
+	for _, s := range ss {
+		var ls []string
+		for _, l := range s.Labels {
+			ls = append(ls, l.Name+"="+l.Value)
+		}
+		for _, pt := range s.Points {
+			for _, e := range pt.Exemplars {
+				out[fmt.Sprintf("%s %d @%d", strings.Join(ls, ","), pt.Timestamp, e.Timestamp)] = e.Value
+			}
+		}
+	}
+	return out
+}
+
+// heatCells are a heatmap's counts per "labels slot y", its y ranges, and
+// its exemplars' values per "labels slot value".
+func heatCells(ss []*typesv1.HeatmapSeries) (cells map[string]int64, ys string, exemplars map[string]int64) {
+	cells, exemplars = map[string]int64{}, map[string]int64{}
+	for _, s := range ss {
+		var ls []string
+		for _, l := range s.Labels {
+			ls = append(ls, l.Name+"="+l.Value)
+		}
+		for _, sl := range s.Slots {
+			ys = fmt.Sprint(sl.YMin)
+			for y, n := range sl.Counts {
+				if n > 0 {
+					cells[fmt.Sprintf("%s %d y%d", strings.Join(ls, ","), sl.Timestamp, y)] = int64(n)
+				}
+			}
+			for _, e := range sl.Exemplars {
+				exemplars[fmt.Sprintf("%s %d @%d", strings.Join(ls, ","), sl.Timestamp, e.Timestamp)] = e.Value
+			}
+		}
+	}
+	return cells, ys, exemplars
+}
+
+// pprofStacks sums a pprof message's first values per stack of function
+// names, root first; with lines, each frame's line number too.
+func pprofStacks(p *googlev1.Profile, lines bool) map[string]int64 {
+	fns := map[uint64]string{}
+	for _, f := range p.Function {
+		fns[f.Id] = p.StringTable[f.Name]
+	}
+	locs := map[uint64]*googlev1.Location{}
+	for _, l := range p.Location {
+		locs[l.Id] = l
+	}
+	out := map[string]int64{}
+	for _, s := range p.Sample {
+		var fr []string
+		for i := len(s.LocationId) - 1; i >= 0; i-- {
+			l := locs[s.LocationId[i]]
+			for j := len(l.Line) - 1; j >= 0; j-- {
+				f := fns[l.Line[j].FunctionId]
+				if lines {
+					f += ":" + strconv.FormatInt(l.Line[j].Line, 10)
+				}
+				fr = append(fr, f)
+			}
+		}
+		out[strings.Join(fr, ";")] += s.Value[0]
+	}
+	return out
+}
+
+func sum(m map[string]int64) (n int64) {
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 // comparison collects what was compared and how it came out.
