@@ -173,6 +173,11 @@ type Request struct {
 	// endpoint); it wins over the kind of Name and NameKind. Folded and
 	// lines profiles ignore it.
 	Contention Contention
+	// ProfileName, when not empty, names every type of a pprof profile
+	// (the first part of its type ID), as Pyroscope names them from the
+	// push API's __name__: a client's own name (say "deadmans_switch")
+	// must find its profiles under the ID it asks for.
+	ProfileName string
 	// SampleTypes, when not empty, keeps only these pprof sample types.
 	SampleTypes []string
 	// DropFirst stores only the baseline of a cumulative series that has
@@ -602,6 +607,9 @@ func decodePprof(r *Request, name Name, stc SampleTypeConfig, lim ProfileLimits,
 	in := &storage.Input{Profile: p, NumericSampleLabel: keepSampleLabel}
 	for _, st := range p.SampleType {
 		typ := typeOf(p, st, name.Kind, r.Contention, stc)
+		if r.ProfileName != "" {
+			typ.Name = r.ProfileName
+		}
 		if len(r.SampleTypes) > 0 && !slices.Contains(r.SampleTypes, st.Type) {
 			typ = profile.Type{}
 		}

@@ -9,9 +9,10 @@
 // Labels are read the way Pyroscope's distributor and ingester read them:
 //
 //   - __name__ is the profile name (process_cpu, memory, mutex, block,
-//     goroutine...). "mutex" and "block" become the request's Contention, since
-//     a Go contention profile does not say which of the two it is; other names
-//     are left to the sample types, which name them the same way.
+//     goroutine, or a client's own): the first part of every type ID of the
+//     profile, as in Pyroscope. "mutex" and "block" also become the
+//     request's Contention, since a Go contention profile does not say which
+//     of the two it is. Without it, the sample types name the profile.
 //   - service_name defaults to "unspecified" when absent or empty.
 //   - __delta__="false" says the client already turned cumulative values into
 //     deltas (Alloy's pyroscope.scrape does so for memory, mutex and block, and
@@ -298,6 +299,7 @@ func describe(seriesList []*pushv1.RawProfileSeries, a at) string {
 // seriesInfo is what the labels of one pushed series say.
 type seriesInfo struct {
 	labels     labels.Labels
+	name       string // __name__
 	contention ingest.Contention
 	// serverDelta says that cumulative memory types become deltas here.
 	serverDelta bool
@@ -337,6 +339,7 @@ func readSeries(pairs []*typesv1.LabelPair) (seriesInfo, error) {
 		ls = labels.New(append(kept, labels.Label{Name: labels.ServiceName, Value: fallbackService})...)
 	}
 	info.labels = ls
+	info.name = name
 	if name == "mutex" || name == "block" {
 		info.contention = ingest.ContentionOf(name)
 	}
@@ -364,6 +367,7 @@ func (info seriesInfo) request(raw []byte) *ingest.Request {
 		Profile:          raw,
 		Labels:           info.labels,
 		Contention:       info.contention,
+		ProfileName:      info.name,
 		SampleTypeConfig: stcNoneCumulative,
 	}
 	if info.serverDelta {

@@ -293,6 +293,46 @@ func TestPushNameGivesContentionKind(t *testing.T) {
 	}
 }
 
+// TestPushNameNamesTheType pushes a profile under a client's own
+// __name__, as Pyroscope's canary does: its type ID starts with that name,
+// which is the ID the client then queries.
+func TestPushNameNamesTheType(t *testing.T) {
+	s := newServers(t)
+	c := newClient(s.h1.Client(), s.h1.URL)
+	fn := &gpprof.Function{ID: 1, Name: "main.alive"}
+	loc := &gpprof.Location{ID: 1, Line: []gpprof.Line{{Function: fn}}}
+	p := &gpprof.Profile{
+		SampleType: []*gpprof.ValueType{{Type: "made_up", Unit: "profilos"}},
+		PeriodType: &gpprof.ValueType{Type: "made_up", Unit: "profilos"}, Period: 1,
+		Sample:   []*gpprof.Sample{{Location: []*gpprof.Location{loc}, Value: []int64{7}}},
+		Location: []*gpprof.Location{loc}, Function: []*gpprof.Function{fn},
+		TimeNanos: time.Now().UnixNano(),
+	}
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Push(context.Background(), connect.NewRequest(newPushRequest(
+		series{labels: []string{"__name__", "deadmans_switch", "service_name", "canary"}, profiles: [][]byte{buf.Bytes()}},
+		series{labels: []string{"service_name", "unnamed"}, profiles: [][]byte{buf.Bytes()}},
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for k, pts := range seriesPoints(t, s.store.DB, "anonymous") {
+		got[k] = sum(pts)
+	}
+	want := map[string]int64{
+		`{__profile_type__="deadmans_switch:made_up:profilos:made_up:profilos", service_name="canary"}`: 7,
+		// Without a name, the sample types name it.
+		`{__profile_type__="made_up:made_up:profilos:made_up:profilos", service_name="unnamed"}`: 7,
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("stored series (-want +got):\n%s", d)
+	}
+}
+
 func treeHas(n *query.Node, name string) bool {
 	if n.Name == name {
 		return true
