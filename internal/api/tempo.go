@@ -129,8 +129,11 @@ func (a *API) tempoRange(r *http.Request, back time.Duration) (time.Time, time.T
 	return start, end, nil
 }
 
-// tempoTrace looks a trace up and writes it with write.
-func (a *API) tempoTrace(w http.ResponseWriter, r *http.Request, write func([]*tracepb.ResourceSpans) error) error {
+// tempoTrace looks a trace up and writes it: in protobuf when the client
+// asks for it, as Tempo's Trace message, wrapped into its
+// TraceByIDResponse when wrap is set (v2); otherwise as JSON, with
+// writeJSON.
+func (a *API) tempoTrace(w http.ResponseWriter, r *http.Request, wrap bool, writeJSON func([]*tracepb.ResourceSpans) error) error {
 	tenant, err := tenantOf(r)
 	if err != nil {
 		return err
@@ -152,36 +155,65 @@ func (a *API) tempoTrace(w http.ResponseWriter, r *http.Request, write func([]*t
 			id, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))}
 	}
 	rs := resourceSpans(spans)
-	if wantsProtobuf(r) {
-		// Tempo's Trace message: field 1, the resource spans.
-		var b []byte
-		for _, x := range rs {
-			m, err := proto.Marshal(x)
-			if err != nil {
-				return err
-			}
-			b = protowire.AppendTag(b, 1, protowire.BytesType)
-			b = protowire.AppendBytes(b, m)
-		}
-		w.Header().Set("Content-Type", "application/protobuf")
-		_, err := w.Write(b)
-		return err
+	if !wantsProtobuf(r) {
+		return writeJSON(rs)
 	}
-	return write(rs)
+	b, err := traceMessage(rs)
+	if err != nil {
+		return fmt.Errorf("trace %s: %w", id, err)
+	}
+	if wrap {
+		b = traceByIDResponse(b)
+	}
+	// Tempo answers both versions' protobuf with this type.
+	w.Header().Set("Content-Type", "application/protobuf")
+	_, err = w.Write(b)
+	return err
+}
+
+// traceMessage encodes Tempo's Trace message (tempopb.Trace): the
+// resource spans, field 1, repeated. Its ResourceSpans are OTLP's, field
+// for field, so OTLP's Go types encode them.
+func traceMessage(rs []*tracepb.ResourceSpans) ([]byte, error) {
+	var b []byte
+	for _, x := range rs {
+		m, err := proto.Marshal(x)
+		if err != nil {
+			return nil, fmt.Errorf("encode resource spans: %w", err)
+		}
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendBytes(b, m)
+	}
+	return b, nil
+}
+
+// traceByIDResponse wraps an encoded Trace message into Tempo's v2 answer,
+// tempopb.TraceByIDResponse: the trace is field 1. Its other fields are
+// left out, which proto3 reads as their zero values: metrics (2, Tempo's
+// bytes inspected, which Hearth does not count), and status (3) COMPLETE
+// with no message (4), since Hearth never cuts a trace short.
+func traceByIDResponse(trace []byte) []byte {
+	b := protowire.AppendTag(nil, 1, protowire.BytesType)
+	return protowire.AppendBytes(b, trace)
 }
 
 func wantsProtobuf(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "application/protobuf")
 }
 
+// tempoTraceV1 answers /api/traces/{id}: JSON {"batches": [...]}, or the
+// bare Trace message in protobuf, as Tempo's v1 does.
 func (a *API) tempoTraceV1(w http.ResponseWriter, r *http.Request) error {
-	return a.tempoTrace(w, r, func(rs []*tracepb.ResourceSpans) error {
+	return a.tempoTrace(w, r, false, func(rs []*tracepb.ResourceSpans) error {
 		return writeResourceSpans(w, `{"batches":`, rs, `}`)
 	})
 }
 
+// tempoTraceV2 answers /api/v2/traces/{id}: the trace in Tempo's
+// TraceByIDResponse, in JSON or protobuf. Grafana's Tempo data source
+// asks for this one first, in protobuf, and decodes the wrapper.
 func (a *API) tempoTraceV2(w http.ResponseWriter, r *http.Request) error {
-	return a.tempoTrace(w, r, func(rs []*tracepb.ResourceSpans) error {
+	return a.tempoTrace(w, r, true, func(rs []*tracepb.ResourceSpans) error {
 		return writeResourceSpans(w, `{"trace":{"resourceSpans":`, rs, `}}`)
 	})
 }

@@ -174,6 +174,57 @@ func decodeTraceProto(t *testing.T, b []byte) []*tracepb.ResourceSpans {
 	return out
 }
 
+// traceByID is Tempo's v2 answer for a trace, tempopb.TraceByIDResponse,
+// as a client decodes it.
+type traceByID struct {
+	trace   []*tracepb.ResourceSpans
+	metrics bool   // field 2 is there
+	status  uint64 // 0 COMPLETE, 1 PARTIAL
+	message string
+}
+
+// decodeTraceByID reads TraceByIDResponse field by field: trace (1, a
+// Trace message), metrics (2), status (3, an enum) and message (4). Any
+// other field, or one of the wrong wire type, fails the test: it is not
+// the message Grafana decodes.
+func decodeTraceByID(t *testing.T, b []byte) traceByID {
+	t.Helper()
+	var out traceByID
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			t.Fatalf("TraceByIDResponse: bad tag: %v", protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == protowire.BytesType, num == 2 && typ == protowire.BytesType, num == 4 && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				t.Fatalf("TraceByIDResponse field %d: %v", num, protowire.ParseError(n))
+			}
+			b = b[n:]
+			switch num {
+			case 1:
+				out.trace = append(out.trace, decodeTraceProto(t, v)...)
+			case 2:
+				out.metrics = true
+			case 4:
+				out.message = string(v)
+			}
+		case num == 3 && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				t.Fatalf("TraceByIDResponse status: %v", protowire.ParseError(n))
+			}
+			b = b[n:]
+			out.status = v
+		default:
+			t.Fatalf("TraceByIDResponse: unexpected field %d of wire type %d", num, typ)
+		}
+	}
+	return out
+}
+
 // TestTempoTraceAsTempoAnswers compares Hearth's answers for a trace with
 // Tempo's own for the same OTLP request (testdata/tempo/README.md).
 func TestTempoTraceAsTempoAnswers(t *testing.T) {
@@ -192,6 +243,13 @@ func TestTempoTraceAsTempoAnswers(t *testing.T) {
 	if d := gocmp.Diff(want, spansOf(t, decodeTraceProto(t, read("trace-v1.pb"))), protocmp.Transform()); d != "" {
 		t.Fatalf("Tempo's own JSON and protobuf answers differ:\n%s", d)
 	}
+	tempoV2 := decodeTraceByID(t, read("trace-v2.pb"))
+	if d := gocmp.Diff(want, spansOf(t, tempoV2.trace), protocmp.Transform()); d != "" {
+		t.Fatalf("Tempo's own v2 protobuf answer differs from its JSON:\n%s", d)
+	}
+	if !tempoV2.metrics || tempoV2.status != 0 || tempoV2.message != "" {
+		t.Fatalf("Tempo's own v2 protobuf answer: %+v", tempoV2)
+	}
 	if len(want) != 2 || len(want[0].Events) != 1 || len(want[0].Links) != 1 {
 		t.Fatalf("fixture: %d spans", len(want))
 	}
@@ -202,6 +260,13 @@ func TestTempoTraceAsTempoAnswers(t *testing.T) {
 		{"/api/traces/" + tempoTrace, "", func(b []byte) []*tracepb.ResourceSpans { return decodeBatches(t, b, "batches") }},
 		{"/api/v2/traces/" + tempoTrace, "", func(b []byte) []*tracepb.ResourceSpans { return decodeBatches(t, b, "trace", "resourceSpans") }},
 		{"/api/traces/" + tempoTrace, "application/protobuf", func(b []byte) []*tracepb.ResourceSpans { return decodeTraceProto(t, b) }},
+		{"/api/v2/traces/" + tempoTrace, "application/protobuf", func(b []byte) []*tracepb.ResourceSpans {
+			v2 := decodeTraceByID(t, b)
+			if v2.status != 0 || v2.message != "" {
+				t.Errorf("v2 protobuf: status %d %q, want COMPLETE", v2.status, v2.message)
+			}
+			return v2.trace
+		}},
 	} {
 		code, raw := getRaw(t, base+c.path, c.accept)
 		if code != 200 {
@@ -210,6 +275,25 @@ func TestTempoTraceAsTempoAnswers(t *testing.T) {
 		if d := gocmp.Diff(want, spansOf(t, c.decode(raw)), protocmp.Transform()); d != "" {
 			t.Errorf("%s (%s): Hearth's spans differ from Tempo's (-Tempo +Hearth):\n%s", c.path, cmp.Or(c.accept, "json"), d)
 		}
+	}
+	// Hearth's v2 answers agree with each other, and the protobuf ones
+	// come with Tempo's content type.
+	for _, path := range []string{"/api/traces/", "/api/v2/traces/"} {
+		req, _ := http.NewRequest("GET", base+path+tempoTrace, nil)
+		req.Header.Set("Accept", "application/protobuf")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if ct := resp.Header.Get("Content-Type"); ct != "application/protobuf" {
+			t.Errorf("%s in protobuf: Content-Type %q, want Tempo's application/protobuf", path, ct)
+		}
+	}
+	_, v2json := getRaw(t, base+"/api/v2/traces/"+tempoTrace, "")
+	_, v2pb := getRaw(t, base+"/api/v2/traces/"+tempoTrace, "application/protobuf")
+	if d := gocmp.Diff(decodeBatches(t, v2json, "trace", "resourceSpans"), decodeTraceByID(t, v2pb).trace, protocmp.Transform()); d != "" {
+		t.Errorf("Hearth's v2 answers, JSON and protobuf, differ (-JSON +protobuf):\n%s", d)
 	}
 	// The JSON is Tempo's mapping: IDs in base64, enums by name.
 	_, raw := getRaw(t, base+"/api/traces/"+tempoTrace, "")
