@@ -43,10 +43,6 @@ var TempoPaths = []string{
 	"GET /api/metrics/query_range",
 }
 
-// tempoTraceRange is how far back a trace is looked for when the request
-// gives no start: a link to it should still work tomorrow morning.
-const tempoTraceRange = 24 * time.Hour
-
 // Search bounds: Tempo's defaults and a cap on the traces one search holds.
 const (
 	tempoDefaultLimit = 20
@@ -129,6 +125,39 @@ func (a *API) tempoRange(r *http.Request, back time.Duration) (time.Time, time.T
 	return start, end, nil
 }
 
+// traceBounds reads a trace lookup's start and end, Unix seconds, as
+// bounds in Unix nanoseconds, [start, end), end being the end of its
+// second. Either left out leaves that side open, as in Tempo, which looks
+// a trace up over all it holds: Grafana sends no range unless told to,
+// and a link to a trace should open however old the trace is. where
+// says, for a trace not found, where it was looked for.
+func traceBounds(r *http.Request) (start, end int64, where string, err error) {
+	start, end = math.MinInt64, math.MaxInt64
+	var from, until time.Time
+	if r.FormValue("start") != "" {
+		if from, err = unixSeconds(r, "start", time.Time{}); err != nil {
+			return 0, 0, "", err
+		}
+		start = from.UnixNano()
+		where = " after " + from.UTC().Format(time.RFC3339)
+	}
+	if r.FormValue("end") != "" {
+		if until, err = unixSeconds(r, "end", time.Time{}); err != nil {
+			return 0, 0, "", err
+		}
+		until = until.Add(time.Second)
+		end = until.UnixNano()
+		where = " before " + until.UTC().Format(time.RFC3339)
+	}
+	if start != math.MinInt64 && end != math.MaxInt64 {
+		if end <= start {
+			return 0, 0, "", badRequest("end (%s) must not be before start (%s)", r.FormValue("end"), r.FormValue("start"))
+		}
+		where = " between " + from.UTC().Format(time.RFC3339) + " and " + until.UTC().Format(time.RFC3339)
+	}
+	return start, end, where, nil
+}
+
 // tempoTrace looks a trace up and writes it: in protobuf when the client
 // asks for it, as Tempo's Trace message, wrapped into its
 // TraceByIDResponse when wrap is set (v2); otherwise as JSON, with
@@ -142,17 +171,16 @@ func (a *API) tempoTrace(w http.ResponseWriter, r *http.Request, wrap bool, writ
 	if err != nil {
 		return badRequest("%v", err)
 	}
-	start, end, err := a.tempoRange(r, tempoTraceRange)
+	start, end, where, err := traceBounds(r)
 	if err != nil {
 		return err
 	}
-	spans, err := a.opts.Events.Trace(r.Context(), tenant, id, start.UnixNano(), end.UnixNano())
+	spans, err := a.opts.Events.Trace(r.Context(), tenant, id, start, end)
 	if err != nil {
 		return err
 	}
 	if len(spans) == 0 {
-		return &apiError{http.StatusNotFound, "not_found", fmt.Sprintf("trace %s not found between %s and %s",
-			id, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))}
+		return &apiError{http.StatusNotFound, "not_found", fmt.Sprintf("trace %s not found%s", id, where)}
 	}
 	rs := resourceSpans(spans)
 	if !wantsProtobuf(r) {

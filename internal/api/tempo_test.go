@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"io"
 	"math"
@@ -24,10 +25,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
+	"github.com/hearth-profiler/hearth/internal/events"
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/otlp"
 	"github.com/hearth-profiler/hearth/internal/query"
 	"github.com/hearth-profiler/hearth/internal/storage"
+	"github.com/hearth-profiler/hearth/internal/tenant"
 )
 
 const tempoTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -36,6 +39,14 @@ const tempoTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
 // testdata/tempo/spans-otlp.json reached through Hearth's OTLP/HTTP
 // endpoint, with the clock a minute after them.
 func tempoAPI(t *testing.T) (base string, start time.Time) {
+	t.Helper()
+	base, start, _ = tempoAPIAt(t, time.Minute)
+	return base, start
+}
+
+// tempoAPIAt is tempoAPI with the clock later after the spans' start, and
+// the store.
+func tempoAPIAt(t *testing.T, later time.Duration) (base string, start time.Time, db *storage.DB) {
 	t.Helper()
 	db, err := storage.Open(t.TempDir(), nil, storage.Options{Decode: ingest.Replay})
 	if err != nil {
@@ -69,13 +80,19 @@ func tempoAPI(t *testing.T) (base string, start time.Time) {
 	}
 	ns, _ := strconv.ParseInt(sent.ResourceSpans[0].ScopeSpans[0].Spans[0].Start, 10, 64)
 	start = time.Unix(0, ns)
+	return tempoServe(t, db, ing, start.Add(later)), start, db
+}
+
+// tempoServe serves the API over db with the clock at now.
+func tempoServe(t *testing.T, db *storage.DB, ing *ingest.Ingester, now time.Time) (base string) {
+	t.Helper()
 	a := New(ing, query.NewEngine(db), Options{Events: db, Version: "v-test"}, nil)
-	a.now = func() time.Time { return start.Add(time.Minute) }
+	a.now = func() time.Time { return now }
 	mux := http.NewServeMux()
 	a.Register(mux)
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
-	return ts.URL, start
+	return ts.URL
 }
 
 func getRaw(t *testing.T, u, accept string) (int, []byte) {
@@ -308,6 +325,83 @@ func TestTempoTraceAsTempoAnswers(t *testing.T) {
 	if code, raw := getRaw(t, base+"/api/traces/xyz", ""); code != 400 {
 		t.Errorf("malformed trace ID: %d %s", code, raw)
 	}
+}
+
+// TestTempoOldTrace looks up traces a month old, as Grafana does, with
+// no range: Tempo finds a trace wherever it is, and so must Hearth, in
+// the head and in blocks. A range given still bounds the lookup.
+func TestTempoOldTrace(t *testing.T) {
+	// lookups asks for trace id, which starts at start and holds n spans,
+	// with and without ranges around it.
+	lookups := func(t *testing.T, base, id string, start time.Time, n int) {
+		t.Helper()
+		sec := func(d time.Duration) string { return strconv.FormatInt(start.Add(d).Unix(), 10) }
+		for _, l := range []struct {
+			query string
+			code  int
+		}{
+			{"", 200},
+			{"?start=" + sec(-time.Hour) + "&end=" + sec(time.Hour), 200},
+			{"?start=" + sec(-time.Hour), 200},
+			{"?end=" + sec(0), 200}, // end is the end of its second
+			{"?start=" + sec(time.Hour) + "&end=" + sec(2*time.Hour), 404},
+			{"?start=" + sec(time.Hour), 404},
+			{"?end=" + sec(-time.Hour), 404},
+			{"?start=" + sec(time.Hour) + "&end=" + sec(-time.Hour), 400},
+		} {
+			for _, path := range []string{"/api/traces/", "/api/v2/traces/"} {
+				code, raw := getRaw(t, base+path+id+l.query, "application/protobuf")
+				if code != l.code {
+					t.Errorf("%s%s: %d %.200s, want %d", path, l.query, code, raw, l.code)
+					continue
+				}
+				if code != 200 {
+					continue
+				}
+				rs := decodeTraceProto(t, raw)
+				if path != "/api/traces/" {
+					rs = decodeTraceByID(t, raw).trace
+				}
+				if got := len(spansOf(t, rs)); got != n {
+					t.Errorf("%s%s: %d spans, want %d", path, l.query, got, n)
+				}
+			}
+		}
+		if code, raw := getRaw(t, base+"/api/traces/0af7651916cd43dd8448eb211c80319c", ""); code != 404 ||
+			string(raw) != "trace 0af7651916cd43dd8448eb211c80319c not found\n" {
+			t.Errorf("unknown trace over all time: %d %q", code, raw)
+		}
+	}
+	t.Run("head", func(t *testing.T) {
+		base, start, _ := tempoAPIAt(t, 30*24*time.Hour)
+		lookups(t, base, tempoTrace, start, 2)
+	})
+	t.Run("block", func(t *testing.T) {
+		db, err := storage.Open(t.TempDir(), nil, storage.Options{Decode: ingest.Replay})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+		start := now.Add(-30 * 24 * time.Hour)
+		id, _ := events.ParseTraceID(tempoTrace)
+		spans := []events.Event{
+			{Start: start.UnixNano(), Duration: int64(time.Second), Service: "shop", Name: "POST /checkout",
+				TraceID: id, SpanID: events.SpanID{1}, Kind: events.KindServer},
+			{Start: start.Add(time.Millisecond).UnixNano(), Duration: int64(time.Millisecond), Service: "shop", Name: "price cart",
+				TraceID: id, SpanID: events.SpanID{2}, ParentID: events.SpanID{1}},
+		}
+		if err := db.AppendEvents(context.Background(), tenant.Default, spans); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if n := db.Stats().Blocks; n != 1 {
+			t.Fatalf("%d blocks after the flush, want the trace in 1", n)
+		}
+		lookups(t, tempoServe(t, db, ingest.New(db, ingest.DefaultProfileLimits(), nil), now), tempoTrace, start, 2)
+	})
 }
 
 func TestTempoSearchAndTags(t *testing.T) {
