@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -196,26 +197,122 @@ type sample struct {
 	Value       float64 `json:"value"`
 }
 
-func (a *API) tempoMetrics(w http.ResponseWriter, r *http.Request) error {
-	tenant, err := tenantOf(r)
-	if err != nil {
-		return err
+// metricsRequest reads what both metrics routes take: the tenant, the
+// query (q, or query, which Tempo reads first for Prometheus's sake) and
+// its range, by default the hour before end.
+func (a *API) metricsRequest(r *http.Request) (tenant string, mq *metricsQuery, start, end time.Time, err error) {
+	if tenant, err = tenantOf(r); err != nil {
+		return
 	}
-	mq, err := parseMetricsQuery(r.FormValue("q"))
-	if err != nil {
-		return badRequest("invalid TraceQL metrics query: %v", err)
+	src := r.FormValue("q")
+	if src == "" {
+		src = r.FormValue("query")
 	}
-	now := a.now()
-	end, err := tempoTimestamp(r, "end", now)
-	if err != nil {
-		return err
+	if mq, err = parseMetricsQuery(src); err != nil {
+		err = badRequest("invalid TraceQL metrics query: %v", err)
+		return
 	}
-	start, err := tempoTimestamp(r, "start", end.Add(-time.Hour))
-	if err != nil {
-		return err
+	if end, err = tempoTimestamp(r, "end", a.now()); err != nil {
+		return
+	}
+	if start, err = tempoTimestamp(r, "start", end.Add(-time.Hour)); err != nil {
+		return
 	}
 	if !end.After(start) {
-		return badRequest("end must be after start")
+		err = badRequest("end must be after start")
+	}
+	return
+}
+
+// runMetrics computes mq over [start, end), per step, or over the whole
+// range with step 0.
+func (a *API) runMetrics(r *http.Request, tenant string, mq *metricsQuery, start, end time.Time, step time.Duration) (*calc.Result, error) {
+	spec := calc.Spec{By: strings.Join(mq.by, ","), Calc: strings.Join(mq.calcs, ","), Step: step}
+	cq, err := spec.Query()
+	if err != nil {
+		return nil, err
+	}
+	q := eventRequest{tenant: tenant, from: start, until: end, filter: mq.filter}
+	return calc.Run(r.Context(), a.eventScanOf(q), calc.Filter(mq.filter), cq, start, end)
+}
+
+// eachSeries calls fn with each series of res, labelled as Tempo labels
+// it, and its values: one per step of res.Times when res has a step,
+// otherwise one over the whole range. A value is NaN where the series has
+// none. Durations are in seconds and rates per second of interval, the
+// step or the whole range. A histogram is a series per bucket, with its
+// span counts and NaN for none; buckets that hold no span are left out.
+func (mq *metricsQuery) eachSeries(res *calc.Result, interval time.Duration, fn func(labels [][2]any, vals []float64)) {
+	n := max(len(res.Times), 1)
+	if len(res.Groups) == 0 && len(mq.by) == 0 && (mq.fn == "rate" || mq.fn == "count_over_time") {
+		// Tempo's count of nothing is 0, not no series: a panel shows 0.
+		fn([][2]any{{"__name__", mq.fn}}, make([]float64, n))
+		return
+	}
+	for _, g := range res.Groups {
+		for ci, cname := range res.Calcs {
+			labels := [][2]any{}
+			for _, f := range res.By {
+				labels = append(labels, [2]any{f, g.By[f]})
+			}
+			switch {
+			case mq.fn == "quantile_over_time" && ci < len(mq.quantiles):
+				labels = append(labels, [2]any{"p", mq.quantiles[ci]})
+			case mq.fn != "histogram_over_time" && len(labels) == 0:
+				// As Tempo (and Prometheus) name a series that has no
+				// labels: by its function.
+				labels = append(labels, [2]any{"__name__", mq.fn})
+			}
+			if bk, ok := res.Buckets[cname]; ok {
+				hists := g.HistogramSeries[cname]
+				if len(res.Times) == 0 {
+					hists = [][]uint64{g.Histograms[cname]}
+				}
+				for bi, b := range bk {
+					vals := make([]float64, n)
+					some := false
+					for ti := range vals {
+						vals[ti] = math.NaN()
+						if ti < len(hists) && bi < len(hists[ti]) && hists[ti][bi] > 0 {
+							vals[ti], some = float64(hists[ti][bi]), true
+						}
+					}
+					if some {
+						fn(append(slices.Clone(labels), [2]any{"__bucket", b.Hi / 1e9}), vals)
+					}
+				}
+				continue
+			}
+			vals := make([]float64, n)
+			for ti := range vals {
+				var v float64
+				if len(res.Times) == 0 {
+					v = float64(g.Values[cname])
+				} else {
+					v = float64(g.Series[cname][ti])
+				}
+				if math.IsInf(v, 0) {
+					v = math.NaN()
+				}
+				if mq.fn == "rate" {
+					v /= interval.Seconds()
+				}
+				if res.Units[cname] == "ns" {
+					v /= 1e9 // Tempo's metrics give durations in seconds
+				}
+				vals[ti] = v
+			}
+			fn(labels, vals)
+		}
+	}
+}
+
+// tempoMetrics answers /api/metrics/query_range: series of samples, one
+// per step.
+func (a *API) tempoMetrics(w http.ResponseWriter, r *http.Request) error {
+	tenant, mq, start, end, err := a.metricsRequest(r)
+	if err != nil {
+		return err
 	}
 	step := max(end.Sub(start)/100, time.Second).Round(time.Second)
 	if s := r.FormValue("step"); s != "" {
@@ -230,13 +327,7 @@ func (a *API) tempoMetrics(w http.ResponseWriter, r *http.Request) error {
 	if step <= 0 || end.Sub(start)/step > maxMetricsSteps {
 		return badRequest("step %s over %s gives more than %d steps", step, end.Sub(start), maxMetricsSteps)
 	}
-	spec := calc.Spec{By: strings.Join(mq.by, ","), Calc: strings.Join(mq.calcs, ","), Step: step}
-	cq, err := spec.Query()
-	if err != nil {
-		return err
-	}
-	q := eventRequest{tenant: tenant, from: start, until: end, filter: mq.filter}
-	res, err := calc.Run(r.Context(), a.eventScanOf(q), calc.Filter(mq.filter), cq, start, end)
+	res, err := a.runMetrics(r, tenant, mq, start, end, step)
 	if err != nil {
 		return err
 	}
@@ -244,50 +335,16 @@ func (a *API) tempoMetrics(w http.ResponseWriter, r *http.Request) error {
 		Series  []metricsSeries `json:"series"`
 		Metrics map[string]any  `json:"metrics"`
 	}{Series: []metricsSeries{}, Metrics: map[string]any{"inspectedSpans": strconv.FormatInt(res.Scanned, 10)}}
-	for _, g := range res.Groups {
-		for ci, cname := range res.Calcs {
-			labels := [][2]any{}
-			for _, f := range res.By {
-				labels = append(labels, [2]any{f, g.By[f]})
+	mq.eachSeries(res, step, func(labels [][2]any, vals []float64) {
+		s := metricsSeries{}
+		for ti, v := range vals {
+			if !math.IsNaN(v) {
+				s.Samples = append(s.Samples, sample{strconv.FormatInt(int64(res.Times[ti]), 10), v})
 			}
-			if mq.fn == "quantile_over_time" && ci < len(mq.quantiles) {
-				labels = append(labels, [2]any{"p", mq.quantiles[ci]})
-			}
-			if hs, ok := g.HistogramSeries[cname]; ok {
-				bk := res.Buckets[cname]
-				for bi, b := range bk {
-					s := metricsSeries{}
-					for ti, t := range res.Times {
-						if bi < len(hs[ti]) && hs[ti][bi] > 0 {
-							s.Samples = append(s.Samples, sample{strconv.FormatInt(int64(t), 10), float64(hs[ti][bi])})
-						}
-					}
-					if len(s.Samples) == 0 {
-						continue
-					}
-					s.Labels, s.PromLabels = seriesLabels(append(labels, [2]any{"__bucket", b.Hi / 1e9}))
-					out.Series = append(out.Series, s)
-				}
-				continue
-			}
-			s := metricsSeries{}
-			for ti, t := range res.Times {
-				v := float64(g.Series[cname][ti])
-				if math.IsNaN(v) || math.IsInf(v, 0) {
-					continue
-				}
-				if mq.fn == "rate" {
-					v /= step.Seconds()
-				}
-				if res.Units[cname] == "ns" {
-					v /= 1e9 // Tempo's metrics give durations in seconds
-				}
-				s.Samples = append(s.Samples, sample{strconv.FormatInt(int64(t), 10), v})
-			}
-			s.Labels, s.PromLabels = seriesLabels(labels)
-			out.Series = append(out.Series, s)
 		}
-	}
+		s.Labels, s.PromLabels = seriesLabels(labels)
+		out.Series = append(out.Series, s)
+	})
 	return writeTempoJSON(w, out)
 }
 

@@ -513,11 +513,8 @@ func TestTempoMetrics(t *testing.T) {
 			Key   string          `json:"key"`
 			Value json.RawMessage `json:"value"`
 		} `json:"labels"`
-		Samples []struct {
-			TimestampMs string  `json:"timestampMs"`
-			Value       float64 `json:"value"`
-		} `json:"samples"`
-		PromLabels string `json:"promLabels"`
+		Samples    []sample `json:"samples"`
+		PromLabels string   `json:"promLabels"`
 	}
 	get := func(q string) []series {
 		t.Helper()
@@ -549,8 +546,13 @@ func TestTempoMetrics(t *testing.T) {
 	if !gocmp.Equal(got, map[string]float64{`{name="POST /checkout"}`: 1, `{name="price cart"}`: 1}) {
 		t.Errorf("count_over_time by name: %v", got)
 	}
-	if s := get(`{ } | rate()`); len(s) != 1 || math.Abs(valueAt(s[0])-2.0/60) > 1e-9 {
+	if s := get(`{ } | rate()`); len(s) != 1 || math.Abs(valueAt(s[0])-2.0/60) > 1e-9 || s[0].PromLabels != `{__name__="rate"}` {
 		t.Errorf("rate: %+v", s)
+	}
+	// As Tempo's: a count of no span is 0 in every step, not no series.
+	if s := get(`{ span.http.status_code >= 500 } | count_over_time()`); len(s) != 1 || len(s[0].Samples) != 3 ||
+		slices.ContainsFunc(s[0].Samples, func(x sample) bool { return x.Value != 0 }) {
+		t.Errorf("count of nothing: %+v", s)
 	}
 	// Durations in seconds, as Tempo gives them: the checkout took 500 ms.
 	if s := get(`{ kind = server } | quantile_over_time(duration, 0.5)`); len(s) != 1 || math.Abs(valueAt(s[0])-0.5) > 0.02 ||
