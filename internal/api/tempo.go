@@ -40,7 +40,7 @@ var TempoPaths = []string{
 	"GET /api/search",
 	"GET /api/search/tags", "GET /api/v2/search/tags",
 	"GET /api/search/tag/{name}/values", "GET /api/v2/search/tag/{name}/values",
-	"GET /api/metrics/query_range",
+	"GET /api/metrics/query_range", "GET /api/metrics/query",
 }
 
 // Search bounds: Tempo's defaults and a cap on the traces one search holds.
@@ -55,7 +55,7 @@ const (
 func (a *API) registerTempo(mux Mux) {
 	handlers := []func(http.ResponseWriter, *http.Request) error{
 		a.tempoEcho, a.tempoBuildInfo, a.tempoTraceV1, a.tempoTraceV2, a.tempoSearch,
-		a.tempoTagsV1, a.tempoTagsV2, a.tempoTagValuesV1, a.tempoTagValuesV2, a.tempoMetrics,
+		a.tempoTagsV1, a.tempoTagsV2, a.tempoTagValuesV1, a.tempoTagValuesV2, a.tempoMetrics, a.tempoMetricsInstant,
 	}
 	for i, p := range TempoPaths {
 		h := handlers[i]

@@ -348,6 +348,44 @@ func (a *API) tempoMetrics(w http.ResponseWriter, r *http.Request) error {
 	return writeTempoJSON(w, out)
 }
 
+// instantSeries is Tempo's InstantSeries: labels and one value. It has
+// no promLabels: Tempo dropped the field (it is reserved in its
+// tempo.proto), and Grafana decodes instant answers strictly, so a
+// Grafana built against a newer Tempo would refuse an answer with it.
+type instantSeries struct {
+	Labels []json.RawMessage `json:"labels"`
+	Value  float64           `json:"value"`
+}
+
+// tempoMetricsInstant answers /api/metrics/query, TraceQL metrics as one
+// value per series over the whole range [start, end): what query_range
+// gives with a single step from start to end, as Tempo computes it. A
+// rate is per second of the range. Series without a value (an average
+// of no span) are left out, as Tempo leaves them.
+func (a *API) tempoMetricsInstant(w http.ResponseWriter, r *http.Request) error {
+	tenant, mq, start, end, err := a.metricsRequest(r)
+	if err != nil {
+		return err
+	}
+	res, err := a.runMetrics(r, tenant, mq, start, end, 0)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Series  []instantSeries `json:"series"`
+		Metrics map[string]any  `json:"metrics"`
+	}{Series: []instantSeries{}, Metrics: map[string]any{"inspectedSpans": strconv.FormatInt(res.Scanned, 10)}}
+	mq.eachSeries(res, end.Sub(start), func(labels [][2]any, vals []float64) {
+		if math.IsNaN(vals[0]) {
+			return
+		}
+		s := instantSeries{Value: vals[0]}
+		s.Labels, _ = seriesLabels(labels)
+		out.Series = append(out.Series, s)
+	})
+	return writeTempoJSON(w, out)
+}
+
 // seriesLabels writes labels as OTLP key-values and as Prometheus text.
 func seriesLabels(labels [][2]any) ([]json.RawMessage, string) {
 	out := []json.RawMessage{}

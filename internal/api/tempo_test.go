@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -577,5 +578,184 @@ func TestTempoMetrics(t *testing.T) {
 		if code != 400 || !bytes.Contains(raw, []byte("invalid TraceQL metrics query")) {
 			t.Errorf("%s: %d %s", bad, code, raw)
 		}
+	}
+}
+
+// instantAnswer is Tempo's QueryInstantResponse in JSON, every field its
+// tempo.proto gives it in the version Grafana's data source builds
+// against: decoded with unknown fields refused, as Grafana decodes it.
+type instantAnswer struct {
+	Series []struct {
+		Labels []json.RawMessage `json:"labels"`
+		Value  float64           `json:"value"`
+	} `json:"series"`
+	Metrics struct {
+		InspectedTraces uint32 `json:"inspectedTraces"`
+		InspectedBytes  string `json:"inspectedBytes"`
+		TotalBlocks     uint32 `json:"totalBlocks"`
+		CompletedJobs   uint32 `json:"completedJobs"`
+		TotalJobs       uint32 `json:"totalJobs"`
+		TotalBlockBytes string `json:"totalBlockBytes"`
+		InspectedSpans  string `json:"inspectedSpans"`
+	} `json:"metrics"`
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
+// instantValues reads an instant answer strictly into its series' values
+// by their labels, each label an OTLP key-value in protojson (which
+// refuses unknown fields too), written as text.
+func instantValues(t *testing.T, raw []byte) map[string]float64 {
+	t.Helper()
+	var a instantAnswer
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil {
+		t.Fatalf("not Tempo's QueryInstantResponse: %v in %s", err, raw)
+	}
+	out := map[string]float64{}
+	for _, s := range a.Series {
+		out[labelText(t, s.Labels)] = s.Value
+	}
+	return out
+}
+
+// labelText writes a series' labels, OTLP key-values in protojson, as
+// text that tells their types apart.
+func labelText(t *testing.T, labels []json.RawMessage) string {
+	t.Helper()
+	var parts []string
+	for _, l := range labels {
+		kv := &commonpb.KeyValue{}
+		if err := protojson.Unmarshal(l, kv); err != nil {
+			t.Fatalf("label %s: %v", l, err)
+		}
+		var v string
+		switch x := kv.Value.GetValue().(type) {
+		case *commonpb.AnyValue_StringValue:
+			v = strconv.Quote(x.StringValue)
+		case *commonpb.AnyValue_DoubleValue:
+			v = "double " + strconv.FormatFloat(x.DoubleValue, 'g', -1, 64)
+		case *commonpb.AnyValue_IntValue:
+			v = "int " + strconv.FormatInt(x.IntValue, 10)
+		case *commonpb.AnyValue_BoolValue:
+			v = "bool " + strconv.FormatBool(x.BoolValue)
+		default:
+			v = fmt.Sprintf("%T", x)
+		}
+		parts = append(parts, kv.Key+"="+v)
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// TestTempoMetricsInstant compares /api/metrics/query with Tempo's own
+// answers for the same spans and range (testdata/tempo/README.md), and
+// with what Hearth's query_range gives in one step over that range.
+func TestTempoMetricsInstant(t *testing.T) {
+	base, start := tempoAPI(t)
+	// Tempo's answers are over the 5 minutes that hold the spans.
+	from := start.Truncate(5 * time.Minute)
+	rng := "&start=" + strconv.FormatInt(from.Unix(), 10) + "&end=" + strconv.FormatInt(from.Add(5*time.Minute).Unix(), 10)
+	instant := func(q string) map[string]float64 {
+		t.Helper()
+		code, raw := getRaw(t, base+"/api/metrics/query?q="+url.QueryEscape(q)+rng, "")
+		if code != 200 {
+			t.Fatalf("%s: %d %s", q, code, raw)
+		}
+		return instantValues(t, raw)
+	}
+
+	for _, c := range []struct {
+		q, file string
+		// near says Hearth's value v stands for Tempo's w.
+		near func(v, w float64) bool
+	}{
+		{`{ resource.service.name = "shop" } | count_over_time() by (name)`, "metrics-instant-count-by-name.json", nil},
+		{`{ } | rate()`, "metrics-instant-rate.json", nil},
+		{`{ } | max_over_time(duration)`, "metrics-instant-max.json", nil},
+		{`{ span.http.status_code >= 500 } | rate()`, "metrics-instant-rate-none.json", nil},
+		// Tempo's quantiles are the upper bounds of its power-of-two
+		// buckets: Hearth's must fall in the same bucket.
+		{`{ kind = server } | quantile_over_time(duration, 0.5)`, "metrics-instant-quantile.json", func(v, w float64) bool { return v > w/2 && v <= w }},
+	} {
+		raw, err := os.ReadFile("testdata/tempo/" + c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, got := instantValues(t, raw), instant(c.q)
+		if len(want) == 0 {
+			t.Fatalf("%s: Tempo's answer has no series", c.file)
+		}
+		near := c.near
+		if near == nil {
+			near = func(v, w float64) bool { return math.Abs(v-w) <= 1e-12*math.Abs(w) }
+		}
+		same := len(got) == len(want)
+		for k, w := range want {
+			v, ok := got[k]
+			same = same && ok && near(v, w)
+		}
+		if !same {
+			t.Errorf("%s: Hearth %v, Tempo %v", c.q, got, want)
+		}
+	}
+
+	// The same, over the same range, as query_range's one step.
+	for _, c := range []struct {
+		q      string
+		series int
+	}{
+		{`{ resource.service.name = "shop" } | count_over_time() by (name)`, 2},
+		{`{ } | rate() by (resource.service.name, kind)`, 2},
+		{`{ } | quantile_over_time(duration, 0.5, 0.9, 0.99)`, 3},
+		{`{ } | avg_over_time(duration) by (name)`, 2},
+		{`{ } | sum_over_time(duration)`, 1},
+		{`{ } | min_over_time(duration)`, 1},
+		{`{ } | histogram_over_time(duration)`, 2}, // 200 and 500 ms
+		{`{ span.http.status_code >= 500 } | count_over_time()`, 1},
+		{`{ span.http.status_code >= 500 } | max_over_time(duration)`, 0},
+	} {
+		q := c.q
+		code, raw := getRaw(t, base+"/api/metrics/query_range?q="+url.QueryEscape(q)+rng+"&step=5m", "")
+		if code != 200 {
+			t.Fatalf("%s: %d %s", q, code, raw)
+		}
+		var res struct {
+			Series []struct {
+				Labels  []json.RawMessage `json:"labels"`
+				Samples []sample          `json:"samples"`
+			} `json:"series"`
+		}
+		if err := json.Unmarshal(raw, &res); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]float64{}
+		for _, s := range res.Series {
+			for _, x := range s.Samples {
+				if x.TimestampMs != strconv.FormatInt(from.UnixMilli(), 10) {
+					t.Fatalf("%s: query_range has a sample at %s, out of its one step %d", q, x.TimestampMs, from.UnixMilli())
+				}
+				want[labelText(t, s.Labels)] = x.Value
+			}
+		}
+		if got := instant(q); len(got) != c.series || !gocmp.Equal(got, want) {
+			t.Errorf("%s: instant %v, query_range %v, want %d series", q, got, want, c.series)
+		}
+	}
+
+	// Grafana sends q; Tempo also reads query. Without a range, the last
+	// hour.
+	code, raw := getRaw(t, base+"/api/metrics/query?query="+url.QueryEscape(`{ } | count_over_time()`), "")
+	if got := instantValues(t, raw); code != 200 || !gocmp.Equal(got, map[string]float64{`{__name__="count_over_time"}`: 2}) {
+		t.Errorf("count over the last hour: %d %v", code, got)
+	}
+	for _, bad := range []string{`{ } | count() > 2`, `{ } | rate() | topk(5)`, `{ } | quantile_over_time(duration, 0.123)`, `{ }`, `{ } | rate(duration)`, ``} {
+		code, raw := getRaw(t, base+"/api/metrics/query?q="+url.QueryEscape(bad)+rng, "")
+		if code != 400 || !bytes.Contains(raw, []byte("invalid TraceQL metrics query")) {
+			t.Errorf("%q: %d %s", bad, code, raw)
+		}
+	}
+	if code, raw := getRaw(t, base+"/api/metrics/query?q="+url.QueryEscape(`{ } | rate()`)+"&start=20&end=10", ""); code != 400 {
+		t.Errorf("end before start: %d %s", code, raw)
 	}
 }

@@ -264,6 +264,7 @@ func routeProbes(t *testing.T) map[string][]probe {
 		"GET /api/v2/search/tags":               {{"read", "GET", "/api/v2/search/tags", "", nil, 200}},
 		"GET /api/search/tag/{name}/values":     {{"read", "GET", "/api/search/tag/service.name/values", "", nil, 200}},
 		"GET /api/v2/search/tag/{name}/values":  {{"read", "GET", "/api/v2/search/tag/resource.service.name/values", "", nil, 200}},
+		"GET /api/metrics/query":                {{"read", "GET", "/api/metrics/query?q={}%7Crate()", "", nil, 200}},
 		"GET /api/metrics/query_range":          {{"read", "GET", "/api/metrics/query_range?q={}%7Crate()", "", nil, 200}},
 		"GET /pyroscope/render":                 {{"read", "GET", "/pyroscope/render?query=process_cpu:cpu:nanoseconds:cpu:nanoseconds{}&from=now-1h", "", nil, 200}},
 		"GET /pyroscope/render-diff":            {{"read", "GET", "/pyroscope/render-diff?leftQuery=process_cpu:cpu:nanoseconds:cpu:nanoseconds{}&rightQuery=process_cpu:cpu:nanoseconds:cpu:nanoseconds{}", "", nil, 200}},
