@@ -27,9 +27,10 @@ import (
 
 // Tempo's HTTP API over Hearth's spans, so that Grafana's Tempo data
 // source reads them unchanged. Formats are Tempo's, as its server writes
-// them: a trace is its protobuf message, or that message as protojson
-// (IDs in base64, enums by name), under "batches" in v1 and
-// "trace.resourceSpans" in v2; search answers name IDs in hex. Times in
+// them: a trace is its protobuf message (in v2 wrapped in a
+// TraceByIDResponse), or that message as protojson (IDs in base64, enums
+// by name), under "batches" in v1 and "trace.resourceSpans" in v2; search
+// answers name IDs in hex. Times in
 // requests are Unix seconds. Errors are plain text with their status, as
 // Tempo writes them.
 
