@@ -640,3 +640,39 @@ func TestEventsPick(t *testing.T) {
 	}
 	check("block")
 }
+
+// TestEventsLongValues writes events whose values are long (a stack trace
+// in an attribute, a status message, a span event): a column page's header
+// repeats its smallest and largest value, so its header outgrows any small
+// window. The block must be written, opened and read back whole.
+func TestEventsLongValues(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir, testOptions())
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC).UnixNano()
+	want := genEvents(7, 50, t0)
+	long := strings.Repeat("goroutine 1 [running]:\nmain.main()\n\t/src/main.go:12 +0x1d\n", 200) // 11 KB
+	for i := range want {
+		e := &want[i]
+		e.Attrs = append(e.Attrs, events.Attr{Key: "span.exception.stacktrace", Value: events.String(fmt.Sprint(i, long))})
+		e.StatusMessage = fmt.Sprint(long, i)
+		e.SpanEvents = append(e.SpanEvents, events.SpanEvent{Time: e.Start, Name: "exception",
+			Attrs: []events.Attr{{Key: "exception.message", Value: events.String(long)}}})
+	}
+	if err := db.AppendEvents(ctx, "team-a", slices.Clone(want)); err != nil {
+		t.Fatal(err)
+	}
+	sortEvents(want)
+	if err := db.Flush(ctx); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	db.Close()
+	db = openDB(t, dir, testOptions())
+	defer db.Close()
+	if st := db.Stats(); st.Blocks != 1 || st.Quarantined != 0 {
+		t.Fatalf("after reopen: %d blocks, %d quarantined; want the block open", st.Blocks, st.Quarantined)
+	}
+	if d := cmp.Diff(want, selectAll(t, db, "team-a", t0, t0+int64(time.Hour))); d != "" {
+		t.Fatalf("from the block (-sent +read):\n%s", d)
+	}
+}

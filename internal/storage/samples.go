@@ -508,9 +508,17 @@ type pageLimits struct {
 // checkPages walks the page headers of every column chunk, the way the
 // library will read them, and checks the sizes and counts it would
 // allocate by: a corrupt file must fail with an error, not exhaust memory.
+// maxPageHeaderBytes bounds the page headers checkPages reads: past it a
+// header is taken as damage rather than read into memory.
+const maxPageHeaderBytes = 4 << 20
+
 func checkPages(r io.ReaderAt, size int64, md *format.FileMetaData, lim pageLimits) error {
 	var proto thrift.CompactProtocol
-	var win [1024]byte
+	// A page header is mostly small, but its statistics repeat the page's
+	// smallest and largest value, which a string column may hold at any
+	// length: the window grows until the header fits, up to
+	// maxPageHeaderBytes.
+	win := make([]byte, 1024)
 	inFile := func(off, n int64) bool { return off >= 4 && n >= 0 && off+n >= off && off+n <= size-8 }
 	for rgi := range md.RowGroups {
 		rg := &md.RowGroups[rgi]
@@ -544,16 +552,25 @@ func checkPages(r io.ReaderAt, size int64, md *format.FileMetaData, lim pageLimi
 			}
 			var rows int64
 			for pos := start; pos < end; {
-				n := min(end-pos, int64(len(win)))
-				if _, err := r.ReadAt(win[:n], pos); err != nil {
-					return fmt.Errorf("row group %d column %d: read page header: %w", rgi, ci, err)
-				}
-				br := bytes.NewReader(win[:n])
 				var h format.PageHeader
-				if err := thrift.NewDecoder(proto.NewReader(br)).Decode(&h); err != nil {
-					return fmt.Errorf("row group %d column %d: page header at %d: %w", rgi, ci, pos, err)
+				var hlen int64
+				for {
+					n := min(end-pos, int64(len(win)))
+					if _, err := r.ReadAt(win[:n], pos); err != nil {
+						return fmt.Errorf("row group %d column %d: read page header: %w", rgi, ci, err)
+					}
+					br := bytes.NewReader(win[:n])
+					h = format.PageHeader{}
+					err := thrift.NewDecoder(proto.NewReader(br)).Decode(&h)
+					if err == nil {
+						hlen = n - int64(br.Len())
+						break
+					}
+					if n < int64(len(win)) || len(win) >= maxPageHeaderBytes {
+						return fmt.Errorf("row group %d column %d: page header at %d: %w", rgi, ci, pos, err)
+					}
+					win = make([]byte, min(2*len(win), maxPageHeaderBytes))
 				}
-				hlen := n - int64(br.Len())
 				if h.UncompressedPageSize < 0 || h.UncompressedPageSize > maxPageBytes ||
 					h.CompressedPageSize < 0 || pos+hlen+int64(h.CompressedPageSize) > end {
 					return fmt.Errorf("row group %d column %d: page at %d: bad sizes", rgi, ci, pos)
