@@ -518,3 +518,38 @@ func TestNewerSelectorFieldsRefused(t *testing.T) {
 		t.Errorf("selector with an unknown field: %v; want unimplemented naming field 3", err)
 	}
 }
+
+// TestSeriesMilliseconds checks that SelectSeries counts time in whole
+// milliseconds, as Pyroscope does: a profile taken 0.4 ms into the end's
+// millisecond is in the range, and a step a few hundred nanoseconds past
+// the range (profilecli's `query top` computes its step so) is cut to
+// the millisecond.
+func TestSeriesMilliseconds(t *testing.T) {
+	s := profiletest.OpenStore(t)
+	at := t0.Add(20*time.Second + 400*time.Microsecond)
+	s.Push(t, "shop.cpu", cpuProfile(t, sampleSpec{"main;work", 5, nil}), at)
+	c := serve(t, s)["connect-proto"]
+	for _, x := range []struct {
+		name       string
+		start, end time.Time
+		step       float64
+	}{
+		{"end in the profile's millisecond", t0.Add(10 * time.Second), t0.Add(20 * time.Second), 10},
+		{"one step of the range, and a little", t0.Add(-40 * time.Minute), t0.Add(20 * time.Minute), 3600.0000006},
+	} {
+		res, err := c.SelectSeries(context.Background(), connect.NewRequest(&querierv1.SelectSeriesRequest{ProfileTypeID: cpuType,
+			LabelSelector: "{}", Start: x.start.UnixMilli(), End: x.end.UnixMilli(), Step: x.step}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum float64
+		for _, s := range res.Msg.Series {
+			for _, p := range s.Points {
+				sum += p.Value
+			}
+		}
+		if sum != 5 {
+			t.Errorf("%s: %v; want the profile's 5", x.name, res.Msg.Series)
+		}
+	}
+}

@@ -81,16 +81,21 @@ func (e *Engine) SeriesAggregated(ctx context.Context, r Request, step time.Dura
 
 // SeriesEnding is SeriesAggregated with Pyroscope's steps: points at
 // r.Start, r.Start+step, ... up to r.End included, each of the profiles in
-// (T-step, T]. The profiles read are those in [r.Start, r.End].
+// (T-step, T]. As in Pyroscope, times count in whole milliseconds: the
+// start, end and step are cut to them, and so is each profile's time, so
+// the profiles read are those whose millisecond is in [r.Start, r.End].
 func (e *Engine) SeriesEnding(ctx context.Context, r Request, step time.Duration, groupBy []string, agg Aggregation) (*SeriesResult, error) {
+	step = step.Truncate(time.Millisecond)
 	if step <= 0 {
-		return nil, badRequest("step %s: want more than 0", step)
+		return nil, badRequest("step %s: want at least a millisecond", step)
 	}
+	r.Start, r.End = r.Start.Truncate(time.Millisecond), r.End.Truncate(time.Millisecond)
 	first, stepNs := r.Start.UnixNano(), step.Nanoseconds()
 	nb := int(r.End.Sub(r.Start)/step) + 1
-	r.End = r.End.Add(time.Nanosecond) // End is included
+	r.End = r.End.Add(time.Millisecond) // End's millisecond is included
+	const ms = int64(time.Millisecond)
 	return e.series(ctx, r, step, nb, groupBy, agg,
-		func(t int64) int { return int((t - first + stepNs - 1) / stepNs) },
+		func(t int64) int { return int((t/ms*ms - first + stepNs - 1) / stepNs) },
 		func(b int) int64 { return first + int64(b)*stepNs })
 }
 
