@@ -54,8 +54,10 @@ type Bucket interface {
 	// for whom that matters deletes it.
 	Upload(ctx context.Context, name string, r io.Reader) error
 
-	// Delete removes the object; it is durable when Delete returns. A
-	// missing object is an error for which IsObjNotFoundErr is true.
+	// Delete removes the object; it is durable when Delete returns.
+	// Deleting a missing object returns an error for which
+	// IsObjNotFoundErr is true, or nil where the store does not tell
+	// (S3 does not).
 	//
 	// A name ending in "/" is a directory whose objects were all deleted:
 	// a bucket with real directories (Dir) removes what a crash may have

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -223,16 +224,23 @@ func (d *Dir) Iter(ctx context.Context, dir string, f func(name string) error) e
 	if prefix != "" {
 		prefix += "/"
 	}
+	names := make([]string, 0, len(ents))
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), tempPrefix) {
 			continue
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		name := prefix + e.Name()
 		if e.IsDir() {
 			name += "/"
+		}
+		names = append(names, name)
+	}
+	// ReadDir sorts file names; with a directory's "/" added, "a/"
+	// sorts after "a-b", as an object store lists them.
+	slices.Sort(names)
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		if err := f(name); err != nil {
 			return err
