@@ -1,7 +1,9 @@
 // Package bucket is where storage keeps its blocks: a small object-store
-// interface, in the shape of thanos-io/objstore's Bucket so that an object
-// store can later be plugged in by wrapping one of its providers, and Dir,
-// its implementation over a local directory.
+// interface in the shape of thanos-io/objstore's Bucket; Dir, its
+// implementation over a local directory (the default); Objstore, the one
+// over a bucket of objstore (S3 and the stores compatible with it); and
+// Config, the storage.bucket section of the configuration file that Open
+// turns into one of them.
 //
 // Object names are slash-separated paths relative to the bucket's root,
 // such as "team-a/blocks/01KAPQ7G6V6N1X5Z0D8C3J5M2A/meta.json". There are

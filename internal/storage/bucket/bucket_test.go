@@ -11,9 +11,14 @@ import (
 	"testing/iotest"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/thanos-io/objstore"
+
+	"github.com/hearth-profiler/hearth/internal/s3test"
 )
 
-// What every Bucket promises, checked on each implementation.
+// What every Bucket promises, checked on each implementation: Dir, the
+// objstore adapter over objstore's in-memory bucket, and over a real S3
+// server (versitygw, or the one HEARTH_TEST_S3_ENDPOINT names).
 
 // implementations returns a constructor of an empty bucket of each kind.
 func implementations() []struct {
@@ -25,7 +30,30 @@ func implementations() []struct {
 		new  func(t *testing.T) Bucket
 	}{
 		{"dir", func(t *testing.T) Bucket { d, _ := newTestDir(t); return d }},
+		{"objstore-inmem", func(t *testing.T) Bucket { return newObjstore(t, objstore.NewInMemBucket()) }},
+		{"s3", newS3},
 	}
+}
+
+func newObjstore(t *testing.T, b objstore.Bucket) *Objstore {
+	t.Helper()
+	o, err := FromObjstore(b, ObjstoreOptions{SpoolDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// newS3 returns a new bucket on a server of its own.
+func newS3(t *testing.T) Bucket {
+	t.Helper()
+	srv := s3test.Start(t)
+	b, err := Open(&Config{Type: TypeS3, Config: srv.Config(srv.NewBucket(t))}, Options{SpoolDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
 }
 
 // contract runs f on a new bucket of each kind.
@@ -281,6 +309,38 @@ func TestUploadFailure(t *testing.T) {
 		}
 		if slices.Contains(list(t, d, "t/"), "t/q") {
 			t.Error("Upload with a cancelled context wrote the object")
+		}
+	})
+}
+
+// TestUploadLarge uploads objects of unknown length, from a reader that
+// hides its type, below and above what the objstore adapter spools in
+// memory, and reads them back whole and in ranges.
+func TestUploadLarge(t *testing.T) {
+	contract(t, func(t *testing.T, d Bucket) {
+		ctx := context.Background()
+		readAll := reader(t)
+		for _, size := range []int{0, 1 << 20, spoolMemoryBytes + 3<<20} {
+			data := make([]byte, size)
+			for i := range data {
+				data[i] = byte(i * 7 / 3)
+			}
+			name := "large/" + strings.Repeat("x", size%7+1)
+			if err := d.Upload(ctx, name, struct{ io.Reader }{bytes.NewReader(data)}); err != nil {
+				t.Fatalf("Upload(%d bytes): %v", size, err)
+			}
+			if got := readAll(d.Get(ctx, name)); got != string(data) {
+				t.Fatalf("Get of %d bytes: %d bytes back, or different ones", size, len(got))
+			}
+			if a, err := d.Attributes(ctx, name); err != nil || a.Size != int64(size) {
+				t.Errorf("Attributes = %+v, %v; want size %d", a, err, size)
+			}
+			if size > 10 {
+				off := int64(size - 10)
+				if got := readAll(d.GetRange(ctx, name, off, 5)); got != string(data[off:off+5]) {
+					t.Errorf("GetRange(%d, 5) = %q", off, got)
+				}
+			}
 		}
 	})
 }
