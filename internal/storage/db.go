@@ -115,8 +115,19 @@ func Open(dir string, logger *slog.Logger, opts Options) (_ *DB, err error) {
 	if err := db.loadTenants(ctx); err != nil {
 		return nil, err
 	}
+	// A block holds its tenant's records of the log segments below its
+	// WALSegment, and replay skips those. A log started afresh beside
+	// blocks (a new local disk, with the blocks in an object store) must
+	// not number its segments below theirs, or replay would skip records
+	// that no block holds.
+	first := 0
+	for _, t := range db.tenants {
+		for _, b := range t.blocks {
+			first = max(first, b.meta.WALSegment)
+		}
+	}
 	w, err := wal.Open(filepath.Join(dir, "wal"), logger, wal.Options{
-		SegmentBytes: opts.WALSegmentBytes, Sync: opts.WALSync, FS: opts.walFS,
+		SegmentBytes: opts.WALSegmentBytes, Sync: opts.WALSync, FS: opts.walFS, FirstSegment: first,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open wal: %w", err)

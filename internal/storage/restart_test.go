@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/hearth-profiler/hearth/internal/storage/bucket"
 )
 
 // TestRestartAfterCut checks that a restart after a cut and more writes
@@ -137,6 +139,49 @@ func TestIdleTenantReleasesLog(t *testing.T) {
 	segs, _ := db.wal.Segments()
 	if len(segs) > 2 {
 		t.Errorf("wal segments %v: an idle tenant holds the log back", segs)
+	}
+}
+
+// TestFreshLocalDirBesideBlocks opens a store on an empty local directory
+// beside a bucket that already holds blocks, as a server on a new disk
+// with its blocks in an object store does, then "crashes" it with writes
+// in the log only: the restart must replay them, although the blocks name
+// log segments of the earlier log that the new log's numbers could reach.
+func TestFreshLocalDirBesideBlocks(t *testing.T) {
+	bdir := t.TempDir()
+	open := func(dir string) *DB {
+		t.Helper()
+		b, err := bucket.NewDir(bdir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := testOptions()
+		opts.Bucket = b
+		return openDB(t, dir, opts)
+	}
+	ctx := context.Background()
+	db := open(t.TempDir())
+	loadTestData(t, db, 0, 12, nil)
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	loadTestData(t, db, 12, 20, nil)
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	dir := t.TempDir()
+	db = open(dir)
+	loadTestData(t, db, 20, 30, nil)
+	qs := testQueries(0, 30)
+	want := collectAll(t, db, qs)
+	db.Close() // the new profiles are in the log only
+
+	db = open(dir)
+	defer db.Close()
+	if d := cmp.Diff(want, collectAll(t, db, qs)); d != "" {
+		t.Fatalf("after restart (-before +after):\n%s", d)
 	}
 }
 

@@ -106,6 +106,13 @@ type Options struct {
 	// removed when the log opens and when it is truncated, so that a disk
 	// that keeps failing does not fill with them.
 	KeepDamaged time.Duration
+	// FirstSegment is the lowest number the segment Open starts may
+	// take. The numbers of a log that holds segments go on from its last
+	// one; a log started afresh starts at FirstSegment, so that its
+	// records are never taken for those of an earlier log that a reader
+	// already holds elsewhere (storage's blocks name the segment they
+	// hold records up to).
+	FirstSegment int
 }
 
 // DefaultKeepDamaged is how long copies of damaged records are kept.
@@ -159,6 +166,9 @@ func Open(dir string, logger *slog.Logger, opts Options) (*WAL, error) {
 		}
 		w.segNum = last
 	}
+	// nextSegment moves to segNum+1, which must be a free name: above a
+	// directory of a segment's name (damage) too.
+	w.segNum = max(w.segNum, opts.FirstSegment-1, w.highestName())
 	if err := w.nextSegment(); err != nil {
 		return nil, err
 	}
@@ -232,6 +242,19 @@ func (w *WAL) Segments() ([]int, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// highestName returns the highest number that names an entry of the log's
+// directory, a segment or not; 0 with none.
+func (w *WAL) highestName() int {
+	ents, _ := os.ReadDir(w.dir)
+	high := 0
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil {
+			high = max(high, n)
+		}
+	}
+	return high
 }
 
 // nextSegment syncs and closes the current segment, if any, and creates the

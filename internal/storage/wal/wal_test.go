@@ -3,6 +3,7 @@ package wal
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -61,6 +62,40 @@ func TestCutTruncateReplay(t *testing.T) {
 	}
 	if d := cmp.Diff(want[4:], replayAll(t, w, 0)); d != "" {
 		t.Fatalf("replay after Truncate(3) (-want +got):\n%s", d)
+	}
+}
+
+// TestFirstSegment: a log started afresh numbers its first segment
+// FirstSegment; a log that has segments goes on from its last, whatever
+// FirstSegment says below it.
+func TestFirstSegment(t *testing.T) {
+	dir := t.TempDir()
+	logAndClose := func(opts Options, data string) {
+		t.Helper()
+		w, err := Open(dir, nil, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Log([]byte(data)); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+	}
+	logAndClose(Options{FirstSegment: 7}, "a")
+	logAndClose(Options{FirstSegment: 3}, "b")
+	logAndClose(Options{FirstSegment: 10}, "c")
+	// A directory of a segment's name (damage) is not written into.
+	if err := os.Mkdir(filepath.Join(dir, "00000012"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logAndClose(Options{}, "d")
+	w, err := Open(dir, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if d := cmp.Diff([]rec{{7, "a"}, {8, "b"}, {10, "c"}, {13, "d"}}, replayAll(t, w, 0)); d != "" {
+		t.Fatalf("replay (-want +got):\n%s", d)
 	}
 }
 
