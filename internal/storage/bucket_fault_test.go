@@ -421,3 +421,65 @@ func TestOpenRemovesPartialBlocks(t *testing.T) {
 		t.Fatalf("answers after a cut (-before +after):\n%s", d)
 	}
 }
+
+// unavailableBucket fails the reads of the objects whose names end in
+// suffix, as an object store out of reach does.
+type unavailableBucket struct {
+	bucket.Bucket
+	suffix string
+}
+
+func (b *unavailableBucket) fail(name string) error {
+	if strings.HasSuffix(name, b.suffix) {
+		return &bucket.UnavailableError{Bucket: "test", Op: "get", Name: name, Err: errInjected}
+	}
+	return nil
+}
+
+func (b *unavailableBucket) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	if err := b.fail(name); err != nil {
+		return nil, err
+	}
+	return b.Bucket.Get(ctx, name)
+}
+
+func (b *unavailableBucket) ReaderAt(ctx context.Context, name string) (bucket.ReaderAt, error) {
+	if err := b.fail(name); err != nil {
+		return nil, err
+	}
+	return b.Bucket.ReaderAt(ctx, name)
+}
+
+// TestOpenBucketUnavailable: a bucket that fails to serve a block's
+// object at Open fails the Open, naming it, rather than quarantining a
+// block that is whole; once it serves again, the store opens with every
+// block.
+func TestOpenBucketUnavailable(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions()
+	opts.CompactionRanges = []time.Duration{}
+	db := openDB(t, dir, opts)
+	hourlyBlocks(t, db, 2, 120)
+	qs := testQueries(0, 720)
+	want := collectAll(t, db, qs)
+	db.Close()
+	for _, suffix := range []string{metaFile, symbolsFile, indexFile, samplesFile} {
+		d, err := bucket.NewDir(filepath.Join(dir, "tenants"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := opts
+		o.Bucket = &unavailableBucket{Bucket: d, suffix: suffix}
+		if _, err := Open(dir, nil, o); !bucket.IsUnavailable(err) || !errors.Is(err, errInjected) {
+			t.Errorf("Open with %s unavailable: %v; want the bucket's error", suffix, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tenants", "anonymous", "quarantine")); !os.IsNotExist(err) {
+		t.Errorf("a block was quarantined: %v", err)
+	}
+	db = openDB(t, dir, opts)
+	defer db.Close()
+	if d := cmp.Diff(want, collectAll(t, db, qs)); d != "" {
+		t.Errorf("answers after the bucket came back (-before +after):\n%s", d)
+	}
+}

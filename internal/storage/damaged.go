@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/hearth-profiler/hearth/internal/storage/bucket"
 )
 
 // DamagedError says that a block's data failed its checks while a query
@@ -21,10 +23,14 @@ func (e *DamagedError) Error() string { return fmt.Sprintf("read block %s: %v", 
 func (e *DamagedError) Unwrap() error { return e.Err }
 
 // readFailed classifies an error of reading block b's samples: the
-// query's own end (cancelled, timed out) as it is, anything else as damage.
+// query's own end (cancelled, timed out) and a bucket that did not answer
+// as they are, anything else as damage.
 func readFailed(ctx context.Context, b *block, err error) error {
 	if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
 		return err
+	}
+	if bucket.IsUnavailable(err) {
+		return fmt.Errorf("read block %s: %w", b.meta.ID, err)
 	}
 	return &DamagedError{Block: b.meta.ID, Err: err}
 }

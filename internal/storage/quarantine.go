@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hearth-profiler/hearth/internal/storage/bucket"
 	"github.com/hearth-profiler/hearth/internal/storage/fsys"
 )
 
@@ -92,8 +93,11 @@ func (db *DB) quarantineCheckpoint(t *tenant, why error) error {
 }
 
 // damaged says whether err, met while reading a file at Open, means the
-// file itself is bad rather than that the store cannot work now (a
-// cancelled start).
+// file itself is bad rather than that the store cannot work now: a
+// cancelled start, or a bucket that did not answer (an object store out
+// of reach, refusing the credentials, failing), which would otherwise
+// quarantine every block it failed to serve.
 func damaged(err error) bool {
-	return err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	return err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) &&
+		!bucket.IsUnavailable(err)
 }
