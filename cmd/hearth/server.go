@@ -12,9 +12,10 @@ import (
 
 const serverUsage = `usage: hearth server [flags]
 
-Keeps profiles (a write-ahead log, then blocks under --data) and serves the
-ingest APIs, queries, the web UI and /metrics on --listen. It profiles
-itself, and scrapes the targets of --config.
+Keeps profiles (a write-ahead log, then blocks under --data, or in the
+bucket of --config's storage section) and serves the ingest APIs, queries,
+the web UI and /metrics on --listen. It profiles itself, and scrapes the
+targets of --config.
 
 flags:
 `
@@ -63,7 +64,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.BoolVar(&cfg.SelfEvents, "self-events", cfg.SelfEvents, "record Hearth's own requests, block writes, compactions, scrapes and log lines as events of the default tenant")
 	fs.StringVar(&cfg.OTLPGRPCAddr, "otlp.grpc.listen", cfg.OTLPGRPCAddr, "address for OTLP gRPC (ProfilesService, TraceService and LogsService Export), over TLS with --tls.cert-file; empty serves it only on --listen, over HTTP/2")
 	fs.Float64Var(&cfg.QueryCPUShare, "query.cpu-share", cfg.QueryCPUShare, "share of the CPUs (0 to 1) that queries may use while profiles arrive, so that queries never stall ingest; 1: no holding back")
-	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "YAML file with scrape_configs and limits; re-read on SIGHUP and POST /-/reload")
+	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "YAML file with scrape_configs, limits and storage (the bucket of blocks: a directory or S3); re-read on SIGHUP and POST /-/reload, except storage, read at start-up only")
+	fs.DurationVar(&cfg.BucketCheckTimeout, "storage.bucket-check-timeout", cfg.BucketCheckTimeout, "how long the check at start-up waits for the bucket of --config's storage section to answer before the start fails")
 	fs.StringVar(&cfg.TLS.CertFile, "tls.cert-file", "", "PEM certificate (and intermediates) to serve HTTPS and OTLP gRPC over TLS with; needs --tls.key-file; re-read when it changes")
 	fs.StringVar(&cfg.TLS.KeyFile, "tls.key-file", "", "PEM private key of --tls.cert-file")
 	fs.StringVar(&cfg.TLS.ClientCAFile, "tls.client-ca-file", "", "PEM certificates of the authorities that sign client certificates; set, every client must present one")

@@ -21,6 +21,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/ingest"
 	"github.com/hearth-profiler/hearth/internal/labels"
 	"github.com/hearth-profiler/hearth/internal/limits"
+	"github.com/hearth-profiler/hearth/internal/storage/bucket"
 	"github.com/hearth-profiler/hearth/internal/tenant"
 )
 
@@ -44,6 +45,17 @@ type Config struct {
 	// it; scraping does not read it. It shares the file so that one
 	// reload applies both.
 	Limits *limits.Config `yaml:"limits,omitempty"`
+	// Storage is the storage: section, where blocks are kept; nil when
+	// the file has none. Unlike the rest of the file, the server reads
+	// it once, at start-up, and refuses a reload that changes it.
+	Storage *StorageConfig `yaml:"storage,omitempty"`
+}
+
+// StorageConfig is the storage: section of the configuration file.
+type StorageConfig struct {
+	// Bucket is the bucket of blocks; nil keeps them in the data
+	// directory, under tenants/.
+	Bucket *bucket.Config `yaml:"bucket,omitempty"`
 }
 
 // GlobalConfig holds the defaults of every job.
@@ -243,7 +255,7 @@ func Load(data []byte) (*Config, error) {
 func LoadFile(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read scrape config: %w", err)
+		return nil, fmt.Errorf("read config file: %w", err)
 	}
 	cfg, err := Load(data)
 	if err != nil {
@@ -254,6 +266,9 @@ func LoadFile(path string) (*Config, error) {
 }
 
 func (c *Config) setDirectory(dir string) {
+	if c.Storage != nil && c.Storage.Bucket != nil {
+		c.Storage.Bucket.SetDirectory(dir)
+	}
 	for _, sc := range c.ScrapeConfigs {
 		sc.HTTPClientConfig.SetDirectory(dir)
 		for _, fc := range sc.FileSDConfigs {
@@ -277,6 +292,8 @@ var yamlTypeNames = strings.NewReplacer(
 	"in type scrape.SampleTypeFilter", "in keep_sample_type",
 	"in type limits.Config", "in limits",
 	"in type limits.Values", "in limits overrides",
+	"in type scrape.StorageConfig", "in storage",
+	"in type bucket.Config", "in storage.bucket",
 	// Prometheus' basic_auth, tls_config and oauth2 all decode through a
 	// type named plain.
 	"in type config.plain", "in basic_auth, tls_config or oauth2",
@@ -330,6 +347,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits != nil {
 		if err := c.Limits.Validate(); err != nil {
+			return err
+		}
+	}
+	if c.Storage != nil && c.Storage.Bucket != nil {
+		if err := c.Storage.Bucket.Validate(); err != nil {
 			return err
 		}
 	}

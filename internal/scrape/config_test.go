@@ -196,6 +196,17 @@ func TestLoadErrors(t *testing.T) {
 		{"negative limit", "limits: {overrides: {team-a: {query_max_series: -1}}}", `limits: overrides: tenant "team-a": query_max_series: -1 is negative`},
 		{"bad tenant", "limits: {overrides: {'a/b': {}}}", `limits: overrides: "a/b" is not a valid tenant ID`},
 		{"limit not a number", "limits: {max_samples: lots}", "line 1: cannot unmarshal !!str `lots` into int"},
+		{"unknown storage field", "storage:\n  buckets: {}", `line 2: unknown field "buckets" in storage`},
+		{"unknown bucket field", "storage:\n  bucket:\n    typ: s3", `line 3: unknown field "typ" in storage.bucket`},
+		{"no bucket type", "storage: {bucket: {config: {directory: x}}}", `storage.bucket: type is required`},
+		{"unknown bucket type", "storage: {bucket: {type: gcs}}", `storage.bucket: unknown type "gcs": want filesystem or s3`},
+		{"no directory", "storage: {bucket: {type: filesystem}}", `directory is required for type filesystem`},
+		{"unknown filesystem key", "storage: {bucket: {type: filesystem, config: {dir: x}}}", `unknown key "dir" for type filesystem`},
+		{"no bucket name", "storage: {bucket: {type: s3, config: {endpoint: x}}}", `bucket is required for type s3`},
+		{"no endpoint", "storage: {bucket: {type: s3, config: {bucket: x}}}", `endpoint is required for type s3`},
+		{"unknown s3 key", "storage: {bucket: {type: s3, config: {bucket: x, endpoint: y, secret: z}}}", `field secret not found for type s3`},
+		{"bad s3 value", "storage: {bucket: {type: s3, config: {bucket: x, endpoint: y, insecure: maybe}}}", "cannot unmarshal !!str `maybe` into bool"},
+		{"key and key file", "storage: {bucket: {type: s3, config: {bucket: x, endpoint: y, secret_key: a, secret_key_file: b}}}", `secret_key and secret_key_file are both set`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load([]byte(tc.src))
@@ -280,6 +291,22 @@ scrape_configs:
 	if got, want := sc.FileSDConfigs[0].Files[0], filepath.Join(dir, "targets/*.json"); got != want {
 		t.Errorf("file_sd file = %q; want %q", got, want)
 	}
+	for src, want := range map[string]map[string]any{
+		"storage: {bucket: {type: s3, config: {bucket: b, endpoint: e, access_key_file: ak, secret_key_file: /etc/sk}}}": {
+			"bucket": "b", "endpoint": "e", "access_key_file": filepath.Join(dir, "ak"), "secret_key_file": "/etc/sk"},
+		"storage: {bucket: {type: filesystem, config: {directory: blocks}}}": {"directory": filepath.Join(dir, "blocks")},
+	} {
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := LoadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(want, cfg.Storage.Bucket.Config); d != "" {
+			t.Errorf("storage.bucket.config of %s (-want +got):\n%s", src, d)
+		}
+	}
 	if _, err := LoadFile(filepath.Join(dir, "missing.yml")); err == nil || !strings.Contains(err.Error(), "missing.yml") {
 		t.Errorf("LoadFile of a missing file: %v; want an error naming it", err)
 	}
@@ -291,12 +318,15 @@ scrape_configs:
   - job_name: a
     basic_auth: {username: u, password: hunter2}
     tls_config: {key: "PRIVATE", cert: "CERT"}
+storage:
+  bucket: {type: s3, config: {bucket: b, endpoint: e, access_key: AK, secret_key: hunter3, session_token: hunter4}}
 `)
 	out, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(out), "hunter2") || strings.Contains(string(out), "PRIVATE") {
+	if strings.Contains(string(out), "hunter2") || strings.Contains(string(out), "PRIVATE") ||
+		strings.Contains(string(out), "hunter3") || strings.Contains(string(out), "hunter4") {
 		t.Errorf("marshalled config shows a secret:\n%s", out)
 	}
 	if !strings.Contains(string(out), "<secret>") {

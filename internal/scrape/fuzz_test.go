@@ -79,6 +79,23 @@ limits:
     team-c:
 `,
 	"limits: {overrides: {'a/b': {max_samples: 1}}}",
+	`
+storage:
+  bucket:
+    type: s3
+    config:
+      bucket: hearth
+      endpoint: s3.eu-west-1.amazonaws.com
+      region: eu-west-1
+      insecure: false
+      secret_key_file: secret
+      access_key: AK
+      http_config: {idle_conn_timeout: 1m, tls_config: {ca_file: ca.pem}}
+      put_user_metadata: {X-Amz-Storage-Class: STANDARD_IA}
+      part_size: 16777216
+      bucket_lookup_type: path
+`,
+	"storage: {bucket: {type: filesystem, config: {directory: blocks}}}",
 }
 
 // FuzzLoadConfig checks that Load never panics, and that what it accepts
@@ -113,6 +130,11 @@ func FuzzLoadConfig(f *testing.F) {
 		again, err := Load(data)
 		if err != nil {
 			t.Fatalf("Load accepted %q once, then refused it: %v", data, err)
+		}
+		// A reload compares the storage sections: the same file must
+		// give an equal one.
+		if cfg.Storage != nil && !cfg.Storage.Bucket.Equal(again.Storage.Bucket) {
+			t.Fatalf("the storage section of %q does not equal itself", data)
 		}
 		for i, sc := range cfg.ScrapeConfigs {
 			if clientFingerprint(&sc.HTTPClientConfig) != clientFingerprint(&again.ScrapeConfigs[i].HTTPClientConfig) {

@@ -41,6 +41,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/selfprofile"
 	"github.com/hearth-profiler/hearth/internal/settings"
 	"github.com/hearth-profiler/hearth/internal/storage"
+	"github.com/hearth-profiler/hearth/internal/storage/bucket"
 	"github.com/hearth-profiler/hearth/internal/tlsconfig"
 	"github.com/hearth-profiler/hearth/web"
 )
@@ -109,7 +110,18 @@ type Config struct {
 	// AuthPollInterval is how often the tokens file is looked at for
 	// changes; 0 means auth.DefaultPollInterval.
 	AuthPollInterval time.Duration
+	// BucketCheckTimeout bounds the check at start-up that the bucket
+	// of the configuration file's storage section answers; 0 means
+	// DefaultBucketCheckTimeout.
+	BucketCheckTimeout time.Duration
 }
+
+// DefaultBucketCheckTimeout is how long the start-up check of a bucket
+// waits for an answer: long enough for the S3 client to retry a request
+// that failed on the way (a 503, a connection reset); a store that takes
+// connections and never answers, or an address that drops them, fails
+// the start at this.
+const DefaultBucketCheckTimeout = 15 * time.Second
 
 // DefaultConfig is the configuration of a plain `hearth server`.
 func DefaultConfig() Config {
@@ -141,7 +153,8 @@ func DefaultConfig() Config {
 		OTLPGRPCAddr:        ":4317",
 		// Measured with bench/peer -query-clients 4 on 2 cores: see the
 		// README's "Queries beside ingest".
-		QueryCPUShare: 0.1,
+		QueryCPUShare:      0.1,
+		BucketCheckTimeout: DefaultBucketCheckTimeout,
 	}
 }
 
@@ -168,6 +181,12 @@ type Server struct {
 	// and profiles that they refused.
 	limits   *limits.Overrides
 	refusals *limits.Refusals
+	// bkt is the bucket of the configuration file's storage section,
+	// which the server closes after the storage; nil for the default
+	// one, which the storage opens and closes itself. storage is that
+	// section as it was at start-up, which a reload may not change.
+	bkt     bucket.Bucket
+	storage *bucket.Config
 
 	reloadMu sync.Mutex // one reload at a time
 }
@@ -200,15 +219,90 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	logger, self := recordSelf(cfg, logger)
 	// Before storage: a wrong file fails at once, without replaying the
 	// log first.
-	tlsCfg, err := loadTLS(cfg, logger)
+	l, err := load(context.Background(), cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	tokenFile, err := loadTokens(cfg, logger)
+	return newServer(cfg, logger, l, self)
+}
+
+// loaded is what a server reads and checks before it opens the storage,
+// so that a wrong file or a bucket out of reach fails the start at once,
+// in one line, without replaying the log first.
+type loaded struct {
+	tls    *tls.Config // nil: cleartext
+	tokens *auth.File  // nil: no tokens required
+	file   *scrape.Config
+	// bkt is the bucket of file's storage section, checked; nil for the
+	// default one.
+	bkt bucket.Bucket
+}
+
+func load(ctx context.Context, cfg Config, logger *slog.Logger) (loaded, error) {
+	var l loaded
+	var err error
+	if l.tls, err = loadTLS(cfg, logger); err != nil {
+		return l, err
+	}
+	if l.tokens, err = loadTokens(cfg, logger); err != nil {
+		return l, err
+	}
+	if l.file, err = loadConfigFile(cfg); err != nil {
+		return l, err
+	}
+	if l.bkt, err = openBucket(ctx, cfg, storageOf(l.file), logger); err != nil {
+		return l, err
+	}
+	// Once all is loaded, so that a start that fails says only why.
+	logAuthMode(logger, l.tokens, cfg.AuthProtectMetrics)
+	return l, nil
+}
+
+// loadConfigFile reads cfg.ConfigFile; an empty configuration without
+// one.
+func loadConfigFile(cfg Config) (*scrape.Config, error) {
+	if cfg.ConfigFile == "" {
+		return &scrape.Config{}, nil
+	}
+	return scrape.LoadFile(cfg.ConfigFile)
+}
+
+// storageOf returns the bucket section of a configuration file; nil when
+// it has none.
+func storageOf(c *scrape.Config) *bucket.Config {
+	if c.Storage == nil {
+		return nil
+	}
+	return c.Storage.Bucket
+}
+
+// openBucket opens the bucket that bc describes and checks that it
+// answers, within cfg.BucketCheckTimeout: wrong credentials, a bucket that
+// does not exist and an endpoint out of reach stop the start here. It
+// returns nil for the default bucket (bc nil), which the storage opens.
+func openBucket(ctx context.Context, cfg Config, bc *bucket.Config, logger *slog.Logger) (bucket.Bucket, error) {
+	if bc == nil {
+		logger.Info("blocks kept in the data directory", "bucket", (*bucket.Config)(nil), "dir", filepath.Join(cfg.DataDir, "tenants"))
+		return nil, nil
+	}
+	start := time.Now()
+	b, err := bucket.Open(bc, bucket.Options{
+		SpoolDir: filepath.Join(cfg.DataDir, "upload-spool"),
+		Logger:   logger.With("component", "bucket"),
+	})
 	if err != nil {
 		return nil, err
 	}
-	return newServer(cfg, logger, tlsCfg, tokenFile, self)
+	timeout := cfg.BucketCheckTimeout
+	if timeout <= 0 {
+		timeout = DefaultBucketCheckTimeout
+	}
+	if err := bucket.Check(ctx, b, timeout); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("storage.bucket: %w", err)
+	}
+	logger.Info("blocks kept in a bucket", "bucket", bc, "dur", time.Since(start))
+	return b, nil
 }
 
 // selfEvents is the recorder of Hearth's own events (nil when they are
@@ -235,8 +329,7 @@ func loadTLS(cfg Config, logger *slog.Logger) (*tls.Config, error) {
 	return cfg.TLS.Config(logger.With("component", "tls"))
 }
 
-// loadTokens loads the tokens file, and says at once whether requests
-// need tokens; nil without a file.
+// loadTokens loads the tokens file; nil without one.
 func loadTokens(cfg Config, logger *slog.Logger) (*auth.File, error) {
 	var f *auth.File
 	if cfg.AuthTokensFile != "" {
@@ -245,13 +338,20 @@ func loadTokens(cfg Config, logger *slog.Logger) (*auth.File, error) {
 			return nil, fmt.Errorf("--auth.tokens-file: %w", err)
 		}
 	}
-	logAuthMode(logger, f, cfg.AuthProtectMetrics)
 	return f, nil
 }
 
-// newServer is New with the TLS configuration (nil: cleartext) and the
-// tokens (nil: none required) loaded.
-func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *auth.File, self selfEvents) (*Server, error) {
+// newServer is New with the files loaded and the bucket checked; it
+// closes l.bkt when it fails.
+func newServer(cfg Config, logger *slog.Logger, l loaded, self selfEvents) (_ *Server, err error) {
+	if l.bkt != nil {
+		defer func() {
+			if err != nil {
+				l.bkt.Close()
+			}
+		}()
+	}
+	tlsCfg, tokenFile := l.tls, l.tokens
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, fmt.Errorf("limits: %w", err)
 	}
@@ -265,6 +365,7 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 	if cfg.BlockDuration > 0 {
 		opts.BlockDuration = cfg.BlockDuration
 	}
+	opts.Bucket = l.bkt
 	db, err := storage.Open(filepath.Clean(cfg.DataDir), logger.With("component", "storage"), opts)
 	if err != nil {
 		return nil, fmt.Errorf("open storage in %s: %w", cfg.DataDir, err)
@@ -274,7 +375,8 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 		maxDecompressed = ingest.DefaultMaxDecompressedBytes
 	}
 	s := &Server{cfg: cfg, logger: logger, db: db, mux: &routes{ServeMux: http.NewServeMux()}, tls: tlsCfg, tokenFile: tokenFile,
-		limits: limits.NewOverrides(cfg.Limits), refusals: &limits.Refusals{}, self: self}
+		limits: limits.NewOverrides(cfg.Limits), refusals: &limits.Refusals{}, self: self,
+		bkt: l.bkt, storage: storageOf(l.file)}
 	s.ing = ingest.New(db, ingest.ProfileLimits{MaxDecompressedBytes: maxDecompressed}, logger.With("component", "ingest"))
 	s.ing.UseLimits(s.limits, s.refusals)
 	s.ing.LimitInflight(cfg.MaxInflightBytes)
@@ -282,7 +384,7 @@ func newServer(cfg Config, logger *slog.Logger, tlsCfg *tls.Config, tokenFile *a
 	s.gov = gov
 	s.ing.Prioritize(gov)
 	s.scrape = scrape.NewManager(s.ing, logger, scrape.Options{})
-	if err := s.reloadConfig(); err != nil {
+	if err := s.applyConfig(l.file); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -403,14 +505,26 @@ func (s *Server) Reload() error {
 func (s *Server) reloadConfig() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	cfg := &scrape.Config{}
-	if s.cfg.ConfigFile != "" {
-		var err error
-		if cfg, err = scrape.LoadFile(s.cfg.ConfigFile); err != nil {
-			s.logger.Error("reload configuration", "file", s.cfg.ConfigFile, "err", err)
-			return err
-		}
+	cfg, err := loadConfigFile(s.cfg)
+	if err != nil {
+		s.logger.Error("reload configuration", "file", s.cfg.ConfigFile, "err", err)
+		return err
 	}
+	// Blocks stay where the running storage keeps them: another bucket
+	// would need the blocks moved and the storage reopened, which only a
+	// restart does. Taking the rest of the file and not this would leave
+	// the file saying one thing and the server doing another.
+	if !storageOf(cfg).Equal(s.storage) {
+		err := fmt.Errorf("load %s: the storage section changed; the bucket is chosen at start-up only, restart Hearth to change it (nothing of the file was applied)", s.cfg.ConfigFile)
+		s.logger.Error("reload configuration", "file", s.cfg.ConfigFile, "err", err)
+		return err
+	}
+	return s.applyConfig(cfg)
+}
+
+// applyConfig applies a loaded configuration file: its scrape jobs and
+// limits.
+func (s *Server) applyConfig(cfg *scrape.Config) error {
 	lim, err := cfg.Limits.Resolve(s.cfg.Limits)
 	if err != nil {
 		err = fmt.Errorf("load %s: %w", s.cfg.ConfigFile, err)
@@ -467,18 +581,19 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger, opened func(*Se
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger, self := recordSelf(cfg, logger)
-	// Before listening: a wrong file fails the start, and while the log
-	// replays, /ready is answered over TLS already.
-	tlsCfg, err := loadTLS(cfg, logger)
+	// Before listening: a wrong file or a bucket out of reach fails the
+	// start, and while the log replays, /ready is answered over TLS
+	// already.
+	l, err := load(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	tokenFile, err := loadTokens(cfg, logger)
-	if err != nil {
-		return err
-	}
+	tlsCfg := l.tls
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
+		if l.bkt != nil {
+			l.bkt.Close()
+		}
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
 	gate := &startGate{}
@@ -488,7 +603,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger, opened func(*Se
 	go func() { errc <- serveHTTP(srv, ln) }()
 	logger.Info("listening; not ready until the storage is open", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "data", cfg.DataDir)
 	beforeOpen()
-	s, err := newServer(cfg, logger, tlsCfg, tokenFile, self)
+	s, err := newServer(cfg, logger, l, self)
 	if err != nil {
 		srv.Close()
 		return err
@@ -674,8 +789,8 @@ func (s *Server) serve(ctx context.Context, srv *http.Server, ln net.Listener, e
 	if err := s.db.Flush(shutCtx); err != nil {
 		s.logger.Warn("flush on shutdown", "err", err)
 	}
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close storage: %w", err)
+	if err := s.closeStorage(); err != nil {
+		return err
 	}
 	s.logger.Info("stopped")
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
@@ -703,5 +818,17 @@ func (w httpErrorLog) Write(p []byte) (int, error) {
 // Close releases the storage of a server that was never Run.
 func (s *Server) Close() error {
 	s.scrape.Stop()
-	return s.db.Close()
+	return s.closeStorage()
+}
+
+// closeStorage closes the storage, then the bucket it was given.
+func (s *Server) closeStorage() error {
+	err := s.db.Close()
+	if err != nil {
+		err = fmt.Errorf("close storage: %w", err)
+	}
+	if s.bkt != nil {
+		err = errors.Join(err, s.bkt.Close())
+	}
+	return err
 }
