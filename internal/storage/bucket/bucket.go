@@ -25,7 +25,9 @@ type Bucket interface {
 	// directly under dir, in lexical order; the names of sub-directories
 	// end in "/". dir is "" for the root, with or without a trailing "/"
 	// otherwise. Iter stops at the first error f returns and returns it. A
-	// dir that holds nothing is not an error: f is not called.
+	// dir that holds nothing is not an error: f is not called. A
+	// directory whose objects were all deleted may still be listed for a
+	// while, on a store that removes it in the background (SeaweedFS).
 	Iter(ctx context.Context, dir string, f func(name string) error) error
 
 	// Get returns a reader of the whole object. Reading a missing object

@@ -99,6 +99,22 @@ func list(t *testing.T, b Bucket, dir string) []string {
 	return names
 }
 
+// objects lists the objects under dir, at every depth. A store may list
+// for a while a directory whose objects were all deleted (SeaweedFS
+// removes it in the background): it holds none.
+func objects(t *testing.T, b Bucket, dir string) []string {
+	t.Helper()
+	var out []string
+	for _, n := range list(t, b, dir) {
+		if strings.HasSuffix(n, "/") {
+			out = append(out, objects(t, b, n)...)
+		} else {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 func TestObjects(t *testing.T) {
 	contract(t, func(t *testing.T, d Bucket) {
 		ctx := context.Background()
@@ -261,8 +277,8 @@ func TestDelete(t *testing.T) {
 		if err := d.Delete(ctx, "t/blocks/1/"); err != nil {
 			t.Errorf("Delete(a directory emptied): %v", err)
 		}
-		if df := cmp.Diff([]string{"t/blocks/2/"}, list(t, d, "t/blocks/")); df != "" {
-			t.Errorf("blocks after deleting one (-want +got):\n%s", df)
+		if df := cmp.Diff([]string{"t/blocks/2/meta.json"}, objects(t, d, "t/blocks/")); df != "" {
+			t.Errorf("objects after deleting a block (-want +got):\n%s", df)
 		}
 		if _, err := d.Get(ctx, "t/blocks/1/meta.json"); !d.IsObjNotFoundErr(err) {
 			t.Errorf("Get of a deleted object: %v, want a not-found error", err)
@@ -272,8 +288,8 @@ func TestDelete(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if got := list(t, d, ""); len(got) != 0 {
-			t.Errorf("Iter after deleting everything = %q", got)
+		if got := objects(t, d, ""); len(got) != 0 {
+			t.Errorf("objects after deleting everything: %q", got)
 		}
 		if err := d.Delete(ctx, "/"); err == nil {
 			t.Error("Delete of the root succeeded")
