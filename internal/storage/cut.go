@@ -19,7 +19,13 @@ var errClosed = errors.New("storage is closed")
 // run in goroutines of their own: a compaction of a day of blocks takes
 // minutes, and heads must be cut meanwhile. Call Run once per DB, in its
 // own goroutine, and cancel ctx before Close.
+//
+// A ReadOnly store's Run calls Sync every Options.SyncInterval instead.
 func (db *DB) Run(ctx context.Context) error {
+	if db.opts.ReadOnly {
+		db.runSync(ctx)
+		return nil
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { db.runCompaction(ctx) })
 	defer wg.Wait()
@@ -58,7 +64,12 @@ func (db *DB) runCompaction(ctx context.Context) {
 // Flush cuts every non-empty head now and writes its block, then
 // truncates the log. After it returns nil, everything appended before the
 // call is in blocks.
+//
+// A ReadOnly store has nothing to flush.
 func (db *DB) Flush(ctx context.Context) error {
+	if db.opts.ReadOnly {
+		return nil
+	}
 	return db.cutHeads(ctx, true)
 }
 

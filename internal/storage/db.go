@@ -19,6 +19,12 @@
 //	db.Flush(ctx)  // optional: write every head out before closing
 //	db.Close()
 //
+// Opened with Options.ReadOnly, a store is a querier's: it holds no log
+// and no head, serves the blocks of its bucket, and Run re-lists the
+// bucket (Sync) to follow the blocks that other instances upload and
+// delete. Options.SharedBucket is for an ingester beside others: it
+// deletes nothing in the bucket.
+//
 // A DB is safe for concurrent use.
 package storage
 
@@ -30,7 +36,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -77,6 +82,8 @@ type DB struct {
 	damagedReads atomic.Int64
 	// behindRefusals counts appends refused with ErrBehind.
 	behindRefusals atomic.Int64
+	// syncFailures counts a ReadOnly store's syncs that failed.
+	syncFailures atomic.Int64
 }
 
 // Open opens the store in dir: it cleans up what a crash left behind, opens
@@ -115,6 +122,9 @@ func Open(dir string, logger *slog.Logger, opts Options) (_ *DB, err error) {
 	if err := db.loadTenants(ctx); err != nil {
 		return nil, err
 	}
+	if opts.ReadOnly {
+		return db, nil
+	}
 	// A block holds its tenant's records of the log segments below its
 	// WALSegment, and replay skips those. A log started afresh beside
 	// blocks (a new local disk, with the blocks in an object store) must
@@ -145,23 +155,23 @@ func Open(dir string, logger *slog.Logger, opts Options) (_ *DB, err error) {
 // bucket (blocks); with the default bucket they are one directory.
 func (db *DB) loadTenants(ctx context.Context) error {
 	names := map[string]bool{}
-	ents, err := os.ReadDir(filepath.Join(db.dir, "tenants"))
-	if err != nil {
-		return fmt.Errorf("list tenants: %w", err)
-	}
-	for _, e := range ents {
-		if e.IsDir() {
-			names[e.Name()] = true
+	if !db.opts.ReadOnly {
+		ents, err := os.ReadDir(filepath.Join(db.dir, "tenants"))
+		if err != nil {
+			return fmt.Errorf("list tenants: %w", err)
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				names[e.Name()] = true
+			}
 		}
 	}
-	err = db.bkt.Iter(ctx, "", func(name string) error {
-		if n, ok := strings.CutSuffix(name, "/"); ok {
-			names[n] = true
-		}
-		return nil
-	})
+	inBucket, err := db.bucketTenants(ctx)
 	if err != nil {
-		return fmt.Errorf("list tenants in bucket %s: %w", db.bkt.Name(), err)
+		return err
+	}
+	for _, n := range inBucket {
+		names[n] = true
 	}
 	sorted := make([]string, 0, len(names))
 	for n := range names {
@@ -175,8 +185,12 @@ func (db *DB) loadTenants(ctx context.Context) error {
 			continue
 		}
 		t := newTenant(db.dir, id)
-		if err := db.loadBlocks(ctx, t); err != nil {
+		if err := db.syncBlocks(ctx, t, true); err != nil {
 			return err
+		}
+		if db.opts.ReadOnly {
+			db.tenants[id] = t
+			continue
 		}
 		raw, err := os.ReadFile(filepath.Join(t.dir, checkpointFile))
 		if err == nil {
@@ -195,120 +209,6 @@ func (db *DB) loadTenants(ctx context.Context) error {
 		db.opts.fs.Remove(filepath.Join(t.dir, checkpointFile+tmpSuffix))
 		db.tenants[id] = t
 	}
-	return nil
-}
-
-// loadBlocks opens a tenant's blocks after removing what a crash left:
-// block directories without meta.json (an upload or a deletion cut
-// short), directories of the temporary names Hearth used before blocks
-// went through a bucket, and the sources of a compacted block that was
-// written but whose sources were not all deleted yet. What it cannot
-// delete is left to compaction (deleteLater).
-func (db *DB) loadBlocks(ctx context.Context, t *tenant) error {
-	bdir := t.blocksDir()
-	var ids, leftovers []string
-	err := db.bkt.Iter(ctx, bdir, func(name string) error {
-		rel := strings.TrimPrefix(name, bdir)
-		id, isDir := strings.CutSuffix(rel, "/")
-		switch {
-		case isDir && strings.HasSuffix(id, tmpSuffix):
-			leftovers = append(leftovers, name)
-		case !isDir:
-			db.logger.Warn("skipping unknown entry in blocks", "tenant", t.id, "block", rel)
-		default:
-			if _, err := parseID(id); err != nil {
-				db.logger.Warn("skipping unknown entry in blocks", "tenant", t.id, "block", rel)
-				return nil
-			}
-			ids = append(ids, id)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("tenant %s: list blocks: %w", t.id, err)
-	}
-	for _, dir := range leftovers {
-		db.logger.Info("removing leftover temporary block", "tenant", t.id, "block", strings.TrimPrefix(dir, bdir))
-		if err := deleteAll(ctx, db.bkt, dir); err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("tenant %s: remove %s: %w", t.id, dir, err)
-			}
-			db.deleteLater(t, dir, err)
-		}
-	}
-	metas := map[string]*blockMeta{}
-	for _, id := range ids {
-		m, err := readMeta(ctx, db.bkt, bdir+id+"/")
-		if db.bkt.IsObjNotFoundErr(err) {
-			db.logger.Info("removing block without meta.json", "tenant", t.id, "block", id)
-			if err := deleteBlock(ctx, db.bkt, bdir+id+"/"); err != nil {
-				if ctx.Err() != nil {
-					return fmt.Errorf("tenant %s: %w", t.id, err)
-				}
-				db.deleteLater(t, bdir+id+"/", err)
-			}
-			continue
-		}
-		if err != nil {
-			if !damaged(err) {
-				return fmt.Errorf("tenant %s: block %s: %w", t.id, id, err)
-			}
-			if qerr := db.quarantineBlock(ctx, t, id, err); qerr != nil {
-				db.logger.Error("damaged block left in place, unread", "tenant", t.id, "block", id, "err", qerr)
-			}
-			continue
-		}
-		metas[id] = m
-	}
-	// Every block is opened before any is deleted as replaced by
-	// compaction: a compacted block that turns out damaged must not take
-	// its sources with it.
-	opened := map[string]*block{}
-	for _, id := range ids {
-		m := metas[id]
-		if m == nil {
-			continue
-		}
-		b, err := openBlock(ctx, db.bkt, bdir+id+"/", m)
-		if err != nil {
-			if !damaged(err) {
-				closeAll(opened)
-				return fmt.Errorf("tenant %s: open block %s: %w", t.id, id, err)
-			}
-			if qerr := db.quarantineBlock(ctx, t, id, err); qerr != nil {
-				db.logger.Error("damaged block left in place, unread", "tenant", t.id, "block", id, "err", qerr)
-			}
-			continue
-		}
-		opened[id] = b
-	}
-	replaced := map[string]bool{}
-	for _, b := range opened {
-		for _, src := range b.meta.Compaction.Sources {
-			replaced[src] = true
-		}
-	}
-	for _, id := range ids {
-		b := opened[id]
-		if b == nil {
-			continue
-		}
-		if replaced[id] {
-			b.close()
-			db.logger.Info("removing block replaced by compaction", "tenant", t.id, "block", id)
-			if err := deleteBlock(ctx, db.bkt, bdir+id+"/"); err != nil {
-				if ctx.Err() != nil {
-					delete(opened, id)
-					closeAll(opened)
-					return fmt.Errorf("tenant %s: %w", t.id, err)
-				}
-				db.deleteLater(t, bdir+id+"/", err)
-			}
-			continue
-		}
-		t.blocks = append(t.blocks, b)
-	}
-	sortBlocks(t.blocks)
 	return nil
 }
 
@@ -341,7 +241,10 @@ func (db *DB) Close() error {
 		return nil
 	}
 	db.closed = true
-	err := db.wal.Close()
+	var err error
+	if db.wal != nil {
+		err = db.wal.Close()
+	}
 	db.closeBlocks()
 	if db.ownBucket {
 		err = errors.Join(err, db.bkt.Close())

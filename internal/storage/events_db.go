@@ -21,6 +21,9 @@ func (db *DB) AppendEvents(ctx context.Context, tenantID string, evs []events.Ev
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if db.opts.ReadOnly {
+		return ErrReadOnly
+	}
 	if len(evs) == 0 {
 		return nil
 	}

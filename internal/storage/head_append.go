@@ -99,6 +99,9 @@ func (db *DB) AppendLimited(ctx context.Context, tenantID string, payload []byte
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if db.opts.ReadOnly {
+		return nil, ErrReadOnly
+	}
 	t := db.tenant(tenantID)
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -46,6 +46,22 @@ type Options struct {
 	// where blocks have always been kept. The DB uses it from Open to
 	// Close, and does not close a Bucket it was given.
 	Bucket bucket.Bucket
+	// ReadOnly opens the store as a querier does: over the blocks of
+	// the bucket alone, with no write-ahead log, no head, no checkpoint,
+	// and nothing written, moved or deleted in the bucket. Appends fail
+	// with ErrReadOnly; Run re-lists the bucket every SyncInterval
+	// (Sync) instead of cutting and compacting.
+	ReadOnly bool
+	// SyncInterval is how often Run syncs a ReadOnly store with its
+	// bucket. Default 15s.
+	SyncInterval time.Duration
+	// SharedBucket says that other instances write blocks to the bucket
+	// too (ingesters beside this one). Open then deletes, moves and
+	// quarantines nothing there: a block directory without meta.json may
+	// be another instance's upload in progress. It says nothing of
+	// compaction and retention, which CompactionRanges and Retention
+	// turn off.
+	SharedBucket bool
 
 	// fs makes every change to local files (checkpoints, and the default
 	// bucket's objects), and walFS creates the log's segments: seams for
@@ -63,6 +79,7 @@ func DefaultOptions() Options {
 		CompactInterval:  time.Minute,
 		CompactionRanges: []time.Duration{6 * time.Hour, 24 * time.Hour},
 		Retention:        30 * 24 * time.Hour,
+		SyncInterval:     15 * time.Second,
 	}
 }
 
@@ -79,6 +96,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.CompactInterval <= 0 {
 		o.CompactInterval = d.CompactInterval
+	}
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = d.SyncInterval
 	}
 	if o.CompactionRanges == nil {
 		o.CompactionRanges = d.CompactionRanges

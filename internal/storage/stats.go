@@ -32,6 +32,9 @@ type Stats struct {
 	Behind int64
 	// HeadEvents counts the events in heads, live and being written.
 	HeadEvents int64
+	// SyncFailures counts a ReadOnly store's syncs with its bucket that
+	// failed in part or whole (and were tried again).
+	SyncFailures int64
 }
 
 // Appends counts Append calls that stored something, without the locks
@@ -55,6 +58,7 @@ func (db *DB) Stats() Stats {
 		Quarantined:     db.quarantined.Load(),
 		DamagedReads:    db.damagedReads.Load(),
 		Behind:          db.behindRefusals.Load(),
+		SyncFailures:    db.syncFailures.Load(),
 	}
 	var oldest int64
 	for _, t := range tenants {

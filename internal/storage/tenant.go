@@ -38,6 +38,11 @@ type tenant struct {
 	// DB.compactMu, failedCut by DB.cutMu.
 	undeleted []string
 	failedCut string
+
+	// damaged are the blocks that a ReadOnly store's Sync found damaged
+	// and leaves out without reading them again. Guarded by
+	// DB.compactMu.
+	damaged map[string]bool
 }
 
 // frozenHead is a head that was cut and waits for its block: it stays

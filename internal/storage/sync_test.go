@@ -1,0 +1,196 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hearth-profiler/hearth/internal/events"
+	"github.com/hearth-profiler/hearth/internal/s3test"
+	"github.com/hearth-profiler/hearth/internal/storage/bucket"
+)
+
+// heldDeletes holds back the deletions of a Bucket while hold is set,
+// until release: a compactor's deletion in two phases, which leaves a
+// compaction's sources in the bucket until queriers have dropped them.
+type heldDeletes struct {
+	bucket.Bucket
+	hold  bool
+	names []string
+}
+
+func (h *heldDeletes) Delete(ctx context.Context, name string) error {
+	if h.hold {
+		h.names = append(h.names, name)
+		return nil
+	}
+	return h.Bucket.Delete(ctx, name)
+}
+
+func (h *heldDeletes) release(t *testing.T) {
+	t.Helper()
+	h.hold = false
+	for _, n := range h.names {
+		if err := h.Bucket.Delete(context.Background(), n); err != nil && !h.IsObjNotFoundErr(err) {
+			t.Fatal(err)
+		}
+	}
+	h.names = nil
+}
+
+// TestS3ReadOnlySyncs puts a writer and a read-only store (an ingester
+// and a querier) on one bucket of a real S3 server. The reader sees a
+// block once its next Sync has run, and answers as the writer does. When
+// the writer compacts (standing in for a compactor, deleting the sources
+// only later), the reader's next Sync drops the sources and opens the
+// compacted block, and a query that is reading a source meanwhile
+// finishes with every event. A block deleted from the bucket leaves the
+// reader's view at its next Sync.
+func TestS3ReadOnlySyncs(t *testing.T) {
+	srv := s3test.Start(t)
+	name := srv.NewBucket(t)
+	ctx := context.Background()
+	const evTenant = "anonymous"
+	tev := t0 + int64(10*time.Minute)
+	evs := genEvents(3, 2000, tev)
+
+	wopts := testOptions()
+	wopts.CompactionRanges = []time.Duration{2 * time.Hour}
+	held := &heldDeletes{Bucket: openS3Bucket(t, srv, name, nil)}
+	wopts.Bucket = held
+	w := openDB(t, t.TempDir(), wopts)
+	defer w.Close()
+
+	ropts := testOptions()
+	ropts.ReadOnly = true
+	ropts.Bucket = openS3Bucket(t, srv, name, nil)
+	r := openDB(t, t.TempDir(), ropts)
+	defer r.Close()
+	if err := r.Append(ctx, "anonymous", nil, nil); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("Append to a read-only store: %v, want ErrReadOnly", err)
+	}
+	if err := r.AppendEvents(ctx, evTenant, slices.Clone(evs[:1])); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("AppendEvents to a read-only store: %v, want ErrReadOnly", err)
+	}
+
+	// Three hourly blocks per tenant, events in the first two.
+	for h := range 3 {
+		for i := h * 360; i < (h+1)*360; i += 60 {
+			loadTestData(t, w, i, i+1, nil)
+		}
+		if h < 2 {
+			if err := w.AppendEvents(ctx, evTenant, slices.Clone(evs[h*1000:(h+1)*1000])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	qs := testQueries(0, 3*360)
+	wantEvents := slices.Clone(evs)
+	sortEvents(wantEvents)
+	check := func(what string) {
+		t.Helper()
+		for _, tn := range testTenants {
+			if got, want := blockIDs(r, tn), blockIDs(w, tn); !slices.Equal(got, want) {
+				t.Fatalf("%s: tenant %s: reader's blocks %v, writer's %v", what, tn, got, want)
+			}
+		}
+		if d := cmp.Diff(collectAll(t, w, qs), collectAll(t, r, qs)); d != "" {
+			t.Fatalf("%s: profiles (-writer +reader):\n%s", what, d)
+		}
+		got := selectAll(t, r, evTenant, t0, t0+int64(time.Hour))
+		sortEvents(got)
+		if d := cmp.Diff(wantEvents, got); d != "" {
+			t.Fatalf("%s: events (-want +reader):\n%s", what, d)
+		}
+	}
+
+	if n := r.Stats().Blocks; n != 0 {
+		t.Fatalf("reader holds %d blocks before a sync, want 0", n)
+	}
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after the writer's flushes")
+	before := blockIDs(r, evTenant)
+
+	// The first two hours merge into one block; the sources are deleted
+	// once the reader has dropped them.
+	held.hold = true
+	if err := w.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := blockIDs(w, evTenant); len(got) != 2 {
+		t.Fatalf("writer holds %v after compaction, want 2 blocks", got)
+	}
+
+	// A query reads the reader's old blocks while it syncs: the sync's
+	// swap waits for the query, which finishes with every event.
+	tn := r.lookupTenant(evTenant)
+	var got []events.Event
+	syncErr := make(chan error, 1)
+	started := false
+	err := r.SelectEvents(ctx, evTenant, EventQuery{Columns: allEvents, Start: t0, End: t0 + int64(time.Hour)}, func(b *events.Batch) error {
+		if !started {
+			started = true
+			go func() { syncErr <- r.Sync(ctx) }()
+			// The sync has listed the bucket and opened the new block
+			// when it waits to swap: a waiting writer makes TryRLock
+			// fail.
+			deadline := time.Now().Add(30 * time.Second)
+			for tn.blocksMu.TryRLock() {
+				tn.blocksMu.RUnlock()
+				if time.Now().After(deadline) {
+					t.Error("the sync never waited for the query")
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		for i := range b.Len {
+			got = append(got, b.Event(i))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("query across a sync: %v", err)
+	}
+	if err := <-syncErr; err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	sortEvents(got)
+	if d := cmp.Diff(wantEvents, got); d != "" {
+		t.Fatalf("query across a sync: events (-want +got):\n%s", d)
+	}
+	after := blockIDs(r, evTenant)
+	if slices.Equal(before, after) || len(after) != 2 {
+		t.Fatalf("reader's blocks %v after compaction, were %v", after, before)
+	}
+	check("after compaction")
+	held.release(t)
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after the sources' deletion")
+
+	// A block deleted from the bucket, as retention does.
+	gone := after[len(after)-1]
+	if err := deleteBlock(ctx, held, r.lookupTenant(evTenant).blocksDir()+gone+"/"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := blockIDs(r, evTenant); !slices.Equal(got, after[:len(after)-1]) {
+		t.Fatalf("reader's blocks %v after %s was deleted, want %v", got, gone, after[:len(after)-1])
+	}
+	if got := selectAll(t, r, evTenant, t0, t0+int64(time.Hour)); len(got) != len(wantEvents) {
+		t.Fatalf("%d events after the last block was deleted, want %d", len(got), len(wantEvents))
+	}
+}
