@@ -59,6 +59,10 @@ type blockMeta struct {
 	// WALSegment is the first write-ahead log segment whose records of
 	// this tenant are not in this block or an older one.
 	WALSegment int `json:"walSegment"`
+	// Instance names the store that cut the block from its head, when it
+	// shares its bucket (Options.SharedBucket): WALSegment counts the
+	// segments of that store's log, and no other's.
+	Instance string `json:"instance,omitempty"`
 	// Events describes events.parquet; a block without events has none.
 	Events *eventsMeta `json:"events,omitempty"`
 }

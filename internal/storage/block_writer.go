@@ -32,6 +32,8 @@ type blockWriter struct {
 	bkt bucket.Bucket
 	dir string // the block's bucket directory, "<tenant>/blocks/<id>/"
 	id  string
+	// instance goes into meta.json (blockMeta.Instance).
+	instance string
 
 	sw       *samplesWriter
 	pw       *io.PipeWriter
@@ -155,6 +157,7 @@ func (w *blockWriter) finish(syms *Symbols, sets []labels.Labels, spans []SpanRe
 		},
 		Compaction: comp,
 		WALSegment: walSegment,
+		Instance:   w.instance,
 	}
 	if len(w.ix.ts) == 0 {
 		meta.MinT, meta.MaxT = 0, 0
@@ -231,8 +234,9 @@ func (w *blockWriter) abort() error {
 // writeHeadBlock writes the profiles of a frozen head as block id in the
 // bucket directory blocksDir. When it fails, it returns with the block
 // deleted, or with a non-nil undeleted error if that failed too.
-func writeHeadBlock(ctx context.Context, h *head, bkt bucket.Bucket, blocksDir, id string, walSegment int) (meta *blockMeta, undeleted, err error) {
+func writeHeadBlock(ctx context.Context, h *head, bkt bucket.Bucket, blocksDir, id string, walSegment int, instance string) (meta *blockMeta, undeleted, err error) {
 	w := newBlockWriter(ctx, bkt, blocksDir, id)
+	w.instance = instance
 	meta, err = func() (*blockMeta, error) {
 		series := slices.Clone(h.all)
 		slices.SortFunc(series, func(a, b *memSeries) int { return labels.Compare(a.lbls, b.lbls) })

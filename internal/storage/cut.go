@@ -171,7 +171,7 @@ func (db *DB) writeFrozen(ctx context.Context, t *tenant) error {
 		start := time.Now()
 		id := db.ids.next(db.opts.Now())
 		dir := t.blocksDir() + id + "/"
-		meta, undeleted, err := writeHeadBlock(ctx, fh.head, db.bkt, t.blocksDir(), id, fh.walSegment)
+		meta, undeleted, err := writeHeadBlock(ctx, fh.head, db.bkt, t.blocksDir(), id, fh.walSegment, db.instance)
 		if err != nil {
 			if undeleted != nil {
 				t.failedCut = dir

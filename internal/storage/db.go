@@ -30,16 +30,20 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/hearth-profiler/hearth/internal/storage/bucket"
+	"github.com/hearth-profiler/hearth/internal/storage/fsys"
 	"github.com/hearth-profiler/hearth/internal/storage/wal"
 )
 
@@ -53,6 +57,9 @@ type DB struct {
 	bkt    bucket.Bucket
 	// ownBucket is set when Open made bkt, and Close closes it.
 	ownBucket bool
+	// instance names this store in the blocks it cuts, when it shares
+	// its bucket (Options.SharedBucket); "" otherwise.
+	instance string
 
 	mu      sync.RWMutex
 	tenants map[string]*tenant
@@ -118,6 +125,11 @@ func Open(dir string, logger *slog.Logger, opts Options) (_ *DB, err error) {
 			}
 		}
 	}()
+	if opts.SharedBucket && !opts.ReadOnly {
+		if db.instance, err = instanceName(dir, opts.fs); err != nil {
+			return nil, err
+		}
+	}
 	ctx := context.Background()
 	if err := db.loadTenants(ctx); err != nil {
 		return nil, err
@@ -133,7 +145,9 @@ func Open(dir string, logger *slog.Logger, opts Options) (_ *DB, err error) {
 	first := 0
 	for _, t := range db.tenants {
 		for _, b := range t.blocks {
-			first = max(first, b.meta.WALSegment)
+			if db.ownLog(b) {
+				first = max(first, b.meta.WALSegment)
+			}
 		}
 	}
 	w, err := wal.Open(filepath.Join(dir, "wal"), logger, wal.Options{
@@ -261,4 +275,41 @@ func (db *DB) closeBlocks() {
 		t.blocks = nil
 		t.blocksMu.Unlock()
 	}
+}
+
+// instanceFile holds the name of a store that shares its bucket.
+const instanceFile = "instance"
+
+// instanceName returns the name of the store in dir, kept in
+// DIR/instance, and makes one the first time. It goes into the meta.json
+// of the blocks the store cuts, so that its log's replay goes by the
+// segments of its own blocks alone: another instance's blocks count the
+// segments of another log, and a number above this log's would make
+// replay skip records that no block holds.
+func instanceName(dir string, fs fsys.FS) (string, error) {
+	path := filepath.Join(dir, instanceFile)
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		if name := strings.TrimSpace(string(raw)); name != "" {
+			return name, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read instance name: %w", err)
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	name := hex.EncodeToString(b[:])
+	if err := fsys.ReplaceFile(fs, path, path+tmpSuffix, []byte(name+"\n")); err != nil {
+		return "", fmt.Errorf("write instance name: %w", err)
+	}
+	return name, nil
+}
+
+// ownLog says whether b's WALSegment counts the segments of this store's
+// log: always, unless the store shares its bucket and another instance
+// cut b (or a compactor merged it).
+func (db *DB) ownLog(b *block) bool {
+	return db.instance == "" || b.meta.Instance == db.instance
 }

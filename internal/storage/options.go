@@ -58,7 +58,9 @@ type Options struct {
 	// SharedBucket says that other instances write blocks to the bucket
 	// too (ingesters beside this one). Open then deletes, moves and
 	// quarantines nothing there: a block directory without meta.json may
-	// be another instance's upload in progress. It says nothing of
+	// be another instance's upload in progress. The store names itself
+	// in DIR/instance and in the meta.json of the blocks it cuts, and
+	// its log's replay goes by those blocks alone. It says nothing of
 	// compaction and retention, which CompactionRanges and Retention
 	// turn off.
 	SharedBucket bool

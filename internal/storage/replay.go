@@ -28,7 +28,9 @@ func (db *DB) replay() error {
 	blockSeg := map[string]int{}
 	for id, t := range db.tenants {
 		for _, b := range t.blocks {
-			blockSeg[id] = max(blockSeg[id], b.meta.WALSegment)
+			if db.ownLog(b) {
+				blockSeg[id] = max(blockSeg[id], b.meta.WALSegment)
+			}
 		}
 	}
 

@@ -82,7 +82,7 @@ func BenchmarkWriteBlock(b *testing.B) {
 			for b.Loop() {
 				id := ids.next(time.Now())
 				var err error
-				if meta, _, err = writeHeadBlock(ctx, t.head, bkt, "", id, 1); err != nil {
+				if meta, _, err = writeHeadBlock(ctx, t.head, bkt, "", id, 1, ""); err != nil {
 					b.Fatal(err)
 				}
 				if err := os.RemoveAll(filepath.Join(dir, id)); err != nil {
@@ -261,7 +261,7 @@ func BenchmarkSpanColumns(b *testing.B) {
 			var ids idGenerator
 			var meta *blockMeta
 			for b.Loop() {
-				if meta, _, err = writeHeadBlock(context.Background(), t.head, bkt, "", ids.next(time.Now()), 1); err != nil {
+				if meta, _, err = writeHeadBlock(context.Background(), t.head, bkt, "", ids.next(time.Now()), 1, ""); err != nil {
 					b.Fatal(err)
 				}
 			}

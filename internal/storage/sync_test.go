@@ -194,3 +194,50 @@ func TestS3ReadOnlySyncs(t *testing.T) {
 		t.Fatalf("%d events after the last block was deleted, want %d", len(got), len(wantEvents))
 	}
 }
+
+// TestS3SharedBucketReplay puts two writers on one bucket, as two
+// ingesters. One cuts many blocks, whose log segments run past the
+// other's; the other, restarted with profiles in its log only, still
+// replays them: each goes by its own blocks' segments.
+func TestS3SharedBucketReplay(t *testing.T) {
+	srv := s3test.Start(t)
+	name := srv.NewBucket(t)
+	ctx := context.Background()
+	opts := testOptions()
+	opts.SharedBucket = true
+	opts.CompactionRanges = []time.Duration{}
+	opts.Bucket = openS3Bucket(t, srv, name, nil)
+	a := openDB(t, t.TempDir(), opts)
+	defer a.Close()
+	flushes := func(from, to int) {
+		for i := from; i < to; i++ {
+			loadTestData(t, a, i, i+1, nil)
+			if err := a.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	flushes(0, 3)
+
+	dirB := t.TempDir()
+	b := openDB(t, dirB, opts)
+	loadTestData(t, b, 10, 12, nil)
+	qs := only(testQueries(10, 12), "first-half", "second-half")
+	want := collectAll(t, b, qs)
+	b.Close() // its profiles are in its log only
+
+	flushes(3, 9)
+	b = openDB(t, dirB, opts)
+	defer b.Close()
+	if d := cmp.Diff(want, collectAll(t, b, qs)); d != "" {
+		t.Fatalf("restarted beside another writer's blocks (-before +after):\n%s", d)
+	}
+	for _, db := range []*DB{a, b} {
+		if db.instance == "" {
+			t.Fatal("a store that shares its bucket has no instance name")
+		}
+	}
+	if a.instance == b.instance {
+		t.Fatalf("two stores share the instance name %s", a.instance)
+	}
+}
