@@ -17,6 +17,10 @@ bucket of --config's storage section) and serves the ingest APIs, queries,
 the web UI and /metrics on --listen. It profiles itself, and scrapes the
 targets of --config.
 
+--target chooses the role: all (the default) does everything; with a
+bucket shared by several instances, ingester takes writes and uploads
+blocks, and querier serves queries over the bucket's blocks.
+
 flags:
 `
 
@@ -58,7 +62,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&lim.QueryTimeout, "limits.query-timeout", lim.QueryTimeout, "longest time one query may run, per tenant; longer gets 422")
 	fs.IntVar(&lim.QueryConcurrency, "limits.query-concurrency", lim.QueryConcurrency, "most queries a tenant runs at once; more wait up to 5s, then get 429 with Retry-After")
 	fs.Var(durationFlag{&cfg.Retention}, "retention", "how long profiles are kept, e.g. 30d; 0 keeps them forever")
-	fs.DurationVar(&cfg.BlockDuration, "storage.block-duration", cfg.BlockDuration, "span of data kept in memory before it is cut into a block on disk")
+	fs.DurationVar(&cfg.BlockDuration, "storage.block-duration", cfg.BlockDuration, "span of data kept in memory before it is cut into a block (a head without writes for as long is cut too); an ingester's cut period, after which queriers see its data")
+	fs.StringVar(&cfg.Target, "target", cfg.Target, "role: all (takes writes, keeps, compacts and expires blocks), ingester (takes writes, uploads blocks to the shared bucket of --config; no compaction, no retention) or querier (no writes; serves queries over the bucket's blocks)")
+	fs.DurationVar(&cfg.SyncInterval, "querier.sync-interval", cfg.SyncInterval, "how often a querier lists the bucket for blocks uploaded and deleted since; a block is queryable within this long of its upload")
 	fs.BoolVar(&cfg.WALSync, "wal.fsync", cfg.WALSync, "fsync the write-ahead log on every write (survives power loss; slower)")
 	fs.DurationVar(&cfg.SelfProfileInterval, "self-profile.interval", cfg.SelfProfileInterval, "window of Hearth's own profiles; 0 turns self-profiling off")
 	fs.BoolVar(&cfg.SelfEvents, "self-events", cfg.SelfEvents, "record Hearth's own requests, block writes, compactions, scrapes and log lines as events of the default tenant")

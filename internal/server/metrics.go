@@ -152,6 +152,8 @@ var (
 		"Failed attempts to cut heads into blocks, retried.", nil, nil)
 	descCompactFailures = prometheus.NewDesc("hearth_storage_compaction_failures_total",
 		"Failed runs of compaction and retention, retried.", nil, nil)
+	descSyncFailures = prometheus.NewDesc("hearth_storage_sync_failures_total",
+		"A querier's syncs with its bucket that failed in whole or part, retried.", nil, nil)
 	descQuarantined = prometheus.NewDesc("hearth_storage_quarantined_total",
 		"Blocks and checkpoints that failed their checks at start and were moved to a quarantine folder.", nil, nil)
 
@@ -174,7 +176,7 @@ func (c serverCollector) Describe(ch chan<- *prometheus.Desc) {
 		descEventsStored, descEventsRefused, descEventsFailed, descEventsCut,
 		descLimitsRefused,
 		descTenants, descHeadSeries, descHeadSamples, descHeadBytes, descBlocks, descBlockSamples, descBlockBytes,
-		descOldestBlock, descAppends, descCutFailures, descCompactFailures, descQuarantined,
+		descOldestBlock, descAppends, descCutFailures, descCompactFailures, descSyncFailures, descQuarantined,
 		descScrapes, descScrapeFailures, descScrapeBytes, descScrapeTargets,
 	} {
 		ch <- d
@@ -224,6 +226,7 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descAppends, float64(ds.Appends))
 	counter(descCutFailures, float64(ds.CutFailures))
 	counter(descCompactFailures, float64(ds.CompactFailures))
+	counter(descSyncFailures, float64(ds.SyncFailures))
 	counter(descQuarantined, float64(ds.Quarantined))
 	counter(descDamagedReads, float64(ds.DamagedReads))
 	counter(descBehind, float64(ds.Behind))

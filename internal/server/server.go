@@ -114,6 +114,13 @@ type Config struct {
 	// of the configuration file's storage section answers; 0 means
 	// DefaultBucketCheckTimeout.
 	BucketCheckTimeout time.Duration
+	// Target is the role of the server: TargetAll (the default; "" is
+	// the same), TargetIngester or TargetQuerier. The last two need the
+	// configuration file's storage section, a bucket they share.
+	Target string
+	// SyncInterval is how often a querier lists the bucket again; 0
+	// means DefaultSyncInterval.
+	SyncInterval time.Duration
 }
 
 // DefaultBucketCheckTimeout is how long the start-up check of a bucket
@@ -155,6 +162,8 @@ func DefaultConfig() Config {
 		// README's "Queries beside ingest".
 		QueryCPUShare:      0.1,
 		BucketCheckTimeout: DefaultBucketCheckTimeout,
+		Target:             TargetAll,
+		SyncInterval:       DefaultSyncInterval,
 	}
 }
 
@@ -216,6 +225,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	cfg = cfg.forTarget()
 	logger, self := recordSelf(cfg, logger)
 	// Before storage: a wrong file fails at once, without replaying the
 	// log first.
@@ -248,6 +258,9 @@ func load(ctx context.Context, cfg Config, logger *slog.Logger) (loaded, error) 
 		return l, err
 	}
 	if l.file, err = loadConfigFile(cfg); err != nil {
+		return l, err
+	}
+	if err := checkTarget(cfg, storageOf(l.file) != nil); err != nil {
 		return l, err
 	}
 	if l.bkt, err = openBucket(ctx, cfg, storageOf(l.file), logger); err != nil {
@@ -366,6 +379,11 @@ func newServer(cfg Config, logger *slog.Logger, l loaded, self selfEvents) (_ *S
 		opts.BlockDuration = cfg.BlockDuration
 	}
 	opts.Bucket = l.bkt
+	cfg.storageOptions(&opts)
+	if cfg.Target != "" && cfg.Target != TargetAll {
+		logger.Info("role", "target", cfg.Target, "block_duration", opts.BlockDuration, "sync_interval", opts.SyncInterval,
+			"compaction", len(opts.CompactionRanges) > 0, "retention", opts.Retention)
+	}
 	db, err := storage.Open(filepath.Clean(cfg.DataDir), logger.With("component", "storage"), opts)
 	if err != nil {
 		return nil, fmt.Errorf("open storage in %s: %w", cfg.DataDir, err)
@@ -414,7 +432,7 @@ func newServer(cfg Config, logger *slog.Logger, l loaded, self selfEvents) (_ *S
 	}
 	otlp.LimitGRPCDecompressions(turns)
 	grpcOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(int(maxDecompressed)),
-		grpc.ChainUnaryInterceptor(self.rec.UnaryInterceptor(), s.unaryAuth), grpc.ChainStreamInterceptor(s.streamAuth)}
+		grpc.ChainUnaryInterceptor(self.rec.UnaryInterceptor(), s.unaryAuth, s.refuseGRPCWrites), grpc.ChainStreamInterceptor(s.streamAuth)}
 	if tlsCfg != nil {
 		// For the OTLP port; on the main port the HTTP server does TLS.
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsCfg)))
@@ -525,6 +543,11 @@ func (s *Server) reloadConfig() error {
 // applyConfig applies a loaded configuration file: its scrape jobs and
 // limits.
 func (s *Server) applyConfig(cfg *scrape.Config) error {
+	if s.cfg.Target == TargetQuerier && len(cfg.ScrapeConfigs) > 0 {
+		err := fmt.Errorf("load %s: scrape_configs: a querier takes no writes, and scraped profiles are writes; scrape from an ingester", s.cfg.ConfigFile)
+		s.logger.Error("reload configuration", "file", s.cfg.ConfigFile, "err", err)
+		return err
+	}
 	lim, err := cfg.Limits.Resolve(s.cfg.Limits)
 	if err != nil {
 		err = fmt.Errorf("load %s: %w", s.cfg.ConfigFile, err)
@@ -548,7 +571,7 @@ func (s *Server) applyConfig(cfg *scrape.Config) error {
 func (s *Server) Handler() http.Handler {
 	// gRPC calls are authenticated by the gRPC server's interceptors,
 	// as on its own port.
-	grpcH, muxH := s.metrics.instrument("grpc", s.grpc), s.self.rec.HTTP(s.metrics.instrument("", s.authenticate(s.mux)))
+	grpcH, muxH := s.metrics.instrument("grpc", s.grpc), s.self.rec.HTTP(s.metrics.instrument("", s.authenticate(s.refuseWrites(s.mux))))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") &&
 			strings.HasPrefix(r.URL.Path, "/opentelemetry.") {
@@ -580,6 +603,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger, opened func(*Se
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	cfg = cfg.forTarget()
 	logger, self := recordSelf(cfg, logger)
 	// Before listening: a wrong file or a bucket out of reach fails the
 	// start, and while the log replays, /ready is answered over TLS
