@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -239,5 +240,56 @@ func TestS3SharedBucketReplay(t *testing.T) {
 	}
 	if a.instance == b.instance {
 		t.Fatalf("two stores share the instance name %s", a.instance)
+	}
+}
+
+// TestS3ReadOnlySkipsDamaged: a block whose meta.json is damaged does not
+// fail a read-only store's Sync; it is left out, counted, and not read
+// again, and the blocks beside it are served.
+func TestS3ReadOnlySkipsDamaged(t *testing.T) {
+	srv := s3test.Start(t)
+	name := srv.NewBucket(t)
+	ctx := context.Background()
+	wopts := testOptions()
+	wopts.CompactionRanges = []time.Duration{}
+	wopts.Bucket = openS3Bucket(t, srv, name, nil)
+	w := openDB(t, t.TempDir(), wopts)
+	defer w.Close()
+	hourlyBlocks(t, w, 2, 60)
+	ids := blockIDs(w, "anonymous")
+
+	ropts := testOptions()
+	ropts.ReadOnly = true
+	ropts.Bucket = openS3Bucket(t, srv, name, nil)
+	r := openDB(t, t.TempDir(), ropts)
+	defer r.Close()
+	if got := blockIDs(r, "anonymous"); !slices.Equal(got, ids) {
+		t.Fatalf("reader opened %v, want %v", got, ids)
+	}
+
+	// A third block, damaged.
+	hourlyBlocks(t, w, 1, 60)
+	var bad string
+	for _, id := range blockIDs(w, "anonymous") {
+		if !slices.Contains(ids, id) {
+			bad = id
+		}
+	}
+	if err := wopts.Bucket.Upload(ctx, "anonymous/blocks/"+bad+"/"+metaFile, strings.NewReader("{")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := r.Sync(ctx); err != nil {
+			t.Fatalf("sync with a damaged block: %v", err)
+		}
+	}
+	if got := blockIDs(r, "anonymous"); !slices.Equal(got, ids) {
+		t.Fatalf("reader holds %v, want %v without the damaged %s", got, ids, bad)
+	}
+	if n := r.Stats().DamagedReads; n != 1 {
+		t.Errorf("%d damaged reads counted after two syncs, want 1", n)
+	}
+	if ok, err := wopts.Bucket.Exists(ctx, "anonymous/blocks/"+bad+"/"+samplesFile); !ok || err != nil {
+		t.Errorf("the read-only store moved or deleted the damaged block: %v, %v", ok, err)
 	}
 }
