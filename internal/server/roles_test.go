@@ -1,12 +1,24 @@
 package server_test
 
 import (
+	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"connectrpc.com/connect"
+	pushv1 "github.com/grafana/pyroscope/api/gen/proto/go/push/v1"
+	"github.com/grafana/pyroscope/api/gen/proto/go/push/v1/pushv1connect"
+	"go.opentelemetry.io/collector/pdata/pprofile/pprofileotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
 	"github.com/hearth-profiler/hearth/internal/server"
+	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 // TestTargetChecked: an unknown role, and a role of a shared bucket
@@ -42,5 +54,53 @@ func TestTargetChecked(t *testing.T) {
 		if !strings.Contains(err.Error(), c.want) {
 			t.Errorf("--target=%s with config %q: %v; want it to say %q", c.target, c.file, err, c.want)
 		}
+	}
+}
+
+// TestQuerierRefusesWrites: a querier answers every way in with the
+// reason it takes no writes (gRPC OTLP: Unimplemented; Pyroscope's
+// push.v1 over Connect: the 404, which Connect reads as Unimplemented)
+// and serves queries.
+func TestQuerierRefusesWrites(t *testing.T) {
+	dir := t.TempDir()
+	cfg := server.DefaultConfig()
+	cfg.Target = server.TargetQuerier
+	cfg.ConfigFile = filepath.Join(dir, "hearth.yaml")
+	if err := os.WriteFile(cfg.ConfigFile, []byte("storage:\n  bucket:\n    type: filesystem\n    config: {directory: "+filepath.Join(dir, "bucket")+"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := serve(t, cfg)
+
+	payload, err := os.ReadFile(testfiles.Path(t, "internal/otlp/testdata/export-proto-v1.10.0.pb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(strings.TrimPrefix(base, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := pprofileotlp.NewExportRequest()
+	if err := req.UnmarshalProto(payload); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pprofileotlp.NewGRPCClient(conn).Export(context.Background(), req)
+	if st, _ := status.FromError(err); st.Code() != codes.Unimplemented || !strings.Contains(st.Message(), "this instance is a querier") {
+		t.Errorf("OTLP/gRPC export to a querier: %v; want Unimplemented saying it is a querier", err)
+	}
+
+	client := pushv1connect.NewPusherServiceClient(http.DefaultClient, base)
+	_, err = client.Push(context.Background(), connect.NewRequest(&pushv1.PushRequest{}))
+	if connect.CodeOf(err) != connect.CodeUnimplemented {
+		t.Errorf("push.v1 to a querier: %v; want unimplemented", err)
+	}
+
+	resp, err := http.Get(base + "/api/v1/query/flamegraph?query=cpu&from=now-1h&until=now")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("a query to a querier: %s", resp.Status)
 	}
 }
