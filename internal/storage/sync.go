@@ -92,7 +92,9 @@ func (db *DB) bucketTenants(ctx context.Context) ([]string, error) {
 // those replaced by a compacted block it holds (a compaction's sources
 // stay listed until the new block is in, and both would count twice).
 //
-// At Open (atOpen), an error of the bucket fails it, and a store that
+// At Open (atOpen), an error of the bucket fails it (but for a ReadOnly
+// store's reading of one block, which costs that block until the next
+// Sync, as later), and a store that
 // owns its bucket (neither ReadOnly nor SharedBucket) also removes what a
 // crash left behind: block directories without meta.json (an upload or a
 // deletion cut short), directories of the temporary names Hearth used
@@ -105,9 +107,12 @@ func (db *DB) bucketTenants(ctx context.Context) ([]string, error) {
 //
 // Later (a ReadOnly store's Sync), a bucket's error costs the block it
 // was reading, which the next Sync tries again; it is returned after the
-// rest is done.
+// rest is done. A querier that could not start for one block the bucket
+// failed to serve once would be down for a blip.
 func (db *DB) syncBlocks(ctx context.Context, t *tenant, atOpen bool) error {
 	owner := atOpen && !db.opts.ReadOnly && !db.opts.SharedBucket
+	// strict: an error reading a block fails the call.
+	strict := atOpen && !db.opts.ReadOnly
 	bdir := t.blocksDir()
 	var ids, leftovers []string
 	err := db.bkt.Iter(ctx, bdir, func(name string) error {
@@ -162,7 +167,7 @@ func (db *DB) syncBlocks(ctx context.Context, t *tenant, atOpen bool) error {
 	unreadable := func(id string, err error) error {
 		if !damaged(err) {
 			err = fmt.Errorf("tenant %s: block %s: %w", t.id, id, err)
-			if atOpen {
+			if strict {
 				return err
 			}
 			db.logger.Warn("block left out of queries until the next sync: the bucket did not serve it", "tenant", t.id, "block", id, "err", err)
@@ -294,6 +299,9 @@ func (db *DB) syncBlocks(ctx context.Context, t *tenant, atOpen bool) error {
 	}
 	if !atOpen && (len(opened) > 0 || len(dropped) > 0) {
 		db.logger.Info("blocks synced with the bucket", "tenant", t.id, "opened", len(opened), "dropped", len(dropped), "blocks", len(keep))
+	}
+	if atOpen {
+		return nil // a ReadOnly store's blocks left out, logged above
 	}
 	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -291,5 +292,87 @@ func TestS3ReadOnlySkipsDamaged(t *testing.T) {
 	}
 	if ok, err := wopts.Bucket.Exists(ctx, "anonymous/blocks/"+bad+"/"+samplesFile); !ok || err != nil {
 		t.Errorf("the read-only store moved or deleted the damaged block: %v, %v", ok, err)
+	}
+}
+
+// unservedBucket fails every read of the objects whose names contain
+// part, as a store out of reach does, while part is set.
+type unservedBucket struct {
+	bucket.Bucket
+	part string
+}
+
+func (b *unservedBucket) fail(name string) error {
+	if b.part != "" && strings.Contains(name, b.part) {
+		return &bucket.UnavailableError{Bucket: "test", Op: "get", Name: name, Err: errors.New("connection reset")}
+	}
+	return nil
+}
+
+func (b *unservedBucket) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	if err := b.fail(name); err != nil {
+		return nil, err
+	}
+	return b.Bucket.Get(ctx, name)
+}
+
+func (b *unservedBucket) GetRange(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
+	if err := b.fail(name); err != nil {
+		return nil, err
+	}
+	return b.Bucket.GetRange(ctx, name, off, length)
+}
+
+func (b *unservedBucket) ReaderAt(ctx context.Context, name string) (bucket.ReaderAt, error) {
+	if err := b.fail(name); err != nil {
+		return nil, err
+	}
+	return b.Bucket.ReaderAt(ctx, name)
+}
+
+// TestS3ReadOnlyRetriesUnserved: a block the bucket fails to serve does
+// not stop a read-only store from opening, nor fail its Sync for the
+// other blocks; it is left out, not taken for damaged, and opened by the
+// first Sync after the bucket serves it again.
+func TestS3ReadOnlyRetriesUnserved(t *testing.T) {
+	srv := s3test.Start(t)
+	name := srv.NewBucket(t)
+	ctx := context.Background()
+	wopts := testOptions()
+	wopts.CompactionRanges = []time.Duration{}
+	wopts.Bucket = openS3Bucket(t, srv, name, nil)
+	w := openDB(t, t.TempDir(), wopts)
+	defer w.Close()
+	hourlyBlocks(t, w, 2, 60)
+	ids := blockIDs(w, "anonymous")
+
+	ub := &unservedBucket{Bucket: openS3Bucket(t, srv, name, nil), part: ids[0]}
+	ropts := testOptions()
+	ropts.ReadOnly = true
+	ropts.Bucket = ub
+	r, err := Open(t.TempDir(), nil, ropts)
+	if err != nil {
+		t.Fatalf("Open with a block the bucket does not serve: %v", err)
+	}
+	defer r.Close()
+	if got := blockIDs(r, "anonymous"); !slices.Equal(got, ids[1:]) {
+		t.Fatalf("reader opened %v, want %v", got, ids[1:])
+	}
+	if err := r.Sync(ctx); err == nil || !bucket.IsUnavailable(err) {
+		t.Errorf("sync with a block the bucket does not serve: %v, want its error", err)
+	}
+	if n := r.Stats().DamagedReads; n != 0 {
+		t.Errorf("%d blocks taken for damaged, want 0", n)
+	}
+	ub.part = ""
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := blockIDs(r, "anonymous"); !slices.Equal(got, ids) {
+		t.Fatalf("reader holds %v once the bucket serves it again, want %v", got, ids)
+	}
+	qs := testQueries(0, 2*360)
+	if d := cmp.Diff(collectAll(t, w, qs), collectAll(t, r, qs)); d != "" {
+		t.Fatalf("profiles (-writer +reader):\n%s", d)
 	}
 }
