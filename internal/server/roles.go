@@ -37,11 +37,13 @@ const (
 
 // DefaultSyncInterval is how often a querier lists the bucket for
 // blocks uploaded or deleted since: a block an ingester cut is queryable
-// within about this long. Thanos' store gateway syncs every 15 minutes
-// behind a bucket index; Hearth has no index yet, so each sync lists
-// every tenant's blocks (one LIST per tenant, and a GET of meta.json and
-// the index and symbols of each new block), which costs little at 15 s
-// and keeps the wait short beside a cut period of minutes.
+// within about this long. Thanos' store gateway re-lists every 3 minutes
+// (--sync-block-duration), beside blocks cut every 2 hours; Hearth's
+// ingesters are meant to cut every few minutes, so that a querier is
+// not far behind them without asking them (not built), and 3 minutes on
+// top would double that. A sync is one LIST per tenant, plus a GET of
+// meta.json and the index and symbols of each new block, which costs
+// little at 15 s.
 const DefaultSyncInterval = 15 * time.Second
 
 // queriersTakeNoWrites is the answer of a querier to a write.
