@@ -54,8 +54,9 @@ func trimForPGO(p *gpprof.Profile, keep int, aggregateCallees bool) (*gpprof.Pro
 // truncatePprof cuts a merged profile to about maxNodes nodes of its
 // function tree, as Pyroscope answers pprof requests with max_nodes: the
 // nodes smaller than the maxNodes-th largest are cut from their stacks,
-// which end in a location named "other" instead. Labels are dropped,
-// as Pyroscope drops them, since the cut stacks merge.
+// which end in a location named "other" instead. A location whose inlined
+// lines are cut in part keeps its outer lines, in a location of its own.
+// Labels are dropped, as Pyroscope drops them, since the cut stacks merge.
 func truncatePprof(p *gpprof.Profile, maxNodes int) (*gpprof.Profile, error) {
 	type key struct {
 		parent int
@@ -63,8 +64,9 @@ func truncatePprof(p *gpprof.Profile, maxNodes int) (*gpprof.Profile, error) {
 	}
 	totals := []int64{0} // node 0 is the root, above every stack
 	nodes := map[key]int{}
-	// path is, per sample, the node of each location, root first: the
-	// deepest node of its lines (inlined functions are nodes too).
+	// paths are, per sample, the node of each frame, root first: each
+	// line of a location is a frame (inlined functions are nodes too),
+	// and a location without lines one frame.
 	paths := make([][]int, len(p.Sample))
 	for si, s := range p.Sample {
 		v := int64(0)
@@ -73,14 +75,21 @@ func truncatePprof(p *gpprof.Profile, maxNodes int) (*gpprof.Profile, error) {
 		}
 		totals[0] += v
 		n := 0
-		path := make([]int, len(s.Location))
+		var path []int
 		for li := len(s.Location) - 1; li >= 0; li-- {
-			lines := s.Location[li].Line
-			for j := len(lines) - 1; j >= 0; j-- {
+			l := s.Location[li]
+			names := make([]string, 0, max(len(l.Line), 1))
+			for j := len(l.Line) - 1; j >= 0; j-- {
 				name := ""
-				if lines[j].Function != nil {
-					name = lines[j].Function.Name
+				if l.Line[j].Function != nil {
+					name = l.Line[j].Function.Name
 				}
+				names = append(names, name)
+			}
+			if len(l.Line) == 0 {
+				names = append(names, fmt.Sprintf("0x%x", l.Address))
+			}
+			for _, name := range names {
 				k := key{n, name}
 				c, ok := nodes[k]
 				if !ok {
@@ -90,8 +99,8 @@ func truncatePprof(p *gpprof.Profile, maxNodes int) (*gpprof.Profile, error) {
 				}
 				totals[c] += v
 				n = c
+				path = append(path, c)
 			}
-			path[len(s.Location)-1-li] = n
 		}
 		paths[si] = path
 	}
@@ -103,23 +112,58 @@ func truncatePprof(p *gpprof.Profile, maxNodes int) (*gpprof.Profile, error) {
 	}
 
 	var other *gpprof.Location
+	// outer holds the locations made of the kept outer lines of a
+	// location whose inner lines were cut, by location and lines kept.
+	type part struct {
+		loc  *gpprof.Location
+		keep int
+	}
+	outer := map[part]*gpprof.Location{}
+	nextID := uint64(0)
+	for _, l := range p.Location {
+		nextID = max(nextID, l.ID)
+	}
 	for si, s := range p.Sample {
 		s.Label, s.NumLabel, s.NumUnit = nil, nil, nil
-		// Keep locations from the root while their nodes are kept. A
-		// location's node is its deepest line's, and a node's total is
-		// at most its parent's, so that decides for its lines too.
+		// Keep frames from the root while their nodes are kept; a node's
+		// total is at most its parent's, so the rest go.
+		path := paths[si]
 		keep := 0
-		for keep < len(paths[si]) && totals[paths[si][keep]] >= minValue {
+		for keep < len(path) && totals[path[keep]] >= minValue {
 			keep++
 		}
-		if keep == len(paths[si]) {
+		if keep == len(path) {
 			continue
 		}
 		if other == nil {
 			other = otherLocation(p)
+			nextID = max(nextID, other.ID)
 		}
-		// Locations are leaf first: keep the last `keep` of them.
-		s.Location = append([]*gpprof.Location{other}, s.Location[len(s.Location)-keep:]...)
+		// Walk the locations from the root, spending the kept frames;
+		// the location they run out in keeps its outer lines only.
+		kept := []*gpprof.Location{}
+		left := keep
+		for li := len(s.Location) - 1; li >= 0 && left > 0; li-- {
+			l := s.Location[li]
+			frames := max(len(l.Line), 1)
+			if frames <= left {
+				kept = append(kept, l)
+				left -= frames
+				continue
+			}
+			pk := part{l, left}
+			o := outer[pk]
+			if o == nil {
+				nextID++
+				o = &gpprof.Location{ID: nextID, Mapping: l.Mapping, Line: slices.Clone(l.Line[len(l.Line)-left:])}
+				outer[pk] = o
+				p.Location = append(p.Location, o)
+			}
+			kept = append(kept, o)
+			left = 0
+		}
+		slices.Reverse(kept) // leaf first, as pprof has them
+		s.Location = append([]*gpprof.Location{other}, kept...)
 	}
 	out, err := gpprof.Merge([]*gpprof.Profile{p})
 	if err != nil {

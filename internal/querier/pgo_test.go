@@ -169,3 +169,44 @@ func TestPprofMaxNodes(t *testing.T) {
 		})
 	}
 }
+
+// TestPprofMaxNodesInlined cuts a stack inside a location of two lines
+// (b inlined into a): the outer function, a, is kept, and only b is cut.
+func TestPprofMaxNodesInlined(t *testing.T) {
+	fn := func(id uint64, name string) *gpprof.Function {
+		return &gpprof.Function{ID: id, Name: name, Filename: "x.go"}
+	}
+	main, a, b, c := fn(1, "main"), fn(2, "a"), fn(3, "b"), fn(4, "c")
+	lMain := &gpprof.Location{ID: 1, Address: 0x10, Line: []gpprof.Line{{Function: main, Line: 1}}}
+	lAB := &gpprof.Location{ID: 2, Address: 0x20, Line: []gpprof.Line{{Function: b, Line: 9}, {Function: a, Line: 5}}}
+	lA := &gpprof.Location{ID: 3, Address: 0x30, Line: []gpprof.Line{{Function: a, Line: 5}}}
+	lC := &gpprof.Location{ID: 4, Address: 0x40, Line: []gpprof.Line{{Function: c, Line: 7}}}
+	p := &gpprof.Profile{
+		SampleType: []*gpprof.ValueType{{Type: "cpu", Unit: "nanoseconds"}},
+		PeriodType: &gpprof.ValueType{Type: "cpu", Unit: "nanoseconds"}, Period: 1,
+		Sample: []*gpprof.Sample{
+			{Location: []*gpprof.Location{lAB, lMain}, Value: []int64{10}},
+			{Location: []*gpprof.Location{lC, lA, lMain}, Value: []int64{3}},
+		},
+		Location: []*gpprof.Location{lMain, lAB, lA, lC}, Function: []*gpprof.Function{main, a, b, c},
+	}
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	s := profiletest.OpenStore(t)
+	s.Push(t, "shop.cpu", buf.Bytes(), t0)
+	c0 := serve(t, s)["connect-proto"]
+	// Function tree: root 13, main 13, a 13, b 10, c 3; three nodes keep
+	// main and a.
+	three := int64(3)
+	//lint:ignore SA1019 Profiles Drilldown calls it: Hearth must answer it.
+	res, err := c0.SelectMergeProfile(context.Background(), connect.NewRequest(&querierv1.SelectMergeProfileRequest{ProfileTypeID: cpuType,
+		LabelSelector: "{}", Start: start, End: end, MaxNodes: &three}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readPprof(t, res.Msg), map[string]int64{"other:0;a:5;main:1": 13}; !cmp.Equal(got, want) {
+		t.Errorf("cut inside an inlined location: %v; want %v", got, want)
+	}
+}
