@@ -1,14 +1,12 @@
 package main_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -74,14 +72,12 @@ func TestS3Roles(t *testing.T) {
 	}
 	count := func(url string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		cmd := exec.Command(hearthBin, "events", `{ resource.service.name = "roles-e2e" }`, "--calc", "count",
+		out, errs, code := runHearth(t, nil, "events", `{ resource.service.name = "roles-e2e" }`, "--calc", "count",
 			"--from", fmt.Sprint(base-10), "--until", fmt.Sprint(base+100), "--server", url, "--output", "json")
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("hearth events: %v\n%s", err, errb.String())
+		if code != 0 {
+			t.Fatalf("hearth events: exit %d\n%s", code, errs)
 		}
-		return out.String()
+		return out
 	}
 	from, until := base-10, base+100
 	var want int64

@@ -1,14 +1,12 @@
 package main_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -98,14 +96,12 @@ func TestS3Server(t *testing.T) {
 	postEvents(t, srv.url, lines)
 	events := func(url string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		cmd := exec.Command(hearthBin, "events", `{ resource.service.name = "s3-e2e" }`, "--calc", "count,sum(span.n)",
+		out, errs, code := runHearth(t, nil, "events", `{ resource.service.name = "s3-e2e" }`, "--calc", "count,sum(span.n)",
 			"--from", fmt.Sprint(base-10), "--until", fmt.Sprint(base+100), "--server", url, "--output", "json")
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("hearth events: %v\n%s", err, errb.String())
+		if code != 0 {
+			t.Fatalf("hearth events: exit %d\n%s", code, errs)
 		}
-		return out.String()
+		return out
 	}
 	before := answers(t, srv.url, base, base+20)
 	beforeEvents := events(srv.url)
