@@ -257,3 +257,94 @@ func TestS3StartErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestS3OutageSeen stops the S3 server under a running `hearth server`:
+// a flush fails and is retried, /ready still answers 200 and says since
+// when blocks are not written, /metrics shows it and the bucket's failed
+// operations, and once the store is back a flush writes everything and
+// the failure is gone.
+func TestS3OutageSeen(t *testing.T) {
+	s3srv := s3test.Start(t)
+	name := s3srv.NewBucket(t)
+	dir := t.TempDir()
+	secret := writeFile(t, dir, "secret", s3srv.SecretKey+"\n")
+	// One retry: the S3 client's ten would make each failure take seconds.
+	cfgPath := writeFile(t, dir, "hearth.yaml", s3Storage(s3srv, name, secret)+"      max_retries: 1\n")
+	srv := startServer(t, filepath.Join(dir, "data"), freeAddr(t), "--config", cfgPath)
+	client := &http.Client{Timeout: 30 * time.Second}
+	flush := func() int {
+		t.Helper()
+		resp, err := client.Post(srv.url+"/-/flush", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	body, err := os.ReadFile(testfiles.CorpusCPU(t)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(-time.Hour).Unix()
+	if err := push(client, srv.url, "svc", base, body); err != nil {
+		t.Fatal(err)
+	}
+	if code := flush(); code != 200 {
+		t.Fatalf("flush with the store up: %d", code)
+	}
+	metric := func(text, prefix string) (float64, bool) {
+		for line := range strings.Lines(text) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix+" "); ok {
+				var f float64
+				fmt.Sscan(v, &f)
+				return f, true
+			}
+		}
+		return 0, false
+	}
+	uploads := `hearth_objstore_bucket_operations_total{bucket="` + name + `",operation="upload"}`
+	if n, ok := metric(getBody(t, srv.url+"/metrics"), uploads); !ok || n == 0 {
+		t.Errorf("%s: %v %v; want the flush's uploads", uploads, n, ok)
+	}
+
+	s3srv.Stop()
+	if err := push(client, srv.url, "svc", base+10, body); err != nil {
+		t.Fatalf("a write while the store is down: %v", err)
+	}
+	if code := flush(); code == 200 {
+		t.Fatalf("flush with the store down answered 200")
+	}
+	resp, err := client.Get(srv.url + "/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(ready), "blocks not written since") {
+		t.Errorf("/ready with the store down: %d %q; want 200 saying blocks are not written", resp.StatusCode, ready)
+	}
+	m := getBody(t, srv.url+"/metrics")
+	if _, ok := metric(m, "hearth_storage_cut_failing_since_timestamp_seconds"); !ok {
+		t.Errorf("/metrics with the store down has no hearth_storage_cut_failing_since_timestamp_seconds")
+	}
+	failures := `hearth_objstore_bucket_operation_failures_total{bucket="` + name + `",operation="upload"}`
+	if n, ok := metric(m, failures); !ok || n == 0 {
+		t.Errorf("%s: %v %v; want the failed uploads", failures, n, ok)
+	}
+
+	s3srv.Restart()
+	if code := flush(); code != 200 {
+		t.Fatalf("flush with the store back: %d", code)
+	}
+	if got := getBody(t, srv.url+"/ready"); got != "ready\n" {
+		t.Errorf("/ready with the store back: %q", got)
+	}
+	if _, ok := metric(getBody(t, srv.url+"/metrics"), "hearth_storage_cut_failing_since_timestamp_seconds"); ok {
+		t.Errorf("/metrics still says cuts fail after one succeeded")
+	}
+	from, until := base-10, base+100
+	if n := flameTotal(t, srv.url, from, until); n == 0 {
+		t.Errorf("nothing to query after the outage")
+	}
+	srv.stop(t, syscall.SIGTERM)
+}

@@ -20,9 +20,14 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-func newMetrics(s *Server) *metrics {
+// newMetrics registers the server's metrics in reg (a new registry when
+// nil), which may hold others already: the bucket's.
+func newMetrics(s *Server, reg *prometheus.Registry) *metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_http_requests_total",
 			Help: "HTTP requests served, by route pattern and status code.",
@@ -150,6 +155,8 @@ var (
 		"Writes to storage (a batch of profiles is one), each logged before it is acknowledged.", nil, nil)
 	descCutFailures = prometheus.NewDesc("hearth_storage_cut_failures_total",
 		"Failed attempts to cut heads into blocks, retried.", nil, nil)
+	descCutFailingSince = prometheus.NewDesc("hearth_storage_cut_failing_since_timestamp_seconds",
+		"Since when cuts have failed without one succeeding (blocks are not being written; the heads and the log keep writes), unix seconds; absent while cuts succeed.", nil, nil)
 	descCompactFailures = prometheus.NewDesc("hearth_storage_compaction_failures_total",
 		"Failed runs of compaction and retention, retried.", nil, nil)
 	descSyncFailures = prometheus.NewDesc("hearth_storage_sync_failures_total",
@@ -176,7 +183,7 @@ func (c serverCollector) Describe(ch chan<- *prometheus.Desc) {
 		descEventsStored, descEventsRefused, descEventsFailed, descEventsCut,
 		descLimitsRefused,
 		descTenants, descHeadSeries, descHeadSamples, descHeadBytes, descBlocks, descBlockSamples, descBlockBytes,
-		descOldestBlock, descAppends, descCutFailures, descCompactFailures, descSyncFailures, descQuarantined,
+		descOldestBlock, descAppends, descCutFailures, descCutFailingSince, descCompactFailures, descSyncFailures, descQuarantined,
 		descScrapes, descScrapeFailures, descScrapeBytes, descScrapeTargets,
 	} {
 		ch <- d
@@ -225,6 +232,9 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descAppends, float64(ds.Appends))
 	counter(descCutFailures, float64(ds.CutFailures))
+	if !ds.CutFailingSince.IsZero() {
+		gauge(descCutFailingSince, float64(ds.CutFailingSince.UnixNano())/1e9)
+	}
 	counter(descCompactFailures, float64(ds.CompactFailures))
 	counter(descSyncFailures, float64(ds.SyncFailures))
 	counter(descQuarantined, float64(ds.Quarantined))

@@ -14,7 +14,7 @@ import (
 func BenchmarkInstrument(b *testing.B) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /ingest", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
-	m := newMetrics(&Server{})
+	m := newMetrics(&Server{}, nil)
 	for _, c := range []struct {
 		name string
 		h    http.Handler

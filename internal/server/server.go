@@ -44,6 +44,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/storage/bucket"
 	"github.com/hearth-profiler/hearth/internal/tlsconfig"
 	"github.com/hearth-profiler/hearth/web"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config is what a server needs to start.
@@ -246,6 +247,9 @@ type loaded struct {
 	// bkt is the bucket of file's storage section, checked; nil for the
 	// default one.
 	bkt bucket.Bucket
+	// reg is the server's metrics registry, made before the bucket so
+	// that an object store's operation metrics go to /metrics too.
+	reg *prometheus.Registry
 }
 
 func load(ctx context.Context, cfg Config, logger *slog.Logger) (loaded, error) {
@@ -263,7 +267,8 @@ func load(ctx context.Context, cfg Config, logger *slog.Logger) (loaded, error) 
 	if err := checkTarget(cfg, storageOf(l.file) != nil); err != nil {
 		return l, err
 	}
-	if l.bkt, err = openBucket(ctx, cfg, storageOf(l.file), logger); err != nil {
+	l.reg = prometheus.NewRegistry()
+	if l.bkt, err = openBucket(ctx, cfg, storageOf(l.file), l.reg, logger); err != nil {
 		return l, err
 	}
 	// Once all is loaded, so that a start that fails says only why.
@@ -293,15 +298,16 @@ func storageOf(c *scrape.Config) *bucket.Config {
 // answers, within cfg.BucketCheckTimeout: wrong credentials, a bucket that
 // does not exist and an endpoint out of reach stop the start here. It
 // returns nil for the default bucket (bc nil), which the storage opens.
-func openBucket(ctx context.Context, cfg Config, bc *bucket.Config, logger *slog.Logger) (bucket.Bucket, error) {
+func openBucket(ctx context.Context, cfg Config, bc *bucket.Config, reg prometheus.Registerer, logger *slog.Logger) (bucket.Bucket, error) {
 	if bc == nil {
 		logger.Info("blocks kept in the data directory", "bucket", (*bucket.Config)(nil), "dir", filepath.Join(cfg.DataDir, "tenants"))
 		return nil, nil
 	}
 	start := time.Now()
 	b, err := bucket.Open(bc, bucket.Options{
-		SpoolDir: filepath.Join(cfg.DataDir, "upload-spool"),
-		Logger:   logger.With("component", "bucket"),
+		SpoolDir:   filepath.Join(cfg.DataDir, "upload-spool"),
+		Logger:     logger.With("component", "bucket"),
+		Registerer: reg,
 	})
 	if err != nil {
 		return nil, err
@@ -474,6 +480,13 @@ func newServer(cfg Config, logger *slog.Logger, l loaded, self selfEvents) (_ *S
 	}
 	s.mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ready\n"))
+		// Still ready while blocks cannot be written: writes are logged
+		// and kept in the heads, and taking the instance out of a load
+		// balancer would only move them elsewhere. Say so to whoever looks.
+		if st := s.db.Stats(); !st.CutFailingSince.IsZero() {
+			fmt.Fprintf(w, "blocks not written since %s (%d failed cuts; writes are kept in the log and the heads, and cuts retried): %s\n",
+				st.CutFailingSince.UTC().Format(time.RFC3339), st.CutFailures, st.CutError)
+		}
 	})
 	// Cuts every head into a block now; for operators and benchmarks.
 	s.mux.HandleFunc("POST /-/flush", func(w http.ResponseWriter, r *http.Request) {
@@ -494,7 +507,7 @@ func newServer(cfg Config, logger *slog.Logger, l loaded, self selfEvents) (_ *S
 	s.mux.HandleFunc("GET /api/v1/targets", s.serveTargets)
 	s.mux.HandleFunc("GET /api/v1/auth/whoami", s.serveWhoami)
 	s.mux.Handle("/", unknownProcedures(web.Handler()))
-	s.metrics = newMetrics(s)
+	s.metrics = newMetrics(s, l.reg)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
 	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)

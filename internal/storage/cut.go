@@ -38,7 +38,7 @@ func (db *DB) Run(ctx context.Context) error {
 		case <-cutTick.C:
 		case <-db.cutSoon:
 		}
-		if err := db.cutHeads(ctx, false); err != nil && !errors.Is(err, errClosed) {
+		if err := db.noteCut(db.cutHeads(ctx, false)); err != nil && !errors.Is(err, errClosed) {
 			db.cutFailures.Add(1)
 			db.logger.Error("cut heads", "err", err)
 		}
@@ -70,7 +70,31 @@ func (db *DB) Flush(ctx context.Context) error {
 	if db.opts.ReadOnly {
 		return nil
 	}
-	return db.cutHeads(ctx, true)
+	return db.noteCut(db.cutHeads(ctx, true))
+}
+
+// cutFailure is since when cuts have failed, and the last error.
+type cutFailure struct {
+	since time.Time
+	err   string
+}
+
+// noteCut keeps, for Stats and readiness, whether blocks are being
+// written: a failed cut starts (or continues) a failure, a cut that
+// succeeds ends it. It returns err.
+func (db *DB) noteCut(err error) error {
+	switch {
+	case err == nil:
+		db.cutFailing.Store(nil)
+	case errors.Is(err, errClosed) || errors.Is(err, context.Canceled):
+	default:
+		f := &cutFailure{since: time.Now(), err: err.Error()}
+		if old := db.cutFailing.Load(); old != nil {
+			f.since = old.since
+		}
+		db.cutFailing.Store(f)
+	}
+	return err
 }
 
 // due says whether t's head should be cut. The caller holds t.mu.

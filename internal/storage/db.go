@@ -82,6 +82,9 @@ type DB struct {
 	appends atomic.Int64
 	// cutFailures and compactFailures count failed runs of Run's work.
 	cutFailures, compactFailures atomic.Int64
+	// cutFailing is set while cuts fail (a bucket out of reach, a full
+	// disk), nil when the last one succeeded.
+	cutFailing atomic.Pointer[cutFailure]
 	// quarantined counts the files moved aside as damaged.
 	quarantined atomic.Int64
 	// damagedReads counts blocks left out of queries because their data

@@ -250,8 +250,20 @@ func TestS3Outage(t *testing.T) {
 	if s := skipped.List(); len(s) != 0 {
 		t.Errorf("blocks left out as damaged: %q", s)
 	}
+	if st := db.Stats(); !st.CutFailingSince.IsZero() {
+		t.Errorf("cuts failing since %s before any failed", st.CutFailingSince)
+	}
+	failedAt := time.Now()
 	if err := db.Flush(ctx); !bucket.IsUnavailable(err) {
 		t.Errorf("Flush with the S3 server down: %v; want the bucket unavailable", err)
+	}
+	// A second failure keeps the time of the first.
+	if err := db.Flush(ctx); !bucket.IsUnavailable(err) {
+		t.Errorf("second Flush with the S3 server down: %v; want the bucket unavailable", err)
+	}
+	if st := db.Stats(); st.CutFailingSince.Before(failedAt) || time.Since(st.CutFailingSince) > time.Minute ||
+		st.CutFailingSince.After(failedAt.Add(30*time.Second)) || !strings.Contains(st.CutError, "connection refused") {
+		t.Errorf("stats while the server is down: cuts failing since %s (first failure at %s): %q", st.CutFailingSince, failedAt, st.CutError)
 	}
 	if _, err := Open(t.TempDir(), nil, opts); !bucket.IsUnavailable(err) {
 		t.Errorf("Open with the S3 server down: %v; want the bucket unavailable", err)
@@ -267,6 +279,9 @@ func TestS3Outage(t *testing.T) {
 	wantAll := collectAll(t, db, testQueries(0, 405))
 	if err := db.Flush(ctx); err != nil {
 		t.Fatalf("Flush after the server came back: %v", err)
+	}
+	if st := db.Stats(); !st.CutFailingSince.IsZero() || st.CutError != "" {
+		t.Errorf("after a cut succeeded: failing since %s, %q; want no failure", st.CutFailingSince, st.CutError)
 	}
 	if d := cmp.Diff(wantAll, collectAll(t, db, testQueries(0, 405))); d != "" {
 		t.Fatalf("after the retried cut (-before +after):\n%s", d)

@@ -21,6 +21,11 @@ type Stats struct {
 	// CutFailures and CompactFailures count runs of Run's cuts and of
 	// its compaction and retention that failed (and were retried).
 	CutFailures, CompactFailures int64
+	// CutFailingSince, when not zero, is since when cuts have failed
+	// without one succeeding: blocks are not being written, and the heads
+	// and the log keep what comes in. CutError is the last failure.
+	CutFailingSince time.Time
+	CutError        string
 	// Quarantined counts the blocks and checkpoints that failed their
 	// checks when the store opened and were moved aside.
 	Quarantined int64
@@ -59,6 +64,9 @@ func (db *DB) Stats() Stats {
 		DamagedReads:    db.damagedReads.Load(),
 		Behind:          db.behindRefusals.Load(),
 		SyncFailures:    db.syncFailures.Load(),
+	}
+	if f := db.cutFailing.Load(); f != nil {
+		st.CutFailingSince, st.CutError = f.since, f.err
 	}
 	var oldest int64
 	for _, t := range tenants {

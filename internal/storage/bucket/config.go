@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/thanos-io/objstore"
 	"github.com/thanos-io/objstore/providers/s3"
 	yaml "go.yaml.in/yaml/v2"
 )
@@ -227,6 +229,11 @@ type Options struct {
 	SpoolDir string
 	// Logger takes the provider's own messages; nil discards them.
 	Logger *slog.Logger
+	// Registerer, when set, takes an object store's operation metrics:
+	// objstore's own (operations, failures, durations and bytes by
+	// operation), prefixed hearth_, the ones Thanos', Loki's and
+	// Pyroscope's dashboards read. A missing object is not a failure.
+	Registerer prometheus.Registerer
 }
 
 // Open returns the bucket that c describes. It reads the key files but
@@ -247,9 +254,14 @@ func Open(c *Config, opts Options) (Bucket, error) {
 		if err != nil {
 			return nil, err
 		}
-		b, err := s3.NewBucketWithConfig(kitLogger{opts.Logger}, cfg, "hearth", nil)
+		s3b, err := s3.NewBucketWithConfig(kitLogger{opts.Logger}, cfg, "hearth", nil)
 		if err != nil {
 			return nil, fmt.Errorf("storage.bucket: %w", err)
+		}
+		var b objstore.Bucket = s3b
+		if opts.Registerer != nil {
+			b = objstore.WrapWithMetrics(s3b, prometheus.WrapRegistererWithPrefix("hearth_", opts.Registerer), cfg.Bucket).
+				WithExpectedErrs(s3b.IsObjNotFoundErr)
 		}
 		return FromObjstore(b, ObjstoreOptions{
 			Name:     fmt.Sprintf("%s on s3 endpoint %s", cfg.Bucket, cfg.Endpoint),
