@@ -484,8 +484,8 @@ func newServer(cfg Config, logger *slog.Logger, l loaded, self selfEvents) (_ *S
 		// and kept in the heads, and taking the instance out of a load
 		// balancer would only move them elsewhere. Say so to whoever looks.
 		if st := s.db.Stats(); !st.CutFailingSince.IsZero() {
-			fmt.Fprintf(w, "blocks not written since %s (%d failed cuts; writes are kept in the log and the heads, and cuts retried): %s\n",
-				st.CutFailingSince.UTC().Format(time.RFC3339), st.CutFailures, st.CutError)
+			fmt.Fprintf(w, "blocks not written since %s (writes are kept in the log and the heads, and cuts retried): %s\n",
+				st.CutFailingSince.UTC().Format(time.RFC3339), st.CutError)
 		}
 	})
 	// Cuts every head into a block now; for operators and benchmarks.
