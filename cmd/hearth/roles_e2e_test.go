@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hearth-profiler/hearth/internal/s3test"
-	"github.com/hearth-profiler/hearth/internal/testfiles"
 )
 
 // flameTotal is the total of the flame graph of cpu{env="e2e"} over
@@ -51,18 +49,9 @@ func TestS3Roles(t *testing.T) {
 	}
 	q := startServer(t, filepath.Join(dir, "querier"), freeAddr(t), "--config", cfgPath, "--target", "querier", "--querier.sync-interval", "250ms")
 
-	files := testfiles.CorpusCPU(t)
 	client := &http.Client{Timeout: 10 * time.Second}
 	base := time.Now().Add(-time.Hour).Unix()
-	for i := range 20 {
-		body, err := os.ReadFile(files[i%len(files)])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := push(client, ing[i%2].url, fmt.Sprintf("svc%d", i%3), base+int64(i), body); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pushCorpus(t, client, base, ing[0].url, ing[1].url)
 	for k, p := range ing {
 		var lines []string
 		for i := range 30 {

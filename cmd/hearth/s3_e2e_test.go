@@ -43,6 +43,22 @@ func s3Storage(srv *s3test.Server, name, secretFile string) string {
 `, name, srv.Endpoint, srv.AccessKey, secretFile)
 }
 
+// pushCorpus sends 20 of the corpus's CPU profiles, one a second from
+// base, as services svc0 to svc2, to the servers in turn.
+func pushCorpus(t *testing.T, client *http.Client, base int64, urls ...string) {
+	t.Helper()
+	files := testfiles.CorpusCPU(t)
+	for i := range 20 {
+		body, err := os.ReadFile(files[i%len(files)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := push(client, urls[i%len(urls)], fmt.Sprintf("svc%d", i%3), base+int64(i), body); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // postEvents sends JSON lines events to the server.
 func postEvents(t *testing.T, base string, lines []string) {
 	t.Helper()
@@ -77,18 +93,9 @@ func TestS3Server(t *testing.T) {
 		}
 	}
 
-	files := testfiles.CorpusCPU(t)
 	client := &http.Client{Timeout: 10 * time.Second}
 	base := time.Now().Add(-time.Hour).Unix()
-	for i := range 20 {
-		body, err := os.ReadFile(files[i%len(files)])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := push(client, srv.url, fmt.Sprintf("svc%d", i%3), base+int64(i), body); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pushCorpus(t, client, base, srv.url)
 	var lines []string
 	for i := range 30 {
 		lines = append(lines, fmt.Sprintf(`{"time": %d, "name": "deploy", "service": "s3-e2e", "n": %d}`, base+int64(i), i))

@@ -248,16 +248,8 @@ func TestS3SharedBucketReplay(t *testing.T) {
 // fail a read-only store's Sync; it is left out, counted, and not read
 // again, and the blocks beside it are served.
 func TestS3ReadOnlySkipsDamaged(t *testing.T) {
-	srv := s3test.Start(t)
-	name := srv.NewBucket(t)
+	srv, name, w, ids := s3TwoBlocks(t)
 	ctx := context.Background()
-	wopts := testOptions()
-	wopts.CompactionRanges = []time.Duration{}
-	wopts.Bucket = openS3Bucket(t, srv, name, nil)
-	w := openDB(t, t.TempDir(), wopts)
-	defer w.Close()
-	hourlyBlocks(t, w, 2, 60)
-	ids := blockIDs(w, "anonymous")
 
 	ropts := testOptions()
 	ropts.ReadOnly = true
@@ -276,7 +268,7 @@ func TestS3ReadOnlySkipsDamaged(t *testing.T) {
 			bad = id
 		}
 	}
-	if err := wopts.Bucket.Upload(ctx, "anonymous/blocks/"+bad+"/"+metaFile, strings.NewReader("{")); err != nil {
+	if err := w.bkt.Upload(ctx, "anonymous/blocks/"+bad+"/"+metaFile, strings.NewReader("{")); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -290,7 +282,7 @@ func TestS3ReadOnlySkipsDamaged(t *testing.T) {
 	if n := r.Stats().DamagedReads; n != 1 {
 		t.Errorf("%d damaged reads counted after two syncs, want 1", n)
 	}
-	if ok, err := wopts.Bucket.Exists(ctx, "anonymous/blocks/"+bad+"/"+samplesFile); !ok || err != nil {
+	if ok, err := w.bkt.Exists(ctx, "anonymous/blocks/"+bad+"/"+samplesFile); !ok || err != nil {
 		t.Errorf("the read-only store moved or deleted the damaged block: %v, %v", ok, err)
 	}
 }
@@ -335,16 +327,8 @@ func (b *unservedBucket) ReaderAt(ctx context.Context, name string) (bucket.Read
 // other blocks; it is left out, not taken for damaged, and opened by the
 // first Sync after the bucket serves it again.
 func TestS3ReadOnlyRetriesUnserved(t *testing.T) {
-	srv := s3test.Start(t)
-	name := srv.NewBucket(t)
+	srv, name, w, ids := s3TwoBlocks(t)
 	ctx := context.Background()
-	wopts := testOptions()
-	wopts.CompactionRanges = []time.Duration{}
-	wopts.Bucket = openS3Bucket(t, srv, name, nil)
-	w := openDB(t, t.TempDir(), wopts)
-	defer w.Close()
-	hourlyBlocks(t, w, 2, 60)
-	ids := blockIDs(w, "anonymous")
 
 	ub := &unservedBucket{Bucket: openS3Bucket(t, srv, name, nil), part: ids[0]}
 	ropts := testOptions()
@@ -375,4 +359,20 @@ func TestS3ReadOnlyRetriesUnserved(t *testing.T) {
 	if d := cmp.Diff(collectAll(t, w, qs), collectAll(t, r, qs)); d != "" {
 		t.Fatalf("profiles (-writer +reader):\n%s", d)
 	}
+}
+
+// s3TwoBlocks starts an S3 server with a bucket, and a store that has
+// written two hourly blocks to it, closed when the test ends; ids are the
+// blocks.
+func s3TwoBlocks(t *testing.T) (srv *s3test.Server, name string, w *DB, ids []string) {
+	t.Helper()
+	srv = s3test.Start(t)
+	name = srv.NewBucket(t)
+	wopts := testOptions()
+	wopts.CompactionRanges = []time.Duration{}
+	wopts.Bucket = openS3Bucket(t, srv, name, nil)
+	w = openDB(t, t.TempDir(), wopts)
+	t.Cleanup(func() { w.Close() })
+	hourlyBlocks(t, w, 2, 60)
+	return srv, name, w, blockIDs(w, "anonymous")
 }

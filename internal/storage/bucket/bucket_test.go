@@ -297,21 +297,29 @@ func TestDelete(t *testing.T) {
 	})
 }
 
+// failUploads uploads "old" to t/o, then fails an upload over it and one
+// of t/p, with readers that fail half way and at once.
+func failUploads(t *testing.T, d Bucket) {
+	t.Helper()
+	ctx := context.Background()
+	upload(t, d, "t/o", "old")
+	boom := errors.New("boom")
+	r := io.MultiReader(strings.NewReader("new, half"), iotest.ErrReader(boom))
+	if err := d.Upload(ctx, "t/o", r); !errors.Is(err, boom) {
+		t.Fatalf("Upload from a failing reader: %v", err)
+	}
+	if err := d.Upload(ctx, "t/p", iotest.ErrReader(boom)); !errors.Is(err, boom) {
+		t.Fatalf("Upload from a failing reader: %v", err)
+	}
+}
+
 // TestUploadFailure checks that a failed upload leaves nothing: not the
 // object, not the old one changed.
 func TestUploadFailure(t *testing.T) {
 	contract(t, func(t *testing.T, d Bucket) {
 		ctx := context.Background()
 		readAll := reader(t)
-		upload(t, d, "t/o", "old")
-		boom := errors.New("boom")
-		r := io.MultiReader(strings.NewReader("new, half"), iotest.ErrReader(boom))
-		if err := d.Upload(ctx, "t/o", r); !errors.Is(err, boom) {
-			t.Fatalf("Upload from a failing reader: %v", err)
-		}
-		if err := d.Upload(ctx, "t/p", iotest.ErrReader(boom)); !errors.Is(err, boom) {
-			t.Fatalf("Upload from a failing reader: %v", err)
-		}
+		failUploads(t, d)
 		if got := readAll(d.Get(ctx, "t/o")); got != "old" {
 			t.Errorf("object after a failed upload = %q, want the old content", got)
 		}

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
-	"testing/iotest"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -149,24 +146,13 @@ func TestDirCrashDebris(t *testing.T) {
 	}
 }
 
-// TestDirUploadFailure checks that a failed upload leaves nothing: not the
-// object, not the old one changed, not its temporary file.
+// TestDirUploadFailure checks what the contract's TestUploadFailure cannot
+// see: a failed upload leaves no temporary file, and a cancelled one no
+// object.
 func TestDirUploadFailure(t *testing.T) {
 	ctx := context.Background()
 	d, root := newTestDir(t)
-	readAll := reader(t)
-	upload(t, d, "t/o", "old")
-	boom := errors.New("boom")
-	r := io.MultiReader(strings.NewReader("new, half"), iotest.ErrReader(boom))
-	if err := d.Upload(ctx, "t/o", r); !errors.Is(err, boom) {
-		t.Fatalf("Upload from a failing reader: %v", err)
-	}
-	if err := d.Upload(ctx, "t/p", iotest.ErrReader(boom)); !errors.Is(err, boom) {
-		t.Fatalf("Upload from a failing reader: %v", err)
-	}
-	if got := readAll(d.Get(ctx, "t/o")); got != "old" {
-		t.Errorf("object after a failed upload = %q, want the old content", got)
-	}
+	failUploads(t, d)
 	if df := cmp.Diff([]string{"t", "t/o"}, files(t, root)); df != "" {
 		t.Errorf("files after failed uploads (-want +got):\n%s", df)
 	}
