@@ -50,6 +50,7 @@ type config struct {
 	restartPerQuery bool
 	readyTimeout    time.Duration
 	quick           bool
+	s3              bool
 }
 
 func main() {
@@ -70,6 +71,7 @@ func main() {
 	flag.StringVar(&cfg.flushPath, "flush-path", "/-/flush", "admin endpoint POSTed after the ingest to cut blocks; if it does not answer 2xx, the SIGTERM shutdown is the only flush")
 	flag.BoolVar(&cfg.restartPerQuery, "restart-per-query", true, "restart the server before each query's cold call, so that every cold call is the first after a start")
 	flag.DurationVar(&cfg.readyTimeout, "ready-timeout", 15*time.Minute, "longest wait for a starting server to answer /ready")
+	flag.BoolVar(&cfg.s3, "s3", false, "keep blocks in S3: run versitygw on loopback, ingest into --target ingester, query a --target querier started on an empty data directory for each cold call, and count its bucket requests")
 	flag.BoolVar(&cfg.quick, "quick", false, "smoke test: -ticks 6 -long-ticks 360 -rest 2s -repeats 3 unless given")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench/run -hearth /tmp/hearth [flags]\n\n")
@@ -129,7 +131,9 @@ type result struct {
 	ShutdownSeconds       float64                  `json:"shutdown_s"`
 	RestartToReadySeconds float64                  `json:"restart_to_ready_s"`
 	Queries               []hearthproc.QueryResult `json:"queries"`
-	Notes                 []string                 `json:"notes,omitempty"`
+	// With -s3: where the blocks went, and the querier.
+	S3    *s3Result `json:"s3,omitempty"`
+	Notes []string  `json:"notes,omitempty"`
 }
 
 type machine struct {
@@ -244,6 +248,26 @@ func run(cfg config) (*result, error) {
 
 	// Ingest, into an empty server.
 	srvCfg := hearthproc.Config{Binary: cfg.hearth, Addr: addr, DataDir: dataDir, LogPath: logPath, ReadyTimeout: cfg.readyTimeout}
+	// queryCfg starts the server of each query's cold call.
+	queryCfg := func() hearthproc.Config { return srvCfg }
+	var s3 *s3Server
+	if cfg.s3 {
+		s3, err = startS3(work, filepath.Join(work, "versitygw.log"))
+		if err != nil {
+			return res, err
+		}
+		defer s3.Stop()
+		res.S3 = &s3Result{Endpoint: s3.Endpoint, Bucket: s3.Bucket}
+		srvCfg.Args = s3.ingesterArgs()
+		starts := 0
+		queryCfg = func() hearthproc.Config {
+			starts++
+			c := srvCfg
+			c.DataDir = filepath.Join(work, fmt.Sprintf("querier-%d", starts))
+			c.Args = s3.querierArgs()
+			return c
+		}
+	}
 	srv, ready, err := hearthproc.Start(srvCfg)
 	if err != nil {
 		return res, err
@@ -314,7 +338,15 @@ func run(cfg config) (*result, error) {
 	}
 	res.Disk = diskUsage{Disk: disk}
 	res.Disk.per(res.IngestTotal)
-	if res.Disk.Blocks == 0 {
+	if s3 != nil {
+		if res.S3.BucketBytes, err = s3.bucketBytes(); err != nil {
+			return res, err
+		}
+		if res.IngestTotal.Requests > 0 {
+			res.S3.BucketBytesPerProfile = float64(res.S3.BucketBytes) / float64(res.IngestTotal.Requests)
+		}
+	}
+	if res.Disk.Blocks == 0 && s3 == nil {
 		res.Notes = append(res.Notes, "no blocks on disk after shutdown: the data is only in the write-ahead log, so disk figures are the log's and the restart replays it")
 	}
 
@@ -322,9 +354,10 @@ func run(cfg config) (*result, error) {
 	cases := queryCases(w, long, svcs, cfg.maxNodes)
 	var qpeak float64
 	for i, qc := range cases {
+		qc.CountBucket = s3 != nil
 		var ready time.Duration
 		if srv == nil {
-			srv, ready, err = hearthproc.Start(srvCfg)
+			srv, ready, err = hearthproc.Start(queryCfg())
 			if err != nil {
 				return res, err
 			}

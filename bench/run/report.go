@@ -66,6 +66,9 @@ func printTable(out io.Writer, res *result) {
 		diskRows(row, "after flush", d)
 	}
 	diskRows(row, "after shutdown", &res.Disk)
+	if res.S3 != nil {
+		row("bucket (S3)", "%s on %s: %.1f MiB, %.0f bytes per profile", res.S3.Bucket, res.S3.Endpoint, float64(res.S3.BucketBytes)/(1<<20), res.S3.BucketBytesPerProfile)
+	}
 
 	section("START")
 	row("empty data dir to ready", "%.3f s", res.StartEmptySeconds)
@@ -86,6 +89,12 @@ func printTable(out io.Writer, res *result) {
 		}
 		if q.StartToReadySeconds > 0 {
 			detail += fmt.Sprintf("; started in %.3f s", q.StartToReadySeconds)
+		}
+		if b := q.ColdBucket; b != nil {
+			detail += fmt.Sprintf("; bucket cold %d requests (%d GETs), %.2f MiB", b.Ops, b.Gets, float64(b.Bytes)/(1<<20))
+		}
+		if b := q.WarmBucket; b != nil {
+			detail += fmt.Sprintf(", warm %d requests (%d GETs), %.2f MiB", b.Ops, b.Gets, float64(b.Bytes)/(1<<20))
 		}
 		if q.Error != "" {
 			detail += "; ERROR " + q.Error

@@ -105,6 +105,9 @@ type Query struct {
 	Body        []byte
 	ContentType string
 	Read        func(body []byte) (total int64, nodes int, err error)
+	// CountBucket reads the server's object-store counters (ReadBucketIO)
+	// around the cold call and each warm call.
+	CountBucket bool
 }
 
 // QueryResult is the figures of one query.
@@ -131,6 +134,10 @@ type QueryResult struct {
 	Points        int     `json:"points,omitempty"`
 	ServerRSSMiB  float64 `json:"server_rss_after_MiB"`
 	Error         string  `json:"error,omitempty"`
+	// With Query.CountBucket: the object store requests of the cold call,
+	// and the median of the warm calls'.
+	ColdBucket *BucketIO `json:"cold_bucket,omitempty"`
+	WarmBucket *BucketIO `json:"warm_bucket_median,omitempty"`
 }
 
 // RunQuery times one cold call and repeats warm calls of q against the
@@ -142,6 +149,17 @@ func RunQuery(addr string, pid int, q Query, repeats int) QueryResult {
 	}
 	client := &http.Client{Timeout: 10 * time.Minute}
 	defer client.CloseIdleConnections()
+	var bucketErr error
+	bucketIO := func() BucketIO {
+		if !q.CountBucket {
+			return BucketIO{}
+		}
+		b, err := ReadBucketIO(addr)
+		if err != nil && bucketErr == nil {
+			bucketErr = fmt.Errorf("read bucket counters: %w", err)
+		}
+		return b
+	}
 	call := func() (wall, cpu time.Duration, body []byte, err error) {
 		cpu0, _ := ThreadCPU(pid)
 		t0 := time.Now()
@@ -163,12 +181,17 @@ func RunQuery(addr string, pid int, q Query, repeats int) QueryResult {
 		}
 		return wall, cpu1 - cpu0, body, err
 	}
+	io0 := bucketIO()
 	wall, cpu, body, err := call()
 	if err != nil {
 		res.Error = err.Error()
 		return res
 	}
 	res.ColdMs, res.ColdServerCPUMs, res.ResponseBytes = Ms(wall), Ms(cpu), len(body)
+	if q.CountBucket {
+		cold := bucketIO().Sub(io0)
+		res.ColdBucket = &cold
+	}
 	if q.Read != nil {
 		if res.Total, res.NumNodes, err = q.Read(body); err == nil && res.ExpectedTotal != 0 && res.Total != res.ExpectedTotal {
 			err = fmt.Errorf("flame graph total %d, want %d (the CPU time sent)", res.Total, res.ExpectedTotal)
@@ -180,14 +203,27 @@ func RunQuery(addr string, pid int, q Query, repeats int) QueryResult {
 		res.Error = err.Error()
 	}
 	var cpus []float64
+	var warmIO []BucketIO
 	for range repeats {
+		io0 := bucketIO()
 		wall, cpu, _, err := call()
 		if err != nil {
 			res.Error = err.Error()
 			break
 		}
+		if q.CountBucket {
+			warmIO = append(warmIO, bucketIO().Sub(io0))
+		}
 		res.WarmMs = append(res.WarmMs, Ms(wall))
 		cpus = append(cpus, Ms(cpu))
+	}
+	if len(warmIO) > 0 {
+		slices.SortFunc(warmIO, func(a, b BucketIO) int { return int(a.Ops - b.Ops) })
+		m := warmIO[len(warmIO)/2]
+		res.WarmBucket = &m
+	}
+	if bucketErr != nil && res.Error == "" {
+		res.Error = bucketErr.Error()
 	}
 	res.WarmMedianMs = Median(res.WarmMs)
 	res.WarmServerCPUMsMedian = Median(cpus)
