@@ -296,7 +296,8 @@ func storageOf(c *scrape.Config) *bucket.Config {
 
 // openBucket opens the bucket that bc describes and checks that it
 // answers, within cfg.BucketCheckTimeout: wrong credentials, a bucket that
-// does not exist and an endpoint out of reach stop the start here. It
+// does not exist and an endpoint out of reach stop the start here, and
+// so do keys that may not write, but for a querier, which never does. It
 // returns nil for the default bucket (bc nil), which the storage opens.
 func openBucket(ctx context.Context, cfg Config, bc *bucket.Config, reg prometheus.Registerer, logger *slog.Logger) (bucket.Bucket, error) {
 	if bc == nil {
@@ -319,6 +320,12 @@ func openBucket(ctx context.Context, cfg Config, bc *bucket.Config, reg promethe
 	if err := bucket.Check(ctx, b, timeout); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("storage.bucket: %w", err)
+	}
+	if cfg.Target != TargetQuerier {
+		if err := bucket.CheckWrite(ctx, b, timeout); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("storage.bucket: may not write: %w", err)
+		}
 	}
 	logger.Info("blocks kept in a bucket", "bucket", bc, "dur", time.Since(start))
 	return b, nil
