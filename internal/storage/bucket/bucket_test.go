@@ -32,6 +32,7 @@ func implementations() []struct {
 		{"dir", func(t *testing.T) Bucket { d, _ := newTestDir(t); return d }},
 		{"objstore-inmem", func(t *testing.T) Bucket { return newObjstore(t, objstore.NewInMemBucket()) }},
 		{"s3", newS3},
+		{"cached", newCachedTest},
 	}
 }
 

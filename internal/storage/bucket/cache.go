@@ -1,0 +1,359 @@
+package bucket
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Cached is a Bucket in front of another, usually an object store, that
+// keeps copies of immutable objects in memory and on local disk, each
+// tier bounded in bytes and evicting the least recently used:
+//
+//   - Get of an immutable object is served whole from a tier, or fetched
+//     once and kept in both;
+//   - ReaderAt of an immutable object reads it in aligned chunks of
+//     ChunkBytes, each a cache entry, fetched with one ranged GET when
+//     missing: the many small reads of opening a block (Parquet footers,
+//     page indexes, the check of every page header) and of a query cost a
+//     few GETs per chunk instead of one per read, and none once cached;
+//   - the size of an object opened by ReaderAt is an entry too, so that a
+//     warm open does not ask the store for it.
+//
+// Which objects are immutable is the caller's to say (Cacheable): the
+// names of every other object, and every operation that lists, writes or
+// checks existence, go to the bucket underneath. Deleting or uploading an
+// object through Cached evicts it from both tiers. An object deleted by
+// another process stays in the cache until evicted: Cacheable must only
+// accept objects that the caller reads after checking, in the store, that
+// they still exist (a block's data files, read after its meta.json).
+//
+// The disk tier is a directory of files, each holding one entry with its
+// name and a CRC-32C: a file that a crash or the disk damaged is found
+// when read, removed and fetched again. It survives restarts; its
+// least-recently-used order is the files' modification times, which a hit
+// refreshes. Concurrent misses of one entry fetch it once.
+type Cached struct {
+	Bucket // underneath; what Cached does not override goes to it
+
+	cacheable func(string) bool
+	chunk     int64
+	mem       *memTier  // nil when off
+	disk      *diskTier // nil when off
+	log       *slog.Logger
+	m         *cacheMetrics
+
+	mu     sync.Mutex
+	flight map[string]*fetchCall
+}
+
+// DefaultChunkBytes is the size of the chunks in which Cached reads and
+// caches the objects opened with ReaderAt. A compressed page of a block's
+// samples is tens of KiB: a chunk holds many, so that walking a column's
+// page headers costs a GET per chunk, while a query that reads a few
+// pages reads at most a chunk more than it needs.
+const DefaultChunkBytes = 1 << 20
+
+// CacheOptions configure NewCached.
+type CacheOptions struct {
+	// Cacheable says whether the object of a name is immutable, so that
+	// Cached may keep it: a name never reused for other content, and read
+	// only after its existence is checked through a name that is not
+	// cacheable. Nil caches nothing.
+	Cacheable func(name string) bool
+	// MemoryBytes bounds the memory tier; 0 turns it off.
+	MemoryBytes int64
+	// Dir is the directory of the disk tier; it is created when missing.
+	Dir string
+	// DiskBytes bounds the disk tier; 0, or Dir "", turns it off.
+	DiskBytes int64
+	// ChunkBytes is the size of the chunks of ReaderAt;
+	// 0 means DefaultChunkBytes.
+	ChunkBytes int64
+	// Registerer takes the cache's metrics (hearth_bucket_cache_*); nil
+	// keeps them unregistered.
+	Registerer prometheus.Registerer
+	// Logger takes the damaged disk files found; nil discards.
+	Logger *slog.Logger
+}
+
+// NewCached returns b behind a cache. Closing it closes b. With both
+// tiers off it caches nothing, and reads as b does.
+func NewCached(b Bucket, opts CacheOptions) (*Cached, error) {
+	c := &Cached{
+		Bucket:    b,
+		cacheable: opts.Cacheable,
+		chunk:     opts.ChunkBytes,
+		log:       opts.Logger,
+		m:         newCacheMetrics(opts.Registerer),
+		flight:    map[string]*fetchCall{},
+	}
+	if c.cacheable == nil {
+		c.cacheable = func(string) bool { return false }
+	}
+	if c.chunk <= 0 {
+		c.chunk = DefaultChunkBytes
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.MemoryBytes > 0 {
+		c.mem = newMemTier(opts.MemoryBytes, c.m)
+	}
+	if opts.DiskBytes > 0 && opts.Dir != "" {
+		d, err := openDiskTier(opts.Dir, opts.DiskBytes, c.m, c.log)
+		if err != nil {
+			return nil, fmt.Errorf("bucket %s: cache: %w", b.Name(), err)
+		}
+		c.disk = d
+	}
+	return c, nil
+}
+
+// on says whether c caches anything at all.
+func (c *Cached) on(name string) bool {
+	return (c.mem != nil || c.disk != nil) && !strings.Contains(name, "\n") && c.cacheable(name)
+}
+
+// Parts of an object that are cache entries, after its name.
+const (
+	partWhole = "obj"
+	partSize  = "size"
+	// partChunk is followed by the chunk's number.
+	partChunk = "c"
+)
+
+// entryKey names an entry: an object's name and a part of it. Names with
+// a newline are not cached (on), so the key is unambiguous.
+func entryKey(name, part string) string { return name + "\n" + part }
+
+// fetchCall is a fetch that concurrent misses of one entry share.
+type fetchCall struct {
+	done chan struct{}
+	data []byte
+	err  error
+}
+
+// get returns the entry of key from a tier, or fetches it with fetch and
+// keeps it. The bytes returned are shared: the caller must not change
+// them.
+func (c *Cached) get(key string, fetch func() ([]byte, error)) ([]byte, error) {
+	if c.mem != nil {
+		if data, ok := c.mem.get(key); ok {
+			c.m.requests.WithLabelValues("memory", "hit").Inc()
+			if c.disk != nil {
+				// What memory serves is in use: the disk tier must
+				// not evict it first, or a restart would miss it.
+				c.disk.touch(key)
+			}
+			return data, nil
+		}
+		c.m.requests.WithLabelValues("memory", "miss").Inc()
+	}
+	c.mu.Lock()
+	if call, ok := c.flight[key]; ok {
+		c.mu.Unlock()
+		<-call.done
+		return call.data, call.err
+	}
+	call := &fetchCall{done: make(chan struct{})}
+	c.flight[key] = call
+	c.mu.Unlock()
+
+	call.data, call.err = c.load(key, fetch)
+
+	c.mu.Lock()
+	delete(c.flight, key)
+	c.mu.Unlock()
+	close(call.done)
+	return call.data, call.err
+}
+
+// load reads the entry of key from the disk tier, or fetches it, and
+// keeps it in the tiers that miss it.
+func (c *Cached) load(key string, fetch func() ([]byte, error)) ([]byte, error) {
+	if c.disk != nil {
+		if data, ok := c.disk.get(key); ok {
+			c.m.requests.WithLabelValues("disk", "hit").Inc()
+			if c.mem != nil {
+				c.mem.put(key, data)
+			}
+			return data, nil
+		}
+		c.m.requests.WithLabelValues("disk", "miss").Inc()
+	}
+	data, err := fetch()
+	if err != nil {
+		return nil, err
+	}
+	if c.disk != nil {
+		if err := c.disk.put(key, data); err != nil {
+			// The cache is an optimisation: a full or failing disk
+			// must not fail the read.
+			c.log.Warn("bucket cache: cannot keep an object on disk", "key", key, "err", err)
+		}
+	}
+	if c.mem != nil {
+		c.mem.put(key, data)
+	}
+	return data, nil
+}
+
+// evict removes every entry of the object name from both tiers.
+func (c *Cached) evict(name string) {
+	if c.mem != nil {
+		c.mem.evictObject(name)
+	}
+	if c.disk != nil {
+		c.disk.evictObject(name)
+	}
+}
+
+// Get returns a reader of the whole object, from the cache when the
+// object is cacheable.
+func (c *Cached) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	if !c.on(name) {
+		return c.Bucket.Get(ctx, name)
+	}
+	data, err := c.get(entryKey(name, partWhole), func() ([]byte, error) {
+		rc, err := c.Bucket.Get(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		data, err := io.ReadAll(rc)
+		if err != nil {
+			return nil, fmt.Errorf("bucket %s: get %s: %w", c.Name(), name, err)
+		}
+		return data, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(bytes.NewReader(data)), nil
+}
+
+// ReaderAt opens the object for random reads, through the cache's chunks
+// when it is cacheable.
+func (c *Cached) ReaderAt(ctx context.Context, name string) (ReaderAt, error) {
+	if !c.on(name) {
+		return c.Bucket.ReaderAt(ctx, name)
+	}
+	raw, err := c.get(entryKey(name, partSize), func() ([]byte, error) {
+		a, err := c.Bucket.Attributes(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return strconv.AppendInt(nil, a.Size, 10), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	size, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || size < 0 {
+		return nil, fmt.Errorf("bucket %s: cache: size of %s: %q", c.Name(), name, raw)
+	}
+	return &chunkReaderAt{c: c, name: name, size: size}, nil
+}
+
+// Upload writes the object and evicts what the cache held of it.
+func (c *Cached) Upload(ctx context.Context, name string, r io.Reader) error {
+	if c.on(name) {
+		defer c.evict(name)
+	}
+	return c.Bucket.Upload(ctx, name, r)
+}
+
+// Delete removes the object and evicts what the cache held of it, even
+// when the store fails: the object may be gone all the same.
+func (c *Cached) Delete(ctx context.Context, name string) error {
+	if c.on(name) {
+		c.evict(name)
+	}
+	return c.Bucket.Delete(ctx, name)
+}
+
+// chunkReaderAt reads a cacheable object by chunks of the cache.
+type chunkReaderAt struct {
+	c    *Cached
+	name string
+	size int64
+}
+
+func (r *chunkReaderAt) Size() int64 { return r.size }
+
+func (r *chunkReaderAt) Close() error { return nil }
+
+// ReadAt copies from the chunks that [off, off+len(p)) covers, each
+// fetched with one ranged GET when no tier holds it. Like Objstore's, it
+// has no context of its own: a read that the store does not answer ends
+// with the HTTP client's timeouts.
+func (r *chunkReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("bucket %s: read %s: negative offset %d", r.c.Name(), r.name, off)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	want := min(int64(len(p)), r.size-off)
+	var n int64
+	for n < want {
+		pos := off + n
+		k := pos / r.c.chunk
+		data, err := r.chunk(k)
+		if err != nil {
+			return int(n), err
+		}
+		n += int64(copy(p[n:want], data[pos-k*r.c.chunk:]))
+	}
+	if n < int64(len(p)) {
+		return int(n), io.EOF
+	}
+	return int(n), nil
+}
+
+// chunk returns chunk k of the object.
+func (r *chunkReaderAt) chunk(k int64) ([]byte, error) {
+	start := k * r.c.chunk
+	length := min(r.c.chunk, r.size-start)
+	data, err := r.c.get(entryKey(r.name, partChunk+strconv.FormatInt(k, 10)), func() ([]byte, error) {
+		ctx := context.Background()
+		rc, err := r.c.Bucket.GetRange(ctx, r.name, start, length)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		buf := make([]byte, length)
+		m, err := io.ReadFull(rc, buf)
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			// Objects that Cacheable accepts are never replaced: a
+			// shorter one is damaged.
+			return nil, fmt.Errorf("bucket %s: read %s: %d bytes at %d, want %d: object shorter than its %d bytes",
+				r.c.Name(), r.name, m, start, length, r.size)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return buf, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) != length {
+		// A size entry and a chunk entry that disagree: the object was
+		// replaced, against Cacheable's promise. Drop both.
+		r.c.evict(r.name)
+		return nil, fmt.Errorf("bucket %s: cache: chunk %d of %s holds %d bytes, want %d", r.c.Name(), k, r.name, len(data), length)
+	}
+	return data, nil
+}
