@@ -1,0 +1,209 @@
+package storage
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hearth-profiler/hearth/internal/s3test"
+	"github.com/hearth-profiler/hearth/internal/storage/bucket"
+)
+
+// s3Reads are the requests that reads sent to an S3 server, from
+// objstore's metrics: GETs (whole and ranged), HEADs, lists, and the
+// bytes that GETs fetched.
+type s3Reads struct {
+	Gets, Heads, Lists, Bytes float64
+}
+
+func (r s3Reads) sub(o s3Reads) s3Reads {
+	return s3Reads{r.Gets - o.Gets, r.Heads - o.Heads, r.Lists - o.Lists, r.Bytes - o.Bytes}
+}
+
+func gatherS3Reads(t *testing.T, reg *prometheus.Registry) s3Reads {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r s3Reads
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var op string
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "operation" {
+					op = l.GetValue()
+				}
+			}
+			switch mf.GetName() {
+			case "hearth_objstore_bucket_operations_total":
+				v := m.GetCounter().GetValue()
+				switch op {
+				case "get", "get_range":
+					r.Gets += v
+				case "attributes", "exists":
+					r.Heads += v
+				case "iter":
+					r.Lists += v
+				}
+			case "hearth_objstore_bucket_operation_fetched_bytes_total":
+				r.Bytes += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return r
+}
+
+// querier is a read-only store over an S3 bucket, as a querier opens it,
+// with a cache in front of the bucket unless cache is "".
+type querier struct {
+	db     *DB
+	reg    *prometheus.Registry
+	cached *bucket.Cached
+}
+
+func openQuerier(t *testing.T, srv *s3test.Server, name, cache string) *querier {
+	t.Helper()
+	q := &querier{reg: prometheus.NewRegistry()}
+	b, err := bucket.Open(&bucket.Config{Type: bucket.TypeS3, Config: srv.Config(name)},
+		bucket.Options{SpoolDir: t.TempDir(), Registerer: q.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if cache != "" {
+		if q.cached, err = bucket.NewCached(b, bucket.CacheOptions{
+			Cacheable:   ImmutableObject,
+			MemoryBytes: 64 << 20,
+			Dir:         cache,
+			DiskBytes:   1 << 30,
+			Registerer:  q.reg,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		b = q.cached
+	}
+	opts := testOptions()
+	opts.Bucket = b
+	opts.ReadOnly = true
+	q.db = openDB(t, t.TempDir(), opts)
+	t.Cleanup(func() { q.db.Close() })
+	return q
+}
+
+// hits returns the cache's hits in tier, from its metric.
+func (q *querier) hits(tier string) float64 {
+	mfs, _ := q.reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "hearth_bucket_cache_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var tierOK, hit bool
+			for _, l := range m.GetLabel() {
+				tierOK = tierOK || l.GetName() == "tier" && l.GetValue() == tier
+				hit = hit || l.GetName() == "result" && l.GetValue() == "hit"
+			}
+			if tierOK && hit {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// TestS3QuerierCache opens the blocks of a bucket on S3 as a querier
+// would, without a cache, with an empty one, with the one a previous run
+// left on disk, and with that one removed: each answers what was written.
+// The cache cuts the GETs of opening the blocks and of querying them, and
+// a warm one sends none for what it holds. The test logs the requests of
+// each; they are the numbers the README quotes.
+func TestS3QuerierCache(t *testing.T) {
+	srv := s3test.Start(t)
+	name := srv.NewBucket(t)
+	ctx := context.Background()
+	tev := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC).UnixNano()
+	evs := genEvents(11, 5000, tev)
+	const evTenant = "team.a"
+
+	w := openS3DB(t, t.TempDir(), openS3Bucket(t, srv, name, nil))
+	real := corpus(t)
+	for part := range 2 {
+		loadTestData(t, w, part*60, (part+1)*60, real)
+		if err := w.AppendEvents(ctx, evTenant, slices.Clone(evs[part*2500:(part+1)*2500])); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	qs := testQueries(0, 120)
+	want := collectAll(t, w, qs)
+	w.Close()
+	wantEvents := slices.Clone(evs)
+	sortEvents(wantEvents)
+
+	// query runs every query once, and returns the requests that opening
+	// and querying sent.
+	query := func(what string, q *querier, since s3Reads) (open, queries s3Reads) {
+		t.Helper()
+		open = gatherS3Reads(t, q.reg).sub(since)
+		if d := cmp.Diff(want, collectAll(t, q.db, qs)); d != "" {
+			t.Fatalf("%s: profiles (-want +got):\n%s", what, d)
+		}
+		if d := cmp.Diff(wantEvents, selectAll(t, q.db, evTenant, tev, tev+int64(time.Hour))); d != "" {
+			t.Fatalf("%s: events (-want +got):\n%s", what, d)
+		}
+		queries = gatherS3Reads(t, q.reg).sub(since).sub(open)
+		t.Logf("%-28s open: %4.0f GETs %9.0f bytes, %3.0f HEADs, %3.0f lists; queries: %4.0f GETs %9.0f bytes, %3.0f HEADs",
+			what, open.Gets, open.Bytes, open.Heads, open.Lists, queries.Gets, queries.Bytes, queries.Heads)
+		return open, queries
+	}
+
+	plain := openQuerier(t, srv, name, "")
+	plainOpen, plainQueries := query("no cache", plain, s3Reads{})
+	plain.db.Close()
+
+	cacheDir := filepath.Join(t.TempDir(), "cache")
+	cold := openQuerier(t, srv, name, cacheDir)
+	coldOpen, coldQueries := query("cache, cold", cold, s3Reads{})
+	// The same queries again: the blocks' pages are in memory now.
+	_, memQueries := query("cache, same process again", cold, gatherS3Reads(t, cold.reg))
+	cold.db.Close()
+	if coldOpen.Gets >= plainOpen.Gets {
+		t.Errorf("a cold cache opens the blocks with %v GETs, no fewer than the %v without it", coldOpen.Gets, plainOpen.Gets)
+	}
+	if coldOpen.Gets+coldQueries.Gets >= plainOpen.Gets+plainQueries.Gets {
+		t.Errorf("a cold cache sends %v GETs, no fewer than the %v without it", coldOpen.Gets+coldQueries.Gets, plainOpen.Gets+plainQueries.Gets)
+	}
+	if memQueries.Gets != 0 || cold.hits("memory") == 0 {
+		t.Errorf("queries again in the same process sent %v GETs, with %v memory hits; want none and some", memQueries.Gets, cold.hits("memory"))
+	}
+
+	// Restarted over the cache on disk: the blocks' files come from it;
+	// only their meta.json, which says that they still exist, from S3.
+	warm := openQuerier(t, srv, name, cacheDir)
+	warmOpen, warmQueries := query("cache, restarted warm", warm, s3Reads{})
+	blocks := warm.db.Stats().Blocks
+	warm.db.Close()
+	if warm.hits("disk") == 0 || warmOpen.Gets+warmQueries.Gets != float64(blocks) || warmOpen.Heads != 0 {
+		t.Errorf("a warm disk cache: %v disk hits, %v GETs and %v HEADs for %d blocks; want some, one GET per block (its meta.json) and none",
+			warm.hits("disk"), warmOpen.Gets+warmQueries.Gets, warmOpen.Heads, blocks)
+	}
+
+	// Restarted with the cache removed: the same answers, from S3.
+	if err := os.RemoveAll(cacheDir); err != nil {
+		t.Fatal(err)
+	}
+	again := openQuerier(t, srv, name, cacheDir)
+	againOpen, _ := query("cache removed, restarted", again, s3Reads{})
+	if againOpen.Gets == 0 || again.hits("disk") != 0 {
+		t.Errorf("with the cache removed: %v GETs at open, %v disk hits; want some and none", againOpen.Gets, again.hits("disk"))
+	}
+}
