@@ -64,6 +64,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Var(durationFlag{&cfg.Retention}, "retention", "how long profiles are kept, e.g. 30d; 0 keeps them forever")
 	fs.DurationVar(&cfg.BlockDuration, "storage.block-duration", cfg.BlockDuration, "span of data kept in memory before it is cut into a block (a head without writes for as long is cut too); an ingester's cut period, after which queriers see its data")
 	fs.StringVar(&cfg.Target, "target", cfg.Target, "role: all (takes writes, keeps, compacts and expires blocks), ingester (takes writes, uploads blocks to the shared bucket of --config; no compaction, no retention) or querier (no writes; serves queries over the bucket's blocks)")
+	fs.Int64Var(&cfg.CacheMemoryBytes, "storage.cache.memory-bytes", cfg.CacheMemoryBytes, "bytes of memory that the cache of blocks' files read from an object-store bucket (index, symbols, 1 MiB chunks of samples and events) may hold; 0 turns the memory tier off")
+	fs.Int64Var(&cfg.CacheDiskBytes, "storage.cache.disk-bytes", cfg.CacheDiskBytes, "bytes that the same cache may keep on disk in DATA/cache, which survives restarts; 0 turns the disk tier off; a filesystem bucket is not cached")
 	fs.DurationVar(&cfg.SyncInterval, "querier.sync-interval", cfg.SyncInterval, "how often a querier lists the bucket for blocks uploaded and deleted since; a block is queryable within this long of its upload")
 	fs.BoolVar(&cfg.WALSync, "wal.fsync", cfg.WALSync, "fsync the write-ahead log on every write (survives power loss; slower)")
 	fs.DurationVar(&cfg.SelfProfileInterval, "self-profile.interval", cfg.SelfProfileInterval, "window of Hearth's own profiles; 0 turns self-profiling off")

@@ -122,6 +122,11 @@ type Config struct {
 	// SyncInterval is how often a querier lists the bucket again; 0
 	// means DefaultSyncInterval.
 	SyncInterval time.Duration
+	// CacheMemoryBytes and CacheDiskBytes bound the cache of blocks'
+	// files read from an object store (bucket.Cached): in memory, and
+	// on disk in DataDir/cache, which survives restarts. 0 turns a tier
+	// off. A filesystem bucket is not cached.
+	CacheMemoryBytes, CacheDiskBytes int64
 }
 
 // DefaultBucketCheckTimeout is how long the start-up check of a bucket
@@ -165,8 +170,18 @@ func DefaultConfig() Config {
 		BucketCheckTimeout: DefaultBucketCheckTimeout,
 		Target:             TargetAll,
 		SyncInterval:       DefaultSyncInterval,
+		CacheMemoryBytes:   DefaultCacheMemoryBytes,
+		CacheDiskBytes:     DefaultCacheDiskBytes,
 	}
 }
+
+// Defaults of the cache of an object store's blocks. In memory, enough
+// for the chunks that opening a day of one service's blocks reads; on
+// disk, the index, symbols and samples of some hundred blocks.
+const (
+	DefaultCacheMemoryBytes = 256 << 20
+	DefaultCacheDiskBytes   = 10 << 30
+)
 
 // Server is a running Hearth.
 type Server struct {
@@ -328,7 +343,24 @@ func openBucket(ctx context.Context, cfg Config, bc *bucket.Config, reg promethe
 		}
 	}
 	logger.Info("blocks kept in a bucket", "bucket", bc, "dur", time.Since(start))
-	return b, nil
+	if bc.Type == bucket.TypeFilesystem || cfg.CacheMemoryBytes <= 0 && cfg.CacheDiskBytes <= 0 {
+		return b, nil
+	}
+	cdir := filepath.Join(cfg.DataDir, "cache")
+	c, err := bucket.NewCached(b, bucket.CacheOptions{
+		Cacheable:   storage.ImmutableObject,
+		MemoryBytes: max(cfg.CacheMemoryBytes, 0),
+		Dir:         cdir,
+		DiskBytes:   max(cfg.CacheDiskBytes, 0),
+		Registerer:  reg,
+		Logger:      logger.With("component", "bucket-cache"),
+	})
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	logger.Info("blocks' files cached", "memory_bytes", cfg.CacheMemoryBytes, "disk_bytes", cfg.CacheDiskBytes, "dir", cdir)
+	return c, nil
 }
 
 // selfEvents is the recorder of Hearth's own events (nil when they are
