@@ -17,8 +17,8 @@ import (
 // keeps copies of immutable objects in memory and on local disk, each
 // tier bounded in bytes and evicting the least recently used:
 //
-//   - Get of an immutable object is served whole from a tier, or fetched
-//     once and kept in both;
+//   - Get of an immutable object is served whole from the disk tier, or
+//     fetched once and kept there (not in memory: see Get);
 //   - ReaderAt of an immutable object reads it in aligned chunks of
 //     ChunkBytes, each a cache entry, fetched with one ranged GET when
 //     missing: the many small reads of opening a block (Parquet footers,
@@ -142,11 +142,11 @@ type fetchCall struct {
 }
 
 // get returns the entry of key from a tier, or fetches it with fetch and
-// keeps it. The bytes returned are shared: the caller must not change
-// them.
-func (c *Cached) get(key string, fetch func() ([]byte, error)) ([]byte, error) {
-	if c.mem != nil {
-		if data, ok := c.mem.get(key); ok {
+// keeps it; mem is the memory tier, or nil to keep the entry on disk
+// only. The bytes returned are shared: the caller must not change them.
+func (c *Cached) get(key string, mem *memTier, fetch func() ([]byte, error)) ([]byte, error) {
+	if mem != nil {
+		if data, ok := mem.get(key); ok {
 			c.m.requests.WithLabelValues("memory", "hit").Inc()
 			if c.disk != nil {
 				// What memory serves is in use: the disk tier must
@@ -167,7 +167,7 @@ func (c *Cached) get(key string, fetch func() ([]byte, error)) ([]byte, error) {
 	c.flight[key] = call
 	c.mu.Unlock()
 
-	call.data, call.err = c.load(key, fetch)
+	call.data, call.err = c.load(key, mem, fetch)
 
 	c.mu.Lock()
 	delete(c.flight, key)
@@ -178,12 +178,12 @@ func (c *Cached) get(key string, fetch func() ([]byte, error)) ([]byte, error) {
 
 // load reads the entry of key from the disk tier, or fetches it, and
 // keeps it in the tiers that miss it.
-func (c *Cached) load(key string, fetch func() ([]byte, error)) ([]byte, error) {
+func (c *Cached) load(key string, mem *memTier, fetch func() ([]byte, error)) ([]byte, error) {
 	if c.disk != nil {
 		if data, ok := c.disk.get(key); ok {
 			c.m.requests.WithLabelValues("disk", "hit").Inc()
-			if c.mem != nil {
-				c.mem.put(key, data)
+			if mem != nil {
+				mem.put(key, data)
 			}
 			return data, nil
 		}
@@ -200,8 +200,8 @@ func (c *Cached) load(key string, fetch func() ([]byte, error)) ([]byte, error) 
 			c.log.Warn("bucket cache: cannot keep an object on disk", "key", key, "err", err)
 		}
 	}
-	if c.mem != nil {
-		c.mem.put(key, data)
+	if mem != nil {
+		mem.put(key, data)
 	}
 	return data, nil
 }
@@ -216,13 +216,16 @@ func (c *Cached) evict(name string) {
 	}
 }
 
-// Get returns a reader of the whole object, from the cache when the
-// object is cacheable.
+// Get returns a reader of the whole object, from the disk tier when the
+// object is cacheable. Whole objects skip the memory tier: their readers
+// (a block's symbols, index and spans) decode them and keep what they
+// decoded while the block is open, so their bytes in memory too would
+// double them for a hit that comes only when a block is opened again.
 func (c *Cached) Get(ctx context.Context, name string) (io.ReadCloser, error) {
-	if !c.on(name) {
+	if c.disk == nil || !c.on(name) {
 		return c.Bucket.Get(ctx, name)
 	}
-	data, err := c.get(entryKey(name, partWhole), func() ([]byte, error) {
+	data, err := c.get(entryKey(name, partWhole), nil, func() ([]byte, error) {
 		rc, err := c.Bucket.Get(ctx, name)
 		if err != nil {
 			return nil, err
@@ -246,7 +249,7 @@ func (c *Cached) ReaderAt(ctx context.Context, name string) (ReaderAt, error) {
 	if !c.on(name) {
 		return c.Bucket.ReaderAt(ctx, name)
 	}
-	raw, err := c.get(entryKey(name, partSize), func() ([]byte, error) {
+	raw, err := c.get(entryKey(name, partSize), c.mem, func() ([]byte, error) {
 		a, err := c.Bucket.Attributes(ctx, name)
 		if err != nil {
 			return nil, err
@@ -326,7 +329,7 @@ func (r *chunkReaderAt) ReadAt(p []byte, off int64) (int, error) {
 func (r *chunkReaderAt) chunk(k int64) ([]byte, error) {
 	start := k * r.c.chunk
 	length := min(r.c.chunk, r.size-start)
-	data, err := r.c.get(entryKey(r.name, partChunk+strconv.FormatInt(k, 10)), func() ([]byte, error) {
+	data, err := r.c.get(entryKey(r.name, partChunk+strconv.FormatInt(k, 10)), r.c.mem, func() ([]byte, error) {
 		ctx := context.Background()
 		rc, err := r.c.Bucket.GetRange(ctx, r.name, start, length)
 		if err != nil {

@@ -280,12 +280,11 @@ func TestCachedDamagedDiskFiles(t *testing.T) {
 	}
 }
 
-// TestCachedEvictsLeastRecent fills both tiers past their bounds: each
-// stays within them, and what is evicted is what was read longest ago,
-// in a restarted process too.
+// TestCachedEvictsLeastRecent fills the disk tier with whole objects past
+// its bound: it stays within it, and what it evicts is what was read
+// longest ago, in a restarted process too.
 func TestCachedEvictsLeastRecent(t *testing.T) {
 	f := newCacheFixture(t)
-	f.opts.MemoryBytes = 4000 // entries up to 1000 bytes
 	f.opts.DiskBytes = 3 * (1000 + 200)
 	for i := range 4 {
 		upload(t, f.inner, fmt.Sprintf("blocks/c/o%d", i), string(randomBytes(uint64(i), 1000)))
@@ -295,23 +294,18 @@ func TestCachedEvictsLeastRecent(t *testing.T) {
 	getAll(t, c, "blocks/c/o1")
 	getAll(t, c, "blocks/c/o2")
 	getAll(t, c, "blocks/c/o0") // o1 is now the least recent
-	getAll(t, c, "blocks/c/o3") // evicts o1 from disk; memory holds all four
-	if b := testutil.ToFloat64(c.m.bytes.WithLabelValues("disk")); b > float64(f.opts.DiskBytes) {
-		t.Fatalf("disk tier holds %v bytes, over its %d", b, f.opts.DiskBytes)
-	}
-	if b := testutil.ToFloat64(c.m.bytes.WithLabelValues("memory")); b > float64(f.opts.MemoryBytes) {
-		t.Fatalf("memory tier holds %v bytes, over its %d", b, f.opts.MemoryBytes)
+	getAll(t, c, "blocks/c/o3") // evicts o1
+	if b := testutil.ToFloat64(c.m.bytes.WithLabelValues("disk")); b > float64(f.opts.DiskBytes) || b == 0 {
+		t.Fatalf("disk tier holds %v bytes, want some within its %d", b, f.opts.DiskBytes)
 	}
 	if n := testutil.ToFloat64(c.m.evictions.WithLabelValues("disk")); n != 1 {
 		t.Fatalf("%v disk evictions, want 1", n)
 	}
-	// Memory hits and misses, disk misses: no disk hit yet.
-	if n, err := testutil.GatherAndCount(reg, "hearth_bucket_cache_requests_total"); err != nil || n != 3 {
-		t.Fatalf("%d series of hearth_bucket_cache_requests_total (%v), want 3", n, err)
+	// Whole objects skip memory: disk hits and misses only.
+	if n, err := testutil.GatherAndCount(reg, "hearth_bucket_cache_requests_total"); err != nil || n != 2 {
+		t.Fatalf("%d series of hearth_bucket_cache_requests_total (%v), want 2", n, err)
 	}
 
-	// Restarted with the memory tier off: the disk holds o0, o2, o3.
-	f.opts.MemoryBytes = 0
 	c2, _ := f.open(t)
 	before := f.inner.gets.Load()
 	for _, name := range []string{"blocks/c/o0", "blocks/c/o2", "blocks/c/o3"} {
@@ -323,6 +317,46 @@ func TestCachedEvictsLeastRecent(t *testing.T) {
 	getAll(t, c2, "blocks/c/o1")
 	if n := f.inner.gets.Load() - before; n != 1 {
 		t.Fatalf("%d gets of the evicted object, want 1", n)
+	}
+}
+
+// TestCachedMemoryEvictsLeastRecent reads the chunks of an object through
+// a memory tier that holds four of its five: it stays within its bound and
+// evicts the chunk read longest ago.
+func TestCachedMemoryEvictsLeastRecent(t *testing.T) {
+	f := newCacheFixture(t)
+	f.opts.DiskBytes = 0
+	f.opts.MemoryBytes = 4100 // four chunks of 1000 bytes, and the size
+	upload(t, f.inner, "blocks/m/samples.parquet", string(randomBytes(7, 5000)))
+	c, _ := f.open(t)
+	r, err := c.ReaderAt(context.Background(), "blocks/m/samples.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(chunks ...int) int64 {
+		t.Helper()
+		before := f.inner.ranges.Load()
+		for _, k := range chunks {
+			if _, err := r.ReadAt(make([]byte, 10), int64(k)*1000); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return f.inner.ranges.Load() - before
+	}
+	if n := read(0, 1, 2, 0, 3, 4); n != 5 { // evicts the size, then chunk 1
+		t.Fatalf("%d GETs for 5 chunks, want 5", n)
+	}
+	if b := testutil.ToFloat64(c.m.bytes.WithLabelValues("memory")); b > 4100 {
+		t.Fatalf("memory tier holds %v bytes, over its 4100", b)
+	}
+	if n := read(0, 2, 3, 4); n != 0 {
+		t.Fatalf("%d GETs of chunks the memory tier should hold", n)
+	}
+	if n := read(1); n != 1 {
+		t.Fatalf("%d GETs of the evicted chunk, want 1", n)
+	}
+	if n := testutil.ToFloat64(c.m.evictions.WithLabelValues("memory")); n != 3 {
+		t.Fatalf("%v memory evictions, want 3 (the size, chunk 1, then chunk 0)", n)
 	}
 }
 
