@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hearth-profiler/hearth/internal/labels"
 	"github.com/hearth-profiler/hearth/internal/s3test"
 	"github.com/hearth-profiler/hearth/internal/storage/bucket"
 )
@@ -26,7 +28,7 @@ func (r s3Reads) sub(o s3Reads) s3Reads {
 	return s3Reads{r.Gets - o.Gets, r.Heads - o.Heads, r.Lists - o.Lists, r.Bytes - o.Bytes}
 }
 
-func gatherS3Reads(t *testing.T, reg *prometheus.Registry) s3Reads {
+func gatherS3Reads(t testing.TB, reg *prometheus.Registry) s3Reads {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -68,7 +70,7 @@ type querier struct {
 	cached *bucket.Cached
 }
 
-func openQuerier(t *testing.T, srv *s3test.Server, name, cache string) *querier {
+func openQuerier(t testing.TB, srv *s3test.Server, name, cache string) *querier {
 	t.Helper()
 	q := &querier{reg: prometheus.NewRegistry()}
 	b, err := bucket.Open(&bucket.Config{Type: bucket.TypeS3, Config: srv.Config(name)},
@@ -205,5 +207,74 @@ func TestS3QuerierCache(t *testing.T) {
 	againOpen, _ := query("cache removed, restarted", again, s3Reads{})
 	if againOpen.Gets == 0 || again.hits("disk") != 0 {
 		t.Errorf("with the cache removed: %v GETs at open, %v disk hits; want some and none", againOpen.Gets, again.hits("disk"))
+	}
+}
+
+// BenchmarkS3QuerierReads measures the requests that a querier sends to
+// S3 (versitygw) to open two hours of blocks of three tenants, real CPU
+// profiles among them, and to answer one service's flame graph over them:
+// without a cache, with a cold one and with a warm one after a restart.
+// It reports requests and bytes, not time; run it with -benchtime=1x.
+func BenchmarkS3QuerierReads(b *testing.B) {
+	srv := s3test.Start(b)
+	name := srv.NewBucket(b)
+	ctx := context.Background()
+	wb, err := bucket.Open(&bucket.Config{Type: bucket.TypeS3, Config: srv.Config(name)}, bucket.Options{SpoolDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer wb.Close()
+	opts := testOptions()
+	opts.Bucket = wb
+	w := openDB(b, b.TempDir(), opts)
+	real := corpus(b)
+	for h := range 2 {
+		loadTestData(b, w, h*360, (h+1)*360, real)
+		// More services of real profiles in one tenant, for blocks of
+		// several chunks.
+		for i := h * 360; i < (h+1)*360; i++ {
+			for svc := range 8 {
+				appendPayload(b, w, "anonymous", testPayload{
+					Labels: map[string]string{"service_name": fmt.Sprintf("real-%d", svc)},
+					Types:  []string{"", cpuType}, Time: t0 + int64(i)*10*sec, Profile: real[(i+svc)%len(real)],
+				})
+			}
+		}
+		if err := w.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var blockBytes int64
+	for _, tn := range testTenants {
+		for _, bl := range w.lookupTenant(tn).blocks {
+			blockBytes += bl.meta.Stats.Bytes
+		}
+	}
+	w.Close()
+	p := SelectParams{Start: t0 - sec, End: t0 + 720*10*sec,
+		Matchers: []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "service_name", "real")}}
+	cacheDir := filepath.Join(b.TempDir(), "cache")
+	for _, mode := range []struct{ name, cache string }{{"no-cache", ""}, {"cold", cacheDir}, {"warm", cacheDir}} {
+		b.Run(mode.name, func(b *testing.B) {
+			for range b.N {
+				if mode.name == "cold" {
+					os.RemoveAll(cacheDir)
+				}
+				q := openQuerier(b, srv, name, mode.cache)
+				open := gatherS3Reads(b, q.reg)
+				svs, err := q.db.SelectStacks(ctx, "anonymous", p)
+				if err != nil || len(svs) == 0 {
+					b.Fatalf("SelectStacks: %d types, %v", len(svs), err)
+				}
+				query := gatherS3Reads(b, q.reg).sub(open)
+				q.db.Close()
+				b.ReportMetric(open.Gets, "open-GETs")
+				b.ReportMetric(open.Bytes, "open-bytes")
+				b.ReportMetric(open.Heads, "open-HEADs")
+				b.ReportMetric(query.Gets, "query-GETs")
+				b.ReportMetric(query.Bytes, "query-bytes")
+				b.ReportMetric(float64(blockBytes), "block-bytes")
+			}
+		})
 	}
 }
