@@ -5,10 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -240,8 +243,31 @@ func (c *Cached) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return io.NopCloser(bytes.NewReader(data)), nil
+	return &cachedObject{Reader: bytes.NewReader(data), name: name, size: int64(len(data))}, nil
 }
+
+// cachedObject reads a whole object from the cache. Stat tells its size,
+// as a local file's does, so that a reader that reads it whole allocates
+// its buffer once rather than growing one.
+type cachedObject struct {
+	*bytes.Reader
+	name string
+	size int64
+}
+
+func (o *cachedObject) Close() error { return nil }
+
+// Stat returns the object's size.
+func (o *cachedObject) Stat() (fs.FileInfo, error) { return objectInfo{o}, nil }
+
+type objectInfo struct{ o *cachedObject }
+
+func (i objectInfo) Name() string       { return path.Base(i.o.name) }
+func (i objectInfo) Size() int64        { return i.o.size }
+func (i objectInfo) Mode() fs.FileMode  { return 0o444 }
+func (i objectInfo) ModTime() time.Time { return time.Time{} }
+func (i objectInfo) IsDir() bool        { return false }
+func (i objectInfo) Sys() any           { return nil }
 
 // ReaderAt opens the object for random reads, through the cache's chunks
 // when it is cacheable.

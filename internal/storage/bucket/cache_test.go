@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -190,6 +191,21 @@ func TestCachedServesFromTiers(t *testing.T) {
 	if hits(c1, "memory", "hit") == 0 {
 		t.Fatal("no memory hit counted")
 	}
+
+	// A cached object tells its size, as a file does, to a reader that
+	// reads it whole.
+	rc, err := c1.Get(ctx, "blocks/a/symbols.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := rc.(interface{ Stat() (fs.FileInfo, error) })
+	if !ok {
+		t.Fatal("a cached object has no Stat")
+	}
+	if fi, err := st.Stat(); err != nil || fi.Size() != int64(len(whole)) {
+		t.Fatalf("Stat of a cached object: %v, %v; want size %d", fi, err, len(whole))
+	}
+	rc.Close()
 
 	c2, _ := f.open(t)
 	read(c2)
