@@ -34,7 +34,7 @@ func newCacheMetrics(reg prometheus.Registerer) *cacheMetrics {
 	m := &cacheMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_bucket_cache_requests_total",
-			Help: "Lookups in the cache of immutable bucket objects, by tier (memory, disk) and result (hit, miss). A disk lookup follows a memory miss; a disk miss is a request to the bucket.",
+			Help: "Lookups in the cache of immutable bucket objects, by tier (memory, disk) and result (hit, miss). A chunk is looked up on disk after a memory miss, a whole object on disk only; a disk miss is a request to the bucket.",
 		}, []string{"tier", "result"}),
 		bytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hearth_bucket_cache_bytes",
