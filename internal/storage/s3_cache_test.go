@@ -99,6 +99,17 @@ func openQuerier(t testing.TB, srv *s3test.Server, name, cache string) *querier 
 	return q
 }
 
+// metric returns the value of the counter name, without labels.
+func (q *querier) metric(name string) float64 {
+	mfs, _ := q.reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
 // hits returns the cache's hits in tier, from its metric.
 func (q *querier) hits(tier string) float64 {
 	mfs, _ := q.reg.Gather()
@@ -122,7 +133,8 @@ func (q *querier) hits(tier string) float64 {
 
 // TestS3QuerierCache opens the blocks of a bucket on S3 as a querier
 // would, without a cache, with an empty one, with the one a previous run
-// left on disk, and with that one removed: each answers what was written.
+// left on disk, with that one damaged, and with it removed: each answers
+// what was written.
 // The cache cuts the GETs of opening the blocks and of querying them, and
 // a warm one sends none for what it holds. The test logs the requests of
 // each; they are the numbers the README quotes.
@@ -197,6 +209,38 @@ func TestS3QuerierCache(t *testing.T) {
 	if warm.hits("disk") == 0 || warmOpen.Gets+warmQueries.Gets != float64(blocks) || warmOpen.Heads != 0 {
 		t.Errorf("a warm disk cache: %v disk hits, %v GETs and %v HEADs for %d blocks; want some, one GET per block (its meta.json) and none",
 			warm.hits("disk"), warmOpen.Gets+warmQueries.Gets, warmOpen.Heads, blocks)
+	}
+
+	// Restarted over a cache whose every file a crash or the disk
+	// damaged (a byte flipped in half, the other half cut short): the
+	// same answers, each file found damaged and fetched again.
+	var files []string
+	filepath.WalkDir(cacheDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	for i, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			raw[len(raw)/2] ^= 1
+		} else {
+			raw = raw[:len(raw)-1]
+		}
+		if err := os.WriteFile(f, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	damaged := openQuerier(t, srv, name, cacheDir)
+	damagedOpen, _ := query("cache damaged, restarted", damaged, s3Reads{})
+	damaged.db.Close()
+	if n := damaged.metric("hearth_bucket_cache_damaged_total"); n != float64(len(files)) || damaged.hits("disk") != 0 || damagedOpen.Gets != coldOpen.Gets {
+		t.Errorf("a damaged cache of %d files: %v found damaged, %v disk hits, %v GETs at open; want %d, none and %v as cold",
+			len(files), n, damaged.hits("disk"), damagedOpen.Gets, len(files), coldOpen.Gets)
 	}
 
 	// Restarted with the cache removed: the same answers, from S3.
