@@ -127,6 +127,11 @@ type Config struct {
 	// on disk in DataDir/cache, which survives restarts. 0 turns a tier
 	// off. A filesystem bucket is not cached.
 	CacheMemoryBytes, CacheDiskBytes int64
+	// BucketReadTimeout bounds one ranged read of a block's samples or
+	// events from an object store (a chunk of the cache), which has no
+	// query's context to end it; 0 leaves it to the HTTP client's
+	// timeouts. It applies while the cache has a tier.
+	BucketReadTimeout time.Duration
 }
 
 // DefaultBucketCheckTimeout is how long the start-up check of a bucket
@@ -172,6 +177,10 @@ func DefaultConfig() Config {
 		SyncInterval:       DefaultSyncInterval,
 		CacheMemoryBytes:   DefaultCacheMemoryBytes,
 		CacheDiskBytes:     DefaultCacheDiskBytes,
+		// Far above a healthy store's second for a 1 MiB chunk, and
+		// well within a query's 2 minutes, so that the query fails
+		// saying that the bucket did not answer.
+		BucketReadTimeout: 30 * time.Second,
 	}
 }
 
@@ -352,6 +361,7 @@ func openBucket(ctx context.Context, cfg Config, bc *bucket.Config, reg promethe
 		MemoryBytes: max(cfg.CacheMemoryBytes, 0),
 		Dir:         cdir,
 		DiskBytes:   max(cfg.CacheDiskBytes, 0),
+		ReadTimeout: max(cfg.BucketReadTimeout, 0),
 		Registerer:  reg,
 		Logger:      logger.With("component", "bucket-cache"),
 	})

@@ -48,6 +48,7 @@ type Cached struct {
 
 	cacheable func(string) bool
 	chunk     int64
+	timeout   time.Duration
 	mem       *memTier  // nil when off
 	disk      *diskTier // nil when off
 	log       *slog.Logger
@@ -80,6 +81,11 @@ type CacheOptions struct {
 	// ChunkBytes is the size of the chunks of ReaderAt;
 	// 0 means DefaultChunkBytes.
 	ChunkBytes int64
+	// ReadTimeout bounds the fetch of one chunk, its ranged GET and
+	// body: ReadAt has no context (the Parquet reader gives none), so
+	// without it a store that stops answering holds a query until the
+	// HTTP client gives up. 0 leaves it to the client.
+	ReadTimeout time.Duration
 	// Registerer takes the cache's metrics (hearth_bucket_cache_*); nil
 	// keeps them unregistered.
 	Registerer prometheus.Registerer
@@ -94,6 +100,7 @@ func NewCached(b Bucket, opts CacheOptions) (*Cached, error) {
 		Bucket:    b,
 		cacheable: opts.Cacheable,
 		chunk:     opts.ChunkBytes,
+		timeout:   opts.ReadTimeout,
 		log:       opts.Logger,
 		m:         newCacheMetrics(opts.Registerer),
 		flight:    map[string]*fetchCall{},
@@ -321,9 +328,8 @@ func (r *chunkReaderAt) Size() int64 { return r.size }
 func (r *chunkReaderAt) Close() error { return nil }
 
 // ReadAt copies from the chunks that [off, off+len(p)) covers, each
-// fetched with one ranged GET when no tier holds it. Like Objstore's, it
-// has no context of its own: a read that the store does not answer ends
-// with the HTTP client's timeouts.
+// fetched with one ranged GET when no tier holds it, within the cache's
+// ReadTimeout.
 func (r *chunkReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("bucket %s: read %s: negative offset %d", r.c.Name(), r.name, off)
@@ -356,7 +362,33 @@ func (r *chunkReaderAt) chunk(k int64) ([]byte, error) {
 	start := k * r.c.chunk
 	length := min(r.c.chunk, r.size-start)
 	data, err := r.c.get(entryKey(r.name, partChunk+strconv.FormatInt(k, 10)), r.c.mem, func() ([]byte, error) {
-		ctx := context.Background()
+		return r.fetch(start, length)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) != length {
+		// A size entry and a chunk entry that disagree: the object was
+		// replaced, against Cacheable's promise. Drop both, and fail
+		// this read as the store's, not the block's, fault: the next
+		// one reads the object anew.
+		r.c.evict(r.name)
+		return nil, &UnavailableError{Bucket: r.c.Name(), Op: "get", Name: r.name,
+			Err: fmt.Errorf("cache: chunk %d holds %d bytes, want %d: the object changed; evicted", k, len(data), length)}
+	}
+	return data, nil
+}
+
+// fetch reads length bytes at start from the bucket, within the cache's
+// ReadTimeout.
+func (r *chunkReaderAt) fetch(start, length int64) ([]byte, error) {
+	ctx := context.Background()
+	if r.c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.c.timeout)
+		defer cancel()
+	}
+	buf, err := func() ([]byte, error) {
 		rc, err := r.c.Bucket.GetRange(ctx, r.name, start, length)
 		if err != nil {
 			return nil, err
@@ -370,19 +402,12 @@ func (r *chunkReaderAt) chunk(k int64) ([]byte, error) {
 			return nil, fmt.Errorf("bucket %s: read %s: %d bytes at %d, want %d: object shorter than its %d bytes",
 				r.c.Name(), r.name, m, start, length, r.size)
 		}
-		if err != nil {
-			return nil, err
-		}
-		return buf, nil
-	})
-	if err != nil {
-		return nil, err
+		return buf, err
+	}()
+	if err != nil && ctx.Err() == context.DeadlineExceeded {
+		// The store's fault, never the object's.
+		return nil, &UnavailableError{Bucket: r.c.Name(), Op: "get", Name: r.name,
+			Err: fmt.Errorf("no answer within %s", r.c.timeout)}
 	}
-	if int64(len(data)) != length {
-		// A size entry and a chunk entry that disagree: the object was
-		// replaced, against Cacheable's promise. Drop both.
-		r.c.evict(r.name)
-		return nil, fmt.Errorf("bucket %s: cache: chunk %d of %s holds %d bytes, want %d", r.c.Name(), k, r.name, len(data), length)
-	}
-	return data, nil
+	return buf, err
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -470,5 +471,49 @@ func TestCachedDeleteAndPassThrough(t *testing.T) {
 	upload(t, f.inner, "team/bucket-index.json", "v2")
 	if got := string(getAll(t, c, "team/bucket-index.json")); got != "v2" {
 		t.Fatalf("an object that is not cacheable read %q after its upload, want v2", got)
+	}
+}
+
+// stuck is a Bucket whose ranged reads, while on, wait for their context
+// to end, as a store that takes requests and never answers makes them.
+type stuck struct {
+	Bucket
+	on atomic.Bool
+}
+
+func (s *stuck) GetRange(ctx context.Context, name string, off, n int64) (io.ReadCloser, error) {
+	if s.on.Load() {
+		<-ctx.Done()
+		return nil, fmt.Errorf("bucket stuck: get %s: %w", name, ctx.Err())
+	}
+	return s.Bucket.GetRange(ctx, name, off, n)
+}
+
+// TestCachedReadTimeout reads a chunk from a store that does not answer:
+// the read fails within the cache's ReadTimeout with an error that says
+// the store is unavailable (never that the object is damaged), keeps
+// nothing, and the same read succeeds once the store answers.
+func TestCachedReadTimeout(t *testing.T) {
+	d, _ := newTestDir(t)
+	data := randomBytes(9, 3000)
+	upload(t, d, "blocks/f/samples.parquet", string(data))
+	s := &stuck{Bucket: d}
+	c, err := NewCached(s, CacheOptions{Cacheable: immutable, MemoryBytes: 1 << 20, Dir: t.TempDir(), DiskBytes: 1 << 20,
+		ChunkBytes: 1000, ReadTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.ReaderAt(context.Background(), "blocks/f/samples.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.on.Store(true)
+	p := make([]byte, 100)
+	if _, err := r.ReadAt(p, 1500); !IsUnavailable(err) {
+		t.Fatalf("ReadAt from a store that does not answer: %v; want an UnavailableError", err)
+	}
+	s.on.Store(false)
+	if _, err := r.ReadAt(p, 1500); err != nil || !bytes.Equal(p, data[1500:1600]) {
+		t.Fatalf("ReadAt once the store answers: %v, or other bytes", err)
 	}
 }
