@@ -3,6 +3,7 @@ package bucket
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -186,6 +187,19 @@ func (c *Cached) get(key string, mem *memTier, fetch func() ([]byte, error)) ([]
 	return call.data, call.err
 }
 
+// getCtx is get for a caller whose fetch runs under its context ctx. A
+// concurrent miss shares the fetch of whichever caller came first: when
+// that one's context ends, the others fetch again under their own.
+func (c *Cached) getCtx(ctx context.Context, key string, mem *memTier, fetch func() ([]byte, error)) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		data, err := c.get(key, mem, fetch)
+		if err == nil || ctx.Err() != nil || attempt == 2 ||
+			!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			return data, err
+		}
+	}
+}
+
 // load reads the entry of key from the disk tier, or fetches it, and
 // keeps it in the tiers that miss it.
 func (c *Cached) load(key string, mem *memTier, fetch func() ([]byte, error)) ([]byte, error) {
@@ -235,7 +249,7 @@ func (c *Cached) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 	if c.disk == nil || !c.on(name) {
 		return c.Bucket.Get(ctx, name)
 	}
-	data, err := c.get(entryKey(name, partWhole), nil, func() ([]byte, error) {
+	data, err := c.getCtx(ctx, entryKey(name, partWhole), nil, func() ([]byte, error) {
 		rc, err := c.Bucket.Get(ctx, name)
 		if err != nil {
 			return nil, err
@@ -282,7 +296,7 @@ func (c *Cached) ReaderAt(ctx context.Context, name string) (ReaderAt, error) {
 	if !c.on(name) {
 		return c.Bucket.ReaderAt(ctx, name)
 	}
-	raw, err := c.get(entryKey(name, partSize), c.mem, func() ([]byte, error) {
+	raw, err := c.getCtx(ctx, entryKey(name, partSize), c.mem, func() ([]byte, error) {
 		a, err := c.Bucket.Attributes(ctx, name)
 		if err != nil {
 			return nil, err

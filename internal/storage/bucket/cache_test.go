@@ -3,6 +3,7 @@ package bucket
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -515,5 +516,62 @@ func TestCachedReadTimeout(t *testing.T) {
 	s.on.Store(false)
 	if _, err := r.ReadAt(p, 1500); err != nil || !bytes.Equal(p, data[1500:1600]) {
 		t.Fatalf("ReadAt once the store answers: %v, or other bytes", err)
+	}
+}
+
+// gated is a Bucket whose Gets wait for hold to close or their context
+// to end, and say on entered that they have started.
+type gated struct {
+	Bucket
+	hold    chan struct{}
+	entered chan struct{}
+}
+
+func (g *gated) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	g.entered <- struct{}{}
+	select {
+	case <-g.hold:
+		return g.Bucket.Get(ctx, name)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// TestCachedCanceledFetchNotShared cancels the caller whose fetch another
+// caller of the same object waits for: the first fails with its
+// cancellation, the second reads the object under its own context.
+func TestCachedCanceledFetchNotShared(t *testing.T) {
+	d, _ := newTestDir(t)
+	upload(t, d, "blocks/g/index.bin", "index")
+	g := &gated{Bucket: d, hold: make(chan struct{}), entered: make(chan struct{}, 4)}
+	c, err := NewCached(g, CacheOptions{Cacheable: immutable, Dir: t.TempDir(), DiskBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctxA, cancelA := context.WithCancel(context.Background())
+	errA := make(chan error, 1)
+	go func() {
+		_, err := c.Get(ctxA, "blocks/g/index.bin")
+		errA <- err
+	}()
+	<-g.entered // A's fetch is under way
+	got := make(chan string, 1)
+	go func() {
+		rc, err := c.Get(context.Background(), "blocks/g/index.bin")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(rc)
+		got <- string(b)
+	}()
+	cancelA()
+	if err := <-errA; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the canceled caller: %v, want its cancellation", err)
+	}
+	<-g.entered // B's own fetch
+	close(g.hold)
+	if s := <-got; s != "index" {
+		t.Fatalf("the other caller read %q, want the object", s)
 	}
 }
