@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +58,9 @@ type Cached struct {
 
 	mu     sync.Mutex
 	flight map[string]*fetchCall
+	// lastWarn is when the disk tier's last failure was logged, in
+	// unix nanoseconds.
+	lastWarn atomic.Int64
 }
 
 // DefaultChunkBytes is the size of the chunks in which Cached reads and
@@ -220,8 +224,12 @@ func (c *Cached) load(key string, mem *memTier, fetch func() ([]byte, error)) ([
 	if c.disk != nil {
 		if err := c.disk.put(key, data); err != nil {
 			// The cache is an optimisation: a full or failing disk
-			// must not fail the read.
-			c.log.Warn("bucket cache: cannot keep an object on disk", "key", key, "err", err)
+			// must not fail the read, nor fill the log with a line
+			// per read.
+			if now := time.Now().UnixNano(); now-c.lastWarn.Load() > int64(time.Minute) {
+				c.lastWarn.Store(now)
+				c.log.Warn("bucket cache: cannot keep an object on disk (said at most once a minute)", "key", key, "err", err)
+			}
 		}
 	}
 	if mem != nil {
