@@ -575,3 +575,25 @@ func TestCachedCanceledFetchNotShared(t *testing.T) {
 		t.Fatalf("the other caller read %q, want the object", s)
 	}
 }
+
+// TestCachedDiskFailing makes the disk tier unable to write an entry (a
+// file where its directory must go, as a full or broken disk fails it):
+// reads go on from the bucket, and answer right.
+func TestCachedDiskFailing(t *testing.T) {
+	f := newCacheFixture(t)
+	data := randomBytes(10, 2000)
+	upload(t, f.inner, "blocks/h/symbols.bin", string(data))
+	c, _ := f.open(t)
+	sub := filepath.Join(f.dir, filepath.Dir(relPath(entryKey("blocks/h/symbols.bin", partWhole))))
+	if err := os.WriteFile(sub, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got := getAll(t, c, "blocks/h/symbols.bin"); !bytes.Equal(got, data) {
+			t.Fatal("read with a failing disk tier differs from the object")
+		}
+	}
+	if n := f.inner.gets.Load(); n != 2 {
+		t.Fatalf("%d gets from the bucket, want 2: nothing kept", n)
+	}
+}
