@@ -90,6 +90,9 @@ func printTable(out io.Writer, res *result) {
 		if q.StartToReadySeconds > 0 {
 			detail += fmt.Sprintf("; started in %.3f s", q.StartToReadySeconds)
 		}
+		if b := q.StartBucket; b != nil {
+			detail += fmt.Sprintf("; bucket at start %d requests (%d GETs), %.2f MiB", b.Ops, b.Gets, float64(b.Bytes)/(1<<20))
+		}
 		if b := q.ColdBucket; b != nil {
 			detail += fmt.Sprintf("; bucket cold %d requests (%d GETs), %.2f MiB", b.Ops, b.Gets, float64(b.Bytes)/(1<<20))
 		}

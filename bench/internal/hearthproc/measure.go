@@ -137,7 +137,10 @@ type QueryResult struct {
 	// With Query.CountBucket: the object store requests of the cold call,
 	// and the median of the warm calls'.
 	ColdBucket *BucketIO `json:"cold_bucket,omitempty"`
-	WarmBucket *BucketIO `json:"warm_bucket_median,omitempty"`
+	// StartBucket is what the server asked of the bucket from its start
+	// to the cold call: opening the blocks, which fills its cache.
+	StartBucket *BucketIO `json:"start_bucket,omitempty"`
+	WarmBucket  *BucketIO `json:"warm_bucket_median,omitempty"`
 }
 
 // RunQuery times one cold call and repeats warm calls of q against the
@@ -182,6 +185,10 @@ func RunQuery(addr string, pid int, q Query, repeats int) QueryResult {
 		return wall, cpu1 - cpu0, body, err
 	}
 	io0 := bucketIO()
+	if q.CountBucket {
+		start := io0
+		res.StartBucket = &start
+	}
 	wall, cpu, body, err := call()
 	if err != nil {
 		res.Error = err.Error()
