@@ -16,7 +16,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/s3test"
 )
 
-// What every Bucket promises, checked on each implementation: Dir, the
+// What every Bucket promises, checked on each implementation: Dir, Mem, the
 // objstore adapter over objstore's in-memory bucket, and over a real S3
 // server (versitygw, or the one HEARTH_TEST_S3_ENDPOINT names).
 
@@ -31,6 +31,7 @@ func implementations() []struct {
 	}{
 		{"dir", func(t *testing.T) Bucket { d, _ := newTestDir(t); return d }},
 		{"objstore-inmem", func(t *testing.T) Bucket { return newObjstore(t, objstore.NewInMemBucket()) }},
+		{"mem", func(t *testing.T) Bucket { return NewMem("test") }},
 		{"s3", newS3},
 		{"cached", newCachedTest},
 	}
