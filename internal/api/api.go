@@ -149,6 +149,10 @@ func errorStatus(err error) (int, string) {
 	var mbe *http.MaxBytesError
 	var se *ingest.StorageError
 	switch {
+	case errors.As(err, new(*storage.IngesterError)):
+		// A querier did not hear from an ingester: 502, as a gateway
+		// whose upstream failed; the message names the ingester.
+		return http.StatusBadGateway, "ingester_unavailable"
 	case errors.As(err, &ae):
 		return ae.status, ae.typ
 	case errors.As(err, new(*ingest.BusyError)), errors.As(err, new(*TooManyQueriesError)):

@@ -68,7 +68,7 @@ const defaultRange = time.Hour
 // Bounds tells the time of a tenant's oldest and newest profile.
 // *storage.DB implements it.
 type Bounds interface {
-	ProfileBounds(tenantID string) (minT, maxT int64, ok bool)
+	ProfileBounds(ctx context.Context, tenantID string) (minT, maxT int64, ok bool, err error)
 }
 
 // Options configure the service.
@@ -127,6 +127,9 @@ func connectError(err error) error {
 	}
 	if _, ok := errors.AsType[*query.LimitError](err); ok {
 		return connect.NewError(connect.CodeResourceExhausted, err)
+	}
+	if _, ok := errors.AsType[*storage.IngesterError](err); ok {
+		return connect.NewError(connect.CodeUnavailable, err)
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
@@ -730,7 +733,11 @@ func (h *handler) GetProfileStats(ctx context.Context, req *connect.Request[type
 		return nil, err
 	}
 	out := &typesv1.GetProfileStatsResponse{}
-	if lo, hi, ok := h.bounds.ProfileBounds(r.Tenant); ok {
+	lo, hi, ok, err := h.bounds.ProfileBounds(ctx, r.Tenant)
+	if err != nil {
+		return nil, connectError(err)
+	}
+	if ok {
 		out.DataIngested = true
 		out.OldestProfileTime = time.Unix(0, lo).UnixMilli()
 		out.NewestProfileTime = time.Unix(0, hi).UnixMilli()

@@ -28,6 +28,9 @@ func (db *DB) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { db.runCompaction(ctx) })
+	if db.instance != "" && db.opts.KeepUploaded > 0 {
+		wg.Go(func() { db.runDropUploaded(ctx) })
+	}
 	defer wg.Wait()
 	cutTick := time.NewTicker(db.opts.CheckInterval)
 	defer cutTick.Stop()
@@ -217,6 +220,13 @@ func (db *DB) writeFrozen(ctx context.Context, t *tenant) error {
 		t.mu.Lock()
 		t.blocks = append(t.blocks, b)
 		sortBlocks(t.blocks)
+		if db.instance != "" {
+			// Counted in HeadSnapshot until KeepUploaded has passed.
+			if t.uploadedAt == nil {
+				t.uploadedAt = map[string]time.Time{}
+			}
+			t.uploadedAt[id] = db.opts.Now()
+		}
 		t.frozen = slices.Delete(t.frozen, 0, 1) // clears the slot: the written head must not stay reachable
 		t.mu.Unlock()
 		t.blocksMu.Unlock()

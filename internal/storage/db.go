@@ -94,6 +94,8 @@ type DB struct {
 	behindRefusals atomic.Int64
 	// syncFailures counts a ReadOnly store's syncs that failed.
 	syncFailures atomic.Int64
+	// snapIDs names the blocks written for HeadSnapshot.
+	snapIDs idGenerator
 }
 
 // Open opens the store in dir: it cleans up what a crash left behind, opens
@@ -163,6 +165,9 @@ func Open(dir string, logger *slog.Logger, opts Options) (_ *DB, err error) {
 	if err := db.replay(); err != nil {
 		w.Close()
 		return nil, err
+	}
+	if db.instance != "" && opts.KeepUploaded > 0 {
+		db.trimIngesterView()
 	}
 	return db, nil
 }

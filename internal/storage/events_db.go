@@ -92,9 +92,12 @@ func (e *errCallback) Unwrap() error { return e.err }
 // only until it returns. A damaged block fails the select, or is left out
 // and listed when ctx comes from WithSkipped.
 func (db *DB) SelectEvents(ctx context.Context, tenantID string, q EventQuery, fn func(*events.Batch) error) error {
-	t := db.lookupTenant(tenantID)
-	if t == nil || q.End <= q.Start {
+	if q.End <= q.Start {
 		return nil
+	}
+	t, rv, err := db.readTenant(ctx, tenantID, q.Start, q.End)
+	if t == nil || err != nil {
+		return err
 	}
 	t.blocksMu.RLock()
 	defer t.blocksMu.RUnlock()
@@ -113,7 +116,7 @@ func (db *DB) SelectEvents(ctx context.Context, tenantID string, q EventQuery, f
 		}
 	}
 	scan := &eventScan{cols: q.Columns, minT: q.Start, maxT: q.End - 1, services: q.Services, pick: q.Pick, then: q.Then}
-	for _, b := range t.blocks {
+	for _, b := range rv.blocks(t.blocks) {
 		if b.ev == nil {
 			continue
 		}
@@ -197,9 +200,9 @@ type EventAttribute struct {
 // tenantID's events in [start, end), sorted. Blocks are counted whole:
 // a key they hold anywhere is listed.
 func (db *DB) EventAttributes(ctx context.Context, tenantID string, start, end int64) ([]EventAttribute, error) {
-	t := db.lookupTenant(tenantID)
-	if t == nil {
-		return nil, nil
+	t, rv, err := db.readTenant(ctx, tenantID, start, end)
+	if t == nil || err != nil {
+		return nil, err
 	}
 	seen := map[EventAttribute]bool{}
 	t.blocksMu.RLock()
@@ -209,7 +212,7 @@ func (db *DB) EventAttributes(ctx context.Context, tenantID string, start, end i
 		heads = append(heads, fh.head.ev)
 	}
 	t.mu.RUnlock()
-	for _, b := range t.blocks {
+	for _, b := range rv.blocks(t.blocks) {
 		if m := b.meta.Events; m == nil || m.MaxT < start || m.MinT >= end {
 			continue
 		}
@@ -245,9 +248,12 @@ func (db *DB) EventAttributes(ctx context.Context, tenantID string, start, end i
 // [start, end), sorted by start time, with every column. Blocks whose
 // trace ID filters rule the trace out are not read.
 func (db *DB) Trace(ctx context.Context, tenantID string, id events.TraceID, start, end int64) ([]events.Event, error) {
-	t := db.lookupTenant(tenantID)
-	if t == nil || end <= start {
+	if end <= start {
 		return nil, nil
+	}
+	t, rv, err := db.readTenant(ctx, tenantID, start, end)
+	if t == nil || err != nil {
+		return nil, err
 	}
 	var out []events.Event
 	collect := func(b *events.Batch) error {
@@ -271,7 +277,7 @@ func (db *DB) Trace(ctx context.Context, tenantID string, id events.TraceID, sta
 			return nil, err
 		}
 	}
-	for _, b := range t.blocks {
+	for _, b := range rv.blocks(t.blocks) {
 		if m := b.meta.Events; m == nil || m.MaxT < start || m.MinT >= end {
 			continue
 		}

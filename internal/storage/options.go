@@ -64,6 +64,13 @@ type Options struct {
 	// compaction and retention, which CompactionRanges and Retention
 	// turn off.
 	SharedBucket bool
+	// KeepUploaded is how long a SharedBucket store (an ingester) keeps
+	// a block it uploaded in its view after the upload: in its own
+	// queries and in its HeadSnapshot. It must exceed the queriers' sync
+	// interval, so that a querier has listed a block before the
+	// ingester stops counting it. Zero keeps them all, with every other
+	// instance's block that Open found.
+	KeepUploaded time.Duration
 
 	// fs makes every change to local files (checkpoints, and the default
 	// bucket's objects), and walFS creates the log's segments: seams for

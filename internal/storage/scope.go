@@ -35,13 +35,13 @@ func (s *Scope) add(o Scope) {
 // several sources counts once in each. Sample and span filters are not
 // applied: a query reads the rows they test.
 func (db *DB) Analyze(ctx context.Context, tenantID string, p SelectParams) (heads, blocks Scope, err error) {
-	t := db.lookupTenant(tenantID)
-	if t == nil {
-		return heads, blocks, nil
+	t, rv, err := db.readTenant(ctx, tenantID, p.Start, p.End)
+	if t == nil || err != nil {
+		return heads, blocks, err
 	}
 	t.blocksMu.RLock()
 	defer t.blocksMu.RUnlock()
-	for _, s := range t.sources(&p) {
+	for _, s := range t.sources(&p, rv) {
 		if err := ctx.Err(); err != nil {
 			return heads, blocks, err
 		}

@@ -297,8 +297,9 @@ func sampleValues(name string, sets []labels.Labels, spans []SpanRef, pl plan, o
 // head and block. The tenant's lock is held only to take the view: the
 // query then reads without it, so that writes do not wait for queries.
 // The caller holds t.blocksMu.RLock, which keeps frozen heads and blocks
-// from being closed.
-func (t *tenant) sources(p *SelectParams) []source {
+// from being closed. rv adds what the ingesters hold (readTenant).
+func (t *tenant) sources(p *SelectParams, rv *remoteView) []source {
+	blocks := rv.blocks(t.blocks)
 	start, end := p.Start, p.End
 	var out []source
 	t.mu.RLock()
@@ -308,7 +309,7 @@ func (t *tenant) sources(p *SelectParams) []source {
 	for _, fh := range frozen {
 		maps.Copy(p.sampleNames, fh.head.sampleNames)
 	}
-	for _, b := range t.blocks {
+	for _, b := range blocks {
 		maps.Copy(p.sampleNames, b.sampleNames)
 	}
 	if h.overlaps(start, end) {
@@ -320,7 +321,7 @@ func (t *tenant) sources(p *SelectParams) []source {
 			out = append(out, fh.head)
 		}
 	}
-	for _, b := range t.blocks {
+	for _, b := range blocks {
 		if b.overlaps(start, end) {
 			out = append(out, b)
 		}
@@ -332,14 +333,14 @@ func (t *tenant) sources(p *SelectParams) []source {
 // the answer holds one StackValues per type and symbol table (the head,
 // frozen heads, and each block), which the caller merges by stack content.
 func (db *DB) SelectStacks(ctx context.Context, tenantID string, p SelectParams) ([]*StackValues, error) {
-	t := db.lookupTenant(tenantID)
-	if t == nil {
-		return nil, nil
+	t, rv, err := db.readTenant(ctx, tenantID, p.Start, p.End)
+	if t == nil || err != nil {
+		return nil, err
 	}
 	t.blocksMu.RLock()
 	defer t.blocksMu.RUnlock()
 	var out []*StackValues
-	for _, s := range t.sources(&p) {
+	for _, s := range t.sources(&p, rv) {
 		svs, err := s.selectStacks(ctx, p)
 		if err != nil {
 			if db.skip(ctx, tenantID, err) {
@@ -357,14 +358,14 @@ func (db *DB) SelectStacks(ctx context.Context, tenantID string, p SelectParams)
 // A series stored in several sources comes back once, its points merged
 // in time order.
 func (db *DB) SelectSeries(ctx context.Context, tenantID string, p SelectParams) ([]SeriesPoints, error) {
-	t := db.lookupTenant(tenantID)
-	if t == nil {
-		return nil, nil
+	t, rv, err := db.readTenant(ctx, tenantID, p.Start, p.End)
+	if t == nil || err != nil {
+		return nil, err
 	}
 	t.blocksMu.RLock()
 	defer t.blocksMu.RUnlock()
 	var all []SeriesPoints
-	for _, s := range t.sources(&p) {
+	for _, s := range t.sources(&p, rv) {
 		sps, err := s.selectSeries(ctx, p)
 		if err != nil {
 			if db.skip(ctx, tenantID, err) {
@@ -402,15 +403,15 @@ func mergeSeriesPoints(all []SeriesPoints) []SeriesPoints {
 
 // Series returns the label sets of the selected series.
 func (db *DB) Series(ctx context.Context, tenantID string, start, end int64, ms []*labels.Matcher) ([]labels.Labels, error) {
-	t := db.lookupTenant(tenantID)
-	if t == nil {
-		return nil, nil
+	t, rv, err := db.readTenant(ctx, tenantID, start, end)
+	if t == nil || err != nil {
+		return nil, err
 	}
 	t.blocksMu.RLock()
 	defer t.blocksMu.RUnlock()
 	set := map[uint64][]labels.Labels{}
 	p := SelectParams{Start: start, End: end, Matchers: ms}
-	for _, s := range t.sources(&p) {
+	for _, s := range t.sources(&p, rv) {
 		s.matchSeries(p, set)
 	}
 	var out []labels.Labels
@@ -435,15 +436,15 @@ func addSeries(set map[uint64][]labels.Labels, ls labels.Labels) {
 // LabelNames returns the names of series labels, and of per-sample labels,
 // of the selected series.
 func (db *DB) LabelNames(ctx context.Context, tenantID string, start, end int64, ms []*labels.Matcher) ([]string, error) {
-	t := db.lookupTenant(tenantID)
-	if t == nil {
-		return nil, nil
+	t, rv, err := db.readTenant(ctx, tenantID, start, end)
+	if t == nil || err != nil {
+		return nil, err
 	}
 	t.blocksMu.RLock()
 	defer t.blocksMu.RUnlock()
 	names := map[string]struct{}{}
 	p := SelectParams{Start: start, End: end, Matchers: ms}
-	for _, s := range t.sources(&p) {
+	for _, s := range t.sources(&p, rv) {
 		s.labelNames(p, names)
 	}
 	return slices.Sorted(maps.Keys(names)), nil
@@ -452,15 +453,15 @@ func (db *DB) LabelNames(ctx context.Context, tenantID string, start, end int64,
 // LabelValues returns the values of one label over the selected series,
 // or over the per-sample label sets when name is a per-sample label.
 func (db *DB) LabelValues(ctx context.Context, tenantID, name string, start, end int64, ms []*labels.Matcher) ([]string, error) {
-	t := db.lookupTenant(tenantID)
-	if t == nil {
-		return nil, nil
+	t, rv, err := db.readTenant(ctx, tenantID, start, end)
+	if t == nil || err != nil {
+		return nil, err
 	}
 	t.blocksMu.RLock()
 	defer t.blocksMu.RUnlock()
 	vals := map[string]struct{}{}
 	p := SelectParams{Start: start, End: end, Matchers: ms}
-	for _, s := range t.sources(&p) {
+	for _, s := range t.sources(&p, rv) {
 		s.labelValues(name, p, vals)
 	}
 	return slices.Sorted(maps.Keys(vals)), nil
@@ -747,11 +748,12 @@ func (h *head) labelValues(name string, p SelectParams, vals map[string]struct{}
 }
 
 // ProfileBounds returns the time of the oldest and the newest profile of
-// a tenant, unix nanoseconds; ok is false when it has none.
-func (db *DB) ProfileBounds(tenantID string) (minT, maxT int64, ok bool) {
-	t := db.lookupTenant(tenantID)
-	if t == nil {
-		return 0, 0, false
+// a tenant, unix nanoseconds; ok is false when it has none. Under
+// WithIngesters, it asks the ingesters for all of their heads.
+func (db *DB) ProfileBounds(ctx context.Context, tenantID string) (minT, maxT int64, ok bool, err error) {
+	t, rv, err := db.readTenant(ctx, tenantID, -1<<63, 1<<63-1)
+	if t == nil || err != nil {
+		return 0, 0, false, err
 	}
 	minT, maxT = 1<<63-1, -1<<63
 	add := func(lo, hi int64) {
@@ -769,12 +771,12 @@ func (db *DB) ProfileBounds(tenantID string) (minT, maxT int64, ok bool) {
 		}
 	}
 	t.mu.RUnlock()
-	for _, b := range t.blocks {
+	for _, b := range rv.blocks(t.blocks) {
 		for i := range b.ix.series {
 			if s := &b.ix.series[i]; s.n > 0 {
 				add(s.minT, s.maxT)
 			}
 		}
 	}
-	return minT, maxT, ok
+	return minT, maxT, ok, nil
 }

@@ -43,6 +43,16 @@ type tenant struct {
 	// and leaves out without reading them again. Guarded by
 	// DB.compactMu.
 	damaged map[string]bool
+
+	// uploadedAt are the blocks this store cut that are in its view, by
+	// ID, with when they were uploaded, and watermark the WALSegment of
+	// the newest one it dropped from its view (see HeadSnapshot): an
+	// ingester on a shared bucket's. Guarded by blocksMu.
+	uploadedAt map[string]time.Time
+	watermark  int
+	// snapCache are the heads written for HeadSnapshot, by head.
+	snapMu    sync.Mutex
+	snapCache map[*head]*snapPart
 }
 
 // frozenHead is a head that was cut and waits for its block: it stays
