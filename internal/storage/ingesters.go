@@ -390,10 +390,11 @@ func (db *DB) dropUploaded() {
 	}
 }
 
-// runDropUploaded calls dropUploaded every Options.CheckInterval until ctx
-// is done.
+// runDropUploaded calls dropUploaded every Options.CheckInterval, or
+// twice per KeepUploaded when that is shorter, until ctx is done: a
+// block stays in the view at most half as long again as asked.
 func (db *DB) runDropUploaded(ctx context.Context) {
-	tick := time.NewTicker(db.opts.CheckInterval)
+	tick := time.NewTicker(max(min(db.opts.CheckInterval, db.opts.KeepUploaded/2), time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {
