@@ -19,7 +19,8 @@ targets of --config.
 
 --target chooses the role: all (the default) does everything; with a
 bucket shared by several instances, ingester takes writes and uploads
-blocks, and querier serves queries over the bucket's blocks.
+blocks, and querier serves queries over the bucket's blocks and, with
+--ingesters, what the ingesters hold that is not in the bucket yet.
 
 flags:
 `
@@ -67,7 +68,12 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Int64Var(&cfg.CacheMemoryBytes, "storage.cache.memory-bytes", cfg.CacheMemoryBytes, "bytes of memory that the cache of blocks' files read from an object-store bucket (1 MiB chunks of samples and events) may hold; 0 turns the memory tier off, which makes every small read of a block a read of a chunk from disk")
 	fs.Int64Var(&cfg.CacheDiskBytes, "storage.cache.disk-bytes", cfg.CacheDiskBytes, "bytes that the same cache may keep on disk in DATA/cache, which survives restarts; 0 turns the disk tier off; a filesystem bucket is not cached")
 	fs.DurationVar(&cfg.BucketReadTimeout, "storage.bucket-read-timeout", cfg.BucketReadTimeout, "longest time one read of a block's samples or events (a 1 MiB chunk of the cache) from an object-store bucket may take; longer fails the query as the bucket not answering; 0: the HTTP client's timeouts; applies while the cache has a tier")
-	fs.DurationVar(&cfg.SyncInterval, "querier.sync-interval", cfg.SyncInterval, "how often a querier lists the bucket for blocks uploaded and deleted since; a block is queryable within this long of its upload")
+	fs.DurationVar(&cfg.SyncInterval, "querier.sync-interval", cfg.SyncInterval, "how often a querier lists the bucket for blocks uploaded and deleted since; a block is queryable within this long of its upload (at once with --ingesters); keep it below the ingesters' --ingester.keep-uploaded")
+	fs.StringVar(&cfg.Ingesters, "ingesters", cfg.Ingesters, "a querier's ingesters, asked in every query for what they hold that is not in the bucket yet: comma-separated host:port, or dns+NAME:PORT for every A/AAAA record of NAME (a Kubernetes headless service); a query fails (502) when one of them does not answer. Empty: the querier serves the bucket's blocks alone")
+	fs.DurationVar(&cfg.IngestersRefresh, "querier.ingesters-refresh", server.DefaultIngestersRefresh, "how often a querier resolves the dns+ entries of --ingesters; a failed resolution keeps the last addresses")
+	fs.DurationVar(&cfg.IngesterTimeout, "querier.ingester-timeout", server.DefaultIngesterTimeout, "longest a querier waits for one ingester's answer; past it the query fails, naming the ingester")
+	fs.Int64Var(&cfg.IngesterMaxBytes, "querier.ingester-max-bytes", server.DefaultIngesterMaxBytes, "largest answer of one ingester (its heads, written as blocks) that a querier holds in memory for a query; larger fails the query")
+	fs.DurationVar(&cfg.KeepUploaded, "ingester.keep-uploaded", server.DefaultKeepUploaded, "how long an ingester keeps a block it uploaded in its view (its own queries, and its answers to queriers) before it leaves it to the bucket; must exceed the queriers' --querier.sync-interval, and stay below the compactor's minimum block age. An ingester's own query API serves its heads and these recent blocks only")
 	fs.BoolVar(&cfg.WALSync, "wal.fsync", cfg.WALSync, "fsync the write-ahead log on every write (survives power loss; slower)")
 	fs.DurationVar(&cfg.SelfProfileInterval, "self-profile.interval", cfg.SelfProfileInterval, "window of Hearth's own profiles; 0 turns self-profiling off")
 	fs.BoolVar(&cfg.SelfEvents, "self-events", cfg.SelfEvents, "record Hearth's own requests, block writes, compactions, scrapes and log lines as events of the default tenant")

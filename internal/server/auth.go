@@ -20,6 +20,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/auth"
 	"github.com/hearth-profiler/hearth/internal/events/jsonl"
 	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/ingesters"
 	"github.com/hearth-profiler/hearth/internal/otlp"
 	"github.com/hearth-profiler/hearth/internal/querier"
 	"github.com/hearth-profiler/hearth/internal/scrape"
@@ -66,6 +67,7 @@ func accessTable(pushPath, querierPath, settingsPath string, protectMetrics bool
 		"POST /-/flush":           needAdmin,
 		"POST /-/reload":          needAdmin,
 		"GET /api/v1/targets":     needRead,
+		"GET " + ingesters.Path:   needRead,
 		"GET /api/v1/auth/whoami": anyToken,
 		// The API's catch-alls only answer 404; a valid token is enough
 		// to be told so.

@@ -14,12 +14,11 @@ import (
 )
 
 // The roles of `hearth server --target`, as in issue 14 and DESIGN.md's
-// "Past one machine". Built: all, ingester and querier. Not built yet:
-// the compactor (and its lease), a querier asking the ingesters for what
-// is still in their heads (--ingesters) and de-duplicating it against the
-// bucket, a bucket index, and a local cache of blocks' indexes and
-// symbols; so a querier sees data once an ingester has cut it into a
-// block, and nothing compacts or expires blocks in a shared bucket.
+// "Past one machine". Built: all, ingester and querier, and a querier
+// asking the ingesters for what is still in their heads (--ingesters,
+// ingesters.go). Not built yet: the compactor (and its lease), a bucket
+// index, and a local cache of blocks' indexes and symbols; so nothing
+// compacts or expires blocks in a shared bucket.
 const (
 	// TargetAll takes writes, keeps blocks, compacts them and applies
 	// retention: one server on its own bucket, as Hearth has always been.
@@ -28,10 +27,12 @@ const (
 	// disk), cuts blocks every --storage.block-duration and uploads them
 	// to a bucket it shares with other ingesters; it neither compacts
 	// nor expires nor deletes blocks there. It answers queries over its
-	// heads and the blocks it opened.
+	// heads and the blocks it uploaded within --ingester.keep-uploaded,
+	// and answers queriers' requests for them (ingesters.Path).
 	TargetIngester = "ingester"
 	// TargetQuerier is stateless: it takes no writes, opens the blocks
-	// of the bucket and lists it again every --querier.sync-interval.
+	// of the bucket and lists it again every --querier.sync-interval,
+	// and with --ingesters asks the ingesters in every query.
 	TargetQuerier = "querier"
 )
 
@@ -40,7 +41,7 @@ const (
 // within about this long. Thanos' store gateway re-lists every 3 minutes
 // (--sync-block-duration), beside blocks cut every 2 hours; Hearth's
 // ingesters are meant to cut every few minutes, so that a querier is
-// not far behind them without asking them (not built), and 3 minutes on
+// not far behind them when it does not ask them (--ingesters), and 3 minutes on
 // top would double that. A sync is one LIST per tenant, plus a GET of
 // meta.json and the index and symbols of each new block, which costs
 // little at 15 s.
@@ -83,6 +84,10 @@ func (cfg Config) storageOptions(opts *storage.Options) {
 		opts.SharedBucket = true
 		opts.CompactionRanges = []time.Duration{}
 		opts.Retention = 0
+		opts.KeepUploaded = cfg.KeepUploaded
+		if opts.KeepUploaded <= 0 {
+			opts.KeepUploaded = DefaultKeepUploaded
+		}
 	case TargetQuerier:
 		opts.ReadOnly = true
 		opts.SyncInterval = cfg.SyncInterval

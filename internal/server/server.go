@@ -30,6 +30,7 @@ import (
 	"github.com/hearth-profiler/hearth/internal/events"
 	"github.com/hearth-profiler/hearth/internal/events/jsonl"
 	"github.com/hearth-profiler/hearth/internal/ingest"
+	"github.com/hearth-profiler/hearth/internal/ingesters"
 	"github.com/hearth-profiler/hearth/internal/limits"
 	"github.com/hearth-profiler/hearth/internal/otlp"
 	"github.com/hearth-profiler/hearth/internal/priority"
@@ -132,6 +133,23 @@ type Config struct {
 	// query's context to end it; 0 leaves it to the HTTP client's
 	// timeouts. It applies while the cache has a tier.
 	BucketReadTimeout time.Duration
+	// Ingesters are the ingesters a querier asks for what is not in the
+	// bucket yet: comma-separated host:port or dns+NAME:PORT entries
+	// (package ingesters); "" asks none, and the querier serves the
+	// bucket's blocks alone.
+	Ingesters string
+	// IngestersRefresh is how often a querier resolves the dns+ entries
+	// of Ingesters; 0 means DefaultIngestersRefresh.
+	IngestersRefresh time.Duration
+	// IngesterTimeout bounds one ingester's answer to a querier; 0 means
+	// DefaultIngesterTimeout.
+	IngesterTimeout time.Duration
+	// IngesterMaxBytes bounds one ingester's answer, which a querier
+	// holds in memory for the query; 0 means DefaultIngesterMaxBytes.
+	IngesterMaxBytes int64
+	// KeepUploaded is how long an ingester keeps a block it uploaded in
+	// its view; 0 means DefaultKeepUploaded.
+	KeepUploaded time.Duration
 }
 
 // DefaultBucketCheckTimeout is how long the start-up check of a bucket
@@ -221,6 +239,10 @@ type Server struct {
 	// section as it was at start-up, which a reload may not change.
 	bkt     bucket.Bucket
 	storage *bucket.Config
+	// discovery and ingesters are a querier's ingesters (--ingesters);
+	// nil without them.
+	discovery *ingesters.Discovery
+	ingesters *ingesters.Client
 
 	reloadMu sync.Mutex // one reload at a time
 }
@@ -450,6 +472,10 @@ func newServer(cfg Config, logger *slog.Logger, l loaded, self selfEvents) (_ *S
 	s := &Server{cfg: cfg, logger: logger, db: db, mux: &routes{ServeMux: http.NewServeMux()}, tls: tlsCfg, tokenFile: tokenFile,
 		limits: limits.NewOverrides(cfg.Limits), refusals: &limits.Refusals{}, self: self,
 		bkt: l.bkt, storage: storageOf(l.file)}
+	if err := s.setupIngesters(l.reg); err != nil {
+		db.Close()
+		return nil, err
+	}
 	s.ing = ingest.New(db, ingest.ProfileLimits{MaxDecompressedBytes: maxDecompressed}, logger.With("component", "ingest"))
 	s.ing.UseLimits(s.limits, s.refusals)
 	s.ing.LimitInflight(cfg.MaxInflightBytes)
@@ -633,7 +659,7 @@ func (s *Server) applyConfig(cfg *scrape.Config) error {
 func (s *Server) Handler() http.Handler {
 	// gRPC calls are authenticated by the gRPC server's interceptors,
 	// as on its own port.
-	grpcH, muxH := s.metrics.instrument("grpc", s.grpc), s.self.rec.HTTP(s.metrics.instrument("", s.authenticate(s.refuseWrites(s.mux))))
+	grpcH, muxH := s.metrics.instrument("grpc", s.grpc), s.self.rec.HTTP(s.metrics.instrument("", s.askIngesters(s.authenticate(s.refuseWrites(s.mux)))))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") &&
 			strings.HasPrefix(r.URL.Path, "/opentelemetry.") {
@@ -820,6 +846,13 @@ func (s *Server) serve(ctx context.Context, srv *http.Server, ln net.Listener, e
 		defer wg.Done()
 		releaseMemory(bg, 10*time.Second, s.db.Appends)
 	}()
+	if s.discovery != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.discovery.Run(bg, s.cfg.ingestersRefresh())
+		}()
+	}
 	if s.cfg.SelfProfileInterval > 0 {
 		wg.Add(1)
 		go func() {
