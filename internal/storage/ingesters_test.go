@@ -378,3 +378,42 @@ func TestHeadSnapshotCached(t *testing.T) {
 		t.Errorf("snapshot of a range the head does not hold: heads %q, %d bytes", d.Heads, d.Size())
 	}
 }
+
+// TestHeadSnapshotConcurrent takes snapshots, and reads them on the
+// querier, while the ingester takes writes and cuts: run with -race, it
+// checks that a snapshot reads the live head without its lock safely;
+// every answer counts at least what was acknowledged before it was
+// asked.
+func TestHeadSnapshotConcurrent(t *testing.T) {
+	r := newIngesterRig(t)
+	const ten = "t"
+	done := make(chan struct{})
+	var mu sync.Mutex // guards r.cpu against the reader's reads
+	go func() {
+		defer close(done)
+		for i := range 40 {
+			mu.Lock()
+			r.send(0, ten, 1)
+			mu.Unlock()
+			if i%10 == 9 {
+				r.flush(0)
+			}
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			r.sync()
+			r.check("after concurrent writes and cuts", ten, nil)
+			return
+		default:
+		}
+		mu.Lock()
+		sent := r.cpu[ten]
+		mu.Unlock()
+		cpu, _ := r.totals(ten, r.fetch)
+		if cpu < sent {
+			t.Fatalf("querier counts cpu %d, %d was acknowledged before it asked", cpu, sent)
+		}
+	}
+}
