@@ -482,6 +482,11 @@ func (rv *remoteView) blocks(own []*block) []*block {
 	return out
 }
 
+// isHead says whether b is an ingester's head written for the query.
+func (rv *remoteView) isHead(b *block) bool {
+	return rv != nil && slices.Contains(rv.heads, b)
+}
+
 // readTenant returns the tenant a query over [start, end) reads, and
 // what the ingesters add to it when ctx comes from WithIngesters: then a
 // tenant that only the ingesters hold is an empty one of its own.

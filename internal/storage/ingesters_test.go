@@ -282,6 +282,10 @@ func TestIngesterOnlyTenant(t *testing.T) {
 	if err != nil || !ok || lo > hi {
 		t.Errorf("ProfileBounds of a tenant in a head only: %d %d %v %v", lo, hi, ok, err)
 	}
+	heads, blocks, err := r.q.Analyze(ctx, "new", SelectParams{Start: t0 - int64(time.Hour), End: t0 + int64(time.Hour)})
+	if err != nil || heads.Profiles != 4 || blocks.Sources != 0 {
+		t.Errorf("Analyze of a tenant in a head only: heads %+v, blocks %+v, %v; want 4 profiles in heads, no block", heads, blocks, err)
+	}
 	attrs, err := r.q.EventAttributes(ctx, "new", t0-int64(time.Hour), t0+int64(time.Hour))
 	if err != nil || len(attrs) == 0 {
 		t.Errorf("EventAttributes of a tenant in a head only: %v, %v", attrs, err)

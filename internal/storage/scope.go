@@ -49,6 +49,14 @@ func (db *DB) Analyze(ctx context.Context, tenantID string, p SelectParams) (hea
 		case *head:
 			heads.add(s.scope(p))
 		case *block:
+			if rv.isHead(s) {
+				// An ingester's head, written as a block for the
+				// query: in memory there.
+				sc := s.scope(p)
+				sc.Bytes = 0
+				heads.add(sc)
+				continue
+			}
 			blocks.add(s.scope(p))
 		}
 	}
