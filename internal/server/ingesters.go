@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -63,7 +64,7 @@ func (s *Server) setupIngesters(reg prometheus.Registerer) error {
 		return nil
 	}
 	if s.cfg.Target != TargetQuerier {
-		return fmt.Errorf("--ingesters is for --target=querier, not %q", s.cfg.Target)
+		return fmt.Errorf("--ingesters is for --target=querier, not %q", cmp.Or(s.cfg.Target, TargetAll))
 	}
 	d, err := ingesters.Parse(s.cfg.Ingesters, nil, s.logger.With("component", "ingesters"))
 	if err != nil {

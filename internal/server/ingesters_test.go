@@ -1,0 +1,118 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hearth-profiler/hearth/internal/server"
+)
+
+// TestIngestersFlagChecked: --ingesters on another role than a querier,
+// or a value that is not a list of addresses, stops the start saying so.
+func TestIngestersFlagChecked(t *testing.T) {
+	dir := t.TempDir()
+	storage := filepath.Join(dir, "hearth.yaml")
+	if err := os.WriteFile(storage, []byte("storage:\n  bucket:\n    type: filesystem\n    config: {directory: "+filepath.Join(dir, "bucket")+"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ target, ingesters, want string }{
+		{server.TargetIngester, "127.0.0.1:1", `--ingesters is for --target=querier, not "ingester"`},
+		{server.TargetQuerier, "dns+nameonly", `want host:port or dns+NAME:PORT`},
+	} {
+		cfg := server.DefaultConfig()
+		cfg.DataDir = t.TempDir()
+		cfg.SelfProfileInterval = 0
+		cfg.Target = c.target
+		cfg.ConfigFile = storage
+		cfg.Ingesters = c.ingesters
+		s, err := server.New(cfg, nil)
+		if err == nil {
+			s.Close()
+			t.Errorf("--target=%s --ingesters=%s started", c.target, c.ingesters)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("--target=%s --ingesters=%s: %v; want it to say %q", c.target, c.ingesters, err, c.want)
+		}
+	}
+}
+
+// TestQuerierAsksIngestersWithTokens: with tokens, a querier forwards the
+// caller's token to the ingesters, which check it as they would the
+// caller's own query: data in an ingester's head is queryable on the
+// querier by its tenant's reader, not by another tenant's, and the
+// ingester's route for queriers is closed to a request without a token.
+func TestQuerierAsksIngestersWithTokens(t *testing.T) {
+	dir := t.TempDir()
+	storage := filepath.Join(dir, "hearth.yaml")
+	if err := os.WriteFile(storage, []byte("storage:\n  bucket:\n    type: filesystem\n    config: {directory: "+filepath.Join(dir, "bucket")+"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokens := filepath.Join(dir, "tokens.yaml")
+	if err := os.WriteFile(tokens, []byte(testTokens), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	icfg := server.DefaultConfig()
+	icfg.Target = server.TargetIngester
+	icfg.ConfigFile = storage
+	icfg.AuthTokensFile = tokens
+	ing := serve(t, icfg)
+
+	qcfg := server.DefaultConfig()
+	qcfg.Target = server.TargetQuerier
+	qcfg.ConfigFile = storage
+	qcfg.AuthTokensFile = tokens
+	qcfg.Ingesters = strings.TrimPrefix(ing, "http://")
+	q := serve(t, qcfg)
+
+	resp, _ := do(t, "POST", ing+"/ingest?name=app.cpu&format=folded", "text/plain", []byte("main;work 10\nmain;idle 5\n"),
+		map[string]string{"Authorization": bearer(writerToken)})
+	if resp.StatusCode != 200 {
+		t.Fatalf("push to the ingester: %s", resp.Status)
+	}
+	total := func(base, tok string) (int, int64) {
+		t.Helper()
+		hdr := map[string]string{}
+		if tok != "" {
+			hdr["Authorization"] = bearer(tok)
+		}
+		resp, body := do(t, "GET", base+"/api/v1/query/flamegraph?query=cpu&from=now-1h&until=now%2B1h", "", nil, hdr)
+		if resp.StatusCode != 200 {
+			return resp.StatusCode, 0
+		}
+		var fg struct {
+			Data struct {
+				Total int64 `json:"total"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(body, &fg); err != nil {
+			t.Fatalf("flame graph: %v: %s", err, body)
+		}
+		return resp.StatusCode, fg.Data.Total
+	}
+	_, want := total(ing, readerToken)
+	if want == 0 {
+		t.Fatal("the ingester answers an empty flame graph")
+	}
+	if code, n := total(q, readerToken); code != 200 || n != want {
+		t.Errorf("team-a's reader on the querier: %d, total %d; want 200 and %d, from the ingester's head", code, n, want)
+	}
+	if code, n := total(q, otherToken); code != 200 || n != 0 {
+		t.Errorf("team-b's token on the querier: %d, total %d; want 200 and nothing of team-a's", code, n)
+	}
+	if code, _ := total(q, ""); code != http.StatusUnauthorized {
+		t.Errorf("no token on the querier: %d; want 401", code)
+	}
+	resp, _ = do(t, "GET", ing+"/internal/v1/head?start=0&end=1", "", nil, nil)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the ingester's head route without a token: %s; want 401", resp.Status)
+	}
+	resp, _ = do(t, "GET", ing+"/internal/v1/head?start=0&end=1", "", nil, map[string]string{"Authorization": bearer(writerToken)})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the ingester's head route with a write-only token: %s; want 403", resp.Status)
+	}
+}
