@@ -2,11 +2,13 @@ package ingesters
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,4 +138,60 @@ func (c *Client) fetchOne(ctx context.Context, addr string, authorization []stri
 		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return storage.ReadHeadSnapshot(resp.Body, c.opts.MaxBytes)
+}
+
+// TenantsPath is the ingesters' route that lists the tenants they hold
+// data of, as a JSON array, for a caller whose token may read every
+// tenant (or when tokens are off).
+const TenantsPath = "/internal/v1/tenants"
+
+// Tenants returns the tenants the ingesters hold data of, sorted, asked
+// with the caller's Authorization header. Unlike Fetch, it is for
+// listings (the UI's choice of tenant): the caller may go on without it.
+func (c *Client) Tenants(ctx context.Context, authorization []string) ([]string, error) {
+	addrs, err := c.d.Addrs()
+	if err != nil {
+		return nil, &storage.IngesterError{Addr: "(unresolved)", Err: err}
+	}
+	lists := make([][]string, len(addrs))
+	errs := make([]error, len(addrs))
+	var wg sync.WaitGroup
+	for i, addr := range addrs {
+		wg.Go(func() {
+			if c.opts.Timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, c.opts.Timeout)
+				defer cancel()
+			}
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+TenantsPath, nil)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			for _, a := range authorization {
+				req.Header.Add("Authorization", a)
+			}
+			resp, err := c.opts.HTTP.Do(req)
+			if err != nil {
+				errs[i] = &storage.IngesterError{Addr: addr, Err: err}
+				return
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+				errs[i] = &storage.IngesterError{Addr: addr, Err: fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))}
+				return
+			}
+			if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&lists[i]); err != nil {
+				errs[i] = &storage.IngesterError{Addr: addr, Err: fmt.Errorf("tenants: %w", err)}
+			}
+		})
+	}
+	wg.Wait()
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), errors.Join(errs...)
 }

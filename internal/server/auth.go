@@ -58,17 +58,19 @@ var queryPaths = []string{
 func accessTable(pushPath, querierPath, settingsPath string, protectMetrics bool) map[string]access {
 	t := map[string]access{
 		// Drilldown's settings are the UI's own: a reader keeps them.
-		settingsPath:              needRead,
-		"POST /ingest":            needWrite,
-		"POST /pyroscope/ingest":  needWrite,
-		pushPath:                  needWrite,
-		querierPath:               needRead,
-		"GET /ready":              openAccess,
-		"POST /-/flush":           needAdmin,
-		"POST /-/reload":          needAdmin,
-		"GET /api/v1/targets":     needRead,
-		"GET " + ingesters.Path:   needRead,
-		"GET /api/v1/auth/whoami": anyToken,
+		settingsPath:             needRead,
+		"POST /ingest":           needWrite,
+		"POST /pyroscope/ingest": needWrite,
+		pushPath:                 needWrite,
+		querierPath:              needRead,
+		"GET /ready":             openAccess,
+		"POST /-/flush":          needAdmin,
+		"POST /-/reload":         needAdmin,
+		"GET /api/v1/targets":    needRead,
+		"GET " + ingesters.Path:  needRead,
+		// Checked by the handler: a token of every tenant only.
+		"GET " + ingesters.TenantsPath: anyToken,
+		"GET /api/v1/auth/whoami":      anyToken,
 		// The API's catch-alls only answer 404; a valid token is enough
 		// to be told so.
 		"/api/":                    anyToken,
@@ -357,7 +359,7 @@ func (s *Server) serveWhoami(w http.ResponseWriter, r *http.Request) {
 			writeRefusal(w, r, &refusal{status: http.StatusBadRequest, msg: err.Error()})
 			return
 		}
-		ans = whoami{Tenants: s.db.Tenants(), Scopes: auth.AllScopes.Names(), Tenant: ten}
+		ans = whoami{Tenants: s.tenants(r), Scopes: auth.AllScopes.Names(), Tenant: ten}
 	} else {
 		tok := id.Token
 		ans = whoami{Auth: true, Name: tok.Name, Scopes: tok.Scopes.Names(), Tenant: id.Tenant}
@@ -367,7 +369,7 @@ func (s *Server) serveWhoami(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if tok.AnyTenant() {
-			ans.Tenants = append(ans.Tenants, s.db.Tenants()...)
+			ans.Tenants = append(ans.Tenants, s.tenants(r)...)
 			slices.Sort(ans.Tenants)
 			ans.Tenants = slices.Compact(ans.Tenants)
 		}

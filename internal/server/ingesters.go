@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hearth-profiler/hearth/internal/auth"
 	"github.com/hearth-profiler/hearth/internal/ingesters"
 	"github.com/hearth-profiler/hearth/internal/storage"
 	"github.com/hearth-profiler/hearth/internal/tenant"
@@ -59,6 +61,7 @@ func (cfg Config) ingestersRefresh() time.Duration {
 func (s *Server) setupIngesters(reg prometheus.Registerer) error {
 	if s.cfg.Target == TargetIngester {
 		s.mux.HandleFunc("GET "+ingesters.Path, s.headSnapshot)
+		s.mux.HandleFunc("GET "+ingesters.TenantsPath, s.ingesterTenants)
 	}
 	if s.cfg.Ingesters == "" {
 		return nil
@@ -106,6 +109,7 @@ func (s *Server) askIngesters(next http.Handler) http.Handler {
 		ctx, release := storage.WithIngesters(r.Context(), func(ctx context.Context, tenantID string, start, end int64) ([]*storage.HeadSnapshot, error) {
 			return s.ingesters.Fetch(ctx, authz, tenantID, start, end)
 		})
+		ctx = context.WithValue(ctx, authorizationKey{}, authz)
 		defer release()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -136,4 +140,38 @@ func (s *Server) headSnapshot(w http.ResponseWriter, r *http.Request) {
 	if _, err := snap.WriteTo(w); err != nil {
 		s.logger.Warn("send head snapshot to a querier", "tenant", ten, "err", err)
 	}
+}
+
+// authorizationKey holds, in a querier's request context, the request's
+// Authorization header, for the requests to the ingesters.
+type authorizationKey struct{}
+
+// tenants returns the tenants the server holds data of and, on a querier
+// with --ingesters, those of the ingesters' heads. It is a listing (the
+// UI's choice of tenant): an ingester that does not answer is logged and
+// left out, rather than failing it.
+func (s *Server) tenants(r *http.Request) []string {
+	out := s.db.Tenants()
+	if s.ingesters == nil {
+		return out
+	}
+	authz, _ := r.Context().Value(authorizationKey{}).([]string)
+	more, err := s.ingesters.Tenants(r.Context(), authz)
+	if err != nil {
+		s.logger.Warn("list the ingesters' tenants; listing the bucket's", "err", err)
+	}
+	out = append(out, more...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// ingesterTenants answers a querier with the tenants this ingester holds
+// data of, to a caller that may read every tenant.
+func (s *Server) ingesterTenants(w http.ResponseWriter, r *http.Request) {
+	if id, _ := auth.FromContext(r.Context()); id != nil && id.Token != nil && !id.Token.AnyTenant() {
+		http.Error(w, "listing the tenants needs a token of every tenant", http.StatusForbidden)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(s.db.Tenants())
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -114,5 +115,26 @@ func TestQuerierAsksIngestersWithTokens(t *testing.T) {
 	resp, _ = do(t, "GET", ing+"/internal/v1/head?start=0&end=1", "", nil, map[string]string{"Authorization": bearer(writerToken)})
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("the ingester's head route with a write-only token: %s; want 403", resp.Status)
+	}
+
+	// A tenant only in the ingester's head is offered by the querier's
+	// whoami to a token of every tenant; the ingester lists its tenants
+	// to such a token only.
+	resp, _ = do(t, "POST", ing+"/ingest?name=app.cpu&format=folded", "text/plain", []byte("main 1\n"),
+		map[string]string{"Authorization": bearer(allToken), "X-Scope-OrgID": "team-z"})
+	if resp.StatusCode != 200 {
+		t.Fatalf("push of team-z to the ingester: %s", resp.Status)
+	}
+	resp, body := do(t, "GET", q+"/api/v1/auth/whoami", "", nil, map[string]string{"Authorization": bearer(allToken)})
+	var who struct{ Tenants []string }
+	if err := json.Unmarshal(body, &who); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("whoami on the querier: %s %s", resp.Status, body)
+	}
+	if !slices.Contains(who.Tenants, "team-z") || !slices.Contains(who.Tenants, "team-a") {
+		t.Errorf("whoami on the querier offers %q; want team-a and team-z, which only the ingester's head holds", who.Tenants)
+	}
+	resp, _ = do(t, "GET", ing+"/internal/v1/tenants", "", nil, map[string]string{"Authorization": bearer(readerToken)})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the ingester's tenants route with a token of team-a only: %s; want 403", resp.Status)
 	}
 }
