@@ -105,6 +105,10 @@ func TestQuerierAsksIngestersWithTokens(t *testing.T) {
 	if code, n := total(q, otherToken); code != 200 || n != 0 {
 		t.Errorf("team-b's token on the querier: %d, total %d; want 200 and nothing of team-a's", code, n)
 	}
+	_, metrics := do(t, "GET", q+"/metrics", "", nil, nil)
+	if want := `hearth_querier_ingester_requests_total{ingester="` + qcfg.Ingesters + `",result="success"}`; !strings.Contains(string(metrics), want) {
+		t.Errorf("the querier's /metrics do not count its requests to the ingester: no %s", want)
+	}
 	if code, _ := total(q, ""); code != http.StatusUnauthorized {
 		t.Errorf("no token on the querier: %d; want 401", code)
 	}
