@@ -370,8 +370,9 @@ func (db *DB) dropUploaded() {
 		drop := map[*block]bool{}
 		for _, b := range own {
 			// In WALSegment order, and no further than the first block
-			// still young: a watermark past a block still listed would
-			// make queriers count it twice.
+			// still young, so that no block at or below the watermark
+			// is still listed (a querier takes a block by ID once, so
+			// it would not count twice, but the rule is kept plain).
 			if t.uploadedAt[b.meta.ID].After(cutoff) {
 				break
 			}
