@@ -273,11 +273,7 @@ func (db *DB) HeadSnapshot(ctx context.Context, tenantID string, start, end int6
 
 	t.snapMu.Lock()
 	defer t.snapMu.Unlock()
-	for h := range t.snapCache {
-		if !live[h] {
-			delete(t.snapCache, h)
-		}
-	}
+	t.pruneSnapCache(live)
 	for _, p := range parts {
 		key := keyOf(p.h)
 		sp := t.snapCache[p.live]
@@ -297,6 +293,28 @@ func (db *DB) HeadSnapshot(ctx context.Context, tenantID string, start, end int6
 		}
 	}
 	return s, nil
+}
+
+// pruneSnapCache forgets the snapshots of heads that are neither live
+// nor frozen any more; live nil takes them from t. The caller holds
+// t.snapMu.
+func (t *tenant) pruneSnapCache(live map[*head]bool) {
+	if len(t.snapCache) == 0 {
+		return
+	}
+	if live == nil {
+		t.mu.RLock()
+		live = map[*head]bool{t.head: true}
+		for _, fh := range t.frozen {
+			live[fh.head] = true
+		}
+		t.mu.RUnlock()
+	}
+	for h := range t.snapCache {
+		if !live[h] {
+			delete(t.snapCache, h)
+		}
+	}
 }
 
 // writeSnapPart writes h as a block in memory.
@@ -359,6 +377,11 @@ func (db *DB) dropUploaded() {
 	}
 	cutoff := db.opts.Now().Add(-db.opts.KeepUploaded)
 	for _, t := range db.allTenants() {
+		// A tenant no longer queried would keep the snapshot of a head
+		// long written out until its next query.
+		t.snapMu.Lock()
+		t.pruneSnapCache(nil)
+		t.snapMu.Unlock()
 		t.blocksMu.Lock()
 		own := make([]*block, 0, len(t.uploadedAt))
 		for _, b := range t.blocks {

@@ -381,6 +381,17 @@ func TestHeadSnapshotCached(t *testing.T) {
 	if len(d.Heads) != 0 || d.Size() != 0 {
 		t.Errorf("snapshot of a range the head does not hold: heads %q, %d bytes", d.Heads, d.Size())
 	}
+	// Once the head is written out, its snapshot is forgotten without
+	// another query.
+	r.flush(0)
+	r.ing[0].dropUploaded()
+	tn := r.ing[0].lookupTenant("t")
+	tn.snapMu.Lock()
+	n := len(tn.snapCache)
+	tn.snapMu.Unlock()
+	if n != 0 {
+		t.Errorf("%d snapshots kept of heads written out", n)
+	}
 }
 
 // TestHeadSnapshotConcurrent takes snapshots, and reads them on the
