@@ -263,10 +263,19 @@ func Open(c *Config, opts Options) (Bucket, error) {
 			b = objstore.WrapWithMetrics(s3b, prometheus.WrapRegistererWithPrefix("hearth_", opts.Registerer), cfg.Bucket).
 				WithExpectedErrs(s3b.IsObjNotFoundErr)
 		}
-		return FromObjstore(b, ObjstoreOptions{
+		o, err := FromObjstore(b, ObjstoreOptions{
 			Name:     fmt.Sprintf("%s on s3 endpoint %s", cfg.Bucket, cfg.Endpoint),
 			SpoolDir: opts.SpoolDir,
 		})
+		if err != nil {
+			return nil, err
+		}
+		if o.cond, err = newConditionalS3(cfg); err != nil {
+			o.Close()
+			return nil, fmt.Errorf("storage.bucket: %w", err)
+		}
+		o.condBucket = cfg.Bucket
+		return o, nil
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/thanos-io/objstore"
 )
 
@@ -44,6 +45,10 @@ type Objstore struct {
 	b        objstore.Bucket
 	name     string
 	spoolDir string
+	// cond makes the conditional writes (ConditionalUploader) in the
+	// bucket condBucket; nil when the provider is not S3.
+	cond       *minio.Client
+	condBucket string
 }
 
 var _ Bucket = (*Objstore)(nil)
