@@ -63,6 +63,13 @@ type blockMeta struct {
 	// shares its bucket (Options.SharedBucket): WALSegment counts the
 	// segments of that store's log, and no other's.
 	Instance string `json:"instance,omitempty"`
+	// Instances are, for a block compacted from blocks that instances
+	// sharing the bucket cut, the WALSegment of each instance's newest
+	// source, by instance: the block holds every record of that
+	// instance's log below it. An instance's replay goes by it once
+	// its own blocks are deleted, so that records a compactor merged
+	// are not replayed into the head again.
+	Instances map[string]int `json:"instances,omitempty"`
 	// Events describes events.parquet; a block without events has none.
 	Events *eventsMeta `json:"events,omitempty"`
 }
@@ -108,6 +115,11 @@ func decodeMeta(b []byte) (*blockMeta, error) {
 	for _, s := range m.Compaction.Sources {
 		if _, err := parseID(s); err != nil {
 			return nil, fmt.Errorf("decode meta: source %q: %w", s, err)
+		}
+	}
+	for _, seg := range m.Instances {
+		if seg < 0 {
+			return nil, errors.New("decode meta: negative instance segment")
 		}
 	}
 	if m.MinT > m.MaxT || m.Compaction.Level < 1 || m.WALSegment < 0 {

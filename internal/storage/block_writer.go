@@ -32,8 +32,10 @@ type blockWriter struct {
 	bkt bucket.Bucket
 	dir string // the block's bucket directory, "<tenant>/blocks/<id>/"
 	id  string
-	// instance goes into meta.json (blockMeta.Instance).
-	instance string
+	// instance goes into meta.json (blockMeta.Instance), and instances
+	// (blockMeta.Instances) for a compacted block.
+	instance  string
+	instances map[string]int
 
 	sw       *samplesWriter
 	pw       *io.PipeWriter
@@ -158,6 +160,7 @@ func (w *blockWriter) finish(syms *Symbols, sets []labels.Labels, spans []SpanRe
 		Compaction: comp,
 		WALSegment: walSegment,
 		Instance:   w.instance,
+		Instances:  w.instances,
 	}
 	if len(w.ix.ts) == 0 {
 		meta.MinT, meta.MaxT = 0, 0
@@ -349,3 +352,12 @@ func writeHeadEvents(w *blockWriter, h *eventHead) error {
 
 // eventsWriteBatch is how many events a block write handles at a time.
 const eventsWriteBatch = 8 << 10
+
+// noteInstance records that the block holds the records of instance's log
+// below seg, keeping the highest segment of each instance.
+func (w *blockWriter) noteInstance(instance string, seg int) {
+	if w.instances == nil {
+		w.instances = map[string]int{}
+	}
+	w.instances[instance] = max(w.instances[instance], seg)
+}

@@ -24,8 +24,13 @@ import (
 // is uploaded; Open finishes that deletion after a crash, and the next
 // Compact after an error.
 
-// Compact runs compaction and retention for every tenant once.
+// Compact runs compaction and retention for every tenant once. A
+// compactor's store (Options.Compactor) runs a compactor's pass instead
+// (compactorPass), without the lease, which Run takes.
 func (db *DB) Compact(ctx context.Context) error {
+	if db.opts.Compactor != nil {
+		return db.compactorPass(ctx)
+	}
 	db.compactMu.Lock()
 	defer db.compactMu.Unlock()
 	if db.closed {
@@ -55,7 +60,7 @@ func (db *DB) compactTenant(ctx context.Context, t *tenant) error {
 			return err
 		}
 		t.blocksMu.RLock()
-		group := planCompaction(t.blocks, db.opts.CompactionRanges)
+		group := planCompaction(db.compactable(t.blocks), db.opts.CompactionRanges)
 		t.blocksMu.RUnlock()
 		if group == nil {
 			return nil
@@ -64,6 +69,30 @@ func (db *DB) compactTenant(ctx context.Context, t *tenant) error {
 			return err
 		}
 	}
+}
+
+// compactable returns the blocks that compaction may merge: all of them,
+// but for a compactor, which leaves out the blocks cut from a head less
+// than CompactorOptions.MinBlockAge ago (by the time in their ID): their
+// ingester may still serve their data from memory, and a querier that
+// asks it tells that data apart from the bucket's by the block's ID.
+func (db *DB) compactable(blocks []*block) []*block {
+	c := db.opts.Compactor
+	if c == nil || c.MinBlockAge <= 0 {
+		return blocks
+	}
+	cutoff := db.opts.Now().Add(-c.MinBlockAge)
+	var out []*block
+	for _, b := range blocks {
+		if b.meta.Compaction.Level > 1 {
+			out = append(out, b) // made by a compactor, in no head
+			continue
+		}
+		if at, err := parseID(b.meta.ID); err == nil && !at.After(cutoff) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // planCompaction returns the blocks to merge next, or nil.
@@ -150,7 +179,18 @@ func (db *DB) compactBlocks(ctx context.Context, t *tenant, group []*block) erro
 	for i, b := range group {
 		ids[i] = b.meta.ID
 		b.close()
+		if db.opts.Compactor != nil {
+			continue // marked below, deleted after the deletion delay
+		}
 		if err := db.removeBlock(ctx, t, b.dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if db.opts.Compactor != nil {
+		// Should this fail, or the compactor stop first, the next pass
+		// finds the sources unmarked beside the block that replaces
+		// them, and marks them (compactorPass).
+		if err := db.markBlocks(ctx, t, ids, "compacted into "+id); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -203,6 +243,12 @@ func mergeBlocks(ctx context.Context, w *blockWriter, srcs []*block) (*blockMeta
 		comp.Sources = append(comp.Sources, b.meta.ID)
 		comp.Sources = append(comp.Sources, b.meta.Compaction.Sources...)
 		walSeg = max(walSeg, b.meta.WALSegment)
+		for inst, seg := range b.meta.Instances {
+			w.noteInstance(inst, seg)
+		}
+		if b.meta.Instance != "" {
+			w.noteInstance(b.meta.Instance, b.meta.WALSegment)
+		}
 	}
 	slices.Sort(comp.Sources)
 	comp.Sources = slices.Compact(comp.Sources)

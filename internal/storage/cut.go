@@ -22,6 +22,10 @@ var errClosed = errors.New("storage is closed")
 //
 // A ReadOnly store's Run calls Sync every Options.SyncInterval instead.
 func (db *DB) Run(ctx context.Context) error {
+	if db.opts.Compactor != nil {
+		db.runCompactor(ctx)
+		return nil
+	}
 	if db.opts.ReadOnly {
 		db.runSync(ctx)
 		return nil

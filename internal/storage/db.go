@@ -41,6 +41,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hearth-profiler/hearth/internal/storage/bucket"
 	"github.com/hearth-profiler/hearth/internal/storage/fsys"
@@ -96,6 +97,13 @@ type DB struct {
 	syncFailures atomic.Int64
 	// snapIDs names the blocks written for HeadSnapshot.
 	snapIDs idGenerator
+	// blocksMarked and blocksDeleted count a compactor's deletion marks
+	// and the marked blocks it deleted.
+	blocksMarked, blocksDeleted atomic.Int64
+	// lease is a compactor's side of the bucket's lease; nil for other
+	// stores. leaseHeld is set while it holds it.
+	lease     *lease
+	leaseHeld atomic.Bool
 }
 
 // Open opens the store in dir: it cleans up what a crash left behind, opens
@@ -130,6 +138,23 @@ func Open(dir string, logger *slog.Logger, opts Options) (_ *DB, err error) {
 			}
 		}
 	}()
+	if c := opts.Compactor; c != nil {
+		if !opts.ReadOnly {
+			return nil, errors.New("open storage: a compactor's store (Options.Compactor) must be ReadOnly: it takes no writes")
+		}
+		lb := c.Lease
+		if lb == nil {
+			var ok bool
+			if lb, ok = db.bkt.(bucket.ConditionalUploader); !ok {
+				return nil, fmt.Errorf("open storage: bucket %s has no conditional writes, which the compactor's lease needs", db.bkt.Name())
+			}
+		}
+		holder := c.Holder
+		if holder == "" {
+			holder = defaultHolder()
+		}
+		db.lease = &lease{bkt: lb, holder: holder, ttl: c.LeaseTTL, now: time.Now}
+	}
 	if opts.SharedBucket && !opts.ReadOnly {
 		if db.instance, err = instanceName(dir, opts.fs); err != nil {
 			return nil, err
@@ -150,8 +175,8 @@ func Open(dir string, logger *slog.Logger, opts Options) (_ *DB, err error) {
 	first := 0
 	for _, t := range db.tenants {
 		for _, b := range t.blocks {
-			if db.ownLog(b) {
-				first = max(first, b.meta.WALSegment)
+			if seg, ok := db.logSegment(b); ok {
+				first = max(first, seg)
 			}
 		}
 	}
@@ -315,9 +340,15 @@ func instanceName(dir string, fs fsys.FS) (string, error) {
 	return name, nil
 }
 
-// ownLog says whether b's WALSegment counts the segments of this store's
-// log: always, unless the store shares its bucket and another instance
-// cut b (or a compactor merged it).
-func (db *DB) ownLog(b *block) bool {
-	return db.instance == "" || b.meta.Instance == db.instance
+// logSegment returns the segment of this store's log below which b holds
+// every record of its tenant, and false when b says nothing of this log.
+// It is b's WALSegment, unless the store shares its bucket: then b's
+// WALSegment counts another instance's log unless this one cut b, and a
+// block a compactor merged says it per instance (Instances).
+func (db *DB) logSegment(b *block) (int, bool) {
+	if db.instance == "" || b.meta.Instance == db.instance {
+		return b.meta.WALSegment, true
+	}
+	seg, ok := b.meta.Instances[db.instance]
+	return seg, ok
 }

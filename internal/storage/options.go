@@ -71,6 +71,16 @@ type Options struct {
 	// ingester stops counting it. Zero keeps them all, with every other
 	// instance's block that Open found.
 	KeepUploaded time.Duration
+	// Compactor, with ReadOnly, makes the store the compactor of a
+	// shared bucket: it takes no writes and holds no log or head, as a
+	// querier, but Run takes the bucket's lease (one compactor at a
+	// time), syncs with the bucket, compacts the blocks of every
+	// instance, and applies retention, deleting in two phases
+	// (CompactorOptions.DeletionDelay). Nil for other stores.
+	Compactor *CompactorOptions
+	// RetentionFor, when set, returns a tenant's retention, which then
+	// replaces Retention for it (zero keeps its data forever).
+	RetentionFor func(tenant string) time.Duration
 
 	// fs makes every change to local files (checkpoints, and the default
 	// bucket's objects), and walFS creates the log's segments: seams for
@@ -115,7 +125,55 @@ func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if c := o.Compactor; c != nil {
+		dc := DefaultCompactorOptions()
+		if c.LeaseTTL <= 0 {
+			c.LeaseTTL = dc.LeaseTTL
+		}
+		if c.MinBlockAge < 0 {
+			c.MinBlockAge = 0
+		}
+		if c.DeletionDelay < 0 {
+			c.DeletionDelay = 0
+		}
+	}
 	if o.fs == nil {
 		o.fs = fsys.OS{}
 	}
+}
+
+// CompactorOptions configure a compactor's store (Options.Compactor).
+type CompactorOptions struct {
+	// Holder names this compactor in the lease object; "" means the
+	// host name and a random suffix.
+	Holder string
+	// LeaseTTL is how long the lease holds without renewal; its holder
+	// renews it every third of it, and a standby takes over when it has
+	// expired. Default 1m.
+	LeaseTTL time.Duration
+	// MinBlockAge is how old a block must be (by the time in its ID,
+	// when it was cut) before it is compacted: an ingester may still
+	// serve its data from memory meanwhile, and a querier that asks it
+	// tells the two apart by block ID, which a merge would change.
+	// Default 10m.
+	MinBlockAge time.Duration
+	// DeletionDelay is how long a block marked for deletion stays in
+	// the bucket before it is deleted: queriers drop a marked block at
+	// their next sync, and a query reading it must be done by then.
+	// Default 10m.
+	DeletionDelay time.Duration
+	// Lease is where the lease object is written; nil means
+	// Options.Bucket, which must then be a bucket.ConditionalUploader.
+	Lease bucket.ConditionalUploader
+}
+
+// DefaultCompactorOptions returns the defaults of a compactor.
+//
+// A querier syncs every 15 s and a query runs at most 2 minutes (the
+// default query timeout), so a querier has stopped reading a marked block
+// within about 2m15s; 10 minutes leaves room for a few failed syncs.
+// Thanos' default of 48 h reflects its store gateways' slower syncs and
+// caches of blocks, which Hearth's queriers do not have.
+func DefaultCompactorOptions() CompactorOptions {
+	return CompactorOptions{LeaseTTL: time.Minute, MinBlockAge: 10 * time.Minute, DeletionDelay: 10 * time.Minute}
 }

@@ -28,8 +28,8 @@ func (db *DB) replay() error {
 	blockSeg := map[string]int{}
 	for id, t := range db.tenants {
 		for _, b := range t.blocks {
-			if db.ownLog(b) {
-				blockSeg[id] = max(blockSeg[id], b.meta.WALSegment)
+			if seg, ok := db.logSegment(b); ok {
+				blockSeg[id] = max(blockSeg[id], seg)
 			}
 		}
 	}

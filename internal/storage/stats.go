@@ -40,6 +40,12 @@ type Stats struct {
 	// SyncFailures counts a ReadOnly store's syncs with its bucket that
 	// failed in part or whole (and were tried again).
 	SyncFailures int64
+	// Compactor says whether the store is a compactor's, and LeaseHeld
+	// whether it holds the bucket's compactor lease now.
+	Compactor, LeaseHeld bool
+	// BlocksMarked counts the blocks a compactor marked for deletion,
+	// BlocksDeleted the marked blocks it deleted after the delay.
+	BlocksMarked, BlocksDeleted int64
 }
 
 // Appends counts Append calls that stored something, without the locks
@@ -64,6 +70,10 @@ func (db *DB) Stats() Stats {
 		DamagedReads:    db.damagedReads.Load(),
 		Behind:          db.behindRefusals.Load(),
 		SyncFailures:    db.syncFailures.Load(),
+		Compactor:       db.opts.Compactor != nil,
+		LeaseHeld:       db.leaseHeld.Load(),
+		BlocksMarked:    db.blocksMarked.Load(),
+		BlocksDeleted:   db.blocksDeleted.Load(),
 	}
 	if f := db.cutFailing.Load(); f != nil {
 		st.CutFailingSince, st.CutError = f.since, f.err

@@ -114,8 +114,19 @@ func (db *DB) syncBlocks(ctx context.Context, t *tenant, atOpen bool) error {
 	// strict: an error reading a block fails the call.
 	strict := atOpen && !db.opts.ReadOnly
 	bdir := t.blocksDir()
+	// A block marked for deletion (by a compactor, see marks.go) is not
+	// opened, and dropped if held: it will be deleted once queriers
+	// have had time to do so. The marks are listed before the blocks: a
+	// compactor uploads a compacted block before it marks the sources,
+	// so a listing of blocks made after a listing that shows the marks
+	// shows the block that replaces them.
+	marked, err := listMarks(ctx, db.bkt, t)
+	if err != nil {
+		return err
+	}
+	t.marked = marked
 	var ids, leftovers []string
-	err := db.bkt.Iter(ctx, bdir, func(name string) error {
+	err = db.bkt.Iter(ctx, bdir, func(name string) error {
 		rel := strings.TrimPrefix(name, bdir)
 		id, isDir := strings.CutSuffix(rel, "/")
 		switch {
@@ -188,9 +199,24 @@ func (db *DB) syncBlocks(ctx context.Context, t *tenant, atOpen bool) error {
 		db.logger.Error("damaged block left out of queries; it is not read again", "tenant", t.id, "block", id, "err", err)
 		return nil
 	}
+	listed := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		listed[id] = true
+	}
+	// replaced are the blocks that a listed compacted block replaces:
+	// first those of the blocks held, whose sources need not be read
+	// at all, then those of the blocks opened below.
+	replaced := map[string]bool{}
+	for id, b := range held {
+		if listed[id] && !marked[id] {
+			for _, src := range b.meta.Compaction.Sources {
+				replaced[src] = true
+			}
+		}
+	}
 	metas := map[string]*blockMeta{}
 	for _, id := range ids {
-		if held[id] != nil || t.damaged[id] {
+		if held[id] != nil || t.damaged[id] || marked[id] || replaced[id] {
 			continue
 		}
 		m, err := readMeta(ctx, db.bkt, bdir+id+"/")
@@ -234,18 +260,6 @@ func (db *DB) syncBlocks(ctx context.Context, t *tenant, atOpen bool) error {
 		}
 		opened[id] = b
 	}
-	listed := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		listed[id] = true
-	}
-	replaced := map[string]bool{}
-	for id, b := range held {
-		if listed[id] {
-			for _, src := range b.meta.Compaction.Sources {
-				replaced[src] = true
-			}
-		}
-	}
 	for _, b := range opened {
 		for _, src := range b.meta.Compaction.Sources {
 			replaced[src] = true
@@ -253,7 +267,7 @@ func (db *DB) syncBlocks(ctx context.Context, t *tenant, atOpen bool) error {
 	}
 	var keep, dropped []*block
 	for id, b := range held {
-		if !listed[id] || replaced[id] {
+		if !listed[id] || replaced[id] || marked[id] {
 			dropped = append(dropped, b)
 			continue
 		}
@@ -285,6 +299,15 @@ func (db *DB) syncBlocks(ctx context.Context, t *tenant, atOpen bool) error {
 				return fmt.Errorf("tenant %s: %w", t.id, err)
 			}
 			db.deleteLater(t, bdir+id+"/", err)
+		}
+	}
+	// Sources still in the bucket without a mark: a compactor stopped
+	// between uploading their replacement and marking them. The
+	// compactor marks them (compactorPass).
+	t.unmarked = t.unmarked[:0]
+	for _, id := range ids {
+		if replaced[id] && !marked[id] {
+			t.unmarked = append(t.unmarked, id)
 		}
 	}
 	sortBlocks(keep)

@@ -53,6 +53,15 @@ type tenant struct {
 	// snapCache are the heads written for HeadSnapshot, by head.
 	snapMu    sync.Mutex
 	snapCache map[*head]*snapPart
+	// marked are the blocks that carry a deletion mark, as the last sync
+	// listed them (and the compactor since added); markTimes the times
+	// of those marks the compactor has read; unmarked are the blocks in
+	// the bucket that a compacted block replaces, found without a mark
+	// by the last sync (a compactor stopped before it marked them).
+	// Guarded by DB.compactMu.
+	marked    map[string]bool
+	markTimes map[string]time.Time
+	unmarked  []string
 }
 
 // frozenHead is a head that was cut and waits for its block: it stays
