@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -221,5 +222,215 @@ func TestCompactorFaults(t *testing.T) {
 		}
 		seenByQueriers(t, fmt.Sprintf("deletion %d failed", del), q, d, qs, want)
 		finish(t, d, q, want)
+	}
+}
+
+// TestCompactorAgeAndDelay: a compactor leaves blocks younger than
+// MinBlockAge alone, marks the sources of what it compacts, and deletes
+// them only after DeletionDelay; a querier drops them at the mark.
+func TestCompactorAgeAndDelay(t *testing.T) {
+	ctx := context.Background()
+	d, err := bucket.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	twoIngesters(t, d)
+	q := openQuerier(t, d)
+	qs := testQueries(0, 3*360)
+	want := collectAll(t, q, qs)
+	before := blockIDs(q, "anonymous")
+
+	now := time.Now()
+	opts := compactorOptions(d, d)
+	opts.Now = func() time.Time { return now }
+	opts.Compactor.MinBlockAge = 10 * time.Minute
+	opts.Compactor.DeletionDelay = 10 * time.Minute
+	c := openDB(t, t.TempDir(), opts)
+	defer c.Close()
+	if err := c.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := blockIDs(c, "anonymous"); !slices.Equal(got, before) {
+		t.Fatalf("blocks younger than the minimum age compacted: %v, were %v", got, before)
+	}
+	now = now.Add(11 * time.Minute)
+	if err := c.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(blockIDs(c, "anonymous")); n != 3 {
+		t.Fatalf("%d blocks after compaction, want 3", n)
+	}
+	if n := c.Stats().BlocksMarked; n != 4*int64(len(testTenants)) {
+		t.Fatalf("%d blocks marked, want 4 per tenant", n)
+	}
+	seenByQueriers(t, "sources marked", q, d, qs, want)
+	if n := len(blockIDs(q, "anonymous")); n != 3 {
+		t.Fatalf("querier holds %d blocks after the marks, want 3", n)
+	}
+	// Within the delay, the sources stay in the bucket.
+	now = now.Add(9 * time.Minute)
+	if err := c.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range before {
+		if ok, err := d.Exists(ctx, tenantDirName("anonymous")+"/blocks/"+id+"/"+metaFile); err != nil || !ok {
+			t.Fatalf("source %s deleted within the deletion delay (%v)", id, err)
+		}
+	}
+	now = now.Add(2 * time.Minute)
+	if err := c.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Stats().BlocksDeleted; n != 4*int64(len(testTenants)) {
+		t.Fatalf("%d blocks deleted after the delay, want 4 per tenant", n)
+	}
+	if got := bucketObjects(t, d, tenantDirName("anonymous")+"/"+markersSubdir); len(got) != 0 {
+		t.Fatalf("marks left: %v", got)
+	}
+	seenByQueriers(t, "sources deleted", q, d, qs, want)
+}
+
+// TestRetentionPerTenant: each tenant's blocks go by its own retention,
+// in a store of its own bucket (deleted at once) and under a compactor
+// (marked, then deleted).
+func TestRetentionPerTenant(t *testing.T) {
+	ctx := context.Background()
+	now := timeAt(t0 + int64(5*time.Hour))
+	// team.a keeps 3 hours, the others forever (Options.Retention,
+	// which RetentionFor replaces, would expire them all).
+	retention := func(tenant string) time.Duration {
+		if tenant == "team.a" {
+			return 3 * time.Hour
+		}
+		return 0
+	}
+	check := func(t *testing.T, db *DB, what string) {
+		t.Helper()
+		if n := len(blockIDs(db, "team.a")); n != 1 {
+			t.Errorf("%s: team.a holds %d blocks, want the last hour's", what, n)
+		}
+		for _, tn := range []string{"anonymous", "ünïcode/x"} {
+			if n := len(blockIDs(db, tn)); n != 3 {
+				t.Errorf("%s: %s holds %d blocks, want 3", what, tn, n)
+			}
+		}
+	}
+	t.Run("all", func(t *testing.T) {
+		dir := t.TempDir()
+		opts := testOptions()
+		opts.CompactionRanges = []time.Duration{}
+		opts.Retention = time.Hour
+		opts.RetentionFor = retention
+		opts.Now = func() time.Time { return now }
+		db := openDB(t, dir, opts)
+		defer db.Close()
+		hourlyBlocks(t, db, 3, 180)
+		if err := db.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check(t, db, "after retention")
+		if n := len(blockFiles(t, dir, "team.a")); n == 0 || n > 6 {
+			t.Errorf("team.a's expired blocks still on disk: %d files", n)
+		}
+	})
+	t.Run("compactor", func(t *testing.T) {
+		d, err := bucket.NewDir(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := openIngester(t, t.TempDir(), d)
+		ingesterHours(t, w, 3, 180, 0)
+		w.Close()
+		opts := compactorOptions(d, d)
+		opts.CompactionRanges = []time.Duration{}
+		opts.Retention = time.Hour
+		opts.RetentionFor = retention
+		opts.Now = func() time.Time { return now }
+		c := openDB(t, t.TempDir(), opts)
+		defer c.Close()
+		if err := c.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check(t, c, "compactor, after retention")
+		q := openQuerier(t, d)
+		check(t, q, "querier, after the marks")
+		if n := c.Stats().BlocksMarked; n != 2 {
+			t.Errorf("%d blocks marked, want team.a's 2", n)
+		}
+		if err := c.Compact(ctx); err != nil { // no delay: deletes them
+			t.Fatal(err)
+		}
+		if n := c.Stats().BlocksDeleted; n != 2 {
+			t.Errorf("%d blocks deleted, want team.a's 2", n)
+		}
+		if err := q.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check(t, q, "querier, after the deletion")
+	})
+}
+
+// TestCompactedReplay: an ingester killed after uploading a block and
+// before its checkpoint replays, at its restart, the records of that
+// block from its log, and goes by its blocks' WAL segments to keep them
+// out of its head. Once a compactor has merged and deleted its blocks,
+// the compacted block's per-instance segments (meta instances) say the
+// same: the restarted ingester answers each profile once.
+func TestCompactedReplay(t *testing.T) {
+	ctx := context.Background()
+	d, err := bucket.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	a := openIngester(t, dir, d)
+	loadTestData(t, a, 0, 3, nil)
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	loadTestData(t, a, 180, 183, nil)
+	a.Close()
+	// The state on disk of a kill right after the next block's upload:
+	// its records still in the log, the checkpoint not moved past them.
+	crash := t.TempDir()
+	if err := os.CopyFS(crash, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	a = openIngester(t, dir, d)
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(dir, os.DirFS(crash)); err != nil {
+		t.Fatal(err)
+	}
+	// Another ingester's later block ends the 2h window of a's two.
+	b := openIngester(t, t.TempDir(), d)
+	loadTestData(t, b, 3*360, 3*360+1, nil)
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+
+	c := openDB(t, t.TempDir(), compactorOptions(d, d))
+	defer c.Close()
+	for range 2 { // compacts and marks, then deletes
+		if err := c.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.Stats().BlocksDeleted; n != 2*int64(len(testTenants)) {
+		t.Fatalf("%d blocks deleted, want a's two per tenant", n)
+	}
+	q := openQuerier(t, d)
+	qs := testQueries(0, 3*360+1)
+	want := collectAll(t, q, qs)
+	a = openIngester(t, dir, d)
+	defer a.Close()
+	if d := cmp.Diff(want, collectAll(t, a, qs)); d != "" {
+		t.Fatalf("restarted ingester's answers (-bucket +ingester):\n%s", d)
 	}
 }
