@@ -19,8 +19,10 @@ targets of --config.
 
 --target chooses the role: all (the default) does everything; with a
 bucket shared by several instances, ingester takes writes and uploads
-blocks, and querier serves queries over the bucket's blocks and, with
---ingesters, what the ingesters hold that is not in the bucket yet.
+blocks, querier serves queries over the bucket's blocks and, with
+--ingesters, what the ingesters hold that is not in the bucket yet, and
+compactor (one at a time, under a lease in the bucket) merges and
+expires them.
 
 flags:
 `
@@ -62,9 +64,14 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Int64Var(&lim.QueryMaxSamples, "limits.query-max-samples", lim.QueryMaxSamples, "most sample rows one query may read, per tenant; more gets 422")
 	fs.DurationVar(&lim.QueryTimeout, "limits.query-timeout", lim.QueryTimeout, "longest time one query may run, per tenant; longer gets 422")
 	fs.IntVar(&lim.QueryConcurrency, "limits.query-concurrency", lim.QueryConcurrency, "most queries a tenant runs at once; more wait up to 5s, then get 429 with Retry-After")
-	fs.Var(durationFlag{&cfg.Retention}, "retention", "how long profiles are kept, e.g. 30d; 0 keeps them forever")
+	fs.Var(durationFlag{&cfg.Retention}, "retention", "how long profiles are kept, e.g. 30d; 0 keeps them forever; the limits: section of --config may set it per tenant (retention:)")
 	fs.DurationVar(&cfg.BlockDuration, "storage.block-duration", cfg.BlockDuration, "span of data kept in memory before it is cut into a block (a head without writes for as long is cut too); an ingester's cut period, after which queriers see its data")
-	fs.StringVar(&cfg.Target, "target", cfg.Target, "role: all (takes writes, keeps, compacts and expires blocks), ingester (takes writes, uploads blocks to the shared bucket of --config; no compaction, no retention) or querier (no writes; serves queries over the bucket's blocks)")
+	fs.StringVar(&cfg.Target, "target", cfg.Target, "role: all (takes writes, keeps, compacts and expires blocks), ingester (takes writes, uploads blocks to the shared bucket of --config; no compaction, no retention), querier (no writes; serves queries over the bucket's blocks) or compactor (no writes; one at a time under a lease in the bucket, compacts every ingester's blocks and applies retention)")
+	cc := &cfg.Compactor
+	fs.DurationVar(&cc.Interval, "compactor.interval", cc.Interval, "time between a compactor's passes over the bucket (compaction, retention, deletion of marked blocks)")
+	fs.DurationVar(&cc.LeaseTTL, "compactor.lease-ttl", cc.LeaseTTL, "how long a compactor's lease holds unrenewed; the holder renews it every third of it, a standby takes over when it has not changed for this long")
+	fs.DurationVar(&cc.MinBlockAge, "compactor.min-block-age", cc.MinBlockAge, "how old an ingester's block must be (since it was cut) before a compactor merges it; more than the time ingesters keep serving an uploaded block from memory")
+	fs.DurationVar(&cc.DeletionDelay, "compactor.deletion-delay", cc.DeletionDelay, "how long a block marked for deletion (compacted or expired) stays in the bucket, so that queriers drop it first: several --querier.sync-interval and the longest query")
 	fs.Int64Var(&cfg.CacheMemoryBytes, "storage.cache.memory-bytes", cfg.CacheMemoryBytes, "bytes of memory that the cache of blocks' files read from an object-store bucket (1 MiB chunks of samples and events) may hold; 0 turns the memory tier off, which makes every small read of a block a read of a chunk from disk")
 	fs.Int64Var(&cfg.CacheDiskBytes, "storage.cache.disk-bytes", cfg.CacheDiskBytes, "bytes that the same cache may keep on disk in DATA/cache, which survives restarts; 0 turns the disk tier off; a filesystem bucket is not cached")
 	fs.DurationVar(&cfg.BucketReadTimeout, "storage.bucket-read-timeout", cfg.BucketReadTimeout, "longest time one read of a block's samples or events (a 1 MiB chunk of the cache) from an object-store bucket may take; longer fails the query as the bucket not answering; 0: the HTTP client's timeouts; applies while the cache has a tier")

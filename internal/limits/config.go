@@ -21,6 +21,7 @@ import (
 //	    team-a:
 //	      max_series_per_tenant: 200000
 //	      query_timeout: 5m
+//	      retention: 90d
 //
 // A key left out keeps the value from the level above it (overrides, then
 // the section, then the flag).
@@ -46,6 +47,7 @@ type Values struct {
 	QueryMaxSamples     *int64          `yaml:"query_max_samples,omitempty"`
 	QueryTimeout        *model.Duration `yaml:"query_timeout,omitempty"`
 	QueryConcurrency    *int            `yaml:"query_concurrency,omitempty"`
+	Retention           *model.Duration `yaml:"retention,omitempty"`
 }
 
 // Apply returns base with the values that v sets.
@@ -77,6 +79,9 @@ func (v *Values) Apply(base Limits) Limits {
 		base.QueryTimeout = time.Duration(*v.QueryTimeout)
 	}
 	set(&base.QueryConcurrency, v.QueryConcurrency)
+	if v.Retention != nil {
+		base.Retention = time.Duration(*v.Retention)
+	}
 	return base
 }
 

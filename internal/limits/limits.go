@@ -32,11 +32,17 @@ const (
 	QueryMaxSamples     = "query_max_samples"
 	QueryTimeout        = "query_timeout"
 	QueryConcurrency    = "query_concurrency"
+	Retention           = "retention"
 )
 
 // Flag returns the server flag of the limit called name:
 // Flag("max_samples") is "--limits.max-samples".
-func Flag(name string) string { return "--limits." + strings.ReplaceAll(name, "_", "-") }
+func Flag(name string) string {
+	if name == Retention {
+		return "--retention" // older than the limits' flags
+	}
+	return "--limits." + strings.ReplaceAll(name, "_", "-")
+}
 
 // Limits are one tenant's limits. Zero means no limit.
 type Limits struct {
@@ -68,6 +74,10 @@ type Limits struct {
 	// QueryConcurrency is the most queries of the tenant that run at
 	// once; more wait a little for their turn, then are refused.
 	QueryConcurrency int
+	// Retention is how long the tenant's data is kept: its blocks whose
+	// newest profile is older are deleted (by `all`, or marked for
+	// deletion by a compactor). The server sets it from --retention.
+	Retention time.Duration
 }
 
 // Defaults are the limits of a server started without limit flags.
@@ -126,6 +136,7 @@ func (l Limits) nonNegative() error {
 		{MaxSeriesPerTenant, int64(l.MaxSeriesPerTenant)}, {IngestRateBytes, l.IngestRateBytes}, {IngestBurstBytes, l.IngestBurstBytes},
 		{QueryMaxSeries, int64(l.QueryMaxSeries)}, {QueryMaxSamples, l.QueryMaxSamples},
 		{QueryTimeout, int64(l.QueryTimeout)}, {QueryConcurrency, int64(l.QueryConcurrency)},
+		{Retention, int64(l.Retention)},
 	} {
 		if f.v < 0 {
 			return fmt.Errorf("%s: %d is negative; 0 means no limit", f.name, f.v)

@@ -32,6 +32,7 @@ overrides:
     ingest_burst_bytes: 5000
   team-b:
     query_timeout: 5m
+    retention: 90d
   team-c:
 `)
 	tab, err := c.Resolve(flags)
@@ -49,7 +50,7 @@ overrides:
 		t.Errorf("team-a = %+v, want %+v", got, a)
 	}
 	b := def
-	b.QueryTimeout = 5 * time.Minute
+	b.QueryTimeout, b.Retention = 5*time.Minute, 90*24*time.Hour
 	if got := tab.For("team-b"); got != b {
 		t.Errorf("team-b = %+v, want %+v", got, b)
 	}
@@ -100,6 +101,7 @@ func TestFlag(t *testing.T) {
 		MaxSeriesPerTenant: "--limits.max-series-per-tenant",
 		IngestBurstBytes:   "--limits.ingest-burst-bytes",
 		QueryMaxSamples:    "--limits.query-max-samples",
+		Retention:          "--retention",
 	} {
 		if got := Flag(name); got != want {
 			t.Errorf("Flag(%q) = %q, want %q", name, got, want)

@@ -161,6 +161,12 @@ var (
 		"Failed runs of compaction and retention, retried.", nil, nil)
 	descSyncFailures = prometheus.NewDesc("hearth_storage_sync_failures_total",
 		"A querier's syncs with its bucket that failed in whole or part, retried.", nil, nil)
+	descLeaseHeld = prometheus.NewDesc("hearth_compactor_lease_held",
+		"1 while this compactor holds the bucket's compactor lease (and compacts), 0 while it stands by; absent on other targets.", nil, nil)
+	descBlocksMarked = prometheus.NewDesc("hearth_compactor_blocks_marked_total",
+		"Blocks this compactor marked for deletion (compacted or expired).", nil, nil)
+	descBlocksDeleted = prometheus.NewDesc("hearth_compactor_blocks_deleted_total",
+		"Marked blocks this compactor deleted after --compactor.deletion-delay.", nil, nil)
 	descQuarantined = prometheus.NewDesc("hearth_storage_quarantined_total",
 		"Blocks and checkpoints that failed their checks at start and were moved to a quarantine folder.", nil, nil)
 
@@ -184,6 +190,7 @@ func (c serverCollector) Describe(ch chan<- *prometheus.Desc) {
 		descLimitsRefused,
 		descTenants, descHeadSeries, descHeadSamples, descHeadBytes, descBlocks, descBlockSamples, descBlockBytes,
 		descOldestBlock, descAppends, descCutFailures, descCutFailingSince, descCompactFailures, descSyncFailures, descQuarantined,
+		descLeaseHeld, descBlocksMarked, descBlocksDeleted,
 		descScrapes, descScrapeFailures, descScrapeBytes, descScrapeTargets,
 	} {
 		ch <- d
@@ -238,6 +245,15 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descCompactFailures, float64(ds.CompactFailures))
 	counter(descSyncFailures, float64(ds.SyncFailures))
 	counter(descQuarantined, float64(ds.Quarantined))
+	if ds.Compactor {
+		held := 0.0
+		if ds.LeaseHeld {
+			held = 1
+		}
+		gauge(descLeaseHeld, held)
+		counter(descBlocksMarked, float64(ds.BlocksMarked))
+		counter(descBlocksDeleted, float64(ds.BlocksDeleted))
+	}
 	counter(descDamagedReads, float64(ds.DamagedReads))
 	counter(descBehind, float64(ds.Behind))
 	ch <- prometheus.MustNewConstMetric(descHeadEvents, prometheus.GaugeValue, float64(ds.HeadEvents))

@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	pushv1 "github.com/grafana/pyroscope/api/gen/proto/go/push/v1"
@@ -35,7 +37,9 @@ func TestTargetChecked(t *testing.T) {
 	for _, c := range []struct {
 		target, file, want string
 	}{
-		{"compactor", "", `--target="compactor": want all, ingester or querier`},
+		{"sideways", "", `--target="sideways": want all, ingester, querier or compactor`},
+		{"compactor", "", "--target=compactor needs a bucket shared with the other instances"},
+		{"compactor", scrapeFile, "scrape_configs: a compactor takes no writes"},
 		{"querier", "", "--target=querier needs a bucket shared with the other instances"},
 		{"ingester", "", "--target=ingester needs a bucket shared with the other instances"},
 		{"querier", scrapeFile, "scrape_configs: a querier takes no writes"},
@@ -102,5 +106,57 @@ func TestQuerierRefusesWrites(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("a query to a querier: %s", resp.Status)
+	}
+}
+
+// TestCompactorServes: a compactor takes the lease of its bucket (the
+// object is there, and /metrics says so), answers /ready, and refuses
+// writes with the reason.
+func TestCompactorServes(t *testing.T) {
+	dir := t.TempDir()
+	bucketDir := filepath.Join(dir, "bucket")
+	cfg := server.DefaultConfig()
+	cfg.Target = server.TargetCompactor
+	cfg.ConfigFile = filepath.Join(dir, "hearth.yaml")
+	if err := os.WriteFile(cfg.ConfigFile, []byte("storage:\n  bucket:\n    type: filesystem\n    config: {directory: "+bucketDir+"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := serve(t, cfg)
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/ready"); code != 200 {
+		t.Fatalf("/ready: %d %s", code, body)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, body := get("/metrics")
+		if strings.Contains(body, "hearth_compactor_lease_held 1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the compactor never took the lease; /metrics:\n%s", grepLines(body, "hearth_compactor"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	raw, err := os.ReadFile(filepath.Join(bucketDir, "compactor-lease.json"))
+	if err != nil || !strings.Contains(string(raw), `"holder"`) {
+		t.Fatalf("lease object: %q, %v", raw, err)
+	}
+	resp, err := http.Post(base+"/ingest?name=app.cpu", "application/octet-stream", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(b), "this instance is a compactor") {
+		t.Errorf("a write to a compactor: %s %s", resp.Status, b)
 	}
 }

@@ -150,6 +150,8 @@ type Config struct {
 	// KeepUploaded is how long an ingester keeps a block it uploaded in
 	// its view; 0 means DefaultKeepUploaded.
 	KeepUploaded time.Duration
+	// Compactor configures the compactor of TargetCompactor.
+	Compactor CompactorConfig
 }
 
 // DefaultBucketCheckTimeout is how long the start-up check of a bucket
@@ -199,6 +201,7 @@ func DefaultConfig() Config {
 		// well within a query's 2 minutes, so that the query fails
 		// saying that the bucket did not answer.
 		BucketReadTimeout: 30 * time.Second,
+		Compactor:          DefaultCompactorConfig(),
 	}
 }
 
@@ -442,6 +445,9 @@ func newServer(cfg Config, logger *slog.Logger, l loaded, self selfEvents) (_ *S
 		}()
 	}
 	tlsCfg, tokenFile := l.tls, l.tokens
+	// Retention is a tenant limit too, which the limits: section may set
+	// per tenant; --retention is its flag.
+	cfg.Limits.Retention = cfg.Retention
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, fmt.Errorf("limits: %w", err)
 	}
@@ -456,6 +462,10 @@ func newServer(cfg Config, logger *slog.Logger, l loaded, self selfEvents) (_ *S
 		opts.BlockDuration = cfg.BlockDuration
 	}
 	opts.Bucket = l.bkt
+	lim := limits.NewOverrides(cfg.Limits)
+	if cfg.Target == "" || cfg.Target == TargetAll || cfg.Target == TargetCompactor {
+		opts.RetentionFor = func(tenant string) time.Duration { return lim.For(tenant).Retention }
+	}
 	cfg.storageOptions(&opts)
 	if cfg.Target != "" && cfg.Target != TargetAll {
 		logger.Info("role", "target", cfg.Target, "block_duration", opts.BlockDuration, "sync_interval", opts.SyncInterval,
@@ -470,7 +480,7 @@ func newServer(cfg Config, logger *slog.Logger, l loaded, self selfEvents) (_ *S
 		maxDecompressed = ingest.DefaultMaxDecompressedBytes
 	}
 	s := &Server{cfg: cfg, logger: logger, db: db, mux: &routes{ServeMux: http.NewServeMux()}, tls: tlsCfg, tokenFile: tokenFile,
-		limits: limits.NewOverrides(cfg.Limits), refusals: &limits.Refusals{}, self: self,
+		limits: lim, refusals: &limits.Refusals{}, self: self,
 		bkt: l.bkt, storage: storageOf(l.file)}
 	if err := s.setupIngesters(l.reg); err != nil {
 		db.Close()
@@ -558,7 +568,11 @@ func newServer(cfg Config, logger *slog.Logger, l loaded, self selfEvents) (_ *S
 		// Still ready while blocks cannot be written: writes are logged
 		// and kept in the heads, and taking the instance out of a load
 		// balancer would only move them elsewhere. Say so to whoever looks.
-		if st := s.db.Stats(); !st.CutFailingSince.IsZero() {
+		st := s.db.Stats()
+		if st.Compactor && !st.LeaseHeld {
+			fmt.Fprintln(w, "standing by: another compactor holds the bucket's compactor lease")
+		}
+		if !st.CutFailingSince.IsZero() {
 			fmt.Fprintf(w, "blocks not written since %s (writes are kept in the log and the heads, and cuts retried): %s\n",
 				st.CutFailingSince.UTC().Format(time.RFC3339), st.CutError)
 		}
@@ -631,8 +645,8 @@ func (s *Server) reloadConfig() error {
 // applyConfig applies a loaded configuration file: its scrape jobs and
 // limits.
 func (s *Server) applyConfig(cfg *scrape.Config) error {
-	if s.cfg.Target == TargetQuerier && len(cfg.ScrapeConfigs) > 0 {
-		err := fmt.Errorf("load %s: scrape_configs: a querier takes no writes, and scraped profiles are writes; scrape from an ingester", s.cfg.ConfigFile)
+	if _, refuse := s.cfg.takesNoWrites(); refuse && len(cfg.ScrapeConfigs) > 0 {
+		err := fmt.Errorf("load %s: scrape_configs: a %s takes no writes, and scraped profiles are writes; scrape from an ingester", s.cfg.ConfigFile, s.cfg.Target)
 		s.logger.Error("reload configuration", "file", s.cfg.ConfigFile, "err", err)
 		return err
 	}

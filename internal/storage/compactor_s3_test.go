@@ -79,7 +79,7 @@ func TestS3CompactorLease(t *testing.T) {
 		cancel()
 		wg.Wait()
 	}()
-	q := openQuerier(t, bkt)
+	q := openSharedQuerier(t, bkt)
 	// waitFor polls cond, failing the test if both compactors hold the
 	// lease at any point.
 	waitFor := func(what string, cond func() bool) {
@@ -160,7 +160,7 @@ func TestS3CompactorTwoIngesters(t *testing.T) {
 	ctx := context.Background()
 	bkt := openS3Bucket(t, srv, name, nil)
 	twoIngesters(t, bkt)
-	q := openQuerier(t, openS3Bucket(t, srv, name, nil))
+	q := openSharedQuerier(t, openS3Bucket(t, srv, name, nil))
 	qs := testQueries(0, 3*360)
 	want := collectAll(t, q, qs)
 	if n := len(blockIDs(q, "anonymous")); n != 6 {

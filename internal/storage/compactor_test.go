@@ -27,7 +27,7 @@ func openIngester(t *testing.T, dir string, bkt bucket.Bucket) *DB {
 	return openDB(t, dir, opts)
 }
 
-func openQuerier(t *testing.T, bkt bucket.Bucket) *DB {
+func openSharedQuerier(t *testing.T, bkt bucket.Bucket) *DB {
 	t.Helper()
 	opts := testOptions()
 	opts.ReadOnly = true
@@ -103,7 +103,7 @@ func seenByQueriers(t *testing.T, what string, q *DB, bkt bucket.Bucket, qs []qu
 	if d := cmp.Diff(want, collectAll(t, q, qs)); d != "" {
 		t.Fatalf("%s: querier's answers (-before compaction +now):\n%s", what, d)
 	}
-	fresh := openQuerier(t, bkt)
+	fresh := openSharedQuerier(t, bkt)
 	if d := cmp.Diff(want, collectAll(t, fresh, qs)); d != "" {
 		t.Fatalf("%s: a new querier's answers (-before compaction +now):\n%s", what, d)
 	}
@@ -129,7 +129,7 @@ func TestCompactorFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		twoIngesters(t, d)
-		q := openQuerier(t, d)
+		q := openSharedQuerier(t, d)
 		want := collectAll(t, q, qs)
 		if len(want["anonymous"]["all"].Stacks) == 0 {
 			t.Fatal("the ingesters' blocks hold nothing")
@@ -235,7 +235,7 @@ func TestCompactorAgeAndDelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	twoIngesters(t, d)
-	q := openQuerier(t, d)
+	q := openSharedQuerier(t, d)
 	qs := testQueries(0, 3*360)
 	want := collectAll(t, q, qs)
 	before := blockIDs(q, "anonymous")
@@ -352,7 +352,7 @@ func TestRetentionPerTenant(t *testing.T) {
 			t.Fatal(err)
 		}
 		check(t, c, "compactor, after retention")
-		q := openQuerier(t, d)
+		q := openSharedQuerier(t, d)
 		check(t, q, "querier, after the marks")
 		if n := c.Stats().BlocksMarked; n != 2 {
 			t.Errorf("%d blocks marked, want team.a's 2", n)
@@ -425,7 +425,7 @@ func TestCompactedReplay(t *testing.T) {
 	if n := c.Stats().BlocksDeleted; n != 2*int64(len(testTenants)) {
 		t.Fatalf("%d blocks deleted, want a's two per tenant", n)
 	}
-	q := openQuerier(t, d)
+	q := openSharedQuerier(t, d)
 	qs := testQueries(0, 3*360+1)
 	want := collectAll(t, q, qs)
 	a = openIngester(t, dir, d)

@@ -345,7 +345,7 @@ func (db *DB) trimIngesterView() {
 		t.blocksMu.Lock()
 		var keep, drop []*block
 		for _, b := range t.blocks {
-			if !db.ownLog(b) {
+			if db.instance != "" && b.meta.Instance != db.instance {
 				drop = append(drop, b)
 				continue
 			}
