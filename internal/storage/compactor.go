@@ -64,6 +64,9 @@ func (db *DB) compactorPass(ctx context.Context) error {
 		if err := db.applyRetention(ctx, t); err != nil {
 			errs = append(errs, fmt.Errorf("tenant %s: %w", t.id, err))
 		}
+		if err := db.writeBucketIndex(ctx, t); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -164,7 +164,10 @@ func TestCompactorFaults(t *testing.T) {
 					t.Errorf("tenant %s: mark %s left after deletion", tn, name)
 					continue
 				}
-				dir := strings.TrimPrefix(name, tenantDirName(tn)+"/blocks/")
+				dir, ok := strings.CutPrefix(name, tenantDirName(tn)+"/blocks/")
+				if !ok {
+					continue // the bucket index
+				}
 				dir, _, _ = strings.Cut(dir, "/")
 				if !slices.Contains(dirs, dir) {
 					dirs = append(dirs, dir)

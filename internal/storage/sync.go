@@ -215,8 +215,20 @@ func (db *DB) syncBlocks(ctx context.Context, t *tenant, atOpen bool) error {
 		}
 	}
 	metas := map[string]*blockMeta{}
+	// A ReadOnly store takes the metas of the blocks it opens from the
+	// bucket index, when there is one (bucket_index.go).
+	var index map[string]*blockMeta
+	indexRead := !db.opts.ReadOnly
 	for _, id := range ids {
 		if held[id] != nil || t.damaged[id] || marked[id] || replaced[id] {
+			continue
+		}
+		if !indexRead {
+			index, _ = db.readBucketIndex(ctx, t)
+			indexRead = true
+		}
+		if m := index[id]; m != nil {
+			metas[id] = m
 			continue
 		}
 		m, err := readMeta(ctx, db.bkt, bdir+id+"/")
