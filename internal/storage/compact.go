@@ -164,6 +164,14 @@ func (db *DB) compactBlocks(ctx context.Context, t *tenant, group []*block) erro
 		// sources at the next Open, and the next round would write
 		// another one from the same sources.
 		err = fmt.Errorf("open compacted block %s: %w", id, err)
+		if db.opts.Compactor != nil {
+			// A compactor leaves it: queriers may have opened it and
+			// dropped its sources already, and a compactor that lost
+			// its lease (the context cancelled) must not change the
+			// bucket. The next pass's sync opens it and marks its
+			// sources, or leaves it out as damaged and keeps them.
+			return err
+		}
 		if rerr := db.removeBlock(context.WithoutCancel(ctx), t, dir); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
