@@ -139,9 +139,10 @@ func (cfg Config) storageOptions(opts *storage.Options) {
 		opts.ReadOnly = true
 		opts.CompactInterval = orDefault(cfg.Compactor.Interval, DefaultCompactorInterval)
 		opts.Compactor = &storage.CompactorOptions{
-			LeaseTTL:      orDefault(cfg.Compactor.LeaseTTL, DefaultLeaseTTL),
-			MinBlockAge:   cfg.Compactor.MinBlockAge,
-			DeletionDelay: cfg.Compactor.DeletionDelay,
+			LeaseTTL:         orDefault(cfg.Compactor.LeaseTTL, DefaultLeaseTTL),
+			MinBlockAge:      cfg.Compactor.MinBlockAge,
+			DeletionDelay:    cfg.Compactor.DeletionDelay,
+			PartialUploadAge: cfg.Compactor.PartialUploadAge,
 		}
 	}
 }
@@ -160,13 +161,17 @@ type CompactorConfig struct {
 	// DeletionDelay is how long a block marked for deletion stays in the
 	// bucket; 0 deletes it at the next pass.
 	DeletionDelay time.Duration
+	// PartialUploadAge is how old a block directory without meta.json
+	// must be to be deleted as an upload cut short; 0 deletes none.
+	PartialUploadAge time.Duration
 }
 
 // DefaultCompactorConfig is the configuration of a compactor without
 // flags.
 func DefaultCompactorConfig() CompactorConfig {
 	return CompactorConfig{Interval: DefaultCompactorInterval, LeaseTTL: DefaultLeaseTTL,
-		MinBlockAge: DefaultMinBlockAge, DeletionDelay: DefaultDeletionDelay}
+		MinBlockAge: DefaultMinBlockAge, DeletionDelay: DefaultDeletionDelay,
+		PartialUploadAge: storage.DefaultCompactorOptions().PartialUploadAge}
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -58,6 +58,9 @@ func (db *DB) compactorPass(ctx context.Context) error {
 		if _, err := db.deleteMarked(ctx, t, c.DeletionDelay); err != nil {
 			errs = append(errs, err)
 		}
+		if err := db.deletePartial(ctx, t, c.PartialUploadAge); err != nil {
+			errs = append(errs, err)
+		}
 		if err := db.compactTenant(ctx, t); err != nil {
 			errs = append(errs, fmt.Errorf("tenant %s: %w", t.id, err))
 		}
@@ -89,6 +92,13 @@ func (db *DB) runCompactor(ctx context.Context) {
 			db.holdLease(ctx, every)
 		} else if err == nil {
 			db.logger.Debug("compactor lease held by another compactor; standing by", "holder", db.lease.other)
+			// A standby follows the bucket as a querier does, so that
+			// the blocks it holds open are the bucket's, not those of
+			// its start (a Dir's deleted files stay on disk while open).
+			if err := db.Sync(ctx); err != nil && !errors.Is(err, errClosed) && ctx.Err() == nil {
+				db.syncFailures.Add(1)
+				db.logger.Warn("standby compactor: sync blocks with the bucket", "err", err)
+			}
 		}
 		if ctx.Err() != nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), every)
@@ -150,4 +160,28 @@ func (db *DB) holdLease(ctx context.Context, every time.Duration) {
 		case <-tick.C:
 		}
 	}
+}
+
+// deletePartial deletes the block directories of t without meta.json
+// (and without a deletion mark) made longer than age ago: what an
+// instance killed mid-upload left. Zero age deletes none. The caller
+// holds DB.compactMu.
+func (db *DB) deletePartial(ctx context.Context, t *tenant, age time.Duration) error {
+	if age <= 0 {
+		return nil
+	}
+	cutoff := db.opts.Now().Add(-age)
+	var errs []error
+	for _, id := range t.partial {
+		at, err := parseID(id)
+		if err != nil || at.After(cutoff) {
+			continue
+		}
+		if err := deleteBlock(ctx, db.bkt, t.blocksDir()+id+"/"); err != nil {
+			errs = append(errs, fmt.Errorf("tenant %s: partial upload: %w", t.id, err))
+			continue
+		}
+		db.logger.Info("partial upload deleted", "tenant", t.id, "block", id, "made", at.UTC())
+	}
+	return errors.Join(errs...)
 }

@@ -437,3 +437,43 @@ func TestCompactedReplay(t *testing.T) {
 		t.Fatalf("restarted ingester's answers (-bucket +ingester):\n%s", d)
 	}
 }
+
+// TestCompactorPartialUploads: a block directory without meta.json (an
+// upload cut short) is deleted by the compactor once older than
+// PartialUploadAge; a younger one may be an upload in progress and stays.
+func TestCompactorPartialUploads(t *testing.T) {
+	ctx := context.Background()
+	d, err := bucket.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := openIngester(t, t.TempDir(), d)
+	ingesterHours(t, w, 1, 180, 0)
+	w.Close()
+	now := time.Now()
+	var ids idGenerator
+	oldID, newID := ids.next(now.Add(-49*time.Hour)), ids.next(now.Add(-time.Hour))
+	dir := tenantDirName("anonymous") + "/blocks/"
+	for _, id := range []string{oldID, newID} {
+		if err := d.Upload(ctx, dir+id+"/"+indexFile, strings.NewReader("part")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := compactorOptions(d, d)
+	opts.Compactor.PartialUploadAge = 48 * time.Hour
+	opts.Now = func() time.Time { return now }
+	c := openDB(t, t.TempDir(), opts)
+	defer c.Close()
+	if err := c.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{oldID: false, newID: true} {
+		ok, err := d.Exists(ctx, dir+id+"/"+indexFile)
+		if err != nil || ok != want {
+			t.Errorf("partial upload %s: exists %v (%v), want %v", id, ok, err, want)
+		}
+	}
+	if n := len(blockIDs(c, "anonymous")); n != 1 {
+		t.Errorf("compactor holds %d blocks, want the ingester's 1", n)
+	}
+}

@@ -162,6 +162,14 @@ type CompactorOptions struct {
 	// their next sync, and a query reading it must be done by then.
 	// Default 10m.
 	DeletionDelay time.Duration
+	// PartialUploadAge is how old (by the time in its ID) a block
+	// directory without meta.json and without a deletion mark must be
+	// before the compactor deletes it as what an instance killed
+	// mid-upload left: younger, it may be an upload in progress, which
+	// a deletion would leave without some objects once its meta.json
+	// lands. Zero leaves them all. DefaultCompactorOptions: 48h, as
+	// Thanos' compactor.
+	PartialUploadAge time.Duration
 	// Lease is where the lease object is written; nil means
 	// Options.Bucket, which must then be a bucket.ConditionalUploader.
 	Lease bucket.ConditionalUploader
@@ -175,5 +183,6 @@ type CompactorOptions struct {
 // Thanos' default of 48 h reflects its store gateways' slower syncs and
 // caches of blocks, which Hearth's queriers do not have.
 func DefaultCompactorOptions() CompactorOptions {
-	return CompactorOptions{LeaseTTL: time.Minute, MinBlockAge: 10 * time.Minute, DeletionDelay: 10 * time.Minute}
+	return CompactorOptions{LeaseTTL: time.Minute, MinBlockAge: 10 * time.Minute, DeletionDelay: 10 * time.Minute,
+		PartialUploadAge: 48 * time.Hour}
 }

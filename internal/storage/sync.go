@@ -172,6 +172,7 @@ func (db *DB) syncBlocks(ctx context.Context, t *tenant, atOpen bool) error {
 	t.blocksMu.RUnlock()
 
 	var errs []error
+	t.partial = t.partial[:0]
 	// unreadable handles a block that could not be read: err from the
 	// bucket fails the Open, or waits for the next Sync; a damaged block
 	// is quarantined by an owner, else left out for good.
@@ -234,7 +235,11 @@ func (db *DB) syncBlocks(ctx context.Context, t *tenant, atOpen bool) error {
 		m, err := readMeta(ctx, db.bkt, bdir+id+"/")
 		if db.bkt.IsObjNotFoundErr(err) {
 			if !owner {
-				continue // not uploaded yet, or being deleted
+				// Not uploaded yet, or what an instance killed
+				// mid-upload left, which a compactor removes
+				// once it is old (compactorPass).
+				t.partial = append(t.partial, id)
+				continue
 			}
 			db.logger.Info("removing block without meta.json", "tenant", t.id, "block", id)
 			if err := deleteBlock(ctx, db.bkt, bdir+id+"/"); err != nil {

@@ -62,6 +62,10 @@ type tenant struct {
 	marked    map[string]bool
 	markTimes map[string]time.Time
 	unmarked  []string
+	// partial are the block directories without meta.json, neither
+	// marked nor replaced, that the last sync of a store that does not
+	// own its bucket listed. Guarded by DB.compactMu.
+	partial []string
 }
 
 // frozenHead is a head that was cut and waits for its block: it stays
