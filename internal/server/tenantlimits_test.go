@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -378,5 +379,43 @@ func TestSampleLabelLength(t *testing.T) {
 	}
 	if n := refusedByLimit(t, base, "anonymous", "max_label_value_length"); n != 1 {
 		t.Errorf("label refusals = %v, want 1", n)
+	}
+}
+
+// TestTenantRetention: the retention: key of a tenant's overrides
+// replaces --retention for it: its profiles of two days ago go at the
+// next compaction round, another tenant's stay.
+func TestTenantRetention(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "hearth.yaml")
+	writeConfig(t, cfgFile, "limits:\n  overrides:\n    short: {retention: 1d}\n")
+	cfg := server.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.SelfProfileInterval = 0
+	cfg.SelfEvents = false
+	cfg.ConfigFile = cfgFile
+	s, err := server.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	for _, tenant := range []string{"short", "long"} {
+		if code, _, r := send(t, ts.URL, "/ingest?name=app.cpu&format=folded&from=now-2d", tenant, []byte("main;work 3\n")); code != 200 {
+			t.Fatalf("ingest for %s: %d %s", tenant, code, r.Error)
+		}
+	}
+	ctx := context.Background()
+	if err := s.DB().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DB().Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := servicesOf(t, ts.URL, "short"); len(got) != 0 {
+		t.Errorf("tenant short (retention 1d) still holds %v", got)
+	}
+	if got := servicesOf(t, ts.URL, "long"); !slices.Equal(got, []string{"app"}) {
+		t.Errorf("tenant long (--retention 30d) holds %v, want [app]", got)
 	}
 }
