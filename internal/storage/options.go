@@ -149,18 +149,19 @@ type CompactorOptions struct {
 	Holder string
 	// LeaseTTL is how long the lease holds without renewal; its holder
 	// renews it every third of it, and a standby takes over when it has
-	// expired. Default 1m.
+	// expired. Zero means DefaultCompactorOptions' 1m.
 	LeaseTTL time.Duration
 	// MinBlockAge is how old a block must be (by the time in its ID,
 	// when it was cut) before it is compacted: an ingester may still
 	// serve its data from memory meanwhile, and a querier that asks it
 	// tells the two apart by block ID, which a merge would change.
-	// Default 10m.
+	// Blocks a compactor made are not held back. Zero holds none back;
+	// DefaultCompactorOptions: 10m.
 	MinBlockAge time.Duration
 	// DeletionDelay is how long a block marked for deletion stays in
 	// the bucket before it is deleted: queriers drop a marked block at
 	// their next sync, and a query reading it must be done by then.
-	// Default 10m.
+	// Zero deletes at the next pass; DefaultCompactorOptions: 10m.
 	DeletionDelay time.Duration
 	// PartialUploadAge is how old (by the time in its ID) a block
 	// directory without meta.json and without a deletion mark must be
