@@ -3,7 +3,10 @@ package storage
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -151,9 +154,28 @@ func TestS3CompactorLease(t *testing.T) {
 	}
 }
 
+// secondMarkFails makes the second deletion mark uploaded through it, and
+// every upload after, fail: a compactor killed part way through marking
+// a compaction's sources.
+type secondMarkFails struct {
+	bucket.Bucket
+	marks int
+}
+
+func (b *secondMarkFails) Upload(ctx context.Context, name string, r io.Reader) error {
+	if strings.HasSuffix(name, deletionMarkSuffix) {
+		b.marks++
+	}
+	if b.marks >= 2 {
+		return fmt.Errorf("upload %s: %w", name, errInjected)
+	}
+	return b.Bucket.Upload(ctx, name, r)
+}
+
 // TestS3CompactorTwoIngesters: two ingesters' blocks on a real S3
-// server, merged by a compactor; a querier answers the same before and
-// after the compaction, and after the sources' deletion.
+// server, merged by a compactor killed part way through marking the
+// sources; a querier answers the same before, after that, after another
+// compactor's passes, and after the sources' deletion.
 func TestS3CompactorTwoIngesters(t *testing.T) {
 	srv := s3test.Start(t)
 	name := srv.NewBucket(t)
@@ -166,6 +188,12 @@ func TestS3CompactorTwoIngesters(t *testing.T) {
 	if n := len(blockIDs(q, "anonymous")); n != 6 {
 		t.Fatalf("querier holds %d blocks, want 6", n)
 	}
+	killed := openDB(t, t.TempDir(), compactorOptions(&secondMarkFails{Bucket: openS3Bucket(t, srv, name, nil)}, bkt.(bucket.ConditionalUploader)))
+	if err := killed.Compact(ctx); !errors.Is(err, errInjected) {
+		t.Fatalf("compactor's pass with its second mark failing: %v", err)
+	}
+	killed.Close()
+	seenByQueriers(t, "one source marked", q, bkt, qs, want)
 	c := openDB(t, t.TempDir(), compactorOptions(openS3Bucket(t, srv, name, nil), bkt.(bucket.ConditionalUploader)))
 	defer c.Close()
 	if err := c.Compact(ctx); err != nil {
