@@ -50,7 +50,8 @@ type Options struct {
 	// the bucket alone, with no write-ahead log, no head, no checkpoint,
 	// and nothing written, moved or deleted in the bucket. Appends fail
 	// with ErrReadOnly; Run re-lists the bucket every SyncInterval
-	// (Sync) instead of cutting and compacting.
+	// (Sync) instead of cutting and compacting. With Compactor set it
+	// changes the bucket all the same, as that says.
 	ReadOnly bool
 	// SyncInterval is how often Run syncs a ReadOnly store with its
 	// bucket. Default 15s.
