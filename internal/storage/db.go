@@ -23,7 +23,10 @@
 // and no head, serves the blocks of its bucket, and Run re-lists the
 // bucket (Sync) to follow the blocks that other instances upload and
 // delete. Options.SharedBucket is for an ingester beside others: it
-// deletes nothing in the bucket.
+// deletes nothing in the bucket. Options.Compactor makes a ReadOnly store
+// the compactor of a shared bucket: under a lease object in the bucket
+// (lease.go), it merges every ingester's blocks, applies retention, and
+// deletes in two phases, a deletion mark first (marks.go, compactor.go).
 //
 // A DB is safe for concurrent use.
 package storage
