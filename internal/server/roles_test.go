@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -138,7 +139,8 @@ func TestCompactorServes(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_, body := get("/metrics")
-		if strings.Contains(body, "hearth_compactor_lease_held 1") {
+		// A sample line, not the HELP line, which says "1 while …".
+		if slices.Contains(strings.Split(body, "\n"), "hearth_compactor_lease_held 1") {
 			break
 		}
 		if time.Now().After(deadline) {
