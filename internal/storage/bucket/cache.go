@@ -433,3 +433,42 @@ func (r *chunkReaderAt) fetch(start, length int64) ([]byte, error) {
 	}
 	return buf, err
 }
+
+// The conditional writes of the bucket underneath, for the compactor's
+// lease, which would otherwise not find them behind the cache. The lease
+// is not an immutable object, so nothing of it is cached; an object
+// written here is evicted all the same, as by Upload.
+
+// GetWithETag is ConditionalUploader's, of the bucket underneath; it
+// fails with ErrNoConditionalWrites when that bucket has none.
+func (c *Cached) GetWithETag(ctx context.Context, name string) ([]byte, string, error) {
+	cu, ok := c.Bucket.(ConditionalUploader)
+	if !ok {
+		return nil, "", ErrNoConditionalWrites
+	}
+	return cu.GetWithETag(ctx, name)
+}
+
+// UploadIfAbsent is ConditionalUploader's, of the bucket underneath.
+func (c *Cached) UploadIfAbsent(ctx context.Context, name string, data []byte) (string, error) {
+	cu, ok := c.Bucket.(ConditionalUploader)
+	if !ok {
+		return "", ErrNoConditionalWrites
+	}
+	if c.on(name) {
+		defer c.evict(name)
+	}
+	return cu.UploadIfAbsent(ctx, name, data)
+}
+
+// UploadIfMatch is ConditionalUploader's, of the bucket underneath.
+func (c *Cached) UploadIfMatch(ctx context.Context, name string, data []byte, etag string) (string, error) {
+	cu, ok := c.Bucket.(ConditionalUploader)
+	if !ok {
+		return "", ErrNoConditionalWrites
+	}
+	if c.on(name) {
+		defer c.evict(name)
+	}
+	return cu.UploadIfMatch(ctx, name, data, etag)
+}

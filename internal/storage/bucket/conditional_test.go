@@ -9,8 +9,8 @@ import (
 
 // TestConditionalUploads: of the writers racing to create an object, or
 // to replace the one they all read, exactly one wins and the others get
-// ErrPreconditionFailed; a stale ETag loses, on a real S3 server and on a
-// Dir.
+// ErrPreconditionFailed; a stale ETag loses, on a real S3 server (bare,
+// and behind the cache) and on a Dir.
 func TestConditionalUploads(t *testing.T) {
 	for _, impl := range []struct {
 		name string
@@ -18,6 +18,16 @@ func TestConditionalUploads(t *testing.T) {
 	}{
 		{"dir", func(t *testing.T) Bucket { d, _ := newTestDir(t); return d }},
 		{"s3", newS3},
+		// The cache in front of S3, as a server has it: the lease must
+		// find the conditional writes behind it.
+		{"cached s3", func(t *testing.T) Bucket {
+			c, err := NewCached(newS3(t), CacheOptions{Cacheable: func(string) bool { return true },
+				MemoryBytes: 1 << 20, Dir: t.TempDir(), DiskBytes: 1 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}},
 	} {
 		t.Run(impl.name, func(t *testing.T) {
 			b := impl.new(t)
@@ -84,5 +94,17 @@ func TestConditionalUploads(t *testing.T) {
 				t.Fatalf("bucket lists %v, want only %s", names, name)
 			}
 		})
+	}
+}
+
+// TestCachedWithoutConditionalWrites: the cache in front of a bucket
+// without conditional writes says so, rather than writing at will.
+func TestCachedWithoutConditionalWrites(t *testing.T) {
+	c := newCachedTest(t).(*Cached)
+	if _, err := c.UploadIfAbsent(context.Background(), "lease.json", []byte("x")); !errors.Is(err, ErrNoConditionalWrites) {
+		t.Fatalf("UploadIfAbsent: %v, want ErrNoConditionalWrites", err)
+	}
+	if ok, err := c.Exists(context.Background(), "lease.json"); ok || err != nil {
+		t.Fatalf("the refused upload left an object (exists %t, %v)", ok, err)
 	}
 }
