@@ -201,7 +201,7 @@ func DefaultConfig() Config {
 		// well within a query's 2 minutes, so that the query fails
 		// saying that the bucket did not answer.
 		BucketReadTimeout: 30 * time.Second,
-		Compactor:          DefaultCompactorConfig(),
+		Compactor:         DefaultCompactorConfig(),
 	}
 }
 

@@ -47,7 +47,7 @@ func TestBucketIndex(t *testing.T) {
 	want := collectAll(t, c, qs)
 
 	mg := &metaGets{Bucket: d}
-	q := openQuerier(t, mg)
+	q := openSharedQuerier(t, mg)
 	if n := mg.n.Load(); n != 0 {
 		t.Errorf("querier read %d meta.json with a bucket index", n)
 	}
@@ -86,7 +86,7 @@ func TestBucketIndex(t *testing.T) {
 			}
 		}
 		mg.n.Store(0)
-		fresh := openQuerier(t, mg)
+		fresh := openSharedQuerier(t, mg)
 		if n := mg.n.Load(); n != 4*int64(len(testTenants)) {
 			t.Errorf("%s index: querier read %d meta.json, want every block's", damage.name, n)
 		}
