@@ -19,7 +19,14 @@ import (
 // [from, until) on the server at base.
 func flameTotal(t *testing.T, base string, from, until int64) int64 {
 	t.Helper()
-	v := url.Values{"query": {`cpu{env="e2e"}`}, "from": {fmt.Sprint(from)}, "until": {fmt.Sprint(until)}}
+	return flameTotalOf(t, base, `cpu{env="e2e"}`, from, until)
+}
+
+// flameTotalOf is the total of the flame graph of query over [from,
+// until) on the server at base.
+func flameTotalOf(t *testing.T, base, query string, from, until int64) int64 {
+	t.Helper()
+	v := url.Values{"query": {query}, "from": {fmt.Sprint(from)}, "until": {fmt.Sprint(until)}}
 	body := getBody(t, base+"/api/v1/query/flamegraph?"+v.Encode())
 	var fg struct {
 		Data struct {
