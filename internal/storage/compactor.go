@@ -31,14 +31,8 @@ func (db *DB) compactorPass(ctx context.Context) error {
 	if db.closed {
 		return errClosed
 	}
-	names, err := db.bucketTenants(ctx)
-	if err != nil {
+	if err := db.learnTenants(ctx); err != nil {
 		return err
-	}
-	for _, name := range names {
-		if id, err := parseTenantDirName(name); err == nil {
-			db.tenant(id)
-		}
 	}
 	c := db.opts.Compactor
 	var errs []error

@@ -36,14 +36,8 @@ func (db *DB) Sync(ctx context.Context) error {
 	if db.closed {
 		return errClosed
 	}
-	names, err := db.bucketTenants(ctx)
-	if err != nil {
+	if err := db.learnTenants(ctx); err != nil {
 		return err
-	}
-	for _, name := range names {
-		if id, err := parseTenantDirName(name); err == nil {
-			db.tenant(id)
-		}
 	}
 	var errs []error
 	for _, t := range db.allTenants() {
@@ -69,6 +63,23 @@ func (db *DB) runSync(ctx context.Context) {
 			db.logger.Error("sync blocks with the bucket", "err", err)
 		}
 	}
+}
+
+// learnTenants adds to the store every tenant the bucket has a
+// directory of, so that a sync or a compactor's pass reaches the blocks
+// that other instances uploaded for tenants it has not seen. The caller
+// holds DB.compactMu.
+func (db *DB) learnTenants(ctx context.Context) error {
+	names, err := db.bucketTenants(ctx)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if id, err := parseTenantDirName(name); err == nil {
+			db.tenant(id)
+		}
+	}
+	return nil
 }
 
 // bucketTenants lists the tenant directories at the bucket's root,
