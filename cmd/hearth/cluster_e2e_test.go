@@ -46,16 +46,15 @@ var (
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	c := &cluster{s3: s3test.Start(t), dir: t.TempDir()}
-	name := c.s3.NewBucket(t)
+	c := &cluster{dir: t.TempDir()}
+	var name string
+	c.s3, name, c.cfg = s3Bucket(t, c.dir)
 	var err error
 	c.bkt, err = bucket.Open(&bucket.Config{Type: bucket.TypeS3, Config: c.s3.Config(name)}, bucket.Options{SpoolDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.bkt.Close() })
-	secret := writeFile(t, c.dir, "secret", c.s3.SecretKey+"\n")
-	c.cfg = writeFile(t, c.dir, "hearth.yaml", s3Storage(c.s3, name, secret))
 	for i := range c.ing {
 		c.ingAddr[i] = freeAddr(t)
 		c.startIngester(t, i)
@@ -82,20 +81,6 @@ func (c *cluster) startQuerier(t *testing.T) {
 func (c *cluster) startCompactor(t *testing.T) *proc {
 	t.Helper()
 	return startServer(t, filepath.Join(c.dir, "compactor"), freeAddr(t), append([]string{"--config", c.cfg}, compactorFlags...)...)
-}
-
-func (c *cluster) flush(t *testing.T) {
-	t.Helper()
-	for _, p := range c.ing {
-		resp, err := http.Post(p.url+"/-/flush", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("POST /-/flush to %s: %d", p.url, resp.StatusCode)
-		}
-	}
 }
 
 // objects lists the names under dir in the bucket.
@@ -215,7 +200,7 @@ func TestS3Cluster(t *testing.T) {
 
 	// Uploaded: the same at once (the ingesters still hold the blocks),
 	// after the querier's sync, and after the ingesters let them go.
-	c.flush(t)
+	flushAll(t, c.ing[:]...)
 	for end := time.Now().Add(2500 * time.Millisecond); time.Now().Before(end); time.Sleep(150 * time.Millisecond) {
 		if d := view(c.q.url).diff(heads); d != "" {
 			t.Fatalf("querier after the upload differs from before:\n%s", d)
@@ -299,7 +284,7 @@ func TestS3Cluster(t *testing.T) {
 	if code := post(t, client, u, "main;recent 1\n"); code != 200 {
 		t.Fatalf("push of a recent profile: %d", code)
 	}
-	c.flush(t)
+	flushAll(t, c.ing[:]...)
 	time.Sleep(2 * time.Second) // the blocks reach the compactor's minimum age
 	// Each compactor is killed a little later after taking the lease (a
 	// killed one's lease passes on once it has not changed for its TTL):
@@ -375,7 +360,7 @@ func TestS3Cluster(t *testing.T) {
 		t.Errorf("/ready during the outage does not say blocks are not written: %q", ready)
 	}
 	c.s3.Restart()
-	c.flush(t)
+	flushAll(t, c.ing[:]...)
 	if got, want := flameTotal(t, c.q.url, from, until), settledTotal+taken; got != want {
 		t.Errorf("querier after the outage: total %d, want %d (before it, and the %d taken during it)", got, want, taken)
 	}

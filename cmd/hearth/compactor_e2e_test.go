@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/hearth-profiler/hearth/internal/s3test"
 )
 
 // metric returns the value of the sample named name (with its labels, as
@@ -38,34 +36,18 @@ func metric(t *testing.T, base, name string) (float64, bool) {
 // answered. Killed (-9), the active compactor's lease passes to the other
 // once it expires.
 func TestS3Compactor(t *testing.T) {
-	s3srv := s3test.Start(t)
-	name := s3srv.NewBucket(t)
 	dir := t.TempDir()
-	secret := writeFile(t, dir, "secret", s3srv.SecretKey+"\n")
-	cfgPath := writeFile(t, dir, "hearth.yaml", s3Storage(s3srv, name, secret))
+	_, _, cfgPath := s3Bucket(t, dir)
 	ing := []*proc{
 		startServer(t, filepath.Join(dir, "ingester1"), freeAddr(t), "--config", cfgPath, "--target", "ingester"),
 		startServer(t, filepath.Join(dir, "ingester2"), freeAddr(t), "--config", cfgPath, "--target", "ingester"),
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
-	flush := func() {
-		t.Helper()
-		for _, p := range ing {
-			resp, err := client.Post(p.url+"/-/flush", "", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("POST /-/flush to %s: %d", p.url, resp.StatusCode)
-			}
-		}
-	}
 	old := time.Now().Add(-48 * time.Hour).Unix()
 	pushCorpus(t, client, old, ing[0].url, ing[1].url)
-	flush()
+	flushAll(t, ing...)
 	pushCorpus(t, client, time.Now().Add(-time.Hour).Unix(), ing[0].url, ing[1].url)
-	flush()
+	flushAll(t, ing...)
 	from, until := old-10, old+100
 	var want int64
 	for _, p := range ing {

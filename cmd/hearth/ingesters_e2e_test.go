@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/hearth-profiler/hearth/internal/s3test"
 )
 
 // TestS3QuerierAsksIngesters runs two ingesters and queriers with
@@ -24,11 +22,8 @@ import (
 // have dropped the blocks from their own views. With an ingester down,
 // a query fails with 502, naming it.
 func TestS3QuerierAsksIngesters(t *testing.T) {
-	s3srv := s3test.Start(t)
-	name := s3srv.NewBucket(t)
 	dir := t.TempDir()
-	secret := writeFile(t, dir, "secret", s3srv.SecretKey+"\n")
-	cfgPath := writeFile(t, dir, "hearth.yaml", s3Storage(s3srv, name, secret))
+	_, _, cfgPath := s3Bucket(t, dir)
 	const keep = 3 * time.Second
 	addrs := []string{freeAddr(t), freeAddr(t)}
 	ing := []*proc{
@@ -78,16 +73,7 @@ func TestS3QuerierAsksIngesters(t *testing.T) {
 	}
 	check("before any upload", slow)
 
-	for _, p := range ing {
-		resp, err := client.Post(p.url+"/-/flush", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("POST /-/flush to %s: %d", p.url, resp.StatusCode)
-		}
-	}
+	flushAll(t, ing...)
 	flushed := time.Now()
 	check("right after the flushes, before the querier's sync", slow)
 	if logs := slow.logs.String(); strings.Contains(logs, "blocks synced with the bucket") {

@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/hearth-profiler/hearth/internal/s3test"
 )
 
 // flameTotal is the total of the flame graph of cpu{env="e2e"} over
@@ -45,11 +43,8 @@ func flameTotalOf(t *testing.T, base, query string, from, until int64) int64 {
 // total equal to the sum of the ingesters' and its event count equal to
 // what was sent. A write to the querier is refused, saying why.
 func TestS3Roles(t *testing.T) {
-	s3srv := s3test.Start(t)
-	name := s3srv.NewBucket(t)
 	dir := t.TempDir()
-	secret := writeFile(t, dir, "secret", s3srv.SecretKey+"\n")
-	cfgPath := writeFile(t, dir, "hearth.yaml", s3Storage(s3srv, name, secret))
+	_, _, cfgPath := s3Bucket(t, dir)
 	ing := []*proc{
 		startServer(t, filepath.Join(dir, "ingester1"), freeAddr(t), "--config", cfgPath, "--target", "ingester"),
 		startServer(t, filepath.Join(dir, "ingester2"), freeAddr(t), "--config", cfgPath, "--target", "ingester"),
@@ -107,16 +102,7 @@ func TestS3Roles(t *testing.T) {
 		}
 	}
 
-	for _, p := range ing {
-		resp, err := client.Post(p.url+"/-/flush", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("POST /-/flush to %s: %d", p.url, resp.StatusCode)
-		}
-	}
+	flushAll(t, ing...)
 	// The querier's next sync finds the blocks.
 	flushed := time.Now()
 	deadline := flushed.Add(30 * time.Second)

@@ -43,6 +43,33 @@ func s3Storage(srv *s3test.Server, name, secretFile string) string {
 `, name, srv.Endpoint, srv.AccessKey, secretFile)
 }
 
+// s3Bucket starts an S3 server with a new bucket on it, and writes in dir
+// the configuration file of the Hearth instances that share the bucket,
+// with the secret key in a file beside it.
+func s3Bucket(t *testing.T, dir string) (srv *s3test.Server, name, cfgPath string) {
+	t.Helper()
+	srv = s3test.Start(t)
+	name = srv.NewBucket(t)
+	secret := writeFile(t, dir, "secret", srv.SecretKey+"\n")
+	return srv, name, writeFile(t, dir, "hearth.yaml", s3Storage(srv, name, secret))
+}
+
+// flushAll asks each server to cut its heads and upload them, and fails
+// unless each answers 200: once they have, every block is in the bucket.
+func flushAll(t *testing.T, procs ...*proc) {
+	t.Helper()
+	for _, p := range procs {
+		resp, err := http.Post(p.url+"/-/flush", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("POST /-/flush to %s: %d", p.url, resp.StatusCode)
+		}
+	}
+}
+
 // pushCorpus sends 20 of the corpus's CPU profiles, one a second from
 // base, as services svc0 to svc2, to the servers in turn.
 func pushCorpus(t *testing.T, client *http.Client, base int64, urls ...string) {
@@ -78,11 +105,8 @@ func postEvents(t *testing.T, base string, lines []string) {
 // bucket; the start-up log names the bucket without its keys; a reload
 // that changes the bucket is refused.
 func TestS3Server(t *testing.T) {
-	s3srv := s3test.Start(t)
-	name := s3srv.NewBucket(t)
 	dir := t.TempDir()
-	secret := writeFile(t, dir, "secret", s3srv.SecretKey+"\n")
-	cfgPath := writeFile(t, dir, "hearth.yaml", s3Storage(s3srv, name, secret))
+	s3srv, name, cfgPath := s3Bucket(t, dir)
 	addr := freeAddr(t)
 	srv := startServer(t, filepath.Join(dir, "data1"), addr, "--config", cfgPath)
 
@@ -117,14 +141,7 @@ func TestS3Server(t *testing.T) {
 	}
 
 	// The flush answers once the blocks are in the bucket.
-	resp, err := client.Post(srv.url+"/-/flush", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("POST /-/flush: %d", resp.StatusCode)
-	}
+	flushAll(t, srv)
 	b, err := bucket.Open(&bucket.Config{Type: bucket.TypeS3, Config: s3srv.Config(name)}, bucket.Options{SpoolDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -162,6 +179,7 @@ func TestS3Server(t *testing.T) {
 	if code, body := reload(); code != 200 {
 		t.Errorf("reload of the same file: %d %s", code, body)
 	}
+	secret := filepath.Join(dir, "secret") // s3Bucket's
 	writeFile(t, dir, "hearth.yaml", s3Storage(s3srv, name+"-other", secret))
 	if code, body := reload(); code != 400 || !strings.Contains(body, "restart Hearth to change it") {
 		t.Errorf("reload with another bucket: %d %s; want 400 saying a restart is needed", code, body)
