@@ -52,13 +52,14 @@ func TestClusterExample(t *testing.T) {
 // that the connections of other tests do not take p+d meanwhile.
 func freePorts(t *testing.T, offsets ...int) int {
 	t.Helper()
+	var last error
 	for range 100 {
 		p := 20000 + rand.IntN(12000)
 		free := true
 		for _, d := range offsets {
 			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+d))
 			if err != nil {
-				free = false
+				free, last = false, err
 				break
 			}
 			l.Close()
@@ -67,7 +68,7 @@ func freePorts(t *testing.T, offsets ...int) int {
 			return p
 		}
 	}
-	t.Fatal("no run of free ports on loopback")
+	t.Fatalf("no run of free ports on loopback; last: %v", last)
 	return 0
 }
 
