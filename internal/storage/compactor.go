@@ -44,8 +44,10 @@ func (db *DB) compactorPass(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("tenant %s left for the next pass: %w", t.id, err))
 			continue
 		}
-		if len(t.unmarked) > 0 {
-			if err := db.markBlocks(ctx, t, t.unmarked, "replaced by compaction"); err != nil {
+		if unmarked, err := db.stillThere(ctx, t, t.unmarked); err != nil {
+			errs = append(errs, err)
+		} else if len(unmarked) > 0 {
+			if err := db.markBlocks(ctx, t, unmarked, "replaced by compaction"); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -178,4 +180,25 @@ func (db *DB) deletePartial(ctx context.Context, t *tenant, age time.Duration) e
 		db.logger.Info("partial upload deleted", "tenant", t.id, "block", id, "made", at.UTC())
 	}
 	return errors.Join(errs...)
+}
+
+// stillThere returns those of the blocks ids of t whose meta.json is in
+// the bucket. A store that lists a directory for a while after its last
+// object is deleted (SeaweedFS) shows a compaction's deleted sources
+// again, beside their replacement and without their marks, which are
+// gone with them: marked and deleted once more at every pass, they would
+// never leave. Deletion removes meta.json first, so a block without it
+// is deleted or being deleted, not waiting for a mark.
+func (db *DB) stillThere(ctx context.Context, t *tenant, ids []string) ([]string, error) {
+	var out []string
+	for _, id := range ids {
+		ok, err := db.bkt.Exists(ctx, t.blocksDir()+id+"/"+metaFile)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %s: block %s: %w", t.id, id, err)
+		}
+		if ok {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }

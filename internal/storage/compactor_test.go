@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -476,4 +478,79 @@ func TestCompactorPartialUploads(t *testing.T) {
 	if n := len(blockIDs(c, "anonymous")); n != 1 {
 		t.Errorf("compactor holds %d blocks, want the ingester's 1", n)
 	}
+}
+
+// lingering is a bucket that keeps listing a directory after its last
+// object was deleted, as SeaweedFS does for a while.
+type lingering struct {
+	bucket.Bucket
+	mu   sync.Mutex
+	gone map[string]bool // deleted directories, ending in "/"
+}
+
+func (l *lingering) Delete(ctx context.Context, name string) error {
+	if strings.HasSuffix(name, "/") {
+		l.mu.Lock()
+		l.gone[name] = true
+		l.mu.Unlock()
+	}
+	return l.Bucket.Delete(ctx, name)
+}
+
+func (l *lingering) Iter(ctx context.Context, dir string, f func(string) error) error {
+	if dir != "" && !strings.HasSuffix(dir, "/") {
+		dir += "/"
+	}
+	names := map[string]bool{}
+	if err := l.Bucket.Iter(ctx, dir, func(n string) error { names[n] = true; return nil }); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	for g := range l.gone {
+		if rest, ok := strings.CutPrefix(g, dir); ok && strings.Count(rest, "/") == 1 {
+			names[g] = true
+		}
+	}
+	l.mu.Unlock()
+	for _, n := range slices.Sorted(maps.Keys(names)) {
+		if err := f(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestCompactorLingeringDirs: on a store that lists the directories of
+// deleted blocks for a while, the compactor does not take a compaction's
+// deleted sources for sources left unmarked: it marks and deletes each
+// once, and queriers answer the same throughout.
+func TestCompactorLingeringDirs(t *testing.T) {
+	ctx := context.Background()
+	d, err := bucket.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bkt := &lingering{Bucket: d, gone: map[string]bool{}}
+	twoIngesters(t, bkt)
+	q := openSharedQuerier(t, bkt)
+	qs := testQueries(0, 3*360)
+	want := collectAll(t, q, qs)
+	opts := compactorOptions(bkt, d)
+	opts.Compactor.MinBlockAge = 0
+	opts.Compactor.DeletionDelay = 0
+	c := openDB(t, t.TempDir(), opts)
+	defer c.Close()
+	for range 4 {
+		if err := c.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := c.Stats()
+	if want := 4 * int64(len(testTenants)); st.BlocksMarked != want || st.BlocksDeleted != want {
+		t.Fatalf("%d blocks marked and %d deleted over four passes, want %d of each (4 per tenant)", st.BlocksMarked, st.BlocksDeleted, want)
+	}
+	if len(bkt.gone) == 0 {
+		t.Fatal("no directory was deleted: the test tests nothing")
+	}
+	seenByQueriers(t, "sources deleted, their directories still listed", q, bkt, qs, want)
 }
