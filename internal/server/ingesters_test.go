@@ -12,36 +12,6 @@ import (
 	"github.com/hearth-profiler/hearth/internal/server"
 )
 
-// TestIngestersFlagChecked: --ingesters on another role than a querier,
-// or a value that is not a list of addresses, stops the start saying so.
-func TestIngestersFlagChecked(t *testing.T) {
-	dir := t.TempDir()
-	storage := filepath.Join(dir, "hearth.yaml")
-	if err := os.WriteFile(storage, []byte("storage:\n  bucket:\n    type: filesystem\n    config: {directory: "+filepath.Join(dir, "bucket")+"}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct{ target, ingesters, want string }{
-		{server.TargetIngester, "127.0.0.1:1", `--ingesters is for --target=querier, not "ingester"`},
-		{server.TargetQuerier, "dns+nameonly", `want host:port or dns+NAME:PORT`},
-	} {
-		cfg := server.DefaultConfig()
-		cfg.DataDir = t.TempDir()
-		cfg.SelfProfileInterval = 0
-		cfg.Target = c.target
-		cfg.ConfigFile = storage
-		cfg.Ingesters = c.ingesters
-		s, err := server.New(cfg, nil)
-		if err == nil {
-			s.Close()
-			t.Errorf("--target=%s --ingesters=%s started", c.target, c.ingesters)
-			continue
-		}
-		if !strings.Contains(err.Error(), c.want) {
-			t.Errorf("--target=%s --ingesters=%s: %v; want it to say %q", c.target, c.ingesters, err, c.want)
-		}
-	}
-}
-
 // TestQuerierAsksIngestersWithTokens: with tokens, a querier forwards the
 // caller's token to the ingesters, which check it as they would the
 // caller's own query: data in an ingester's head is queryable on the

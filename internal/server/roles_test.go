@@ -26,38 +26,48 @@ import (
 
 // TestTargetChecked: an unknown role, and a role of a shared bucket
 // without one, stop the start with a line that says so; a querier
-// refuses scrape jobs, which would be writes.
+// refuses scrape jobs, which would be writes; --ingesters on another role
+// than a querier, or a value that is not a list of addresses, stops it
+// too.
 func TestTargetChecked(t *testing.T) {
 	dir := t.TempDir()
-	scrapeFile := filepath.Join(dir, "scrape.yaml")
 	bucketDir := filepath.Join(dir, "bucket")
-	if err := os.WriteFile(scrapeFile, []byte("storage:\n  bucket:\n    type: filesystem\n    config: {directory: "+bucketDir+"}\n"+
+	storage := "storage:\n  bucket:\n    type: filesystem\n    config: {directory: " + bucketDir + "}\n"
+	scrapeFile := filepath.Join(dir, "scrape.yaml")
+	if err := os.WriteFile(scrapeFile, []byte(storage+
 		"scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:1']\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	bucketFile := filepath.Join(dir, "hearth.yaml")
+	if err := os.WriteFile(bucketFile, []byte(storage), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
-		target, file, want string
+		target, file, ingesters, want string
 	}{
-		{"sideways", "", `--target="sideways": want all, ingester, querier or compactor`},
-		{"compactor", "", "--target=compactor needs a bucket shared with the other instances"},
-		{"compactor", scrapeFile, "scrape_configs: a compactor takes no writes"},
-		{"querier", "", "--target=querier needs a bucket shared with the other instances"},
-		{"ingester", "", "--target=ingester needs a bucket shared with the other instances"},
-		{"querier", scrapeFile, "scrape_configs: a querier takes no writes"},
+		{"sideways", "", "", `--target="sideways": want all, ingester, querier or compactor`},
+		{"compactor", "", "", "--target=compactor needs a bucket shared with the other instances"},
+		{"compactor", scrapeFile, "", "scrape_configs: a compactor takes no writes"},
+		{"querier", "", "", "--target=querier needs a bucket shared with the other instances"},
+		{"ingester", "", "", "--target=ingester needs a bucket shared with the other instances"},
+		{"querier", scrapeFile, "", "scrape_configs: a querier takes no writes"},
+		{"ingester", bucketFile, "127.0.0.1:1", `--ingesters is for --target=querier, not "ingester"`},
+		{"querier", bucketFile, "dns+nameonly", `want host:port or dns+NAME:PORT`},
 	} {
 		cfg := server.DefaultConfig()
 		cfg.DataDir = t.TempDir()
 		cfg.SelfProfileInterval = 0
 		cfg.Target = c.target
 		cfg.ConfigFile = c.file
+		cfg.Ingesters = c.ingesters
 		s, err := server.New(cfg, nil)
 		if err == nil {
 			s.Close()
-			t.Errorf("--target=%s with config %q started", c.target, c.file)
+			t.Errorf("--target=%s --ingesters=%q with config %q started", c.target, c.ingesters, c.file)
 			continue
 		}
 		if !strings.Contains(err.Error(), c.want) {
-			t.Errorf("--target=%s with config %q: %v; want it to say %q", c.target, c.file, err, c.want)
+			t.Errorf("--target=%s --ingesters=%q with config %q: %v; want it to say %q", c.target, c.ingesters, c.file, err, c.want)
 		}
 	}
 }
