@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -228,40 +227,19 @@ func TestS3Cluster(t *testing.T) {
 	// kill -9 of an ingester in the middle of writes: each profile has a
 	// second of its own, and every acknowledged one must be found.
 	start := base + 100
-	var mu sync.Mutex
-	acked := map[int64]bool{}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for w := range 2 {
-		wg.Go(func() {
-			for i := w; ctx.Err() == nil && i < 800; i += 2 {
-				ts := start + int64(i)
-				u := fmt.Sprintf("%s/ingest?name=kill9.cpu&format=folded&from=%d&until=%d", c.ing[0].url, ts, ts+1)
-				resp, err := client.Post(u, "text/plain", strings.NewReader("main;serve;work 1\n"))
-				if err != nil {
-					continue
-				}
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					mu.Lock()
-					acked[ts] = true
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	for {
-		time.Sleep(20 * time.Millisecond)
-		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 100 {
-			break
+	acked := writeAndKill(t, c.ing[0], 2, 800, 100, func(i int) error {
+		ts := start + int64(i)
+		u := fmt.Sprintf("%s/ingest?name=kill9.cpu&format=folded&from=%d&until=%d", c.ing[0].url, ts, ts+1)
+		resp, err := client.Post(u, "text/plain", strings.NewReader("main;serve;work 1\n"))
+		if err != nil {
+			return err // the kill
 		}
-	}
-	c.ing[0].stop(t, syscall.SIGKILL)
-	cancel()
-	wg.Wait()
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("push: %s", resp.Status)
+		}
+		return nil
+	})
 	t.Logf("%d writes acknowledged before the ingester's kill -9", len(acked))
 	// The querier fails while an ingester does not answer, rather than
 	// answering without its heads.
@@ -287,8 +265,8 @@ func TestS3Cluster(t *testing.T) {
 			found[ms/1000] = true
 		}
 	}
-	for ts := range acked {
-		if !found[ts] {
+	for i := range acked {
+		if ts := start + int64(i); !found[ts] {
 			t.Errorf("acknowledged profile at %d lost across the ingester's kill -9", ts)
 		}
 	}
@@ -371,7 +349,10 @@ func TestS3Cluster(t *testing.T) {
 	if taken == 0 {
 		t.Fatalf("the ingester answers nothing of the profile it took during the outage")
 	}
-	if code := post(t, client, c.ing[1].url+"/-/flush", ""); code == 200 {
+	// The S3 client retries each upload ten times with backoff before the
+	// flush fails: on a busy machine, longer than client's 10 s.
+	patient := &http.Client{Timeout: 2 * time.Minute}
+	if code := post(t, patient, c.ing[1].url+"/-/flush", ""); code == 200 {
 		t.Fatalf("flush with the bucket out of reach answered 200")
 	}
 	if ready := getBody(t, c.ing[1].url+"/ready"); !strings.Contains(ready, "blocks not written since") {

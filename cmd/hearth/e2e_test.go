@@ -146,6 +146,42 @@ func answers(t *testing.T, base string, from, until int64) map[string]string {
 	}
 }
 
+// writeAndKill runs workers writers, which call write(i) for i from 0 to
+// n-1 between them, until at least minAcked writes are acknowledged
+// (write returned nil); then it kills p with SIGKILL, waits for the
+// writers to stop, and returns the i of every acknowledged write.
+func writeAndKill(t *testing.T, p *proc, workers, n, minAcked int, write func(i int) error) map[int]bool {
+	t.Helper()
+	var mu sync.Mutex
+	acked := map[int]bool{}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; ctx.Err() == nil && i < n; i += workers {
+				if write(i) == nil {
+					mu.Lock()
+					acked[i] = true
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for {
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		k := len(acked)
+		mu.Unlock()
+		if k >= minAcked {
+			break
+		}
+	}
+	p.stop(t, syscall.SIGKILL)
+	cancel()
+	wg.Wait()
+	return acked
+}
+
 // TestKill9 kills the server with SIGKILL during a stream of writes,
 // restarts it, and finds every acknowledged profile, with the same answers
 // as before.
@@ -175,36 +211,9 @@ func TestKill9(t *testing.T) {
 
 	// Phase 2: four writers; kill -9 while they write.
 	start := base + 1000
-	var mu sync.Mutex
-	acked := map[int64]bool{}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; ctx.Err() == nil && i < 5000; i += 4 {
-				ts := start + int64(i)
-				if push(client, srv.url, fmt.Sprintf("svc%d", i%4), ts, bodies[i%len(bodies)]) == nil {
-					mu.Lock()
-					acked[ts] = true
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for {
-		time.Sleep(50 * time.Millisecond)
-		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 300 {
-			break
-		}
-	}
-	srv.stop(t, syscall.SIGKILL)
-	cancel()
-	wg.Wait()
+	acked := writeAndKill(t, srv, 4, 5000, 300, func(i int) error {
+		return push(client, srv.url, fmt.Sprintf("svc%d", i%4), start+int64(i), bodies[i%len(bodies)])
+	})
 	t.Logf("%d writes acknowledged before SIGKILL", len(acked))
 
 	srv = startServer(t, dir, addr)
@@ -227,8 +236,8 @@ func TestKill9(t *testing.T) {
 			}
 		}
 	}
-	for ts := range acked {
-		if !found[ts] {
+	for i := range acked {
+		if ts := start + int64(i); !found[ts] {
 			t.Errorf("acknowledged profile at %d lost", ts)
 		}
 	}
