@@ -145,7 +145,19 @@ func (l *lease) release(ctx context.Context) error {
 	_, err := l.bkt.UploadIfMatch(ctx, leaseObject, l.record(""), l.etag)
 	l.etag = ""
 	if errors.Is(err, bucket.ErrPreconditionFailed) {
-		return nil
+		// Taken by another, or renewed by this holder in a write whose
+		// answer was lost (its context ended as the process stopped):
+		// the object then still names this holder, under an ETag it
+		// never saw.
+		data, etag, gerr := l.bkt.GetWithETag(ctx, leaseObject)
+		var cur leaseRecord
+		if gerr != nil || json.Unmarshal(data, &cur) != nil || cur.Holder != l.holder {
+			return nil
+		}
+		_, err = l.bkt.UploadIfMatch(ctx, leaseObject, l.record(""), etag)
+		if errors.Is(err, bucket.ErrPreconditionFailed) {
+			return nil
+		}
 	}
 	return err
 }
