@@ -191,15 +191,10 @@ func TestS3Cluster(t *testing.T) {
 		t.Helper()
 		a := answers(t, base, from, until)
 		delete(a, "pprof")
-		out, errs, code := runHearth(t, nil, "events", `{ resource.service.name = "cluster-e2e" }`, "--calc", "count",
-			"--from", fmt.Sprint(from), "--until", fmt.Sprint(until), "--server", base, "--output", "json")
-		if code != 0 {
-			t.Fatalf("hearth events: exit %d\n%s", code, errs)
-		}
 		kill9 := getBody(t, base+"/api/v1/query/series?"+url.Values{
 			"query": {`cpu{service_name="kill9"}`}, "from": {fmt.Sprint(from)}, "until": {fmt.Sprint(until)}, "step": {"1s"},
 		}.Encode())
-		return clusterView{answers: a, events: strings.TrimSpace(out), kill9: kill9}
+		return clusterView{answers: a, events: eventCalc(t, base, "cluster-e2e", "count", from, until), kill9: kill9}
 	}
 
 	// In the heads only: the querier has them from the ingesters.

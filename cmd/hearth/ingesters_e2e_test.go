@@ -48,12 +48,7 @@ func TestS3QuerierAsksIngesters(t *testing.T) {
 	from, until := base-10, base+100
 	count := func(url string) string {
 		t.Helper()
-		out, errs, code := runHearth(t, nil, "events", `{ resource.service.name = "ingesters-e2e" }`, "--calc", "count",
-			"--from", fmt.Sprint(from), "--until", fmt.Sprint(until), "--server", url, "--output", "json")
-		if code != 0 {
-			t.Fatalf("hearth events: exit %d\n%s", code, errs)
-		}
-		return strings.TrimSpace(out)
+		return eventCalc(t, url, "ingesters-e2e", "count", from, until)
 	}
 	wantEvents := fmt.Sprintf(`"count":%d`, 2*perIngester)
 	var want int64

@@ -63,12 +63,7 @@ func TestS3Roles(t *testing.T) {
 	}
 	count := func(url string) string {
 		t.Helper()
-		out, errs, code := runHearth(t, nil, "events", `{ resource.service.name = "roles-e2e" }`, "--calc", "count",
-			"--from", fmt.Sprint(base-10), "--until", fmt.Sprint(base+100), "--server", url, "--output", "json")
-		if code != 0 {
-			t.Fatalf("hearth events: exit %d\n%s", code, errs)
-		}
-		return out
+		return eventCalc(t, url, "roles-e2e", "count", base-10, base+100)
 	}
 	from, until := base-10, base+100
 	var want int64

@@ -70,6 +70,18 @@ func flushAll(t *testing.T, procs ...*proc) {
 	}
 }
 
+// eventCalc runs `hearth events` against the server at base: calc over
+// the events of service in [from, until), as JSON, trimmed.
+func eventCalc(t *testing.T, base, service, calc string, from, until int64) string {
+	t.Helper()
+	out, errs, code := runHearth(t, nil, "events", fmt.Sprintf(`{ resource.service.name = %q }`, service), "--calc", calc,
+		"--from", fmt.Sprint(from), "--until", fmt.Sprint(until), "--server", base, "--output", "json")
+	if code != 0 {
+		t.Fatalf("hearth events: exit %d\n%s", code, errs)
+	}
+	return strings.TrimSpace(out)
+}
+
 // pushCorpus sends 20 of the corpus's CPU profiles, one a second from
 // base, as services svc0 to svc2, to the servers in turn.
 func pushCorpus(t *testing.T, client *http.Client, base int64, urls ...string) {
@@ -127,12 +139,7 @@ func TestS3Server(t *testing.T) {
 	postEvents(t, srv.url, lines)
 	events := func(url string) string {
 		t.Helper()
-		out, errs, code := runHearth(t, nil, "events", `{ resource.service.name = "s3-e2e" }`, "--calc", "count,sum(span.n)",
-			"--from", fmt.Sprint(base-10), "--until", fmt.Sprint(base+100), "--server", url, "--output", "json")
-		if code != 0 {
-			t.Fatalf("hearth events: exit %d\n%s", code, errs)
-		}
-		return out
+		return eventCalc(t, url, "s3-e2e", "count,sum(span.n)", base-10, base+100)
 	}
 	before := answers(t, srv.url, base, base+20)
 	beforeEvents := events(srv.url)
